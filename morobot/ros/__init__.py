@@ -1,0 +1,1 @@
+"""morobot.ros."""
