@@ -1,1 +1,1 @@
-"""morobot.nodes."""
+"""Thin rclpy nodes: parameters, subscriptions, conversions, timers. One module per executable."""

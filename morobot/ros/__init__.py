@@ -1,1 +1,1 @@
-"""morobot.ros."""
+"""rclpy helpers shared by the nodes: message conversions, parameter declaration, QoS."""

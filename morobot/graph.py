@@ -1,0 +1,145 @@
+"""The node graphs, described once.
+
+``launch/*.launch.py`` (real ``launch``/``launch_ros`` on a ROS install) and ``morobot launch`` (separate
+processes on real DDS, for machines without ``launch``) both build their processes from
+:func:`resolve`, so the two can never disagree about which nodes run with which parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from morobot import paths
+
+
+@dataclass(frozen=True)
+class LaunchArg:
+    """A launch argument: ``name:=value`` on both launchers."""
+
+    name: str
+    default: str
+    description: str
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a graph.
+
+    Attributes:
+        name: ROS node name (also its section in the params file).
+        executable: console script (``ros2 run morobot <executable>``).
+        module: Python module whose ``main()`` runs the node (used by ``morobot launch``).
+        condition: launch argument that must be true for the node to start (None: always).
+        arg_params: node parameters taken from launch arguments, ``{param: arg}``.
+        remappings: ``(from, to)`` topic remappings.
+    """
+
+    name: str
+    executable: str
+    module: str
+    condition: Optional[str] = None
+    arg_params: dict = field(default_factory=dict)
+    remappings: tuple = ()
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    name: str
+    description: str
+    params_file: str
+    arguments: tuple
+    nodes: tuple
+
+
+@dataclass
+class ResolvedNode:
+    """A node ready to start: what both launchers need."""
+
+    spec: NodeSpec
+    params_file: Path
+    overrides: dict
+    remappings: list
+
+
+_COMMON_ARGS = (
+    LaunchArg("use_sim", "true", "start the MuJoCo simulator (false on a real robot)"),
+    LaunchArg("use_sim_time", "true", "nodes follow /clock (true under simulation)"),
+    LaunchArg("rate", "1.0", "simulation speed as a multiple of real time (0 = as fast as possible)"),
+)
+
+GRAPHS = {
+    "navigate": GraphSpec(
+        name="navigate",
+        description="ANYmal navigation: sim, elevation mapper, MPPI planner (+ FDM monitor with a checkpoint)",
+        params_file="navigate.yaml",
+        arguments=_COMMON_ARGS + (
+            LaunchArg("world", "rough_obstacles", "named world in config/worlds or a YAML path (sim only)"),
+            LaunchArg("params_file", "", "parameters YAML (default: config/navigate.yaml)"),
+            LaunchArg("dynamics", "kinematic", "planner dynamics: kinematic | fdm"),
+            LaunchArg("fdm_checkpoint", "", "FDM checkpoint for dynamics:=fdm and the monitor "
+                      "(default: the shipped one)"),
+            LaunchArg("use_monitor", "false", "start the FDM monitor"),
+        ),
+        nodes=(
+            NodeSpec("mujoco_sim", "mujoco_sim", "morobot.nodes.mujoco_sim", condition="use_sim",
+                     arg_params={"world": "world", "rate": "rate"},
+                     ),
+            NodeSpec("elevation_mapper", "elevation_mapper", "morobot.nodes.elevation_mapper"),
+            NodeSpec("mppi_planner", "mppi_planner", "morobot.nodes.mppi_planner",
+                     arg_params={"dynamics": "dynamics", "fdm_checkpoint": "fdm_checkpoint"}),
+            NodeSpec("fdm_monitor", "fdm_monitor", "morobot.nodes.fdm_monitor", condition="use_monitor",
+                     arg_params={"fdm_checkpoint": "fdm_checkpoint"}),
+        ),
+    ),
+}
+
+
+def _truthy(value: str) -> bool:
+    v = str(value).strip().lower()
+    if v in ("true", "1", "yes", "on"):
+        return True
+    if v in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def parse_value(text: str):
+    """A launch-argument string → typed parameter value (YAML rules, as ``-p name:=value``)."""
+    value = yaml.safe_load(text) if text != "" else ""
+    return "" if value is None else value
+
+
+def resolve(graph: str, args: Optional[dict] = None) -> list[ResolvedNode]:
+    """The nodes of ``graph`` to start for launch arguments ``args`` (strings).
+
+    Raises:
+        KeyError: unknown graph or launch argument.
+        FileNotFoundError: the params file does not exist.
+    """
+    if graph not in GRAPHS:
+        raise KeyError(f"unknown graph {graph!r}; known: {sorted(GRAPHS)}")
+    spec = GRAPHS[graph]
+    known = {a.name: a.default for a in spec.arguments}
+    args = dict(args or {})
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        raise KeyError(f"unknown launch arguments {unknown}; known: {sorted(known)}")
+    values = {**known, **args}
+    params_file = Path(values["params_file"]) if values.get("params_file") else paths.config_path(spec.params_file)
+    if not params_file.is_file():
+        raise FileNotFoundError(f"params file not found: {params_file}")
+    use_sim_time = _truthy(values["use_sim_time"])
+    nodes = []
+    for node in spec.nodes:
+        if node.condition is not None and not _truthy(values[node.condition]):
+            continue
+        overrides = {"use_sim_time": use_sim_time}
+        for param, arg in node.arg_params.items():
+            if values[arg] != "":
+                overrides[param] = parse_value(values[arg])
+        nodes.append(ResolvedNode(node, params_file, overrides, list(node.remappings)))
+    return nodes

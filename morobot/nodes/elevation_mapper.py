@@ -1,0 +1,110 @@
+"""elevation_mapper: /points + /odom → /elevation_map (robot-centric height grid, NaN = unknown).
+
+Clouds in the ``odom`` frame are used as they are; clouds in the base frame are moved into ``odom``
+with the odometry closest in time (within ``max_odom_lag``). A cloud in any other frame, or with no
+odometry close enough, is dropped with a throttled warning (tf2 is deliberately not a dependency).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import numpy as np
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import PointCloud2
+
+from morobot.mapping.elevation import ElevationMapConfig, ElevationMapper, transform_points
+from morobot.ros import qos
+from morobot.ros.conversions import (MessageError, heightmap_to_pointcloud2, odometry_to_state,
+                                     pointcloud2_to_xyz, stamp_to_sec)
+from morobot.ros.params import ParamSpec, declare
+from morobot.ros.runner import spin_node
+
+PARAMS = (
+    ParamSpec("size_x", 8.0, "map extent along odom x (m), centred on the robot", 1.0, 50.0),
+    ParamSpec("size_y", 8.0, "map extent along odom y (m), centred on the robot", 1.0, 50.0),
+    ParamSpec("resolution", 0.1, "cell size (m)", 0.02, 1.0),
+    ParamSpec("max_age", 10.0, "a cell not observed for this long (s) becomes unknown", 0.1, 600.0),
+    ParamSpec("voxel_size", 0.05, "voxel downsampling of incoming clouds (m, 0 = off)", 0.0, 1.0),
+    ParamSpec("publish_rate", 5.0, "map publishing rate (Hz)", 0.5, 50.0),
+    ParamSpec("odom_frame", "odom", "world-fixed frame of the map and odometry"),
+    ParamSpec("base_frame", "base", "robot body frame of incoming clouds"),
+    ParamSpec("max_odom_lag", 0.2, "largest cloud/odometry stamp difference accepted (s)", 0.0, 2.0),
+)
+
+
+class ElevationMapperNode(Node):
+    def __init__(self):
+        super().__init__("elevation_mapper")
+        self.p = declare(self, PARAMS, on_change=self._reconfigure)
+        self._odom = collections.deque(maxlen=400)
+        self._build_mapper()
+        self._map_pub = self.create_publisher(PointCloud2, "/elevation_map", qos.STATE)
+        self.create_subscription(Odometry, "/odom", self._on_odom, qos.STATE)
+        self.create_subscription(PointCloud2, "/points", self._on_points, qos.SENSOR)
+        self._timer = self.create_timer(1.0 / self.p["publish_rate"], self._publish)
+        self._integrate_ms = 0.0
+
+    def _build_mapper(self) -> None:
+        self.mapper = ElevationMapper(ElevationMapConfig(
+            size_x=self.p["size_x"], size_y=self.p["size_y"], resolution=self.p["resolution"],
+            max_age=self.p["max_age"], voxel_size=self.p["voxel_size"]))
+
+    def _reconfigure(self, values: dict) -> None:
+        self.p = values
+        self._build_mapper()
+        self._timer.cancel()
+        self._timer = self.create_timer(1.0 / values["publish_rate"], self._publish)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        try:
+            self._odom.append(odometry_to_state(msg))
+        except MessageError as exc:
+            self.get_logger().warning(f"dropping odometry: {exc}", throttle_duration_sec=2.0)
+
+    def _odom_at(self, stamp: float):
+        if not self._odom:
+            return None
+        best = min(self._odom, key=lambda o: abs(o.stamp - stamp))
+        return best if abs(best.stamp - stamp) <= self.p["max_odom_lag"] else None
+
+    def _on_points(self, msg: PointCloud2) -> None:
+        log = self.get_logger()
+        try:
+            pts = pointcloud2_to_xyz(msg)
+        except MessageError as exc:
+            log.warning(f"dropping malformed point cloud: {exc}", throttle_duration_sec=2.0)
+            return
+        stamp = stamp_to_sec(msg.header.stamp)
+        odom = self._odom_at(stamp)
+        if odom is None:
+            log.warning("dropping point cloud: no odometry within max_odom_lag of its stamp",
+                        throttle_duration_sec=2.0)
+            return
+        frame = msg.header.frame_id
+        if frame == self.p["base_frame"]:
+            pts = transform_points(pts, odom.position, odom.quaternion)
+        elif frame != self.p["odom_frame"]:
+            log.warning(f"dropping point cloud in unsupported frame '{frame}' (expected "
+                        f"'{self.p['base_frame']}' or '{self.p['odom_frame']}')", throttle_duration_sec=2.0)
+            return
+        t0 = time.perf_counter()
+        self.mapper.integrate(pts, odom.position[:2], stamp)
+        self._integrate_ms = 1e3 * (time.perf_counter() - t0)
+
+    def _publish(self) -> None:
+        if not self._odom:
+            return
+        odom = self._odom[-1]
+        hmap = self.mapper.height_map(odom.position[:2], odom.stamp)
+        self._map_pub.publish(heightmap_to_pointcloud2(hmap, self.p["odom_frame"]))
+
+
+def main(args=None) -> int:
+    return spin_node(ElevationMapperNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,300 @@
+"""Conversions between ROS messages and numpy arrays.
+
+Every float written into a message goes through ``float(...)``: the PyPI rclpy wheels accept a Python
+``int`` in a float64 field silently and deliver garbage on the other side.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Pose, PoseStamped, Quaternion, Twist
+from nav_msgs.msg import Odometry, Path
+from sensor_msgs.msg import PointCloud2, PointField
+
+from morobot.planning.interface import HeightMap
+
+_DTYPES = {
+    PointField.INT8: np.int8,
+    PointField.UINT8: np.uint8,
+    PointField.INT16: np.int16,
+    PointField.UINT16: np.uint16,
+    PointField.INT32: np.int32,
+    PointField.UINT32: np.uint32,
+    PointField.FLOAT32: np.float32,
+    PointField.FLOAT64: np.float64,
+}
+
+
+class MessageError(ValueError):
+    """A message that cannot be converted (malformed, inconsistent or non-finite)."""
+
+
+# --------------------------------------------------------------------------------------- time
+def stamp_to_sec(stamp: Time) -> float:
+    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
+
+
+def sec_to_stamp(t: float) -> Time:
+    if not math.isfinite(t) or t < 0.0:
+        raise MessageError(f"cannot convert time {t!r} to a stamp")
+    sec = int(math.floor(t))
+    nanosec = int(round((t - sec) * 1e9))
+    if nanosec >= 1_000_000_000:
+        sec, nanosec = sec + 1, nanosec - 1_000_000_000
+    return Time(sec=sec, nanosec=nanosec)
+
+
+# -------------------------------------------------------------------------------- orientation
+def yaw_to_quaternion(yaw: float) -> Quaternion:
+    return Quaternion(x=0.0, y=0.0, z=float(math.sin(yaw / 2.0)), w=float(math.cos(yaw / 2.0)))
+
+
+def quaternion_to_array(q: Quaternion) -> np.ndarray:
+    """Quaternion message → ``(w, x, y, z)``; raises MessageError unless finite and normalised."""
+    arr = np.array([q.w, q.x, q.y, q.z], dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise MessageError("quaternion has NaN/Inf components")
+    norm = float(np.linalg.norm(arr))
+    if abs(norm - 1.0) > 1e-3:
+        raise MessageError(f"quaternion is not normalised (|q| = {norm:.4f})")
+    return arr / norm
+
+
+def quaternion_wxyz_to_yaw(q: Sequence[float]) -> float:
+    w, x, y, z = q
+    return float(math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
+
+
+def quaternion_wxyz_to_matrix(q: Sequence[float]) -> np.ndarray:
+    w, x, y, z = q
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+# ------------------------------------------------------------------------------------ twists
+def twist_to_array(msg: Twist) -> np.ndarray:
+    """``(vx, vy, wz)``; raises MessageError on NaN/Inf."""
+    arr = np.array([msg.linear.x, msg.linear.y, msg.angular.z], dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise MessageError("twist has NaN/Inf components")
+    return arr
+
+
+def array_to_twist(cmd: Sequence[float]) -> Twist:
+    msg = Twist()
+    msg.linear.x = float(cmd[0])
+    msg.linear.y = float(cmd[1])
+    msg.angular.z = float(cmd[2])
+    return msg
+
+
+# ---------------------------------------------------------------------------------- odometry
+class OdomState:
+    """Odometry in arrays: position (3), quaternion (w,x,y,z), body linear/angular velocity, stamp."""
+
+    __slots__ = ("position", "quaternion", "linear", "angular", "stamp", "frame_id", "child_frame_id")
+
+    def __init__(self, position, quaternion, linear, angular, stamp, frame_id="odom", child_frame_id="base"):
+        self.position = np.asarray(position, dtype=float)
+        self.quaternion = np.asarray(quaternion, dtype=float)
+        self.linear = np.asarray(linear, dtype=float)
+        self.angular = np.asarray(angular, dtype=float)
+        self.stamp = float(stamp)
+        self.frame_id = frame_id
+        self.child_frame_id = child_frame_id
+
+    @property
+    def yaw(self) -> float:
+        return quaternion_wxyz_to_yaw(self.quaternion)
+
+    @property
+    def rotation(self) -> np.ndarray:
+        return quaternion_wxyz_to_matrix(self.quaternion)
+
+    @property
+    def gravity_b(self) -> np.ndarray:
+        """Unit gravity direction in the base frame."""
+        return self.rotation.T @ np.array([0.0, 0.0, -1.0])
+
+
+def odometry_to_state(msg: Odometry) -> OdomState:
+    """Odometry → OdomState; raises MessageError on NaN/Inf or a bad quaternion."""
+    p = msg.pose.pose.position
+    position = np.array([p.x, p.y, p.z], dtype=float)
+    lin = msg.twist.twist.linear
+    ang = msg.twist.twist.angular
+    linear = np.array([lin.x, lin.y, lin.z], dtype=float)
+    angular = np.array([ang.x, ang.y, ang.z], dtype=float)
+    if not (np.all(np.isfinite(position)) and np.all(np.isfinite(linear)) and np.all(np.isfinite(angular))):
+        raise MessageError("odometry has NaN/Inf position or twist")
+    quat = quaternion_to_array(msg.pose.pose.orientation)
+    return OdomState(position, quat, linear, angular, stamp_to_sec(msg.header.stamp),
+                     msg.header.frame_id, msg.child_frame_id)
+
+
+def make_odometry(position, quaternion_wxyz, linear_b, angular_b, stamp: float,
+                  frame_id: str = "odom", child_frame_id: str = "base") -> Odometry:
+    msg = Odometry()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.header.frame_id = frame_id
+    msg.child_frame_id = child_frame_id
+    pose = msg.pose.pose
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
+    w, x, y, z = (float(v) for v in quaternion_wxyz)
+    pose.orientation = Quaternion(w=w, x=x, y=y, z=z)
+    tw = msg.twist.twist
+    tw.linear.x, tw.linear.y, tw.linear.z = (float(v) for v in linear_b)
+    tw.angular.x, tw.angular.y, tw.angular.z = (float(v) for v in angular_b)
+    return msg
+
+
+# ------------------------------------------------------------------------------------- poses
+def pose_stamped_to_xyyaw(msg: PoseStamped) -> np.ndarray:
+    """PoseStamped → ``(x, y, yaw)``; raises MessageError on NaN/Inf or a bad quaternion."""
+    p = msg.pose.position
+    xy = np.array([p.x, p.y, p.z], dtype=float)
+    if not np.all(np.isfinite(xy)):
+        raise MessageError("pose has NaN/Inf position")
+    q = quaternion_to_array(msg.pose.orientation)
+    return np.array([xy[0], xy[1], quaternion_wxyz_to_yaw(q)])
+
+
+def make_pose_stamped(x: float, y: float, yaw: float, stamp: float, frame_id: str = "odom",
+                      z: float = 0.0) -> PoseStamped:
+    msg = PoseStamped()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.header.frame_id = frame_id
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = float(x), float(y), float(z)
+    msg.pose.orientation = yaw_to_quaternion(float(yaw))
+    return msg
+
+
+def make_path(poses_xyyaw: np.ndarray, stamp: float, frame_id: str = "odom", z: float = 0.0,
+              dt: Optional[float] = None) -> Path:
+    """``[N, 3]`` (x, y, yaw) → nav_msgs/Path; with ``dt`` each pose is stamped ``stamp + (i+1)·dt``."""
+    msg = Path()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.header.frame_id = frame_id
+    for i, (x, y, yaw) in enumerate(np.asarray(poses_xyyaw, dtype=float)):
+        t = stamp + (i + 1) * dt if dt else stamp
+        msg.poses.append(make_pose_stamped(x, y, yaw, t, frame_id, z))
+    return msg
+
+
+def path_to_array(msg: Path) -> np.ndarray:
+    """nav_msgs/Path → ``[N, 3]`` (x, y, yaw)."""
+    if not msg.poses:
+        return np.zeros((0, 3))
+    return np.stack([pose_stamped_to_xyyaw(p) for p in msg.poses])
+
+
+# ----------------------------------------------------------------------------- point clouds
+def _xyz_fields(offset: int = 0) -> list[PointField]:
+    return [
+        PointField(name=n, offset=offset + 4 * i, datatype=PointField.FLOAT32, count=1)
+        for i, n in enumerate("xyz")
+    ]
+
+
+def xyz_to_pointcloud2(points: np.ndarray, stamp: float, frame_id: str,
+                       shape: Optional[tuple[int, int]] = None) -> PointCloud2:
+    """``[N, 3]`` → PointCloud2 with float32 x, y, z. ``shape=(rows, cols)`` makes it organized."""
+    pts = np.ascontiguousarray(np.asarray(points, dtype=np.float32).reshape(-1, 3))
+    msg = PointCloud2()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.header.frame_id = frame_id
+    if shape is None:
+        msg.height, msg.width = 1, int(pts.shape[0])
+    else:
+        rows, cols = shape
+        if rows * cols != pts.shape[0]:
+            raise ValueError(f"organized shape {shape} does not match {pts.shape[0]} points")
+        msg.height, msg.width = int(rows), int(cols)
+    msg.fields = _xyz_fields()
+    msg.is_bigendian = False
+    msg.point_step = 12
+    msg.row_step = 12 * msg.width
+    msg.is_dense = bool(np.all(np.isfinite(pts)))
+    msg.data = pts.tobytes()
+    return msg
+
+
+def pointcloud2_to_xyz(msg: PointCloud2, keep_invalid: bool = False) -> np.ndarray:
+    """PointCloud2 → ``[N, 3]`` float32 (any field layout with x, y, z).
+
+    Args:
+        msg: the cloud.
+        keep_invalid: keep NaN/Inf points (organized clouds); by default they are dropped.
+
+    Raises:
+        MessageError: missing x/y/z fields, inconsistent sizes or an unsupported datatype.
+    """
+    fields = {f.name: f for f in msg.fields}
+    missing = [n for n in "xyz" if n not in fields]
+    if missing:
+        raise MessageError(f"point cloud lacks fields {missing}")
+    n = int(msg.width) * int(msg.height)
+    step = int(msg.point_step)
+    data = bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray)) else msg.data
+    if n == 0:
+        return np.zeros((0, 3), dtype=np.float32)
+    if step <= 0 or int(msg.row_step) * int(msg.height) > len(data) or n * step > len(data) + 0:
+        raise MessageError(
+            f"point cloud data has {len(data)} bytes, expected {n} points × {step} bytes"
+        )
+    out = np.empty((n, 3), dtype=np.float32)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    rows = raw[: int(msg.row_step) * int(msg.height)].reshape(int(msg.height), int(msg.row_step))
+    rows = rows[:, : int(msg.width) * step].reshape(n, step)
+    order = ">" if msg.is_bigendian else "<"
+    for i, name in enumerate("xyz"):
+        f = fields[name]
+        if f.datatype not in _DTYPES:
+            raise MessageError(f"field {name} has unsupported datatype {f.datatype}")
+        dt = np.dtype(_DTYPES[f.datatype]).newbyteorder(order)
+        if f.offset + dt.itemsize > step:
+            raise MessageError(f"field {name} lies outside the point step")
+        out[:, i] = np.ascontiguousarray(rows[:, f.offset:f.offset + dt.itemsize]).view(dt)[:, 0]
+    if not keep_invalid:
+        out = out[np.all(np.isfinite(out), axis=1)]
+    return out
+
+
+def heightmap_to_pointcloud2(hmap: HeightMap, frame_id: str = "odom") -> PointCloud2:
+    """Organized ``rows × cols`` cloud of cell centres (x, y, height); NaN height = unknown."""
+    heights = hmap.heights.detach().cpu().numpy() if hasattr(hmap.heights, "detach") else np.asarray(hmap.heights)
+    xs, ys = hmap.cell_centres()
+    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    pts = np.stack([gx, gy, heights], axis=-1).reshape(-1, 3)
+    return xyz_to_pointcloud2(pts, hmap.stamp, frame_id, shape=heights.shape)
+
+
+def pointcloud2_to_heightmap(msg: PointCloud2):
+    """Organized height-grid cloud → HeightMap (torch heights).
+
+    Raises:
+        MessageError: unorganized, degenerate or irregular grid.
+    """
+    import torch
+
+    rows, cols = int(msg.height), int(msg.width)
+    if rows < 2 or cols < 2:
+        raise MessageError(f"elevation map must be an organized grid, got {rows}×{cols}")
+    pts = pointcloud2_to_xyz(msg, keep_invalid=True).reshape(rows, cols, 3)
+    x0, y0 = float(pts[0, 0, 0]), float(pts[0, 0, 1])
+    res = float(pts[1, 0, 0] - pts[0, 0, 0])
+    if not (math.isfinite(x0) and math.isfinite(y0) and math.isfinite(res)) or res <= 0:
+        raise MessageError("elevation map grid has no valid origin/resolution")
+    if abs(float(pts[0, 1, 1] - pts[0, 0, 1]) - res) > 1e-3 * max(res, 1e-6) + 1e-5:
+        raise MessageError("elevation map grid is not square or not x-major")
+    heights = torch.from_numpy(np.ascontiguousarray(pts[:, :, 2]).astype(np.float32))
+    return HeightMap(heights=heights, origin=(x0, y0), resolution=res, stamp=stamp_to_sec(msg.header.stamp))

@@ -1,0 +1,53 @@
+"""``main()`` plumbing shared by every node: init, construct, spin, clean shutdown, exit code."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Callable, Optional
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def spin_node(factory: Callable[[], "rclpy.node.Node"], args: Optional[list] = None) -> int:
+    """Create the node with ``factory`` and spin it until Ctrl-C / shutdown.
+
+    A ``ValueError``/``FileNotFoundError`` raised while constructing (bad parameters, missing or
+    corrupt files) is printed as one clear line and gives exit code 2. Nodes may define
+    ``on_shutdown()`` (e.g. to command a stop); it is called before the node is destroyed.
+    """
+    # Handle SIGINT/SIGTERM ourselves so the context is still valid in on_shutdown() (a planner
+    # must be able to publish its last zero command).
+    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    node = None
+    try:
+        try:
+            node = factory()
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            print(f"[ERROR] {factory.__name__ if hasattr(factory, '__name__') else 'node'}: {exc}",
+                  file=sys.stderr, flush=True)
+            return 2
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        return 0
+    finally:
+        if node is not None:
+            hook = getattr(node, "on_shutdown", None)
+            if hook is not None:
+                try:
+                    hook()
+                except Exception as exc:  # shutting down: report, never mask the exit
+                    print(f"[WARN] on_shutdown failed: {exc}", file=sys.stderr, flush=True)
+            node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One-time set-up on a bare Debian/Ubuntu machine without ROS: system libraries, a virtual environment,
+# CPU torch, the PyPI ROS 2 wheels and morobot itself (editable). Idempotent: re-running is cheap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+APT_PKGS="libusb-1.0-0 libosmesa6 libgl1 libglib2.0-0"
+
+missing=""
+for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "[setup] installing Debian packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+stamp="$VENV/.morobot-setup"
+if [ -f "$stamp" ] && [ "$stamp" -nt setup.py ] && [ "$stamp" -nt scripts/setup.sh ]; then
+  exit 0
+fi
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PIP="$VENV/bin/python -m pip"
+$PIP install -q --upgrade pip
+# CPU build from the local wheel cache; a bare `torch` would pull GBs of CUDA.
+$PIP install -q "torch==2.13.0"
+$PIP install -q -e ".[ros,dev]"
+touch "$stamp"
+echo "[setup] ready: $VENV"
