@@ -36,8 +36,8 @@ PARAMS = (
 
 
 class ElevationMapperNode(Node):
-    def __init__(self):
-        super().__init__("elevation_mapper")
+    def __init__(self, **kwargs):
+        super().__init__("elevation_mapper", **kwargs)
         self.p = declare(self, PARAMS, on_change=self._reconfigure)
         self._odom = collections.deque(maxlen=400)
         self._build_mapper()
