@@ -1,0 +1,90 @@
+"""elevation_mapper node on real topics: base-frame clouds become an odom-frame height grid."""
+
+import math
+
+import numpy as np
+import pytest
+from nav_msgs.msg import Odometry
+from sensor_msgs.msg import PointCloud2
+
+from morobot.ros import qos
+from morobot.ros.conversions import make_odometry, pointcloud2_to_heightmap, sec_to_stamp, xyz_to_pointcloud2
+
+from rosutil import RosHarness
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def harness():
+    from morobot.nodes.elevation_mapper import ElevationMapperNode
+
+    h = RosHarness()
+    mapper = h.add(ElevationMapperNode())
+    io = h.node("mapper_test_io")
+    maps = []
+    io.create_subscription(PointCloud2, "/elevation_map", lambda m: maps.append(m), qos.STATE)
+    odom_pub = io.create_publisher(Odometry, "/odom", qos.STATE)
+    pts_pub = io.create_publisher(PointCloud2, "/points", qos.SENSOR)
+    yield h, mapper, io, odom_pub, pts_pub, maps
+    h.close()
+
+
+def _scene_base_frame(yaw: float, pos: np.ndarray) -> np.ndarray:
+    """Flat ground at z=0 plus a 0.4 m box at odom x∈[1.5,2.0], y∈[-0.25,0.25], seen from the base."""
+    xs, ys = np.meshgrid(np.arange(-2.0, 3.0, 0.04), np.arange(-2.0, 2.0, 0.04), indexing="ij")
+    z = np.where((xs >= 1.5) & (xs <= 2.0) & (np.abs(ys) <= 0.25), 0.4, 0.0)
+    world = np.stack([xs.ravel(), ys.ravel(), z.ravel()], axis=1)
+    c, s = math.cos(yaw), math.sin(yaw)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    return (world - pos) @ rot  # odom → base: R^T (p - t)
+
+
+def test_box_appears_at_the_right_cells(harness):
+    h, mapper, io, odom_pub, pts_pub, maps = harness
+    yaw, pos = 0.6, np.array([0.2, -0.1, 0.55])
+    quat = [math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)]
+    cloud = _scene_base_frame(yaw, pos)
+    assert h.spin_until(lambda: pts_pub.get_subscription_count() > 0, 5.0)
+
+    def step():
+        t = io.get_clock().now().nanoseconds * 1e-9
+        odom_pub.publish(make_odometry(pos, quat, [0, 0, 0], [0, 0, 0], t))
+        pts_pub.publish(xyz_to_pointcloud2(cloud, t, "base"))
+
+    assert h.spin_until(lambda: len(maps) >= 3, 8.0, step)
+    msg = maps[-1]
+    assert msg.header.frame_id == "odom" and msg.height == 80 and msg.width == 80
+    hm = pointcloud2_to_heightmap(msg)
+    xs, ys = hm.cell_centres()
+    heights = hm.heights.numpy()
+    i_box, j_box = np.argmin(abs(xs - 1.75)), np.argmin(abs(ys - 0.0))
+    i_flat, j_flat = np.argmin(abs(xs - 0.5)), np.argmin(abs(ys - 1.0))
+    assert heights[i_box, j_box] == pytest.approx(0.4, abs=0.05)
+    assert heights[i_flat, j_flat] == pytest.approx(0.0, abs=0.05)
+    # the map is centred on the robot; cells beyond the observed scene stay unknown
+    assert xs[0] < pos[0] < xs[-1] and ys[0] < pos[1] < ys[-1]
+    i_far = np.argmin(abs(xs - (pos[0] - 3.9)))
+    assert np.isnan(heights[i_far, j_flat])
+
+
+def test_bad_clouds_are_dropped_and_node_survives(harness):
+    h, mapper, io, odom_pub, pts_pub, maps = harness
+    assert h.spin_until(lambda: pts_pub.get_subscription_count() > 0, 5.0)
+    t = io.get_clock().now().nanoseconds * 1e-9
+    bad = xyz_to_pointcloud2(np.zeros((10, 3)), t, "base")
+    bad.data = bad.data[:7]
+    nan = xyz_to_pointcloud2(np.full((10, 3), np.nan), t, "base")
+    foreign = xyz_to_pointcloud2(np.zeros((10, 3)), t, "camera_link")
+
+    def step():
+        now = io.get_clock().now().nanoseconds * 1e-9
+        odom_pub.publish(make_odometry([0, 0, 0.5], [1, 0, 0, 0], [0, 0, 0], [0, 0, 0], now))
+        for m in (bad, nan, foreign):
+            m.header.stamp = sec_to_stamp(now)
+            pts_pub.publish(m)
+        pts_pub.publish(xyz_to_pointcloud2(np.zeros((0, 3)), now, "base"))
+
+    assert h.spin_until(lambda: len(maps) >= 2, 8.0, step)
+    hm = pointcloud2_to_heightmap(maps[-1])
+    assert np.all(np.isnan(hm.heights.numpy()))  # nothing valid was integrated
