@@ -80,7 +80,6 @@ setup(
     maintainer_email="dev@morobot.local",
     description="Learned-dynamics navigation and manipulation for ROS 2 (FDM + MPPI, KORR, feasibility).",
     license="BSD-3-Clause",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [f"{name} = {target}" for name, target in NODES.items()]
         + ["morobot = morobot.cli:main"],
