@@ -1,0 +1,50 @@
+"""`morobot launch navigate` starts the graph as processes on DDS; Ctrl-C stops them all cleanly."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from nav_msgs.msg import Odometry
+from sensor_msgs.msg import PointCloud2
+
+from morobot.ros import qos
+
+from rosutil import RosHarness
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def test_launch_navigate_then_ctrl_c(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "morobot.cli", "launch", "navigate", "world:=flat_small"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    h = RosHarness()
+    try:
+        io = h.node("launch_probe")
+        seen = {"odom": 0, "map": 0}
+        io.create_subscription(Odometry, "/odom", lambda m: seen.__setitem__("odom", seen["odom"] + 1), qos.STATE)
+        io.create_subscription(PointCloud2, "/elevation_map", lambda m: seen.__setitem__("map", seen["map"] + 1),
+                               qos.STATE)
+        assert h.spin_until(lambda: seen["odom"] > 10 and seen["map"] > 1, 60.0), seen
+        names = {n for n, _ns in io.get_node_names_and_namespaces()}
+        assert {"mujoco_sim", "elevation_mapper", "mppi_planner"} <= names
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 3
+    finally:
+        h.close()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "stopped: {'mujoco_sim': 0, 'elevation_mapper': 0, 'mppi_planner': 0}" in out, out
+    # nothing left behind
+    time.sleep(0.5)
+    for pid in children:
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read(), pid
+
+
+def test_bad_launch_arguments_fail_clearly():
+    out = subprocess.run([sys.executable, "-m", "morobot.cli", "launch", "navigate", "wrld:=x"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "unknown launch arguments" in out.stderr
