@@ -4,6 +4,9 @@
 base), /points (depth sensors, base frame) and /clock. Without /cmd_vel for ``cmd_timeout`` seconds
 of sim time the robot stops, as ANYmal's locomotion controller would.
 
+``robot:=panda``: /joint_command (JointTrajectory) → joint position/velocity control → physics;
+publishes /joint_states, /object_pose (panda_link0), /points (scene), /camera/image_raw and /clock.
+
 The simulation runs in its own thread at ``rate`` × real time (0 = as fast as possible) and is the
 source of /clock; its own loop is paced by the steady wall clock, never by /clock.
 """
@@ -22,7 +25,7 @@ from morobot.ros.params import ParamSpec, declare
 from morobot.ros.runner import spin_node
 
 PARAMS = (
-    ParamSpec("robot", "anymal", "which robot to simulate", choices=("anymal",), read_only=True),
+    ParamSpec("robot", "anymal", "which robot to simulate", choices=("anymal", "panda"), read_only=True),
     ParamSpec("world", "rough_obstacles", "named world (config/worlds) or YAML path", read_only=True),
     ParamSpec("rate", 1.0, "sim speed as a multiple of real time (0 = as fast as possible)", 0.0, 100.0),
     ParamSpec("step", 0.02, "sim time per loop (s): /clock and state are published every step",
@@ -30,8 +33,19 @@ PARAMS = (
     ParamSpec("points_rate", 10.0, "depth sensor rate in sim time (Hz, 0 = off)", 0.0, 50.0),
     ParamSpec("cmd_timeout", 0.5, "stop when no command arrives for this long (s, sim time)", 0.05, 5.0,
               read_only=True),
-    ParamSpec("odom_frame", "odom", "world-fixed frame", read_only=True),
-    ParamSpec("base_frame", "base", "robot body frame", read_only=True),
+    ParamSpec("odom_frame", "odom", "world-fixed frame (anymal)", read_only=True),
+    ParamSpec("base_frame", "base", "robot body frame (anymal)", read_only=True),
+    # panda
+    ParamSpec("arm_frame", "panda_link0", "arm base frame (panda)", read_only=True),
+    ParamSpec("seed", 0, "seed of perturbations and noise (panda)", 0, 2**31 - 1, read_only=True),
+    ParamSpec("state_rate", 100.0, "/joint_states and /object_pose rate (Hz, panda)", 1.0, 1000.0),
+    ParamSpec("camera_rate", 5.0, "/camera/image_raw rate (Hz, panda; 0 = off)", 0.0, 60.0),
+    ParamSpec("camera_width", 320, "camera image width (panda)", 16, 1280, read_only=True),
+    ParamSpec("camera_height", 240, "camera image height (panda)", 16, 960, read_only=True),
+    ParamSpec("command_latency", 0.0, "joint command latency (s, panda)", 0.0, 1.0, read_only=True),
+    ParamSpec("joint_noise_std", 0.0, "joint position noise (rad, panda)", 0.0, 0.1, read_only=True),
+    ParamSpec("push_probability", 0.0, "chance per physics step of a push on the object (panda)",
+              0.0, 0.1, read_only=True),
 )
 
 
@@ -45,6 +59,10 @@ class MujocoSimNode(Node):
             from morobot.nodes.sim_anymal import AnymalBackend
 
             self.backend = AnymalBackend(self, self.p, self._lock)
+        else:
+            from morobot.nodes.sim_panda import PandaBackend
+
+            self.backend = PandaBackend(self, self.p, self._lock)
         self._running = True
         self._rtf = 0.0
         self._thread = threading.Thread(target=self._loop, name="mujoco_sim", daemon=True)
@@ -83,6 +101,9 @@ class MujocoSimNode(Node):
     def on_shutdown(self) -> None:
         self._running = False
         self._thread.join(timeout=2.0)
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
 
 
 def main(args=None) -> int:

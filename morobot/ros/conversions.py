@@ -298,3 +298,147 @@ def pointcloud2_to_heightmap(msg: PointCloud2):
         raise MessageError("elevation map grid is not square or not x-major")
     heights = torch.from_numpy(np.ascontiguousarray(pts[:, :, 2]).astype(np.float32))
     return HeightMap(heights=heights, origin=(x0, y0), resolution=res, stamp=stamp_to_sec(msg.header.stamp))
+
+
+# ------------------------------------------------------------------------------ joints, images
+def joint_trajectory_to_command(msg, expected: Sequence[str], optional: Sequence[str] = ()):
+    """First point of a trajectory_msgs/JointTrajectory → arrays ordered as ``expected``.
+
+    Args:
+        msg: the trajectory; exactly the joints of ``expected`` must be present, plus any of
+            ``optional`` (e.g. finger joints).
+        expected: joint names every command must hold, in the order of the returned arrays.
+        optional: joint names that may also appear.
+
+    Returns:
+        ``(positions [n], velocities [n] or None, extra {name: position})``.
+
+    Raises:
+        MessageError: no points, duplicate/unknown/missing joints, length mismatches, NaN/Inf.
+    """
+    names = list(msg.joint_names)
+    if not msg.points:
+        raise MessageError("joint command has no trajectory point")
+    if len(set(names)) != len(names):
+        raise MessageError("joint command lists a joint twice")
+    unknown = [n for n in names if n not in expected and n not in optional]
+    if unknown:
+        raise MessageError(f"joint command has unknown joints {unknown}")
+    missing = [n for n in expected if n not in names]
+    if missing:
+        raise MessageError(f"joint command lacks joints {missing}")
+    point = msg.points[0]
+    pos = np.asarray(point.positions, dtype=float)
+    if pos.shape != (len(names),):
+        raise MessageError(f"joint command has {pos.size} positions for {len(names)} joints")
+    vel = np.asarray(point.velocities, dtype=float) if len(point.velocities) else None
+    if vel is not None and vel.shape != (len(names),):
+        raise MessageError(f"joint command has {vel.size} velocities for {len(names)} joints")
+    if not np.all(np.isfinite(pos)) or (vel is not None and not np.all(np.isfinite(vel))):
+        raise MessageError("joint command has NaN/Inf values")
+    index = [names.index(n) for n in expected]
+    extra = {n: float(pos[names.index(n)]) for n in optional if n in names}
+    return pos[index], (vel[index] if vel is not None else None), extra
+
+
+def make_joint_trajectory(names: Sequence[str], positions, stamp: float, velocities=None,
+                          time_from_start: float = 0.0):
+    """A one-point JointTrajectory (floats converted explicitly)."""
+    from builtin_interfaces.msg import Duration
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    msg = JointTrajectory()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.joint_names = list(names)
+    point = JointTrajectoryPoint()
+    point.positions = [float(v) for v in positions]
+    if velocities is not None:
+        point.velocities = [float(v) for v in velocities]
+    sec = int(time_from_start)
+    point.time_from_start = Duration(sec=sec, nanosec=int(round((time_from_start - sec) * 1e9)))
+    msg.points = [point]
+    return msg
+
+
+def make_joint_state(names: Sequence[str], positions, velocities, efforts, stamp: float):
+    from sensor_msgs.msg import JointState
+
+    msg = JointState()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.name = list(names)
+    msg.position = [float(v) for v in positions]
+    msg.velocity = [float(v) for v in velocities]
+    msg.effort = [float(v) for v in efforts]
+    return msg
+
+
+def joint_state_to_arrays(msg, expected: Sequence[str]):
+    """JointState → ``(positions, velocities)`` ordered as ``expected``.
+
+    Raises:
+        MessageError: missing joints, length mismatch or NaN/Inf.
+    """
+    names = list(msg.name)
+    missing = [n for n in expected if n not in names]
+    if missing:
+        raise MessageError(f"joint state lacks joints {missing}")
+    pos = np.asarray(msg.position, dtype=float)
+    if pos.shape != (len(names),):
+        raise MessageError(f"joint state has {pos.size} positions for {len(names)} names")
+    vel = np.asarray(msg.velocity, dtype=float) if len(msg.velocity) else np.zeros(len(names))
+    if vel.shape != (len(names),):
+        raise MessageError(f"joint state has {vel.size} velocities for {len(names)} names")
+    index = [names.index(n) for n in expected]
+    pos, vel = pos[index], vel[index]
+    if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
+        raise MessageError("joint state has NaN/Inf values")
+    return pos, vel
+
+
+def make_pose_stamped_quat(position, quaternion_wxyz, stamp: float, frame_id: str) -> PoseStamped:
+    msg = PoseStamped()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.header.frame_id = frame_id
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in position)
+    w, x, y, z = (float(v) for v in quaternion_wxyz)
+    msg.pose.orientation = Quaternion(w=w, x=x, y=y, z=z)
+    return msg
+
+
+def pose_stamped_to_arrays(msg: PoseStamped):
+    """PoseStamped → ``(position [3], quaternion wxyz [4])``; raises MessageError when invalid."""
+    p = msg.pose.position
+    pos = np.array([p.x, p.y, p.z], dtype=float)
+    if not np.all(np.isfinite(pos)):
+        raise MessageError("pose has NaN/Inf position")
+    return pos, quaternion_to_array(msg.pose.orientation)
+
+
+def rgb_to_image(rgb: np.ndarray, stamp: float, frame_id: str):
+    """``[H, W, 3]`` uint8 → sensor_msgs/Image (rgb8)."""
+    from sensor_msgs.msg import Image
+
+    arr = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an [H, W, 3] image, got {arr.shape}")
+    msg = Image()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(arr.shape[0]), int(arr.shape[1])
+    msg.encoding = "rgb8"
+    msg.is_bigendian = 0
+    msg.step = 3 * msg.width
+    msg.data = arr.tobytes()
+    return msg
+
+
+def image_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/Image (rgb8 or bgr8) → ``[H, W, 3]`` uint8 RGB; raises MessageError otherwise."""
+    if msg.encoding not in ("rgb8", "bgr8"):
+        raise MessageError(f"unsupported image encoding {msg.encoding!r} (rgb8/bgr8)")
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if step < 3 * w or data.size < h * step:
+        raise MessageError(f"image data has {data.size} bytes for {h}×{w} (step {step})")
+    img = data[: h * step].reshape(h, step)[:, : 3 * w].reshape(h, w, 3)
+    return img[:, :, ::-1].copy() if msg.encoding == "bgr8" else img.copy()
