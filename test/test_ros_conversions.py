@@ -118,3 +118,45 @@ def test_path_round_trip():
     poses = np.array([[0, 0, 0.1], [1, 0.5, -2.0], [2, 1, 3.0]])
     back = cv.path_to_array(cv.make_path(poses, 1.0, dt=0.5))
     np.testing.assert_allclose(back, poses, atol=1e-9)
+
+
+JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
+
+
+def test_joint_trajectory_reordered_and_validated():
+    q = np.arange(7) * 0.1
+    names = list(reversed(JOINTS))
+    msg = cv.make_joint_trajectory(names, q[::-1], 0.0, velocities=np.ones(7))
+    pos, vel, extra = cv.joint_trajectory_to_command(msg, JOINTS)
+    np.testing.assert_allclose(pos, q)
+    np.testing.assert_allclose(vel, np.ones(7))
+    assert extra == {}
+    bad = [
+        cv.make_joint_trajectory(JOINTS[:6], q[:6], 0.0),                      # missing joint
+        cv.make_joint_trajectory(JOINTS + ["elbow"], np.zeros(8), 0.0),        # unknown joint
+        cv.make_joint_trajectory(JOINTS, [0, 0, 0, float("nan"), 0, 0, 0], 0.0),
+        cv.make_joint_trajectory(JOINTS, np.zeros(7), 0.0, velocities=np.zeros(3)),
+    ]
+    empty = cv.make_joint_trajectory(JOINTS, np.zeros(7), 0.0)
+    empty.points = []
+    for m in bad + [empty]:
+        with pytest.raises(cv.MessageError):
+            cv.joint_trajectory_to_command(m, JOINTS)
+    fingers = cv.make_joint_trajectory(JOINTS + ["panda_finger_joint1"], np.r_[q, 0.02], 0.0)
+    _, vel, extra = cv.joint_trajectory_to_command(fingers, JOINTS, optional=["panda_finger_joint1"])
+    assert vel is None and extra == {"panda_finger_joint1": pytest.approx(0.02)}
+
+
+def test_joint_state_and_image_round_trip():
+    msg = cv.make_joint_state(JOINTS[::-1], np.arange(7)[::-1], np.zeros(7), np.zeros(7), 1.0)
+    pos, vel = cv.joint_state_to_arrays(msg, JOINTS)
+    np.testing.assert_allclose(pos, np.arange(7))
+    msg.position[2] = float("inf")
+    with pytest.raises(cv.MessageError):
+        cv.joint_state_to_arrays(msg, JOINTS)
+    img = np.random.default_rng(1).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(cv.image_to_rgb(cv.rgb_to_image(img, 0.0, "cam")), img)
+    m = cv.rgb_to_image(img, 0.0, "cam")
+    m.encoding = "mono16"
+    with pytest.raises(cv.MessageError):
+        cv.image_to_rgb(m)
