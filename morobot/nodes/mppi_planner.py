@@ -49,7 +49,7 @@ PARAMS = (
     ParamSpec("horizon", 10, "steps per sequence", 2, 100, read_only=True),
     ParamSpec("dt", 0.5, "seconds per step", 0.05, 2.0, read_only=True),
     ParamSpec("iterations", 1, "MPPI iterations per cycle", 1, 10),
-    ParamSpec("temperature", 1.0, "MPPI temperature λ", 1e-4, 1e4),
+    ParamSpec("temperature", 3.0, "MPPI temperature λ", 1e-4, 1e4),
     ParamSpec("sigma", [0.4, 0.2, 0.6], "sampling std of (vx, vy, wz)"),
     ParamSpec("u_min", [-0.5, -0.5, -1.0], "lower command bounds (vx, vy, wz)"),
     ParamSpec("u_max", [1.0, 0.5, 1.0], "upper command bounds (vx, vy, wz)"),
@@ -65,12 +65,12 @@ PARAMS = (
     ParamSpec("unknown_risk", 0.3, "risk of unknown map cells", 0.0, 1.0),
     # cost
     ParamSpec("goal_weight", 20.0, "terminal goal-distance weight", 0.0, 1e4),
-    ParamSpec("progress_weight", 2.0, "running goal-distance weight", 0.0, 1e4),
+    ParamSpec("progress_weight", 10.0, "running goal-distance weight", 0.0, 1e4),
     ParamSpec("heading_weight", 10.0, "goal-heading weight (near the goal)", 0.0, 1e4),
     ParamSpec("risk_weight", 10.0, "expected-risk weight", 0.0, 1e4),
     ParamSpec("collision_penalty", 1000.0, "penalty when a step's risk exceeds risk_threshold", 0.0, 1e6),
     ParamSpec("uncertainty_weight", 5.0, "model-uncertainty weight (FDM ensemble)", 0.0, 1e4),
-    ParamSpec("smoothness_weight", 1.0, "command-change weight", 0.0, 1e4),
+    ParamSpec("smoothness_weight", 2.0, "command-change weight", 0.0, 1e4),
     ParamSpec("backward_weight", 2.0, "backward-motion weight", 0.0, 1e4),
 )
 
@@ -133,7 +133,9 @@ class MppiPlannerNode(Node):
         cfg = MPPIConfig(num_samples=p["num_samples"], horizon=p["horizon"], dt=p["dt"],
                          temperature=p["temperature"], sigma=tuple(p["sigma"]), u_min=tuple(p["u_min"]),
                          u_max=tuple(p["u_max"]), noise_beta=p["noise_beta"], iterations=p["iterations"],
-                         seed=None if p["seed"] < 0 else p["seed"], keep_rollouts=p["rollouts_shown"])
+                         seed=None if p["seed"] < 0 else p["seed"], keep_rollouts=p["rollouts_shown"],
+                         # the warm start moves by one control period, not by one model step
+                         shift_steps=min(1.0, 1.0 / (p["control_rate"] * p["dt"])))
         cost = NavigationCost(NavigationCostConfig(
             goal_weight=p["goal_weight"], progress_weight=p["progress_weight"],
             heading_weight=p["heading_weight"], risk_weight=p["risk_weight"],

@@ -1,0 +1,302 @@
+"""Robot-centric elevation mapping from point clouds already expressed in ``odom``.
+
+Pipeline of :meth:`ElevationMapper.integrate`:
+
+1. drop non-finite points, points outside the map window around the robot and points outside
+   ``[min_height, max_height]`` (odom z);
+2. open3d voxel downsampling (and optional statistical outlier removal);
+3. numpy binning: per cell, a robust *upper surface* estimate (the ``surface_quantile`` of the
+   point heights in the cell, so sparse spikes below it are ignored and overhangs are kept);
+4. temporal fusion into a world-fixed store: a cell that is unknown or older than ``max_age``
+   takes the new value, otherwise ``(1 - fusion_weight) * old + fusion_weight * new``; each
+   cell keeps the stamp of its last observation.
+
+The store is a ``[rows, cols]`` window whose origin is snapped to a multiple of the resolution
+and re-centred on the robot (the array is shifted by whole cells), so cells stay fixed in the
+world while the robot moves. :meth:`ElevationMapper.height_map` marks cells older than
+``max_age`` unknown (NaN) and returns a :class:`~morobot.planning.interface.HeightMap`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import open3d as o3d
+import torch
+
+from morobot.planning.interface import HeightMap
+
+
+@dataclass
+class ElevationMapConfig:
+    """Parameters of :class:`ElevationMapper` (metres, seconds).
+
+    Attributes:
+        size_x: map extent along odom x.
+        size_y: map extent along odom y.
+        resolution: cell edge length.
+        max_age: a cell not observed for longer than this becomes unknown.
+        min_height: points with odom z below this are discarded.
+        max_height: points with odom z above this are discarded.
+        voxel_size: open3d voxel-downsampling size (0 disables downsampling).
+        outlier_removal: run open3d statistical outlier removal after downsampling.
+        outlier_neighbors: neighbours considered by the outlier removal.
+        outlier_std_ratio: standard-deviation ratio of the outlier removal.
+        surface_quantile: per-cell quantile of point heights taken as the surface, in [0, 1].
+        fusion_weight: weight of a new observation for a cell that is still fresh, in (0, 1].
+
+    Raises:
+        ValueError: (at construction) on non-finite, non-positive or inconsistent values.
+    """
+
+    size_x: float = 6.0
+    size_y: float = 6.0
+    resolution: float = 0.1
+    max_age: float = 5.0
+    min_height: float = -5.0
+    max_height: float = 5.0
+    voxel_size: float = 0.05
+    outlier_removal: bool = False
+    outlier_neighbors: int = 10
+    outlier_std_ratio: float = 2.0
+    surface_quantile: float = 0.9
+    fusion_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if name != "outlier_removal" and not math.isfinite(float(value)):
+                raise ValueError(f"ElevationMapConfig.{name} must be finite, got {value!r}")
+        for name in ("size_x", "size_y", "resolution", "max_age", "outlier_std_ratio"):
+            if float(getattr(self, name)) <= 0.0:
+                raise ValueError(f"ElevationMapConfig.{name} must be positive, got {getattr(self, name)!r}")
+        if self.voxel_size < 0.0:
+            raise ValueError(f"voxel_size must be >= 0, got {self.voxel_size!r}")
+        if self.min_height >= self.max_height:
+            raise ValueError(f"min_height ({self.min_height}) must be below max_height ({self.max_height})")
+        if int(self.outlier_neighbors) < 1:
+            raise ValueError(f"outlier_neighbors must be >= 1, got {self.outlier_neighbors!r}")
+        if not 0.0 <= self.surface_quantile <= 1.0:
+            raise ValueError(f"surface_quantile must lie in [0, 1], got {self.surface_quantile!r}")
+        if not 0.0 < self.fusion_weight <= 1.0:
+            raise ValueError(f"fusion_weight must lie in (0, 1], got {self.fusion_weight!r}")
+        if round(self.size_x / self.resolution) < 1 or round(self.size_y / self.resolution) < 1:
+            raise ValueError("the map must hold at least one cell along each axis")
+
+
+class ElevationMapper:
+    """Fuses odom-frame point clouds into a scrolling, world-fixed height grid.
+
+    Args:
+        config: map parameters; defaults if ``None``.
+    """
+
+    def __init__(self, config: ElevationMapConfig | None = None) -> None:
+        self.config = config if config is not None else ElevationMapConfig()
+        self.rows = int(round(self.config.size_x / self.config.resolution))
+        self.cols = int(round(self.config.size_y / self.config.resolution))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything observed so far."""
+        self._heights = np.full((self.rows, self.cols), np.nan)
+        self._stamps = np.full((self.rows, self.cols), -np.inf)
+        self._i0: int | None = None  # world cell index of row 0
+        self._j0: int | None = None  # world cell index of column 0
+
+    @property
+    def origin(self) -> tuple[float, float]:
+        """Odom ``(x, y)`` of the centre of cell ``[0, 0]`` (NaN before the first call)."""
+        if self._i0 is None or self._j0 is None:
+            return (math.nan, math.nan)
+        res = self.config.resolution
+        return (self._i0 * res, self._j0 * res)
+
+    def integrate(self, points_odom: np.ndarray, robot_xy: Sequence[float], stamp: float) -> int:
+        """Fuse one point cloud, already transformed into odom.
+
+        Args:
+            points_odom: ``[N, 3]`` points (m); rows with NaN/Inf are dropped, ``N`` may be 0.
+            robot_xy: odom ``(x, y)`` of the robot; the map window is centred on it.
+            stamp: time of the cloud (s); stamps should not go backwards (call :meth:`reset`
+                after a clock jump, or cells keep their future stamps until time catches up).
+
+        Returns:
+            Number of cells updated.
+
+        Raises:
+            ValueError: if ``points_odom`` is not ``[N, 3]``, or ``robot_xy``/``stamp`` are not
+                finite.
+        """
+        points = np.asarray(points_odom, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 3:
+            raise ValueError(f"points_odom must be an [N, 3] array, got shape {points.shape}")
+        stamp = _finite_scalar("stamp", stamp)
+        self._recentre(robot_xy)
+        cfg = self.config
+        points = points[np.isfinite(points).all(axis=1)]
+        points = points[(points[:, 2] >= cfg.min_height) & (points[:, 2] <= cfg.max_height)]
+        points = self._filter(points[self._cells(points)[2]])
+        if points.shape[0] == 0:
+            return 0
+        ii, jj, inside = self._cells(points)
+        cells, surface = _cell_quantile(ii * self.cols + jj, points[inside, 2], cfg.surface_quantile)
+        self._fuse(cells, surface, stamp)
+        return int(cells.shape[0])
+
+    def height_map(self, robot_xy: Sequence[float], stamp: float) -> HeightMap:
+        """Robot-centric, odom-aligned height grid at ``stamp``.
+
+        Args:
+            robot_xy: odom ``(x, y)`` of the robot; the window is re-centred on it.
+            stamp: current time (s); cells observed more than ``max_age`` before it are NaN.
+
+        Returns:
+            HeightMap with float32 ``heights [rows, cols]`` (NaN = unknown), ``origin`` a
+            multiple of the resolution.
+
+        Raises:
+            ValueError: if ``robot_xy`` or ``stamp`` are not finite.
+        """
+        stamp = _finite_scalar("stamp", stamp)
+        self._recentre(robot_xy)
+        expired = (stamp - self._stamps) > self.config.max_age
+        self._heights[expired] = np.nan
+        self._stamps[expired] = -np.inf
+        heights = torch.from_numpy(self._heights.astype(np.float32))
+        return HeightMap(heights=heights, origin=self.origin, resolution=self.config.resolution, stamp=stamp)
+
+    # ------------------------------------------------------------------ internals
+    def _recentre(self, robot_xy: Sequence[float]) -> None:
+        xy = np.asarray(robot_xy, dtype=np.float64)
+        if xy.shape != (2,) or not np.all(np.isfinite(xy)):
+            raise ValueError(f"robot_xy must be two finite numbers, got {robot_xy!r}")
+        res = self.config.resolution
+        i0 = int(np.floor(xy[0] / res + 0.5)) - self.rows // 2
+        j0 = int(np.floor(xy[1] / res + 0.5)) - self.cols // 2
+        if self._i0 is None or self._j0 is None:
+            self._i0, self._j0 = i0, j0
+            return
+        di, dj = i0 - self._i0, j0 - self._j0
+        if di == 0 and dj == 0:
+            return
+        self._heights = _shift(self._heights, di, dj, np.nan)
+        self._stamps = _shift(self._stamps, di, dj, -np.inf)
+        self._i0, self._j0 = i0, j0
+
+    def _cells(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Window cell indices of finite points and the mask of those inside the window."""
+        res = self.config.resolution
+        fi = np.floor(points[:, 0] / res + 0.5) - self._i0
+        fj = np.floor(points[:, 1] / res + 0.5) - self._j0
+        inside = (fi >= 0) & (fi < self.rows) & (fj >= 0) & (fj < self.cols)
+        return fi[inside].astype(np.int64), fj[inside].astype(np.int64), inside
+
+    def _filter(self, points: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        if points.shape[0] == 0 or (cfg.voxel_size <= 0.0 and not cfg.outlier_removal):
+            return points
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+        if cfg.voxel_size > 0.0:
+            cloud = cloud.voxel_down_sample(cfg.voxel_size)
+        if cfg.outlier_removal and len(cloud.points) > cfg.outlier_neighbors:
+            cloud, _ = cloud.remove_statistical_outlier(int(cfg.outlier_neighbors), float(cfg.outlier_std_ratio))
+        return np.asarray(cloud.points)
+
+    def _fuse(self, cells: np.ndarray, surface: np.ndarray, stamp: float) -> None:
+        flat_h = self._heights.reshape(-1)
+        flat_t = self._stamps.reshape(-1)
+        old = flat_h[cells]
+        fresh = np.isfinite(old) & ((stamp - flat_t[cells]) <= self.config.max_age)
+        w = self.config.fusion_weight
+        flat_h[cells] = np.where(fresh, (1.0 - w) * old + w * surface, surface)
+        flat_t[cells] = np.maximum(flat_t[cells], stamp)
+
+
+def _cell_quantile(cells: np.ndarray, z: np.ndarray, quantile: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell ``quantile`` of ``z`` (lower order statistic); returns ``(unique cells, values)``."""
+    order = np.lexsort((z, cells))
+    cells_sorted, z_sorted = cells[order], z[order]
+    uniq, start, count = np.unique(cells_sorted, return_index=True, return_counts=True)
+    pick = start + np.floor(quantile * (count - 1) + 1e-9).astype(np.int64)
+    return uniq, z_sorted[pick]
+
+
+def _shift(grid: np.ndarray, di: int, dj: int, fill: float) -> np.ndarray:
+    """Re-index ``grid`` so that new cell ``[r, c]`` is old cell ``[r + di, c + dj]``."""
+    rows, cols = grid.shape
+    out = np.full_like(grid, fill)
+    if abs(di) >= rows or abs(dj) >= cols:
+        return out
+    src_r = slice(max(di, 0), rows + min(di, 0))
+    dst_r = slice(max(-di, 0), rows + min(-di, 0))
+    src_c = slice(max(dj, 0), cols + min(dj, 0))
+    dst_c = slice(max(-dj, 0), cols + min(-dj, 0))
+    out[dst_r, dst_c] = grid[src_r, src_c]
+    return out
+
+
+def _finite_scalar(name: str, value: float) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a finite number, got {value!r}") from exc
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return out
+
+
+def quat_to_yaw(quaternion_wxyz: Sequence[float]) -> float:
+    """Yaw (rad, about odom z) of a ``(w, x, y, z)`` quaternion (normalised internally).
+
+    Raises:
+        ValueError: if the quaternion is not four finite numbers with non-zero norm.
+    """
+    q = _unit_quaternion(quaternion_wxyz)
+    w, x, y, z = q
+    return float(math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
+
+
+def transform_points(points: np.ndarray, position: Sequence[float], quaternion_wxyz: Sequence[float]) -> np.ndarray:
+    """Apply the pose ``(position, quaternion)`` of a frame to points expressed in it.
+
+    With the base pose in odom this maps base-frame points to odom: ``p_odom = R p + t``.
+
+    Args:
+        points: ``[N, 3]`` points (m); non-finite rows pass through (as non-finite).
+        position: ``(x, y, z)`` translation (m).
+        quaternion_wxyz: ``(w, x, y, z)`` rotation (normalised internally).
+
+    Returns:
+        ``[N, 3]`` float64 transformed points.
+
+    Raises:
+        ValueError: on a wrong points shape, a non-finite position, or an invalid quaternion.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"points must be an [N, 3] array, got shape {pts.shape}")
+    t = np.asarray(position, dtype=np.float64)
+    if t.shape != (3,) or not np.all(np.isfinite(t)):
+        raise ValueError(f"position must be three finite numbers, got {position!r}")
+    w, x, y, z = _unit_quaternion(quaternion_wxyz)
+    rot = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+    return pts @ rot.T + t
+
+
+def _unit_quaternion(quaternion_wxyz: Sequence[float]) -> np.ndarray:
+    q = np.asarray(quaternion_wxyz, dtype=np.float64)
+    if q.shape != (4,) or not np.all(np.isfinite(q)):
+        raise ValueError(f"quaternion must be four finite numbers (w, x, y, z), got {quaternion_wxyz!r}")
+    norm = float(np.linalg.norm(q))
+    if norm < 1e-12:
+        raise ValueError("quaternion has zero norm")
+    return q / norm

@@ -1,0 +1,159 @@
+"""Batched navigation cost for MPPI rollouts.
+
+Every term is computed for all ``K`` rollouts at once and summed with the weights of
+:class:`NavigationCostConfig`. Running terms are averaged over the ``T`` steps so that the weights
+do not need retuning when the horizon changes. Terms (per rollout):
+
+* ``goal_weight * |p_T - g|``: terminal distance to the goal position;
+* ``progress_weight * mean_t |p_t - g|``: running distance, rewards getting close early;
+* ``w_h * |yaw_T - yaw_g|`` with ``w_h = heading_weight`` once the terminal position is within
+  ``heading_radius`` of the goal, and ``heading_weight * heading_far_scale`` otherwise (turn to the
+  goal heading only when arriving; far away the weak term only breaks ties);
+* ``risk_weight * mean_t risk_t``: expected risk, plus ``collision_penalty`` if any step's risk
+  exceeds ``risk_threshold``;
+* ``uncertainty_weight * mean_t uncertainty_t`` when the rollout carries an uncertainty;
+* ``smoothness_weight * sum_t |u_t - u_{t-1}|^2 / T`` (the ``t = 0`` term only when the
+  previous command is given);
+* ``effort_weight * mean_t |u_t|^2``;
+* ``backward_weight * mean_t max(0, -vx_t)``: discourages walking backwards.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from morobot.planning.interface import Rollout
+
+
+@dataclass
+class NavigationCostConfig:
+    """Weights and thresholds of :class:`NavigationCost` (SI units, radians).
+
+    Raises:
+        ValueError: (at construction) if a weight is negative or non-finite, or a threshold is
+            outside its range.
+    """
+
+    goal_weight: float = 20.0
+    progress_weight: float = 10.0
+    heading_weight: float = 10.0
+    heading_radius: float = 0.3
+    heading_far_scale: float = 0.1
+    risk_weight: float = 10.0
+    risk_threshold: float = 0.5
+    collision_penalty: float = 1000.0
+    uncertainty_weight: float = 5.0
+    smoothness_weight: float = 2.0
+    effort_weight: float = 0.1
+    backward_weight: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not math.isfinite(float(value)) or float(value) < 0.0:
+                raise ValueError(f"NavigationCostConfig.{name} must be finite and >= 0, got {value!r}")
+        if not 0.0 <= self.risk_threshold <= 1.0:
+            raise ValueError(f"risk_threshold must lie in [0, 1], got {self.risk_threshold!r}")
+
+
+class NavigationCost:
+    """Goal-reaching, risk-averse cost over a :class:`Rollout` and its commands.
+
+    Args:
+        config: weights and thresholds; defaults if ``None``.
+    """
+
+    def __init__(self, config: Optional[NavigationCostConfig] = None) -> None:
+        self.config = config if config is not None else NavigationCostConfig()
+
+    def __call__(
+        self,
+        rollout: Rollout,
+        commands: torch.Tensor,
+        goal: Sequence[float],
+        prev_command: Optional[Sequence[float]] = None,
+    ) -> torch.Tensor:
+        """Cost of each rollout.
+
+        Args:
+            rollout: ``poses [K, T, 3]``, ``risk [K, T]``, optional ``uncertainty [K, T]``.
+            commands: ``[K, T, 3]`` body twists that produced the rollout.
+            goal: ``(x, y, yaw)`` in odom.
+            prev_command: the command executed last, ``(vx, vy, wz)``, for the smoothness term.
+
+        Returns:
+            ``[K]`` costs (dtype/device of ``rollout.poses``). Non-finite predictions give
+            non-finite costs; the planner discards those samples.
+
+        Raises:
+            ValueError: on mismatched shapes, or a goal / previous command that is not three
+                finite numbers.
+        """
+        poses, risk = rollout.poses, rollout.risk
+        self._check_shapes(rollout, commands)
+        g = _vector3("goal", goal, poses)
+        cfg = self.config
+
+        gx, gy, gyaw = (float(v) for v in g)
+        dist = torch.hypot(poses[..., 0] - gx, poses[..., 1] - gy)  # [K, T]
+        d_final = dist[:, -1]
+        total = cfg.goal_weight * d_final + cfg.progress_weight * dist.mean(dim=1)
+
+        yaw_err = torch.remainder(poses[:, -1, 2] - gyaw + math.pi, 2.0 * math.pi) - math.pi
+        w_heading = torch.where(
+            d_final < cfg.heading_radius,
+            torch.full_like(d_final, cfg.heading_weight),
+            torch.full_like(d_final, cfg.heading_weight * cfg.heading_far_scale),
+        )
+        total = total + w_heading * yaw_err.abs()
+
+        total = total + cfg.risk_weight * risk.mean(dim=1)
+        total = total + cfg.collision_penalty * (risk.amax(dim=1) > cfg.risk_threshold).to(total.dtype)
+        if rollout.uncertainty is not None:
+            total = total + cfg.uncertainty_weight * rollout.uncertainty.mean(dim=1)
+
+        # Command terms on the flattened [K, T*3] layout (contiguous reductions), averaged over T.
+        k, horizon = commands.shape[:2]
+        u = commands.to(dtype=poses.dtype).reshape(k, horizon * 3)
+        change = u[:, 3:] - u[:, :-3]
+        smooth = (change * change).sum(dim=1)
+        if prev_command is not None:
+            first = u[:, :3] - _vector3("prev_command", prev_command, poses)
+            smooth = smooth + (first * first).sum(dim=1)
+        total = total + (cfg.smoothness_weight / horizon) * smooth
+        total = total + (cfg.effort_weight / horizon) * (u * u).sum(dim=1)
+        total = total + cfg.backward_weight * torch.relu(-u[:, 0::3]).mean(dim=1)
+        return total
+
+    @staticmethod
+    def _check_shapes(rollout: Rollout, commands: torch.Tensor) -> None:
+        poses, risk = rollout.poses, rollout.risk
+        if not isinstance(poses, torch.Tensor) or poses.dim() != 3 or poses.shape[-1] != 3:
+            raise ValueError(f"rollout.poses must be [K, T, 3], got {_shape(poses)}")
+        k, t = poses.shape[:2]
+        if k < 1 or t < 1:
+            raise ValueError(f"rollout must have K >= 1 and T >= 1, got {tuple(poses.shape)}")
+        if not isinstance(risk, torch.Tensor) or tuple(risk.shape) != (k, t):
+            raise ValueError(f"rollout.risk must be [{k}, {t}], got {_shape(risk)}")
+        unc = rollout.uncertainty
+        if unc is not None and (not isinstance(unc, torch.Tensor) or tuple(unc.shape) != (k, t)):
+            raise ValueError(f"rollout.uncertainty must be [{k}, {t}], got {_shape(unc)}")
+        if not isinstance(commands, torch.Tensor) or tuple(commands.shape) != (k, t, 3):
+            raise ValueError(f"commands must be [{k}, {t}, 3], got {_shape(commands)}")
+
+
+def _shape(value: object) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def _vector3(name: str, value: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != (3,) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be three finite numbers, got {value!r}")
+    return torch.as_tensor(arr, dtype=like.dtype, device=like.device)
