@@ -37,6 +37,7 @@ setup(
         *tree("launch"),
         *tree("config"),
         *tree("urdf"),
+        *tree("models"),
     ],
     python_requires=">=3.10",
     install_requires=[

@@ -82,3 +82,13 @@ def panda_urdf() -> Path:
 
 def panda_srdf() -> Path:
     return robot_dir("panda_description") / "srdf" / "panda.srdf"
+
+
+def models_dir() -> Path:
+    """Directory of the shipped checkpoints (``models/`` in the source tree, ``share/morobot/models``)."""
+    return share_dir() / "models"
+
+
+def default_fdm_checkpoint() -> Path:
+    """The shipped FDM checkpoint (reproduced by the command in docs/fdm.md)."""
+    return models_dir() / "fdm" / "fdm_default.pt"

@@ -119,13 +119,16 @@ class MppiPlannerNode(Node):
 
             return KinematicModel(dt=p["dt"], footprint_radius=p["footprint_radius"], step_limit=p["step_limit"],
                                   slope_limit_deg=p["slope_limit_deg"], unknown_risk=p["unknown_risk"])
-        from morobot.fdm.dynamics import load_fdm_dynamics
+        from morobot import paths
+        from morobot.fdm.dynamics import FDMDynamics
         from morobot.fdm.history import ProprioHistory
 
-        dyn = load_fdm_dynamics(p["fdm_checkpoint"] or None)
+        dyn = FDMDynamics.from_checkpoint(p["fdm_checkpoint"] or str(paths.default_fdm_checkpoint()))
         if abs(dyn.dt - p["dt"]) > 1e-9:
             raise ValueError(f"dt ({p['dt']}) differs from the FDM checkpoint's step ({dyn.dt})")
-        self._history = ProprioHistory(length=dyn.history_length, dt=dyn.history_dt)
+        if p["horizon"] > dyn.config.horizon:
+            raise ValueError(f"horizon ({p['horizon']}) exceeds the FDM's trained horizon ({dyn.config.horizon})")
+        self._history = ProprioHistory(length=dyn.config.history_length, dt=dyn.config.history_dt)
         return dyn
 
     def _build_planner(self) -> None:
@@ -230,7 +233,8 @@ class MppiPlannerNode(Node):
             pose=np.array([pos[0], pos[1], self._odom.yaw]),
             twist=np.array([self._odom.linear[0], self._odom.linear[1], self._odom.angular[2]]),
             z=float(pos[2]), gravity_b=self._odom.gravity_b,
-            history=None if self._history is None else self._history.array(), stamp=self._odom.stamp)
+            history=self._history.array() if self._history is not None and self._history.ready else None,
+            stamp=self._odom.stamp)
         t0 = time.perf_counter()
         try:
             plan = self.mppi.plan(state, self._hmap, self._goal)
