@@ -14,6 +14,7 @@ NODES = {
     "mppi_planner": "morobot.nodes.mppi_planner:main",
     "fdm_monitor": "morobot.nodes.fdm_monitor:main",
     "feasibility_checker": "morobot.nodes.feasibility_checker:main",
+    "korr_policy": "morobot.nodes.korr_policy:main",
 }
 
 

@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("launch", help="start a node graph as processes on DDS (like ros2 launch)",
                        description="Start the nodes of a graph (the same description the launch files "
                                    "use) as separate processes; Ctrl-C stops them all.")
-    p.add_argument("graph", choices=["navigate"], help="which graph")
+    p.add_argument("graph", choices=["navigate", "manipulate"], help="which graph")
     p.add_argument("args", nargs="*", help="launch arguments as name:=value")
     p.add_argument("--list-args", action="store_true", help="list the graph's launch arguments")
     p.set_defaults(func=_launch)

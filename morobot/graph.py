@@ -95,6 +95,26 @@ GRAPHS = {
                      arg_params={"fdm_checkpoint": "fdm_checkpoint"}),
         ),
     ),
+    "manipulate": GraphSpec(
+        name="manipulate",
+        description="Franka Panda manipulation: sim, feasibility checker (filter), KORR policy",
+        params_file="manipulate.yaml",
+        arguments=_COMMON_ARGS + (
+            LaunchArg("params_file", "", "parameters YAML (default: config/manipulate.yaml)"),
+            LaunchArg("use_policy", "true", "start the KORR policy node"),
+            LaunchArg("task", "push", "manipulation task of the policy"),
+            LaunchArg("korr_checkpoint", "", "policy checkpoint (default: the shipped one for the task)"),
+            LaunchArg("checker_mode", "filter", "feasibility checker mode: filter | demo"),
+        ),
+        nodes=(
+            NodeSpec("mujoco_sim", "mujoco_sim", "morobot.nodes.mujoco_sim", condition="use_sim",
+                     arg_params={"rate": "rate"}),
+            NodeSpec("feasibility_checker", "feasibility_checker", "morobot.nodes.feasibility_checker",
+                     arg_params={"mode": "checker_mode"}),
+            NodeSpec("korr_policy", "korr_policy", "morobot.nodes.korr_policy", condition="use_policy",
+                     arg_params={"task": "task", "checkpoint": "korr_checkpoint"}),
+        ),
+    ),
 }
 
 
