@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -135,21 +134,6 @@ def test_malformed_input_raises():
         ElevationMapConfig(min_height=1.0, max_height=0.0)
     with pytest.raises(ValueError):
         ElevationMapConfig(size_x=np.nan)
-
-
-def test_integrate_5k_points_within_10_ms():
-    rng = np.random.default_rng(0)
-    cloud = np.column_stack([rng.uniform(-3, 3, (5000, 2)), rng.normal(0.0, 0.02, 5000)])
-    mapper = ElevationMapper()
-    mapper.integrate(cloud, (0.0, 0.0), 0.0)
-    times = []
-    for k in range(9):
-        t0 = time.perf_counter()
-        mapper.integrate(cloud, (0.05 * k, 0.0), 0.1 * k)
-        times.append(time.perf_counter() - t0)
-    # Measured ~1.5 ms median (~5 ms with outlier removal); the best run is robust to load from
-    # other processes on the shared cores.
-    assert min(times) < 0.010
 
 
 def test_outlier_removal_drops_isolated_points():
