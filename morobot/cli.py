@@ -77,7 +77,7 @@ EXTRA: dict[str, tuple[str, Callable, Callable]] = {}
 def _register_extras() -> None:
     import importlib
 
-    for module in ("morobot.fdm.cli",):
+    for module in ("morobot.fdm.cli", "morobot.evaluation.cli", "morobot.korr.cli", "morobot.tools.cli"):
         try:
             importlib.import_module(module).register(EXTRA)
         except ModuleNotFoundError as exc:

@@ -49,7 +49,7 @@ class DemoSummary:
                 f"({self.reason}; wall {self.wall_time:.0f}s)")
 
 
-def _supervise(world, goal_tolerance: float, timeout: float, procs: GraphProcesses, wall_limit: float,
+def supervise(world, goal_tolerance: float, timeout: float, procs: GraphProcesses, wall_limit: float,
                startup_limit: float = 90.0) -> tuple[DemoRecord, str]:
     """Run the supervisor node until the robot reaches the goal, time runs out or a node fails."""
     import rclpy
@@ -188,7 +188,7 @@ def main(ns) -> int:
           f"goal={tuple(round(v, 2) for v in world.goal)}; logs in {out / 'logs'}", flush=True)
     wall0 = time.monotonic()
     with GraphProcesses("navigate", args, log_dir=str(out / "logs")) as procs:
-        rec, reason = _supervise(world, tolerance, ns.timeout, procs, wall_limit)
+        rec, reason = supervise(world, tolerance, ns.timeout, procs, wall_limit)
     summary = summarize(world, rec, reason, time.monotonic() - wall0)
     plot(world, rec, summary, out / "demo.png")
     tmp = out / "summary.json.tmp"

@@ -15,7 +15,8 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 
-from morobot.mapping.elevation import ElevationMapConfig, ElevationMapper, transform_points
+from morobot.mapping.elevation import ElevationMapper, transform_points
+from morobot.planning.factory import make_elevation_config
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, heightmap_to_pointcloud2, odometry_to_state,
                                      pointcloud2_to_xyz, stamp_to_sec)
@@ -48,9 +49,7 @@ class ElevationMapperNode(Node):
         self._integrate_ms = 0.0
 
     def _build_mapper(self) -> None:
-        self.mapper = ElevationMapper(ElevationMapConfig(
-            size_x=self.p["size_x"], size_y=self.p["size_y"], resolution=self.p["resolution"],
-            max_age=self.p["max_age"], voxel_size=self.p["voxel_size"]))
+        self.mapper = ElevationMapper(make_elevation_config(self.p))
 
     def _reconfigure(self, values: dict) -> None:
         self.p = values

@@ -24,9 +24,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from visualization_msgs.msg import Marker, MarkerArray
 
-from morobot.planning.cost import NavigationCost, NavigationCostConfig
+from morobot import paths
+from morobot.planning import factory
 from morobot.planning.interface import NavState
-from morobot.planning.mppi import MPPI, MPPIConfig
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, array_to_twist, make_path, odometry_to_state,
                                      pointcloud2_to_heightmap, pose_stamped_to_xyyaw, sec_to_stamp,
@@ -115,37 +115,15 @@ class MppiPlannerNode(Node):
     def _make_dynamics(self):
         p = self.p
         if p["dynamics"] == "kinematic":
-            from morobot.planning.kinematic import KinematicModel
-
-            return KinematicModel(dt=p["dt"], footprint_radius=p["footprint_radius"], step_limit=p["step_limit"],
-                                  slope_limit_deg=p["slope_limit_deg"], unknown_risk=p["unknown_risk"])
-        from morobot import paths
-        from morobot.fdm.dynamics import FDMDynamics
-        from morobot.fdm.history import ProprioHistory
-
-        dyn = FDMDynamics.from_checkpoint(p["fdm_checkpoint"] or str(paths.default_fdm_checkpoint()))
-        if abs(dyn.dt - p["dt"]) > 1e-9:
-            raise ValueError(f"dt ({p['dt']}) differs from the FDM checkpoint's step ({dyn.dt})")
+            return factory.make_kinematic_model(p)
+        dyn, self._history = factory.make_fdm_dynamics(
+            p, p["fdm_checkpoint"] or str(paths.default_fdm_checkpoint()))
         if p["horizon"] > dyn.config.horizon:
             raise ValueError(f"horizon ({p['horizon']}) exceeds the FDM's trained horizon ({dyn.config.horizon})")
-        self._history = ProprioHistory(length=dyn.config.history_length, dt=dyn.config.history_dt)
         return dyn
 
     def _build_planner(self) -> None:
-        p = self.p
-        cfg = MPPIConfig(num_samples=p["num_samples"], horizon=p["horizon"], dt=p["dt"],
-                         temperature=p["temperature"], sigma=tuple(p["sigma"]), u_min=tuple(p["u_min"]),
-                         u_max=tuple(p["u_max"]), noise_beta=p["noise_beta"], iterations=p["iterations"],
-                         seed=None if p["seed"] < 0 else p["seed"], keep_rollouts=p["rollouts_shown"],
-                         # the warm start moves by one control period, not by one model step
-                         shift_steps=min(1.0, 1.0 / (p["control_rate"] * p["dt"])))
-        cost = NavigationCost(NavigationCostConfig(
-            goal_weight=p["goal_weight"], progress_weight=p["progress_weight"],
-            heading_weight=p["heading_weight"], risk_weight=p["risk_weight"],
-            risk_threshold=p["risk_threshold"], collision_penalty=p["collision_penalty"],
-            uncertainty_weight=p["uncertainty_weight"], smoothness_weight=p["smoothness_weight"],
-            backward_weight=p["backward_weight"]))
-        self.mppi = MPPI(self.dynamics, cost, cfg)
+        self.mppi = factory.make_planner(self.p, self.dynamics)
 
     def _on_change(self, values: dict) -> None:
         rebuild_dyn = any(values[k] != self.p[k] for k in

@@ -1,0 +1,147 @@
+"""``morobot eval-nav``: the navigation benchmark from the command line.
+
+    morobot eval-nav -n 30                                  # kinematic planner, lock-step, 4 mixes
+    morobot eval-nav -n 30 --fdm-checkpoint fdm.pt          # kinematic and FDM planners
+    morobot eval-nav -n 3 --mode graph                      # the first 3 scenarios through ROS
+    morobot eval-nav --report-only                          # redraw the report from results.jsonl
+
+Every invocation appends to ``<out>/results.jsonl`` (resuming: finished scenarios are skipped)
+and rewrites ``summary.md``, ``summary.json`` and ``nav_eval.png`` from all results there; the
+commands and their wall times are kept in ``<out>/runs.json`` and listed in ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from morobot.evaluation.scenarios import TERRAIN_MIXES
+
+NAME = "eval-nav"
+HELP = "navigation benchmark: seeded scenarios per terrain mix, kinematic vs FDM MPPI"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``eval-nav`` options to ``parser``."""
+    parser.description = ("Run seeded navigation scenarios per terrain mix with the MPPI planner (kinematic "
+                          "model with geometric risk, and the FDM with --fdm-checkpoint), in lock-step or "
+                          "through the ROS graph; write results.jsonl, summary.md and nav_eval.png.")
+    parser.add_argument("--mixes", nargs="+", default=list(TERRAIN_MIXES), choices=list(TERRAIN_MIXES),
+                        help="terrain mixes (default: all)")
+    parser.add_argument("-n", "--num", type=int, default=30, help="scenarios per terrain mix")
+    parser.add_argument("--first", type=int, default=0, help="index of the first scenario")
+    parser.add_argument("--seed", type=int, default=0, help="base seed of the scenarios")
+    parser.add_argument("--budget", type=float, default=60.0, help="sim-time budget per scenario (s)")
+    parser.add_argument("--mode", choices=["lockstep", "graph"], default="lockstep",
+                        help="lockstep: pure components in one process; graph: the real ROS graph (real time)")
+    parser.add_argument("--fdm-checkpoint", default="", help="also evaluate the FDM planner with this checkpoint")
+    parser.add_argument("--no-kinematic", action="store_true", help="skip the kinematic planner")
+    parser.add_argument("--params-file", default="", help="node parameters (default config/navigate.yaml)")
+    parser.add_argument("--out", default="out/eval_nav", help="output directory")
+    parser.add_argument("--workers", type=int, default=1, help="lock-step worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per lock-step worker")
+    parser.add_argument("--rate", type=float, default=1.0, help="graph mode: sim speed (x real time)")
+    parser.add_argument("--ros-domain-id", type=int, default=None,
+                        help="graph mode: ROS_DOMAIN_ID for the graph and the supervisor")
+    parser.add_argument("--no-resume", action="store_true", help="re-run scenarios already in results.jsonl")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the report from results.jsonl")
+    parser.add_argument("--no-plot", action="store_true", help="skip nav_eval.png")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _command_line() -> str:
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("morobot", "cli.py", "__main__.py"):
+        argv[0] = "morobot"
+    return shlex.join(argv)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _header(runs: list[dict[str, Any]], params_source: str) -> str:
+    lines = [f"Parameters: `{params_source}`. Runs (wall time on this machine):", ""]
+    for r in runs:
+        lines.append(f"* `{r['command']}` — {r['mode']}, {r['new_results']} new results, "
+                     f"wall {r['wall_s'] / 60:.1f} min ({r['date']})")
+    return "\n".join(lines)
+
+
+def run(ns: argparse.Namespace) -> int:
+    """Execute ``morobot eval-nav``; returns the exit code (2 on bad arguments)."""
+    from morobot.evaluation.nav import NavParams, PlannerSpec, evaluate, read_results
+    from morobot.evaluation.report import summary_table, write_report
+    from morobot.evaluation.metrics import aggregate
+    from morobot.evaluation.scenarios import make_scenarios
+
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_path = out / "runs.json"
+    runs = json.loads(runs_path.read_text()) if runs_path.is_file() else []
+    try:
+        params = NavParams.load(ns.params_file or None)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"morobot {NAME}: {exc}", file=sys.stderr)
+        return 2
+    if not ns.report_only:
+        planners = [] if ns.no_kinematic else [PlannerSpec("kinematic")]
+        if ns.fdm_checkpoint:
+            if not Path(ns.fdm_checkpoint).is_file():
+                print(f"morobot {NAME}: FDM checkpoint not found: {ns.fdm_checkpoint}", file=sys.stderr)
+                return 2
+            planners.append(PlannerSpec("fdm", str(Path(ns.fdm_checkpoint).resolve())))
+        if not planners:
+            print(f"morobot {NAME}: no planner to evaluate (--no-kinematic without --fdm-checkpoint)",
+                  file=sys.stderr)
+            return 2
+        try:
+            scenarios = make_scenarios(ns.mixes, ns.num, seed=ns.seed, budget=ns.budget, first=ns.first)
+        except (KeyError, ValueError) as exc:
+            print(f"morobot {NAME}: {exc}", file=sys.stderr)
+            return 2
+        if ns.mode == "graph":
+            os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+            if ns.ros_domain_id is not None:
+                os.environ["ROS_DOMAIN_ID"] = str(int(ns.ros_domain_id))
+        before = len(read_results(out / "results.jsonl"))
+        wall0 = time.monotonic()
+        evaluate(scenarios, planners, out, mode=ns.mode, params_file=ns.params_file or None,
+                 workers=ns.workers, threads=ns.threads, resume=not ns.no_resume, rate=ns.rate,
+                 progress=not ns.quiet)
+        wall = time.monotonic() - wall0
+        after = len(read_results(out / "results.jsonl"))
+        runs.append({"command": _command_line(), "mode": ns.mode, "new_results": after - before,
+                     "scenarios": len(scenarios) * len(planners), "wall_s": round(wall, 1),
+                     "date": time.strftime("%Y-%m-%d %H:%M")})
+        _write_json(runs_path, runs)
+    records = read_results(out / "results.jsonl")
+    if not records:
+        print(f"morobot {NAME}: no results in {out / 'results.jsonl'}", file=sys.stderr)
+        return 1
+    paths = write_report(records, out, header=_header(runs, params.source), plot=not ns.no_plot)
+    for mode in ("lockstep", "graph"):
+        rows = [a for a in aggregate(records) if a["mode"] == mode]
+        if rows:
+            print(f"\n[{mode}]\n{summary_table(rows)}")
+    print("\n" + "  ".join(f"{k}: {v}" for k, v in paths.items()), flush=True)
+    return 0
+
+
+def register(extra: dict[str, tuple[str, Callable, Callable]]) -> None:
+    """Add ``eval-nav`` to :data:`morobot.cli.EXTRA`.
+
+    Raises:
+        ValueError: another module already registered ``eval-nav``.
+    """
+    if NAME in extra:
+        raise ValueError(f"subcommand {NAME!r} is already registered")
+    extra[NAME] = (HELP, add_arguments, run)

@@ -1,0 +1,627 @@
+"""Navigation benchmark: seeded scenarios driven by the MPPI planner, in lock-step or through ROS.
+
+Two execution modes share the scenario list (:mod:`morobot.evaluation.scenarios`) and the metrics
+(:mod:`morobot.evaluation.metrics`):
+
+``lockstep``
+    One process steps the pure components the nodes wrap, at the graph's rates: ``AnymalSim``
+    (``step`` = 0.02 s, odometry every step), its depth sensor (``points_rate``, 10 Hz) →
+    :func:`~morobot.mapping.elevation.transform_points` → :class:`ElevationMapper` (published at
+    ``publish_rate``, 5 Hz) → MPPI (``control_rate``, 10 Hz) → ``set_command``. Parameters are
+    read from the ``ros__parameters`` of ``mujoco_sim``, ``elevation_mapper`` and ``mppi_planner``
+    in ``config/navigate.yaml`` and the components are built with
+    :mod:`morobot.planning.factory`, exactly as the nodes build them. The planner cycle mirrors
+    the node's: stop once within ``goal_tolerance``, stop when the best plan's peak risk exceeds
+    ``risk_threshold``, otherwise execute the first command. There is no message latency, no
+    map/odometry staleness and no PointCloud2 round trip of the map. Deterministic; much faster
+    than real time.
+
+    Collisions are read from MuJoCo contacts after every control step: a robot geom touching a
+    box, a non-foot robot geom touching the terrain, or a foot pressed against the terrain for
+    at least ``foot_contact_time`` (the feet hover 3 cm above the ground, so only unclimbable
+    edges keep them in contact).
+
+``graph``
+    The real ``navigate`` graph (``mujoco_sim``, ``elevation_mapper``, ``mppi_planner`` as
+    separate processes on DDS, :class:`morobot.launcher.GraphProcesses`) with the supervisor of
+    :mod:`morobot.demo`; each scenario's world is written as a world YAML the sim node loads.
+    Real time (``rate``); collisions are judged from the recorded odometry with
+    :func:`~morobot.evaluation.metrics.footprint_contacts` (also reported in lock-step, for
+    comparison).
+
+Results are appended to ``<out>/results.jsonl`` (one JSON object per scenario, planner and mode;
+the file is rewritten atomically after every scenario, and existing entries are skipped when
+resuming).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from morobot.evaluation.metrics import OutcomeRules, classify, footprint_contacts, path_length
+from morobot.evaluation.scenarios import Scenario
+
+MODES = ("lockstep", "graph")
+PLANNERS = ("kinematic", "fdm")
+
+
+@dataclass(frozen=True)
+class PlannerSpec:
+    """Which dynamics model the MPPI planner drives.
+
+    Attributes:
+        name: ``"kinematic"`` or ``"fdm"``.
+        checkpoint: FDM checkpoint (required for ``"fdm"``).
+    """
+
+    name: str
+    checkpoint: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.name not in PLANNERS:
+            raise ValueError(f"planner must be one of {PLANNERS}, got {self.name!r}")
+        if self.name == "fdm" and not self.checkpoint:
+            raise ValueError("the fdm planner needs a checkpoint")
+
+
+@dataclass(frozen=True)
+class NavParams:
+    """The ``ros__parameters`` of the three navigation nodes.
+
+    Attributes:
+        sim: ``mujoco_sim`` parameters (``step``, ``points_rate``, ``cmd_timeout`` are used).
+        mapper: ``elevation_mapper`` parameters.
+        planner: ``mppi_planner`` parameters.
+        source: the parameters file they came from.
+    """
+
+    sim: dict
+    mapper: dict
+    planner: dict
+    source: str = ""
+
+    @classmethod
+    def load(cls, params_file: Optional[str | Path] = None) -> "NavParams":
+        """Read the three node sections of a parameters YAML (default ``config/navigate.yaml``).
+
+        Raises:
+            FileNotFoundError: no such file.
+            KeyError: a node section or a parameter the lock-step loop needs is missing.
+        """
+        from morobot.paths import config_path
+        from morobot.planning.factory import load_node_parameters
+
+        path = Path(params_file) if params_file else config_path("navigate.yaml")
+        sim = load_node_parameters("mujoco_sim", path)
+        mapper = load_node_parameters("elevation_mapper", path)
+        planner = load_node_parameters("mppi_planner", path)
+        for section, names in ((sim, ("step", "points_rate", "cmd_timeout")), (mapper, ("publish_rate",)),
+                               (planner, ("control_rate", "goal_tolerance", "risk_threshold"))):
+            missing = [n for n in names if n not in section]
+            if missing:
+                raise KeyError(f"{path}: missing parameters {missing}")
+        return cls(sim=sim, mapper=mapper, planner=planner, source=str(path))
+
+
+@lru_cache(maxsize=1)
+def robot_footprint() -> tuple[float, float]:
+    """Half length and half width (m) of the rectangle bounding ANYmal's collision geoms (base frame).
+
+    Computed from the frozen standing body that :class:`~morobot.sim.anymal.AnymalSim` simulates,
+    as the axis-aligned bound of every box, cylinder and sphere; symmetric about the base origin.
+    """
+    from morobot import paths
+    from morobot.sim.anymal import STANDING_POSE, load_robot_body
+
+    body = load_robot_body(paths.anymal_urdf(), STANDING_POSE)
+    return _footprint_of(body.geoms)
+
+
+def _footprint_of(geoms: Sequence[tuple]) -> tuple[float, float]:
+    hx = hy = 0.0
+    for _link, kind, size, pos, rot in geoms:
+        rot = np.asarray(rot, dtype=float)
+        if kind == "box":
+            half = np.abs(rot[:2, :]) @ np.asarray(size, dtype=float)
+        elif kind == "cylinder":
+            radius, half_len = size
+            axis = rot[:2, 2]
+            half = half_len * np.abs(axis) + radius * np.sqrt(np.clip(1.0 - axis**2, 0.0, 1.0))
+        else:
+            half = np.full(2, size[0])
+        hx = max(hx, abs(pos[0]) + half[0])
+        hy = max(hy, abs(pos[1]) + half[1])
+    return float(hx), float(hy)
+
+
+class ContactMonitor:
+    """Classifies the MuJoCo contacts of the simulated robot after every control step.
+
+    Args:
+        sim: the :class:`~morobot.sim.anymal.AnymalSim`.
+        foot_contact_time: a foot in continuous contact with the terrain for this long (s) counts
+            as pressing against an edge.
+    """
+
+    def __init__(self, sim: Any, foot_contact_time: float = 0.2) -> None:
+        import mujoco
+
+        model = sim.model
+        n = model.ngeom
+        names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, i) or "" for i in range(n)]
+        self.robot = np.zeros(n, dtype=bool)
+        self.foot = np.zeros(n, dtype=bool)
+        self.box = np.array([nm.startswith("box") for nm in names])
+        self.terrain = np.array([nm.startswith("terrain") or nm == "floor" for nm in names])
+        for i, nm in enumerate(names):
+            if nm.startswith("robot") and nm[5:].isdigit():
+                self.robot[i] = True
+                self.foot[i] = sim.body.geoms[int(nm[5:])][0].endswith("_FOOT")
+        self.foot_contact_time = float(foot_contact_time)
+        self.box_time = 0.0
+        self.body_terrain_time = 0.0
+        self.foot_run = 0.0
+        self.max_foot_run = 0.0
+        self.first_collision: Optional[float] = None
+
+    def update(self, data: Any, now: float, dt: float) -> None:
+        """Account for the contacts present in ``data`` over the last ``dt`` seconds."""
+        box = body_terrain = foot_terrain = False
+        if data.ncon:
+            g = np.asarray(data.contact.geom[: data.ncon])
+            for a, b in ((g[:, 0], g[:, 1]), (g[:, 1], g[:, 0])):
+                rob = self.robot[a]
+                box |= bool(np.any(rob & self.box[b]))
+                terr = rob & self.terrain[b]
+                body_terrain |= bool(np.any(terr & ~self.foot[a]))
+                foot_terrain |= bool(np.any(terr & self.foot[a]))
+        self.box_time += dt * box
+        self.body_terrain_time += dt * body_terrain
+        self.foot_run = self.foot_run + dt if foot_terrain else 0.0
+        self.max_foot_run = max(self.max_foot_run, self.foot_run)
+        if self.first_collision is None and (box or body_terrain or self.foot_run >= self.foot_contact_time - 1e-9):
+            self.first_collision = now
+
+    @property
+    def collided(self) -> bool:
+        """True once any collision was seen."""
+        return self.first_collision is not None
+
+
+def _finite_or_none(value: float) -> Optional[float]:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _decimate(t: np.ndarray, xy: np.ndarray, every: float) -> list[list[float]]:
+    if not len(t):
+        return []
+    keep = np.flatnonzero(np.diff(np.floor(t / every), prepend=-1.0) > 0)
+    if keep[-1] != len(t) - 1:
+        keep = np.append(keep, len(t) - 1)
+    return [[round(float(t[i]), 3), round(float(xy[i, 0]), 3), round(float(xy[i, 1]), 3)] for i in keep]
+
+
+def _record(scenario: Scenario, planner: PlannerSpec, mode: str, world: Any, t: np.ndarray, poses: np.ndarray,
+            reached_at: Optional[float], fallen_at: Optional[float], rules: OutcomeRules, wall: float,
+            extra: dict[str, Any], contact_collision: Optional[bool], error: Optional[str] = None,
+            record_dt: float = 0.2) -> dict[str, Any]:
+    """The per-scenario record (shared by both modes)."""
+    poses = np.asarray(poses, dtype=float).reshape(-1, 3)
+    t = np.asarray(t, dtype=float)
+    if error is not None:
+        outcome, decided = "error", float(t[-1]) if len(t) else 0.0
+    else:
+        outcome, decided = classify(t, poses[:, :2], scenario.goal, scenario.budget, reached_at, fallen_at, rules)
+    upto = t <= decided + 1e-9
+    tt, pp = t[upto], poses[upto]
+    hl, hw = robot_footprint()
+    fp = bool(footprint_contacts(world, pp, hl, hw).any()) if len(pp) else False
+    fallen = outcome == "fallen"
+    collision = fallen or (contact_collision if contact_collision is not None else fp)
+    xy = pp[:, :2]
+    clearance = float(np.min(world.clearance(xy[:, 0], xy[:, 1]))) if len(xy) else math.nan
+    final = float(math.hypot(xy[-1, 0] - scenario.goal[0], xy[-1, 1] - scenario.goal[1])) if len(xy) else math.nan
+    rec = {
+        "id": scenario.id, "mix": scenario.mix, "index": scenario.index, "planner": planner.name, "mode": mode,
+        "outcome": outcome, "success": outcome == "reached", "collision": bool(collision), "fallen": fallen,
+        "contact_collision": contact_collision, "footprint_contact": fp,
+        "time_to_goal": round(float(decided), 3) if outcome == "reached" else None,
+        "sim_time": round(float(tt[-1]), 3) if len(tt) else 0.0,
+        "distance": scenario.distance, "path_length": path_length(xy),
+        "min_clearance": _finite_or_none(clearance), "final_distance": _finite_or_none(final),
+        "wall_time": float(wall), "error": error,
+        **extra,
+        "checkpoint": planner.checkpoint, "scenario": scenario.to_dict(),
+        "trajectory": _decimate(tt, xy, record_dt),
+    }
+    return rec
+
+
+# ---------------------------------------------------------------------------------------- lockstep
+@dataclass
+class LockstepRunner:
+    """Runs scenarios in lock-step with one planner (see the module docstring).
+
+    Args:
+        planner: which dynamics the planner drives.
+        params: node parameters (default ``config/navigate.yaml``).
+        rules: outcome thresholds; the stuck rule also ends runs early.
+        foot_contact_time: see :class:`ContactMonitor`.
+        startup_limit: sim seconds allowed for the first map before the run is an error.
+        device: torch device of the planner.
+    """
+
+    planner: PlannerSpec
+    params: Optional[NavParams] = None
+    rules: OutcomeRules = field(default_factory=OutcomeRules)
+    foot_contact_time: float = 0.2
+    startup_limit: float = 5.0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        from morobot.planning.factory import make_fdm_dynamics, make_kinematic_model
+
+        if self.params is None:
+            self.params = NavParams.load()
+        p = self.params
+        step = float(p.sim["step"])
+        self.step = step
+        self.points_every = max(1, round(1.0 / (float(p.sim["points_rate"]) * step)))
+        self.map_every = max(1, round(1.0 / (float(p.mapper["publish_rate"]) * step)))
+        self.plan_every = max(1, round(1.0 / (float(p.planner["control_rate"]) * step)))
+        self._fdm_history = None
+        if self.planner.name == "kinematic":
+            self.dynamics = make_kinematic_model(p.planner)
+        else:
+            self.dynamics, self._fdm_history = make_fdm_dynamics(p.planner, self.planner.checkpoint, self.device)
+
+    def run(self, scenario: Scenario) -> dict[str, Any]:
+        """Drive one scenario to its outcome.
+
+        Returns:
+            The scenario record (see :mod:`morobot.evaluation.metrics` for the outcome rules);
+            lock-step adds ``loop_sim_s`` / ``loop_wall_s`` (sim and wall seconds of the stepping
+            loop, world and model building excluded), ``phase_s`` (wall seconds in physics with
+            locomotion, depth rendering, mapping and planning), ``mean_cycle_ms``, ``max_cycle_ms``,
+            ``planner_cycles``,
+            ``risk_stops`` (cycles stopped because the best plan was too risky),
+            ``box_contact_s``, ``terrain_contact_s`` and ``max_foot_contact_s``.
+        """
+        from morobot.fdm.history import ProprioHistory
+        from morobot.mapping.elevation import ElevationMapper, transform_points
+        from morobot.planning.factory import make_elevation_config, make_planner
+        from morobot.planning.interface import NavState
+        from morobot.sim.anymal import AnymalSim, AnymalSimConfig
+
+        wall0 = time.perf_counter()
+        p = self.params
+        world = scenario.world()
+        sim = AnymalSim(world, AnymalSimConfig(command_timeout=float(p.sim["cmd_timeout"])))
+        sim.reset()
+        mapper = ElevationMapper(make_elevation_config(p.mapper))
+        mppi = make_planner(p.planner, self.dynamics, device=self.device)
+        history = None
+        if self._fdm_history is not None:
+            history = ProprioHistory(self._fdm_history.length, self._fdm_history.dt)
+        contacts = ContactMonitor(sim, self.foot_contact_time)
+        tol = float(p.planner["goal_tolerance"])
+        risk_threshold = float(p.planner["risk_threshold"])
+        goal = np.asarray(scenario.goal, dtype=float)
+        rules = self.rules
+
+        last_cmd = np.zeros(3)
+        hmap = None
+        goal_t: Optional[float] = None
+        reached_at = fallen_at = None
+        error = None
+        ts: list[float] = []
+        poses: list[tuple[float, float, float]] = []
+        cycle_ms: list[float] = []
+        risk_stops = 0
+        best_t: list[float] = []
+        best_d: list[float] = []
+        phase = {"physics": 0.0, "depth": 0.0, "mapping": 0.0, "planning": 0.0}
+        clock = time.perf_counter
+        loop0 = clock()
+        k = 0
+        while True:
+            c0 = clock()
+            st = sim.advance(self.step)
+            phase["physics"] += clock() - c0
+            now = sim.time
+            twist = np.array([st.linear_velocity[0], st.linear_velocity[1], st.angular_velocity[2]])
+            if history is not None:
+                history.push(now, last_cmd, twist, st.gravity)
+            contacts.update(sim.data, now, self.step)
+            if goal_t is not None:
+                ts.append(now - goal_t)
+                poses.append((float(st.position[0]), float(st.position[1]), float(st.yaw)))
+                if st.fallen:
+                    fallen_at = now - goal_t
+                    break
+            if k % self.points_every == 0:
+                c0 = clock()
+                points = sim.depth_points()
+                c1 = clock()
+                mapper.integrate(transform_points(points, st.position, st.quaternion), st.position[:2], now)
+                phase["depth"] += c1 - c0
+                phase["mapping"] += clock() - c1
+            if k % self.map_every == 0:
+                c0 = clock()
+                hmap = mapper.height_map(st.position[:2], now)
+                phase["mapping"] += clock() - c0
+                if goal_t is None and np.isfinite(hmap.heights.numpy()).any():
+                    goal_t = now  # the goal is sent once odometry and a map exist
+                    ts.append(0.0)
+                    poses.append((float(st.position[0]), float(st.position[1]), float(st.yaw)))
+            if goal_t is None:
+                if now > self.startup_limit:
+                    error = "no elevation map within the start-up limit"
+                    break
+                k += 1
+                continue
+            elapsed = now - goal_t
+            if k % self.plan_every == 0:
+                dist = math.hypot(goal[0] - st.position[0], goal[1] - st.position[1])
+                if dist <= tol:
+                    reached_at = elapsed
+                    sim.set_command(np.zeros(3), stamp=now)
+                    break
+                state = NavState(pose=np.array([st.position[0], st.position[1], st.yaw]), twist=twist,
+                                 z=float(st.position[2]), gravity_b=st.gravity,
+                                 history=None if history is None else history.array(), stamp=now)
+                t0 = time.perf_counter()
+                try:
+                    plan = mppi.plan(state, hmap, goal)
+                except ValueError as exc:
+                    error = f"planning failed: {exc}"
+                    break
+                cycle_ms.append(1e3 * (time.perf_counter() - t0))
+                phase["planning"] += cycle_ms[-1] * 1e-3
+                peak = float(np.max(plan.risk)) if plan.risk.size else 0.0
+                if not np.all(np.isfinite(plan.commands[0])) or not math.isfinite(plan.cost):
+                    cmd = np.zeros(3)
+                elif peak > risk_threshold:
+                    cmd = np.zeros(3)
+                    risk_stops += 1
+                else:
+                    cmd = np.asarray(plan.commands[0], dtype=float)
+                last_cmd = cmd
+                sim.set_command(cmd, stamp=now)
+                # the stuck rule of metrics.classify, evaluated online to end hopeless runs early
+                best = min(dist, best_d[-1]) if best_d else dist
+                best_t.append(elapsed)
+                best_d.append(best)
+                i = int(np.searchsorted(best_t, elapsed - rules.stuck_window, side="right")) - 1
+                if elapsed >= rules.stuck_window and i >= 0 and best_d[i] - best < rules.progress_eps:
+                    break
+            if elapsed >= scenario.budget:
+                break
+            k += 1
+
+        loop_wall = clock() - loop0
+        extra = {
+            "loop_sim_s": round(sim.time, 3), "loop_wall_s": round(loop_wall, 3),
+            "phase_s": {name: round(v, 3) for name, v in phase.items()},
+            "mean_cycle_ms": float(np.mean(cycle_ms)) if cycle_ms else None,
+            "max_cycle_ms": float(np.max(cycle_ms)) if cycle_ms else None,
+            "planner_cycles": len(cycle_ms), "risk_stops": risk_stops,
+            "box_contact_s": round(contacts.box_time, 3), "terrain_contact_s": round(contacts.body_terrain_time, 3),
+            "max_foot_contact_s": round(contacts.max_foot_run, 3),
+            "first_collision_s": None if contacts.first_collision is None or goal_t is None
+            else round(contacts.first_collision - goal_t, 3),
+        }
+        return _record(scenario, self.planner, "lockstep", world, np.array(ts), np.array(poses).reshape(-1, 3),
+                       reached_at, fallen_at, rules, time.perf_counter() - wall0, extra, contacts.collided, error)
+
+
+# ---------------------------------------------------------------------------------------- graph
+def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, params_file: Optional[str] = None,
+              rules: OutcomeRules = OutcomeRules(), rate: float = 1.0, startup_limit: float = 90.0,
+              min_base_height: float = 0.25) -> dict[str, Any]:
+    """Drive one scenario through the real ``navigate`` graph (real DDS, separate processes).
+
+    The scenario's world is written to ``<out_dir>/graph/<id>/world.yaml`` and passed to the sim
+    node; node logs go to ``<out_dir>/graph/<id>/<planner>/logs``. The supervisor of
+    :mod:`morobot.demo` sends the goal once odometry and a map exist and stops at the goal, a fall,
+    the sim-time budget or a node failure. A fall is also detected from odometry when the base
+    drops below ``min_base_height`` above the terrain (as the simulator's own rule).
+
+    Returns:
+        The scenario record (timing and contact fields are ``None``: they are not observable from
+        outside the nodes), plus ``graph_reason`` (why the supervisor stopped) and
+        ``diagnostics`` (the planner's status changes on /diagnostics).
+    """
+    from morobot.demo import supervise
+    from morobot.launcher import GraphProcesses
+    from morobot.sim.worlds import load_world
+
+    wall0 = time.perf_counter()
+    world = scenario.world()
+    base = Path(out_dir) / "graph" / scenario.id
+    world_yaml = scenario.write_world_yaml(base / "world.yaml")
+    loaded = load_world(world_yaml)
+    if not (np.array_equal(loaded.heights, world.heights) and loaded.boxes == world.boxes):
+        raise RuntimeError(f"{world_yaml} does not reproduce scenario {scenario.id}")
+    args = {"world": str(world_yaml.resolve()), "rate": str(float(rate)), "dynamics": planner.name}
+    if planner.checkpoint:
+        args["fdm_checkpoint"] = str(Path(planner.checkpoint).resolve())
+    if params_file:
+        args["params_file"] = str(Path(params_file).resolve())
+    wall_limit = scenario.budget / max(rate, 1e-3) * 3.0 + 60.0
+    with GraphProcesses("navigate", args, log_dir=str(base / planner.name / "logs")) as procs:
+        rec, reason = supervise(world, rules.success_radius, scenario.budget, procs, wall_limit, startup_limit)
+    path = np.asarray(rec.path, dtype=float).reshape(-1, 5)
+    error = None
+    if not math.isfinite(rec.goal_sent_at):
+        error, path = reason, path[:0]
+    else:
+        path = path[path[:, 0] >= rec.goal_sent_at]
+    t = path[:, 0] - rec.goal_sent_at if len(path) else np.zeros(0)
+    poses = path[:, [1, 2, 4]]
+    reached_at = float(t[-1]) if reason == "goal reached" and len(t) else None
+    fallen_at = None
+    if len(path):
+        ground = world.elevation_at(path[:, 1], path[:, 2])
+        low = np.where(np.isfinite(ground), path[:, 3] - ground < min_base_height,
+                       path[:, 3] < float(world.heights.min()) - 0.5)
+        if low.any():
+            fallen_at = float(t[np.argmax(low)])
+        if reason == "robot tipped over":
+            fallen_at = min(fallen_at if fallen_at is not None else math.inf, float(t[-1]))
+    if error is None and reason.startswith(("node(s) exited", "wall-clock")):
+        error = reason
+    extra = {"loop_sim_s": None, "loop_wall_s": None, "phase_s": None,
+             "mean_cycle_ms": None, "max_cycle_ms": None, "planner_cycles": None, "risk_stops": None,
+             "box_contact_s": None, "terrain_contact_s": None, "max_foot_contact_s": None,
+             "first_collision_s": None, "graph_reason": reason,
+             # planner status changes seen on /diagnostics: [t since the goal, level, message]
+             "diagnostics": [[round(float(dt) - (rec.goal_sent_at if math.isfinite(rec.goal_sent_at) else 0.0), 2),
+                              int(level), str(msg)] for dt, level, msg in rec.diagnostics[:200]]}
+    return _record(scenario, planner, "graph", world, t, poses, reached_at, fallen_at, rules,
+                   time.perf_counter() - wall0, extra, None, error)
+
+
+# ---------------------------------------------------------------------------------------- results
+def result_key(rec: dict[str, Any]) -> tuple[str, str, str]:
+    """``(mode, planner, scenario id)``: what identifies a result."""
+    return rec["mode"], rec["planner"], rec["id"]
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a results JSONL file (empty if it does not exist).
+
+    Raises:
+        ValueError: a line is not valid JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: {exc}") from exc
+    return out
+
+
+def write_results(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
+    """Write records as JSONL, sorted by mode, planner, mix and index (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = sorted(records, key=lambda r: (r["mode"], r["planner"], r["mix"], r["index"], r["id"]))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(params_file: Optional[str], rules: OutcomeRules, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER.clear()
+    _WORKER.update(params=NavParams.load(params_file), rules=rules, runners={})
+
+
+def _worker_run(scenario: Scenario, planner: PlannerSpec) -> dict[str, Any]:
+    runners = _WORKER["runners"]
+    if planner not in runners:
+        runners[planner] = LockstepRunner(planner, _WORKER["params"], _WORKER["rules"])
+    return runners[planner].run(scenario)
+
+
+def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out_dir: str | Path,
+             mode: str = "lockstep", params_file: Optional[str] = None, rules: OutcomeRules = OutcomeRules(),
+             workers: int = 1, threads: int = 1, resume: bool = True, rate: float = 1.0, progress: bool = True,
+             on_result: Optional[Callable[[dict[str, Any]], None]] = None) -> list[dict[str, Any]]:
+    """Run every scenario with every planner and keep ``<out_dir>/results.jsonl`` up to date.
+
+    Args:
+        scenarios: the scenarios.
+        planners: planner variants.
+        out_dir: output directory.
+        mode: ``"lockstep"`` or ``"graph"``.
+        params_file: node parameters (default ``config/navigate.yaml``).
+        rules: outcome thresholds.
+        workers: lock-step worker processes (graph mode always runs one scenario at a time).
+        threads: torch threads per lock-step worker.
+        resume: skip (mode, planner, scenario) triples already in the results file; otherwise
+            they are re-run and replaced.
+        rate: graph mode sim speed (x real time).
+        progress: show a tqdm progress bar.
+        on_result: called with every new record.
+
+    Returns:
+        The records of this evaluation (including resumed ones), in results-file order.
+
+    Raises:
+        ValueError: unknown mode, no scenarios or planners, or ``workers < 1``.
+    """
+    from tqdm import tqdm
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not scenarios or not planners:
+        raise ValueError("need at least one scenario and one planner")
+    if int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    out_dir = Path(out_dir)
+    results_path = out_dir / "results.jsonl"
+    records = {result_key(r): r for r in read_results(results_path)}
+    wanted = [(s, p) for p in planners for s in scenarios]
+    todo = [(s, p) for s, p in wanted if not (resume and (mode, p.name, s.id) in records)]
+    bar = tqdm(total=len(todo), desc=f"eval-nav {mode}", unit="scenario", disable=not progress)
+
+    def done(rec: dict[str, Any]) -> None:
+        records[result_key(rec)] = rec
+        write_results(results_path, records.values())
+        ok = [r for r in records.values() if r["mode"] == mode and r["success"]]
+        bar.set_postfix_str(f"{rec['id']} {rec['planner']}: {rec['outcome']}; successes {len(ok)}")
+        bar.update(1)
+        if on_result is not None:
+            on_result(rec)
+
+    try:
+        if mode == "graph":
+            for s, p in todo:
+                done(run_graph(s, p, out_dir, params_file, rules, rate))
+        elif int(workers) == 1:
+            import torch
+
+            torch.set_num_threads(int(threads))
+            params = NavParams.load(params_file)
+            runners = {p: LockstepRunner(p, params, rules) for p in planners}
+            for s, p in todo:
+                done(runners[p].run(s))
+        else:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(int(workers), mp_context=ctx, initializer=_worker_init,
+                                     initargs=(params_file, rules, int(threads))) as pool:
+                futures = [pool.submit(_worker_run, s, p) for s, p in todo]
+                for fut in as_completed(futures):
+                    done(fut.result())
+    finally:
+        bar.close()
+    keys = {(mode, p.name, s.id) for s, p in wanted}
+    return [r for r in sorted(records.values(), key=lambda r: (r["mode"], r["planner"], r["mix"], r["index"]))
+            if result_key(r) in keys]

@@ -1,0 +1,257 @@
+"""Seeded navigation scenarios per terrain mix.
+
+A :class:`Scenario` is everything needed to rebuild one navigation problem exactly: the world
+generator's kind, seed, size and parameters, the start and goal poses and the sim-time budget.
+Scenario ``i`` of a terrain mix depends only on ``(base seed, mix name, i)``, so the first three
+scenarios of a 30-scenario run are the same as those of a 3-scenario run, and the lock-step and
+ROS-graph modes evaluate identical problems. The world generator
+(:func:`morobot.sim.worlds.make_world`) guarantees that the goal is reachable from the start.
+
+Terrain mixes (worlds of ``size`` x ``size`` metres, default 16 m):
+
+* ``rough``: multi-octave rough terrain (peak 0.10-0.20 m, wavelength 1.5-2.5 m), two climbable
+  0.08-0.15 m platforms and two boxes;
+* ``slopes``: hills and ramped plateaus (slopes up to 20-28 deg, plateau sides are cliffs);
+* ``steps``: staircases (0.10-0.15 m risers) plus climbable and unclimbable platforms;
+* ``cluttered``: 14 boxes and 3 thin walls on mildly rough ground.
+
+Start and goal are ``distance`` apart (uniform in 8-10 m by default) along a random direction,
+centred within 1 m of the world centre; the goal heading is the travel direction and the start
+heading deviates from it by up to 45 deg.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import yaml
+
+from morobot.sim.worlds import World, make_world
+
+
+@dataclass(frozen=True)
+class TerrainMix:
+    """How the worlds of one terrain mix are generated.
+
+    Attributes:
+        name: mix name.
+        kind: :func:`make_world` kind.
+        params: fixed generator parameters.
+        ranges: generator parameters drawn per scenario, ``name -> (low, high)``; floats are
+            drawn uniformly, pairs of ints as integers in ``[low, high]``.
+        description: one line for reports.
+    """
+
+    name: str
+    kind: str
+    params: dict = field(default_factory=dict)
+    ranges: dict = field(default_factory=dict)
+    description: str = ""
+
+
+TERRAIN_MIXES: dict[str, TerrainMix] = {
+    "rough": TerrainMix("rough", "rough", {"n_boxes": 2, "n_blocks_low": 2},
+                        {"amplitude": (0.10, 0.20), "wavelength": (1.5, 2.5)},
+                        "rough terrain (peak 10-20 cm), two climbable platforms, two boxes"),
+    "slopes": TerrainMix("slopes", "slopes", {"n_hills": 3, "n_ramps": 2, "path_bias": 0.7},
+                         {"max_slope_deg": (20.0, 28.0)},
+                         "hills and ramped plateaus (slopes up to 20-28 deg)"),
+    "steps": TerrainMix("steps", "steps",
+                        {"n_stairs": 2, "n_blocks_low": 3, "n_blocks_high": 3, "path_bias": 0.7},
+                        {}, "stairs (10-15 cm risers), climbable and unclimbable platforms"),
+    "cluttered": TerrainMix("cluttered", "cluttered", {"n_boxes": 14, "n_walls": 3}, {},
+                            "14 boxes and 3 walls on mildly rough ground"),
+}
+"""The terrain mixes of the navigation benchmark."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One navigation problem, rebuildable bit for bit.
+
+    Attributes:
+        id: unique name, ``<mix>-<index:03d>``.
+        mix: terrain mix name.
+        index: index within the mix.
+        kind: world generator kind.
+        seed: world generator seed.
+        size: world size ``(sx, sy)`` (m).
+        resolution: heightfield resolution (m).
+        params: world generator parameters.
+        start: start pose ``(x, y, yaw)``.
+        goal: goal pose ``(x, y, yaw)``.
+        budget: sim-time budget (s) from the moment the goal is sent.
+    """
+
+    id: str
+    mix: str
+    index: int
+    kind: str
+    seed: int
+    size: tuple[float, float]
+    resolution: float
+    params: dict
+    start: tuple[float, float, float]
+    goal: tuple[float, float, float]
+    budget: float
+
+    @property
+    def distance(self) -> float:
+        """Straight-line start-goal distance (m)."""
+        return math.hypot(self.goal[0] - self.start[0], self.goal[1] - self.start[1])
+
+    def world(self) -> World:
+        """Generate the world (deterministic; a few tens of milliseconds)."""
+        return make_world(self.kind, self.seed, size=self.size, resolution=self.resolution, name=self.id,
+                          start=self.start, goal=self.goal, **self.params)
+
+    def world_spec(self) -> dict[str, Any]:
+        """The world as a ``config/worlds``-style mapping (see :func:`morobot.sim.worlds.load_world`)."""
+        return {"name": self.id, "kind": self.kind, "seed": int(self.seed), "size": [float(v) for v in self.size],
+                "resolution": float(self.resolution), "params": _plain(self.params),
+                "start": [float(v) for v in self.start], "goal": [float(v) for v in self.goal]}
+
+    def write_world_yaml(self, path: str | Path) -> Path:
+        """Write :meth:`world_spec` as YAML (atomically), loadable by ``load_world`` and the sim node."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        text = yaml.safe_dump(self.world_spec(), sort_keys=False)
+        tmp.write_text(f"# navigation benchmark scenario {self.id}\n{text}")
+        os.replace(tmp, path)
+        return path
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (tuples become lists; :meth:`from_dict` inverts it)."""
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Scenario":
+        """Rebuild a scenario from :meth:`to_dict` output (e.g. read back from JSON)."""
+        d = dict(data)
+        for name in ("size", "start", "goal"):
+            d[name] = tuple(float(v) for v in d[name])
+        d["params"] = {k: tuple(v) if isinstance(v, list) else v for k, v in d["params"].items()}
+        return cls(**d)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists and numpy scalars to Python numbers, recursively (for YAML/JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _mix_key(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def make_scenario(mix: str | TerrainMix, index: int, seed: int = 0, budget: float = 60.0,
+                  distance: Sequence[float] = (8.0, 10.0), size: float = 16.0,
+                  resolution: float = 0.1) -> Scenario:
+    """Scenario ``index`` of a terrain mix.
+
+    Args:
+        mix: a name in :data:`TERRAIN_MIXES` or a :class:`TerrainMix`.
+        index: scenario index (>= 0).
+        seed: base seed of the benchmark.
+        budget: sim-time budget (s).
+        distance: ``(low, high)`` start-goal distance range (m).
+        size: world edge length (m).
+        resolution: heightfield resolution (m).
+
+    Returns:
+        The scenario; it depends only on ``(seed, mix name, index)`` and the other arguments.
+
+    Raises:
+        KeyError: unknown mix name.
+        ValueError: negative index, non-positive budget, or a distance range that does not fit
+            in the world.
+    """
+    spec = TERRAIN_MIXES[mix] if isinstance(mix, str) else mix
+    if int(index) < 0:
+        raise ValueError(f"index must be >= 0, got {index}")
+    if not (math.isfinite(budget) and budget > 0):
+        raise ValueError(f"budget must be positive, got {budget}")
+    lo, hi = (float(v) for v in distance)
+    if not 0 < lo <= hi or hi / 2 + 1.0 > size / 2 - 1.0:
+        raise ValueError(f"distance range {distance} must be positive and fit in a {size} m world "
+                         "(half of it plus 1 m centring plus 1 m margin)")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _mix_key(spec.name), int(index)]))
+    world_seed = int(rng.integers(0, 2**31 - 1))
+    params = dict(spec.params)
+    for name, (a, b) in sorted(spec.ranges.items()):
+        if isinstance(a, int) and isinstance(b, int):
+            params[name] = int(rng.integers(a, b + 1))
+        else:
+            params[name] = round(float(rng.uniform(a, b)), 4)
+    d = float(rng.uniform(lo, hi))
+    heading = float(rng.uniform(-math.pi, math.pi))
+    mid = rng.uniform(-1.0, 1.0, 2)
+    u = np.array([math.cos(heading), math.sin(heading)])
+    start_xy, goal_xy = mid - 0.5 * d * u, mid + 0.5 * d * u
+    start_yaw = _wrap(heading + float(rng.uniform(-math.pi / 4, math.pi / 4)))
+    return Scenario(
+        id=f"{spec.name}-{int(index):03d}", mix=spec.name, index=int(index), kind=spec.kind, seed=world_seed,
+        size=(float(size), float(size)), resolution=float(resolution), params=params,
+        start=(round(float(start_xy[0]), 4), round(float(start_xy[1]), 4), round(start_yaw, 4)),
+        goal=(round(float(goal_xy[0]), 4), round(float(goal_xy[1]), 4), round(heading, 4)),
+        budget=float(budget))
+
+
+def make_scenarios(mixes: Sequence[str], n: int, seed: int = 0, budget: float = 60.0,
+                   first: int = 0, **kwargs: Any) -> list[Scenario]:
+    """Scenarios ``first .. first + n - 1`` of every mix, grouped by mix.
+
+    Args:
+        mixes: terrain mix names (see :data:`TERRAIN_MIXES`).
+        n: scenarios per mix (>= 1).
+        seed: base seed.
+        budget: sim-time budget per scenario (s).
+        first: index of the first scenario.
+        **kwargs: passed to :func:`make_scenario` (``distance``, ``size``, ``resolution``).
+
+    Raises:
+        KeyError: unknown mix.
+        ValueError: ``n < 1`` or invalid scenario arguments.
+    """
+    if int(n) < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    unknown = [m for m in mixes if m not in TERRAIN_MIXES]
+    if unknown:
+        raise KeyError(f"unknown terrain mixes {unknown}; known: {sorted(TERRAIN_MIXES)}")
+    return [make_scenario(m, i, seed=seed, budget=budget, **kwargs)
+            for m in mixes for i in range(int(first), int(first) + int(n))]
+
+
+def custom_scenario(world_kind: str, start: Sequence[float], goal: Sequence[float], seed: int = 0,
+                    size: float = 10.0, budget: float = 30.0, name: Optional[str] = None,
+                    **params: Any) -> Scenario:
+    """A hand-made scenario (e.g. a flat world with a short goal, for smoke tests).
+
+    Raises:
+        ValueError: invalid poses or budget.
+    """
+    if not (math.isfinite(budget) and budget > 0):
+        raise ValueError(f"budget must be positive, got {budget}")
+    s = tuple(float(v) for v in start)
+    g = tuple(float(v) for v in goal)
+    if len(s) != 3 or len(g) != 3:
+        raise ValueError("start and goal must be (x, y, yaw)")
+    return Scenario(id=name or f"{world_kind}-custom", mix=world_kind, index=0, kind=world_kind, seed=int(seed),
+                    size=(float(size), float(size)), resolution=0.1, params=dict(params), start=s, goal=g,
+                    budget=float(budget))
+
+
+def _wrap(angle: float) -> float:
+    return (angle + math.pi) % (2.0 * math.pi) - math.pi

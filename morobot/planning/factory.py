@@ -1,0 +1,166 @@
+"""Build the navigation stack's pure components from node parameters.
+
+The ``mppi_planner`` and ``elevation_mapper`` nodes and the offline evaluation
+(:mod:`morobot.evaluation.nav`) construct the planner, cost, dynamics model and mapper from the
+same parameter names (the ``ros__parameters`` of ``config/navigate.yaml``), so building them in one
+place guarantees that an offline run uses exactly what the nodes use.
+
+Every function takes a plain mapping ``{parameter name: value}`` holding at least the parameters
+it reads (a node passes its full, validated parameter dict) and raises ``KeyError`` naming the
+missing ones otherwise. No rclpy here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import yaml
+
+from morobot.mapping.elevation import ElevationMapConfig
+from morobot.planning.cost import NavigationCost, NavigationCostConfig
+from morobot.planning.interface import DynamicsModel
+from morobot.planning.kinematic import KinematicModel
+from morobot.planning.mppi import MPPI, MPPIConfig
+
+#: Parameters read by :func:`make_kinematic_model`.
+KINEMATIC_PARAMS = ("dt", "footprint_radius", "step_limit", "slope_limit_deg", "unknown_risk")
+#: Parameters read by :func:`make_mppi_config`.
+MPPI_PARAMS = ("num_samples", "horizon", "dt", "temperature", "sigma", "u_min", "u_max", "noise_beta",
+               "iterations", "seed", "rollouts_shown", "control_rate")
+#: Parameters read by :func:`make_navigation_cost`.
+COST_PARAMS = ("goal_weight", "progress_weight", "heading_weight", "risk_weight", "risk_threshold",
+               "collision_penalty", "uncertainty_weight", "smoothness_weight", "backward_weight")
+#: Parameters read by :func:`make_elevation_config`.
+ELEVATION_PARAMS = ("size_x", "size_y", "resolution", "max_age", "voxel_size")
+
+
+def _require(p: Mapping[str, Any], names: tuple[str, ...], what: str) -> None:
+    missing = [n for n in names if n not in p]
+    if missing:
+        raise KeyError(f"{what} needs the parameters {missing}")
+
+
+def load_node_parameters(node: str, params_file: Optional[str | Path] = None) -> dict[str, Any]:
+    """The ``ros__parameters`` of ``node`` in a ROS 2 parameters YAML.
+
+    Args:
+        node: node name, e.g. ``"mppi_planner"`` (a leading ``/`` in the file is accepted).
+        params_file: the YAML; default ``config/navigate.yaml``.
+
+    Returns:
+        A new dict of parameter values.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        KeyError: the file has no ``ros__parameters`` section for ``node``.
+        ValueError: the file is not a mapping of node sections.
+    """
+    if params_file is None:
+        from morobot.paths import config_path
+
+        params_file = config_path("navigate.yaml")
+    path = Path(params_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"params file not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        spec = yaml.safe_load(fh)
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path}: expected a mapping of node names to sections")
+    section = spec.get(node, spec.get(f"/{node}"))
+    if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+        raise KeyError(f"{path}: no ros__parameters for node {node!r}")
+    return dict(section["ros__parameters"])
+
+
+def make_kinematic_model(p: Mapping[str, Any]) -> KinematicModel:
+    """The kinematic model with geometric risk, as the planner node builds it.
+
+    Raises:
+        KeyError: a parameter of :data:`KINEMATIC_PARAMS` is missing.
+        ValueError: invalid values (see :class:`KinematicModel`).
+    """
+    _require(p, KINEMATIC_PARAMS, "the kinematic model")
+    return KinematicModel(dt=float(p["dt"]), footprint_radius=float(p["footprint_radius"]),
+                          step_limit=float(p["step_limit"]), slope_limit_deg=float(p["slope_limit_deg"]),
+                          unknown_risk=float(p["unknown_risk"]))
+
+
+def make_fdm_dynamics(p: Mapping[str, Any], checkpoint: str | Path, device: str = "cpu") -> tuple[Any, Any]:
+    """The learned FDM and the proprioceptive history buffer it consumes.
+
+    Args:
+        p: planner parameters (``dt`` is checked against the checkpoint's step).
+        checkpoint: FDM checkpoint (``.pt``).
+        device: torch device for the model.
+
+    Returns:
+        ``(FDMDynamics, ProprioHistory)``; push every odometry sample into the history and pass
+        ``history.array()`` as ``NavState.history``.
+
+    Raises:
+        KeyError: ``dt`` is missing.
+        ValueError: the checkpoint's step differs from ``dt`` (or the checkpoint is invalid).
+    """
+    _require(p, ("dt",), "the FDM dynamics")
+    from morobot.fdm.dynamics import FDMDynamics
+    from morobot.fdm.history import ProprioHistory
+
+    dyn = FDMDynamics.from_checkpoint(checkpoint, device=device)
+    if abs(dyn.dt - float(p["dt"])) > 1e-9:
+        raise ValueError(f"dt ({p['dt']}) differs from the FDM checkpoint's step ({dyn.dt})")
+    history = ProprioHistory(length=int(dyn.config.history_length), dt=float(dyn.config.history_dt))
+    return dyn, history
+
+
+def make_mppi_config(p: Mapping[str, Any], device: str = "cpu") -> MPPIConfig:
+    """The MPPI configuration of the planner node.
+
+    The warm start moves by one control period (``1 / control_rate``), not by one model step;
+    ``seed < 0`` means nondeterministic.
+
+    Raises:
+        KeyError: a parameter of :data:`MPPI_PARAMS` is missing.
+        ValueError: invalid values (see :class:`MPPIConfig`).
+    """
+    _require(p, MPPI_PARAMS, "the MPPI planner")
+    seed = int(p["seed"])
+    return MPPIConfig(
+        num_samples=int(p["num_samples"]), horizon=int(p["horizon"]), dt=float(p["dt"]),
+        temperature=float(p["temperature"]), sigma=tuple(float(v) for v in p["sigma"]),
+        u_min=tuple(float(v) for v in p["u_min"]), u_max=tuple(float(v) for v in p["u_max"]),
+        noise_beta=float(p["noise_beta"]), iterations=int(p["iterations"]),
+        seed=None if seed < 0 else seed, keep_rollouts=int(p["rollouts_shown"]),
+        shift_steps=min(1.0, 1.0 / (float(p["control_rate"]) * float(p["dt"]))), device=device)
+
+
+def make_navigation_cost(p: Mapping[str, Any]) -> NavigationCost:
+    """The navigation cost of the planner node.
+
+    Raises:
+        KeyError: a parameter of :data:`COST_PARAMS` is missing.
+        ValueError: invalid values (see :class:`NavigationCostConfig`).
+    """
+    _require(p, COST_PARAMS, "the navigation cost")
+    return NavigationCost(NavigationCostConfig(**{name: float(p[name]) for name in COST_PARAMS}))
+
+
+def make_planner(p: Mapping[str, Any], dynamics: DynamicsModel, device: str = "cpu") -> MPPI:
+    """MPPI over ``dynamics`` with the node's configuration and cost.
+
+    Raises:
+        KeyError: a parameter of :data:`MPPI_PARAMS` or :data:`COST_PARAMS` is missing.
+        ValueError: invalid values, or ``dynamics.dt`` differs from ``dt``.
+    """
+    return MPPI(dynamics, make_navigation_cost(p), make_mppi_config(p, device=device))
+
+
+def make_elevation_config(p: Mapping[str, Any]) -> ElevationMapConfig:
+    """The elevation mapper configuration of the ``elevation_mapper`` node.
+
+    Raises:
+        KeyError: a parameter of :data:`ELEVATION_PARAMS` is missing.
+        ValueError: invalid values (see :class:`ElevationMapConfig`).
+    """
+    _require(p, ELEVATION_PARAMS, "the elevation mapper")
+    return ElevationMapConfig(**{name: float(p[name]) for name in ELEVATION_PARAMS})

@@ -1,0 +1,281 @@
+"""Navigation benchmark: scenarios, metrics, the lock-step loop, the report and the CLI (no ROS)."""
+
+import argparse
+import json
+import math
+
+import numpy as np
+import pytest
+
+from morobot.evaluation import cli as eval_cli
+from morobot.evaluation.metrics import (OutcomeRules, aggregate, classify, footprint_contacts, path_length,
+                                        stuck_time, wilson_interval)
+from morobot.evaluation.nav import (ContactMonitor, LockstepRunner, NavParams, PlannerSpec, read_results,
+                                    robot_footprint, write_results)
+from morobot.evaluation.report import agreement_table, write_report
+from morobot.evaluation.scenarios import TERRAIN_MIXES, Scenario, custom_scenario, make_scenario, make_scenarios
+from morobot.planning.factory import (load_node_parameters, make_elevation_config, make_kinematic_model,
+                                      make_mppi_config, make_navigation_cost)
+from morobot.sim.worlds import is_reachable, load_world, make_world
+
+
+# ------------------------------------------------------------------------------------ scenarios
+def test_scenarios_are_deterministic_per_seed_and_index():
+    a = make_scenario("rough", 3, seed=0)
+    b = make_scenario("rough", 3, seed=0)
+    assert a == b
+    assert np.array_equal(a.world().heights, b.world().heights)
+    assert make_scenario("rough", 3, seed=1) != a
+    assert make_scenario("rough", 4, seed=0) != a
+    # scenario i does not depend on how many are generated
+    short, long = make_scenarios(["steps"], 2, seed=5), make_scenarios(["steps"], 5, seed=5)
+    assert short == long[:2]
+    assert make_scenarios(["steps"], 2, seed=5, first=3) == long[3:5]
+    assert Scenario.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+
+
+@pytest.mark.parametrize("mix", sorted(TERRAIN_MIXES))
+def test_scenarios_are_reachable_and_in_range(mix):
+    for sc in make_scenarios([mix], 2, seed=11):
+        assert sc.mix == mix and sc.kind == TERRAIN_MIXES[mix].kind
+        assert 8.0 <= sc.distance <= 10.0
+        world = sc.world()
+        x0, x1, y0, y1 = world.extent
+        for pose in (sc.start, sc.goal):
+            assert x0 + 1.0 <= pose[0] <= x1 - 1.0 and y0 + 1.0 <= pose[1] <= y1 - 1.0
+        assert is_reachable(world)
+        assert tuple(world.start) == sc.start and tuple(world.goal) == sc.goal
+
+
+def test_world_yaml_reproduces_the_scenario(tmp_path):
+    sc = make_scenario("cluttered", 1, seed=2)
+    loaded = load_world(sc.write_world_yaml(tmp_path / "w.yaml"))
+    world = sc.world()
+    assert np.array_equal(loaded.heights, world.heights)
+    assert loaded.boxes == world.boxes and len(world.boxes) > 5
+    assert loaded.start == world.start and loaded.goal == world.goal
+
+
+def test_scenario_arguments_are_validated():
+    with pytest.raises(KeyError):
+        make_scenarios(["lava"], 1)
+    with pytest.raises(ValueError):
+        make_scenarios(["rough"], 0)
+    with pytest.raises(ValueError):
+        make_scenario("rough", 0, distance=(8.0, 14.0))  # does not fit a 16 m world
+    with pytest.raises(ValueError):
+        make_scenario("rough", 0, budget=0.0)
+
+
+# ------------------------------------------------------------------------------------ metrics
+def test_wilson_interval_known_values():
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert wilson_interval(27, 30) == pytest.approx((0.7438, 0.9654), abs=2e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    lo, hi = wilson_interval(3, 30)
+    assert lo < 0.1 < hi
+    with pytest.raises(ValueError):
+        wilson_interval(4, 3)
+
+
+def _line(t_end, speed, start=(0.0, 0.0), dt=0.02):
+    t = np.arange(0.0, t_end + 1e-9, dt)
+    return t, np.stack([start[0] + speed * t, np.full_like(t, start[1])], axis=1)
+
+
+def test_classify_reached_fallen_stuck_timeout():
+    goal = (5.0, 0.0, 0.0)
+    t, xy = _line(5.0, 1.0)  # arrives at t = 5
+    assert classify(t, xy, goal, 60.0, 4.9, None) == ("reached", 4.9)
+    # a fall first wins; the planner's claim is ignored when the robot is not really there
+    assert classify(t, xy, goal, 60.0, 4.9, 2.0) == ("fallen", 2.0)
+    assert classify(t, xy, goal, 60.0, 1.0, None)[0] != "reached"
+    # reached after the budget is not a success
+    assert classify(t, xy, goal, 4.0, 4.9, None)[0] == "timeout"
+    # 1 m in 5 s, then standing still: stuck 20 s after the last progress
+    t2 = np.arange(0.0, 60.0, 0.02)
+    xy2 = np.stack([np.minimum(t2, 5.0) * 0.2, np.zeros_like(t2)], axis=1)
+    outcome, when = classify(t2, xy2, goal, 60.0, None, None)
+    assert outcome == "stuck"
+    assert 20.0 < when < 26.0
+    assert stuck_time(t2, np.hypot(xy2[:, 0] - 5.0, xy2[:, 1]), 20.0, 0.25) == pytest.approx(when)
+    # slow but steady progress is a timeout, not stuck
+    t3, xy3 = _line(60.0, 0.05)
+    assert classify(t3, xy3, (50.0, 0.0), 60.0, None, None) == ("timeout", 60.0)
+    assert path_length(xy3) == pytest.approx(3.0, abs=1e-6)
+
+
+def test_outcome_rules_validated():
+    with pytest.raises(ValueError):
+        OutcomeRules(success_radius=0.0)
+
+
+def test_footprint_contacts_flag_touching_a_tall_box():
+    world = make_world("flat", 0, size=(10.0, 10.0), boxes=[{"center": (2.0, 0.0), "size": (1.0, 1.0, 1.0)}])
+    hl, hw = 0.5, 0.3
+    face = 1.5  # the box's -x face
+    poses = np.array([
+        [face - hl - 0.01, 0.0, 0.0],   # nose 1 cm from the face: contact
+        [face - hl - 0.10, 0.0, 0.0],   # 10 cm away: free
+        [face - hw - 0.01, 0.0, math.pi / 2],  # turned sideways: the flank is 1 cm away
+        [face - hl - 0.01, 0.0, math.pi / 2],  # turned sideways at the same spot: 21 cm away
+        [-3.0, 0.0, 0.0],
+    ])
+    assert footprint_contacts(world, poses, hl, hw).tolist() == [True, False, True, False, False]
+    low = make_world("flat", 0, size=(10.0, 10.0), boxes=[{"center": (2.0, 0.0), "size": (1.0, 1.0, 0.1)}])
+    assert not footprint_contacts(low, poses, hl, hw).any()  # climbable boxes are not obstacles
+
+
+def test_robot_footprint_bounds_the_feet():
+    hl, hw = robot_footprint()
+    assert 0.45 < hl < 0.7 and 0.25 < hw < 0.45  # ANYmal C standing: ~1 m x 0.6 m
+    assert hw < hl
+
+
+def _rec(mix, planner, outcome, ttg=None, collision=False, mode="lockstep", index=0):
+    return {"mode": mode, "planner": planner, "mix": mix, "id": f"{mix}-{index:03d}", "index": index,
+            "success": outcome == "reached", "collision": collision, "outcome": outcome, "time_to_goal": ttg,
+            "path_length": 10.0, "distance": 8.0, "min_clearance": 0.5, "mean_cycle_ms": 10.0,
+            "contact_collision": collision, "footprint_contact": collision}
+
+
+def test_aggregate_counts_rates_and_medians():
+    recs = [_rec("rough", "kinematic", "reached", 10.0, index=0), _rec("rough", "kinematic", "reached", 14.0, index=1),
+            _rec("rough", "kinematic", "stuck", collision=True, index=2),
+            _rec("rough", "kinematic", "fallen", collision=True, index=3),
+            _rec("steps", "kinematic", "timeout", index=0)]
+    aggs = {(a["mix"], a["planner"]): a for a in aggregate(recs)}
+    rough = aggs[("rough", "kinematic")]
+    assert rough["n"] == 4 and rough["successes"] == 2 and rough["success_rate"] == 0.5
+    assert rough["success_ci"] == pytest.approx(list(wilson_interval(2, 4)))
+    assert rough["collision_rate"] == 0.5
+    assert rough["median_time_to_goal"] == 12.0
+    assert rough["median_path_ratio"] == 1.25
+    assert rough["outcomes"] == {"reached": 2, "fallen": 1, "stuck": 1, "timeout": 0, "error": 0}
+    steps = aggs[("steps", "kinematic")]
+    assert steps["success_rate"] == 0.0 and math.isnan(steps["median_time_to_goal"])
+
+
+def test_agreement_table_pairs_modes():
+    recs = [_rec("rough", "kinematic", "reached", 10.0), _rec("rough", "kinematic", "reached", 11.0, mode="graph"),
+            _rec("steps", "kinematic", "stuck"), _rec("steps", "kinematic", "reached", 20.0, mode="graph"),
+            _rec("slopes", "kinematic", "reached", 9.0)]
+    table, stats = agreement_table(recs)
+    assert stats == {"pairs": 2, "same_outcome": 1, "median_abs_time_diff": 1.0}
+    assert "rough-000" in table and "slopes-000" not in table
+
+
+# ------------------------------------------------------------------------------------ factory
+def test_factory_builds_what_the_node_builds():
+    p = load_node_parameters("mppi_planner")
+    cfg = make_mppi_config(p)
+    assert cfg.num_samples == p["num_samples"] and cfg.horizon == p["horizon"] and cfg.dt == p["dt"]
+    assert cfg.shift_steps == pytest.approx(min(1.0, 1.0 / (p["control_rate"] * p["dt"])))
+    assert cfg.seed == p["seed"] and cfg.keep_rollouts == p["rollouts_shown"]
+    assert make_mppi_config({**p, "seed": -1}).seed is None
+    assert make_navigation_cost(p).config.risk_threshold == p["risk_threshold"]
+    assert make_kinematic_model(p).step_limit == p["step_limit"]
+    m = load_node_parameters("elevation_mapper")
+    assert make_elevation_config(m).max_age == m["max_age"]
+    with pytest.raises(KeyError, match="horizon"):
+        make_mppi_config({k: v for k, v in p.items() if k != "horizon"})
+    with pytest.raises(KeyError):
+        load_node_parameters("no_such_node")
+
+
+# ------------------------------------------------------------------------------------ simulation
+def test_contact_monitor_sees_a_box_but_not_flat_ground():
+    from morobot.sim.anymal import AnymalSim
+
+    world = make_world("flat", 0, size=(8.0, 8.0), start=(-2.0, 0.0, 0.0), goal=(3.0, 2.5, 0.0),
+                       boxes=[{"center": (-0.6, 0.0), "size": (0.4, 2.0, 1.0)}])
+    sim = AnymalSim(world)
+    monitor = ContactMonitor(sim)
+    for _ in range(40):  # standing still
+        sim.advance(0.02)
+        monitor.update(sim.data, sim.time, 0.02)
+    assert not monitor.collided
+    for _ in range(150):  # walk into the wall
+        sim.set_command((0.8, 0.0, 0.0))
+        sim.advance(0.02)
+        monitor.update(sim.data, sim.time, 0.02)
+    assert monitor.collided and monitor.box_time > 0.1
+    assert sim.state().position[0] < -0.6
+
+
+@pytest.fixture(scope="module")
+def flat_run():
+    runner = LockstepRunner(PlannerSpec("kinematic"), NavParams.load())
+    sc = custom_scenario("flat", (-1.5, 0.0, 0.0), (1.5, 0.0, 0.0), size=8.0, budget=20.0)
+    return runner, sc, runner.run(sc)
+
+
+def test_lockstep_flat_goal_is_reached(flat_run):
+    _runner, sc, rec = flat_run
+    assert rec["outcome"] == "reached" and rec["success"] and not rec["collision"], rec
+    assert rec["mode"] == "lockstep" and rec["planner"] == "kinematic"
+    assert rec["final_distance"] <= 0.3 + 0.05
+    assert 2.0 < rec["time_to_goal"] < 15.0
+    assert 2.5 < rec["path_length"] < 4.5
+    assert rec["planner_cycles"] >= 10 and rec["mean_cycle_ms"] > 0.0
+    traj = np.asarray(rec["trajectory"])
+    assert traj[0, 0] == 0.0 and np.hypot(traj[-1, 1] - 1.5, traj[-1, 2]) < 0.35
+    assert np.all(np.diff(traj[:, 0]) > 0)
+    json.dumps(rec, allow_nan=False)
+
+
+def test_lockstep_is_deterministic(flat_run):
+    runner, sc, rec = flat_run
+    again = runner.run(sc)
+    assert again["trajectory"] == rec["trajectory"]
+    assert again["time_to_goal"] == rec["time_to_goal"]
+
+
+def test_results_and_report_files(flat_run, tmp_path):
+    _runner, _sc, rec = flat_run
+    graph = {**rec, "mode": "graph", "time_to_goal": rec["time_to_goal"] + 0.5, "mean_cycle_ms": None}
+    write_results(tmp_path / "results.jsonl", [graph, rec])
+    back = read_results(tmp_path / "results.jsonl")
+    assert [r["mode"] for r in back] == ["graph", "lockstep"] and back[1] == rec
+    paths = write_report(back, tmp_path, header="cmd")
+    md = paths["markdown"].read_text()
+    assert "| flat | kinematic | 1 | 100 % |" in md and "lockstep vs graph" in md
+    assert json.loads(paths["json"].read_text())["agreement"]["same_outcome"] == 1
+    assert paths["png"].stat().st_size > 20_000
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+# ------------------------------------------------------------------------------------ CLI
+def test_cli_registers_and_parses():
+    extra = {}
+    eval_cli.register(extra)
+    assert set(extra) == {"eval-nav"}
+    with pytest.raises(ValueError):
+        eval_cli.register(extra)
+    help_text, add_arguments, run = extra["eval-nav"]
+    parser = argparse.ArgumentParser(prog="morobot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("eval-nav", help=help_text)
+    add_arguments(p)
+    p.set_defaults(func=run)
+    ns = parser.parse_args(["eval-nav", "-n", "3", "--mixes", "rough", "steps", "--mode", "graph",
+                            "--fdm-checkpoint", "x.pt"])
+    assert ns.num == 3 and ns.mixes == ["rough", "steps"] and ns.mode == "graph"
+    assert ns.fdm_checkpoint == "x.pt" and ns.func is run
+    defaults = parser.parse_args(["eval-nav"])
+    assert defaults.num == 30 and defaults.mode == "lockstep" and defaults.budget == 60.0
+    assert defaults.mixes == ["rough", "slopes", "steps", "cluttered"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval-nav", "--mixes", "lava"])
+
+
+def test_cli_rejects_a_missing_checkpoint(tmp_path, capsys):
+    extra = {}
+    eval_cli.register(extra)
+    parser = argparse.ArgumentParser()
+    extra["eval-nav"][1](parser)
+    ns = parser.parse_args(["--fdm-checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
+    assert eval_cli.run(ns) == 2
+    assert "not found" in capsys.readouterr().err
