@@ -1,0 +1,207 @@
+"""PPO (clipped surrogate, GAE) over a vectorised environment, with an optional auxiliary loss.
+
+Agent interface (see :class:`~morobot.korr.residual.ResidualAgent`):
+
+* ``agent(obs) -> (Normal over u, value, context)``
+* ``agent.value(obs) -> value``
+* ``agent.env_action(context, u) -> env action``
+* ``agent.aux_loss(obs, env_action, next_obs) -> Tensor | None`` (e.g. the Koopman loss)
+* ``agent.actor_parameters()`` / ``agent.critic_parameters()`` (separate learning rates)
+
+Environment interface (see :class:`~morobot.korr.tasks.KorrVecEnv`): ``reset() -> obs``;
+``step(actions) -> (obs, reward, terminated, truncated, success, final_obs)`` with automatic
+resets (``obs`` already holds the new episode's first observation, ``final_obs`` the true next
+observation). Time-limit truncations count as terminal unless ``bootstrap_truncation``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class PPOConfig:
+    """KORR paper values for gamma, lambda, clip and the two learning rates.
+
+    ``bootstrap_truncation``: add ``gamma * V(final_obs)`` to the reward of time-limit
+    truncations. Off by default: the tasks must succeed within ``max_steps``, so a time-out is a
+    failure; bootstrapping it (with V ~ "eventually succeeds") turns failures into discounted
+    successes and erases the sparse signal (a first run with it on learned V ~ 0.9 everywhere
+    and no improvement).
+    """
+
+    gamma: float = 0.999
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    actor_lr: float = 3e-4
+    critic_lr: float = 5e-3
+    n_steps: int = 32
+    epochs: int = 8
+    minibatch_size: int = 200
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    aux_coef: float = 1.0
+    max_grad_norm: float = 1.0
+    target_kl: float = 0.05
+    bootstrap_truncation: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class EpisodeStats:
+    """Running record of finished episodes: (env step count, success, return, length)."""
+
+    def __init__(self, n_envs: int) -> None:
+        self.ret = np.zeros(n_envs)
+        self.len = np.zeros(n_envs, int)
+        self.finished: list[tuple[int, float, float, int]] = []
+
+    def update(self, global_step: int, reward, done, success) -> None:
+        self.ret += reward
+        self.len += 1
+        for i in np.flatnonzero(done):
+            self.finished.append((global_step, float(success[i]), float(self.ret[i]), int(self.len[i])))
+            self.ret[i] = 0.0
+            self.len[i] = 0
+
+
+class PPO:
+    """PPO trainer for one agent.
+
+    Args:
+        agent: see module docstring.
+        config: hyper-parameters.
+    """
+
+    def __init__(self, agent: nn.Module, config: PPOConfig = PPOConfig()) -> None:
+        self.agent = agent
+        self.config = config
+        self.optimizer = torch.optim.Adam([
+            {"params": agent.actor_parameters(), "lr": config.actor_lr},
+            {"params": agent.critic_parameters(), "lr": config.critic_lr},
+        ], eps=1e-5)
+
+    # ------------------------------------------------------------------ rollouts
+    @torch.no_grad()
+    def collect(self, env, obs: np.ndarray, stats: EpisodeStats, global_step: int):
+        """Runs ``n_steps`` vector steps; returns (batch dict, last obs, new global step)."""
+        cfg = self.config
+        n = len(obs)
+        keys = ("obs", "u", "logp", "value", "reward", "done", "env_action", "next_obs")
+        buf: dict[str, list] = {k: [] for k in keys}
+        for _ in range(cfg.n_steps):
+            o = torch.as_tensor(obs, dtype=torch.float32)
+            dist, value, ctx = self.agent(o)
+            u = dist.sample()
+            logp = dist.log_prob(u).sum(-1)
+            action = self.agent.env_action(ctx, u)
+            res = env.step(action.numpy())
+            reward = np.asarray(res.reward, np.float64).copy()
+            trunc = np.asarray(res.truncated) & ~np.asarray(res.terminated)
+            if cfg.bootstrap_truncation and trunc.any():
+                final = torch.as_tensor(res.final_obs[trunc], dtype=torch.float32)
+                reward[trunc] += cfg.gamma * self.agent.value(final).numpy()
+            done = np.asarray(res.terminated) | np.asarray(res.truncated)
+            global_step += n
+            stats.update(global_step, res.reward, done, res.success)
+            for k, v in zip(keys, (o, u, logp, value, torch.as_tensor(reward, dtype=torch.float32),
+                                   torch.as_tensor(done, dtype=torch.float32), action,
+                                   torch.as_tensor(res.final_obs, dtype=torch.float32))):
+                buf[k].append(v)
+            obs = res.obs
+        batch = {k: torch.stack(v) for k, v in buf.items()}
+        last_value = self.agent.value(torch.as_tensor(obs, dtype=torch.float32))
+        batch["advantage"], batch["return"] = self._gae(batch, last_value)
+        return batch, obs, global_step
+
+    def _gae(self, batch, last_value):
+        cfg = self.config
+        t_max = batch["reward"].shape[0]
+        adv = torch.zeros_like(batch["reward"])
+        gae = torch.zeros_like(last_value)
+        next_value = last_value
+        for t in reversed(range(t_max)):
+            nonterminal = 1.0 - batch["done"][t]
+            delta = batch["reward"][t] + cfg.gamma * next_value * nonterminal - batch["value"][t]
+            gae = delta + cfg.gamma * cfg.gae_lambda * nonterminal * gae
+            adv[t] = gae
+            next_value = batch["value"][t]
+        return adv, adv + batch["value"]
+
+    # -------------------------------------------------------------------- update
+    def update(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> dict[str, float]:
+        cfg = self.config
+        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in batch.items()}
+        n = flat["obs"].shape[0]
+        adv = flat["advantage"]
+        flat["advantage"] = (adv - adv.mean()) / (adv.std() + 1e-8)
+        stats = {"pg_loss": 0.0, "v_loss": 0.0, "aux_loss": 0.0, "kl": 0.0, "clip_frac": 0.0}
+        updates = 0
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(n, generator=generator)
+            kl_epoch = []
+            for start in range(0, n, cfg.minibatch_size):
+                idx = perm[start:start + cfg.minibatch_size]
+                mb = {k: v[idx] for k, v in flat.items()}
+                dist, value, _ = self.agent(mb["obs"])
+                logp = dist.log_prob(mb["u"]).sum(-1)
+                log_ratio = logp - mb["logp"]
+                ratio = log_ratio.exp()
+                a = mb["advantage"]
+                pg = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a).mean()
+                v_loss = 0.5 * ((value - mb["return"]) ** 2).mean()
+                loss = pg + cfg.vf_coef * v_loss - cfg.ent_coef * dist.entropy().sum(-1).mean()
+                aux = self.agent.aux_loss(mb["obs"], mb["env_action"], mb["next_obs"])
+                if aux is not None:
+                    loss = loss + cfg.aux_coef * aux
+                    stats["aux_loss"] += float(aux.detach())
+                self.optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    kl = float(((ratio - 1) - log_ratio).mean())
+                    stats["clip_frac"] += float(((ratio - 1).abs() > cfg.clip).float().mean())
+                kl_epoch.append(kl)
+                stats["pg_loss"] += float(pg.detach())
+                stats["v_loss"] += float(v_loss.detach())
+                stats["kl"] += kl
+                updates += 1
+            if cfg.target_kl and np.mean(kl_epoch) > cfg.target_kl:
+                break
+        return {k: v / max(updates, 1) for k, v in stats.items()}
+
+    # ------------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def train_ppo(env, ppo: PPO, total_steps: int, seed: int = 0, start_step: int = 0,
+              callback=None, stats: EpisodeStats | None = None) -> EpisodeStats:
+    """Alternates :meth:`PPO.collect` and :meth:`PPO.update` until ``total_steps`` env steps.
+
+    Args:
+        callback: called as ``callback(global_step, update_stats, episode_stats)`` after every
+            update; returning True stops training.
+    """
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    obs = env.reset()
+    stats = stats or EpisodeStats(len(obs))
+    step = start_step
+    while step < total_steps:
+        batch, obs, step = ppo.collect(env, obs, stats, step)
+        info = ppo.update(batch, gen)
+        if callback is not None and callback(step, info, stats):
+            break
+    return stats

@@ -1,0 +1,153 @@
+"""Residual policies on top of the frozen base policy: ResiP-style MLP, KORR and its ablation.
+
+All variants act as ``a = clip(a_base + alpha * tanh(u), -1, 1)`` with ``u ~ N(mu, sigma)``; PPO
+treats ``u`` as the action (the squashing belongs to the environment side, so no Jacobian term
+is needed). The critic sees ``[s, a_base]`` in every variant. What the actor sees:
+
+========================  ====================================================================
+``mlp`` (ResiP)           ``[s, a_base]``
+``korr``                  ``[s, A phi(s) + B a_base, a_base]`` — the Koopman-predicted next
+                          latent; the Koopman loss is added to the PPO loss and the actor's
+                          gradients flow into ``phi``, ``A`` and ``B``
+``korr_nokoop``           ``[s, phi(s), a_base]`` — same encoder (initialised from the same
+                          Koopman pre-training, trained by RL only), no predicted latent and no
+                          Koopman loss: separates "a learned latent" from "Koopman conditioning"
+========================  ====================================================================
+
+``s`` is the standardised observation (the base policy's normaliser).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+from morobot.korr.koopman import KoopmanModel
+from morobot.korr.nets import Normalizer, mlp
+
+VARIANTS = ("mlp", "korr", "korr_nokoop")
+
+
+@dataclass
+class ResidualConfig:
+    """Residual policy settings.
+
+    Attributes:
+        variant: one of ``VARIANTS``.
+        obs_dim: observation size.
+        act_dim: action size.
+        alpha: residual bound (normalised action units; 1 = a full 2.5 cm step).
+        hidden: width of the 2-layer actor and critic.
+        init_log_std: initial log std of ``u``.
+        koopman_weight: weight of the Koopman loss in the PPO loss (``korr`` only).
+    """
+
+    variant: str
+    obs_dim: int
+    act_dim: int
+    alpha: float = 0.1
+    hidden: int = 256
+    init_log_std: float = -0.7
+    koopman_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if not self.alpha > 0:
+            raise ValueError("alpha must be > 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ResidualAgent(nn.Module):
+    """Frozen base policy + residual actor + critic (+ Koopman model for the latent variants).
+
+    Args:
+        config: settings.
+        base: deterministic base policy ``obs -> a_base`` in [-1, 1] (a module with a
+            ``normalizer`` attribute, e.g. :class:`~morobot.korr.bc.BCPolicy`); frozen here.
+        koopman: Koopman model (required by ``korr`` and ``korr_nokoop``), trained further here.
+    """
+
+    def __init__(self, config: ResidualConfig, base: nn.Module, koopman: KoopmanModel | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        self.normalizer: Normalizer = base.normalizer
+        c = config
+        latent = 0
+        if c.variant != "mlp":
+            if koopman is None:
+                raise ValueError(f"variant {c.variant} needs a Koopman model")
+            latent = koopman.config.latent_dim
+        self.koopman = koopman if c.variant != "mlp" else None
+        self.actor = mlp(c.obs_dim + latent + c.act_dim, [c.hidden, c.hidden], c.act_dim,
+                         activation=nn.Tanh, out_scale=0.01)
+        self.log_std = nn.Parameter(torch.full((c.act_dim,), c.init_log_std))
+        self.critic = mlp(c.obs_dim + c.act_dim, [c.hidden, c.hidden], 1, activation=nn.Tanh)
+
+    # ------------------------------------------------------------------ pieces
+    def base_action(self, obs: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.base(obs)
+
+    def actor_features(self, s: torch.Tensor, a_base: torch.Tensor) -> torch.Tensor:
+        v = self.config.variant
+        if v == "mlp":
+            return torch.cat([s, a_base], -1)
+        z = self.koopman.encode(s)
+        if v == "korr":
+            z = self.koopman.step(z, a_base)
+        return torch.cat([s, z, a_base], -1)
+
+    def forward(self, obs: torch.Tensor):
+        """``(Normal over u, value, a_base)`` for raw observations (B, obs_dim)."""
+        a_base = self.base_action(obs)
+        s = self.normalizer(obs)
+        mean = self.actor(self.actor_features(s, a_base))
+        dist = Normal(mean, self.log_std.exp().expand_as(mean))
+        value = self.critic(torch.cat([s, a_base], -1)).squeeze(-1)
+        return dist, value, a_base
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        a_base = self.base_action(obs)
+        return self.critic(torch.cat([self.normalizer(obs), a_base], -1)).squeeze(-1)
+
+    def env_action(self, a_base: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return (a_base + self.config.alpha * torch.tanh(u)).clamp(-1.0, 1.0)
+
+    @torch.no_grad()
+    def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """Evaluation action: ``a_base + alpha * tanh(mean)``."""
+        a_base = self.base_action(obs)
+        mean = self.actor(self.actor_features(self.normalizer(obs), a_base))
+        return self.env_action(a_base, mean)
+
+    def aux_loss(self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor | None:
+        """Koopman one-step latent + reconstruction loss on rollout transitions (``korr`` only)."""
+        if self.config.variant != "korr":
+            return None
+        k = self.koopman
+        s, s_next = self.normalizer(obs), self.normalizer(next_obs)
+        z, z_next = k.encode(s), k.encode(s_next)
+        scale = z.var(0).mean().clamp_min(1e-6)
+        one_step = ((k.step(z, action) - z_next) ** 2).mean() / scale
+        recon = ((k.decoder(z) - s) ** 2).mean()
+        state = ((k.decoder(k.step(z, action)) - s_next) ** 2).mean()
+        return self.config.koopman_weight * (one_step + recon + state)
+
+    # -------------------------------------------------------------- optimiser
+    def actor_parameters(self) -> list[nn.Parameter]:
+        params = list(self.actor.parameters()) + [self.log_std]
+        if self.koopman is not None:
+            params += [p for p in self.koopman.parameters() if p.requires_grad]
+        return params
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        return list(self.critic.parameters())

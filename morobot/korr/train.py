@@ -1,0 +1,425 @@
+"""Train KORR for one or both tasks: demos -> BC base -> Koopman model -> residual policies (PPO).
+
+    python -m morobot.korr.train --task all --stage all --seed 0 --out models/korr
+    morobot train-korr --task push --stage residual --variants korr --residual-steps 40000
+
+Every stage reads its inputs from and writes its outputs to ``OUT/TASK/``:
+
+=========  ==================================================================================
+demos      ``demos.npz`` (+ ``demos.json``): ``--demos`` successful noisy-expert episodes
+bc         ``bc.pt`` base policy, ``bc_loss.png``
+koopman    ``koopman_data.npz`` (base-policy roll-outs), ``koopman.pt``, ``koopman_loss.png``
+           (``--latent-sweep 16,32,64,128``: held-out multi-step error per latent size)
+residual   ``residual_{variant}.pt`` per variant, ``residual_curves.png``
+=========  ==================================================================================
+
+plus ``train_log.json`` (timings, losses, curves). The residual stage writes
+``residual_{variant}.resume.pt`` every few PPO updates and continues from it when restarted
+(``--no-resume`` starts over); finished stages are skipped unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from morobot.korr import checkpoint as ckpt
+from morobot.korr.tasks import ACT_DIM, OBS_DIM, TASKS
+from morobot.korr.sim import SimSettings
+
+STAGES = ("demos", "bc", "koopman", "residual")
+
+
+@dataclass
+class TrainArgs:
+    """Command-line arguments of ``train-korr`` (one field per ``--flag``)."""
+
+    task: str = "all"
+    stage: str = "all"
+    variants: str = "mlp,korr,korr_nokoop"
+    seed: int = 0
+    out: str = "models/korr"
+    demos: int = 50
+    demo_noise: float = 0.1
+    bc_epochs: int = 150
+    koopman_episodes: int = 48
+    koopman_steps: int = 1500
+    latent_dim: int = 64
+    latent_sweep: str = ""
+    horizon: int = 8
+    residual_steps: int = 40000
+    n_envs: int = 16
+    randomness: str = "med"
+    perturbation: str = "high"
+    alpha: float = 0.1
+    resume_every: int = 10
+    threads: int = 1
+    resume: bool = True
+    force: bool = False
+    progress: bool = True
+
+
+HELP = {
+    "task": "push, insert or all",
+    "stage": "demos, bc, koopman, residual or all",
+    "variants": "residual variants to train (comma-separated: mlp, korr, korr_nokoop)",
+    "seed": "seed of every stage",
+    "out": "output directory (per task sub-directories)",
+    "demos": "successful scripted demonstrations per task",
+    "demo_noise": "DART action noise std while recording demos (normalised units)",
+    "bc_epochs": "behaviour-cloning epochs",
+    "koopman_episodes": "noisy base-policy episodes added to the demos for the Koopman fit",
+    "koopman_steps": "Koopman pre-training gradient steps",
+    "latent_dim": "Koopman latent size",
+    "latent_sweep": "comma-separated latent sizes to compare (held-out error) before the fit",
+    "horizon": "Koopman multi-step loss horizon",
+    "residual_steps": "PPO environment steps per residual variant",
+    "n_envs": "parallel environments for PPO",
+    "randomness": "initial-state randomness while training residuals (low, med, high)",
+    "perturbation": "perturbation level while training residuals (none, low, high)",
+    "alpha": "residual bound: a = a_base + alpha * tanh(u)",
+    "resume_every": "PPO updates between resume snapshots",
+    "threads": "torch CPU threads",
+    "resume": "continue interrupted residual runs from their snapshots",
+    "force": "redo stages whose outputs exist",
+    "progress": "show progress bars",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds one ``--flag`` per :class:`TrainArgs` field (booleans get ``--no-flag`` too)."""
+    for f in fields(TrainArgs):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
+                                help=HELP[f.name])
+        else:
+            typ = {"int": int, "float": float, "str": str}.get(str(f.type), str)
+            parser.add_argument(flag, dest=f.name, type=typ, default=f.default, help=HELP[f.name])
+
+
+def args_from_namespace(ns: argparse.Namespace) -> TrainArgs:
+    return TrainArgs(**{f.name: getattr(ns, f.name) for f in fields(TrainArgs)})
+
+
+# --------------------------------------------------------------------------------- helpers
+class _Log:
+    """``OUT/TASK/train_log.json``: per-stage records, rewritten atomically after each stage."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.is_file() else {}
+
+    def put(self, key: str, value) -> None:
+        self.data[key] = value
+        ckpt.atomic_write_json(self.path, self.data)
+
+
+class _Timer:
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+    def as_dict(self) -> dict:
+        return {"wall_s": round(self.wall, 1), "cpu_s": round(self.cpu, 1)}
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+def _plot(path: Path, series: dict[str, tuple], title: str, xlabel: str, ylabel: str, logy: bool = False) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for label, (x, y) in series.items():
+        ax.plot(x, y, label=label)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend()
+    fig.tight_layout()
+    ckpt.atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    plt.close(fig)
+
+
+def success_curve(finished: list, window: int = 2000, points: int = 60) -> tuple[list, list]:
+    """Success rate of the episodes that ended within the last ``window`` env steps."""
+    if not finished:
+        return [], []
+    steps = np.array([f[0] for f in finished])
+    succ = np.array([f[1] for f in finished])
+    xs = np.linspace(max(window, steps.min()), steps.max(), points)
+    ys = [float(succ[(steps > x - window) & (steps <= x)].mean()) if np.any((steps > x - window) & (steps <= x))
+          else float("nan") for x in xs]
+    return xs.tolist(), ys
+
+
+# ---------------------------------------------------------------------------------- stages
+def stage_demos(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
+    from morobot.korr.bc import collect_demos
+
+    path = out / "demos.npz"
+    if path.is_file() and not args.force:
+        return
+    with _Timer() as t, _bar(args.demos, f"{task} demos", args.progress) as bar:
+        data, stats = collect_demos(task, args.demos, seed=args.seed, noise=args.demo_noise,
+                                    progress=lambda n: bar.update(1))
+    ckpt.atomic_write(path, lambda fh: np.savez_compressed(fh, **{k: getattr(data, k) for k in data.__dataclass_fields__}))
+    record = {**stats, "transitions": len(data.obs), "seed": args.seed, **t.as_dict()}
+    ckpt.atomic_write_json(out / "demos.json", record)
+    log.put("demos", record)
+
+
+def stage_bc(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
+    from morobot.korr.bc import DemoData, train_bc
+
+    path = out / "bc.pt"
+    if path.is_file() and not args.force:
+        return
+    data = DemoData.load(out / "demos.npz")
+    with _Timer() as t, _bar(args.bc_epochs, f"{task} bc", args.progress) as bar:
+        policy, losses = train_bc(data, epochs=args.bc_epochs, seed=args.seed,
+                                  progress=lambda e, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.4f}")))
+    record = {"epochs": args.bc_epochs, "loss_first": losses[0], "loss_last": losses[-1], **t.as_dict()}
+    ckpt.save_bc(path, policy, task, SimSettings().control_dt, {"seed": args.seed, "metrics": record})
+    _plot(out / "bc_loss.png", {"bc": (list(range(len(losses))), losses)}, f"{task}: BC loss", "epoch", "MSE", True)
+    log.put("bc", {**record, "losses": losses})
+
+
+def _base_fn(policy):
+    def act(obs):
+        with torch.no_grad():
+            return policy(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+    return act
+
+
+def koopman_windows(data, horizon: int):
+    from morobot.korr.koopman import make_windows
+
+    return make_windows(data.obs, data.action, data.next_obs, data.last, horizon)
+
+
+def latent_sweep(train_data, held_out, normalizer, sizes: list[int], steps: int, horizon: int,
+                 seed: int) -> dict:
+    """Held-out multi-step (20-step) state-prediction error of Koopman models per latent size."""
+    from morobot.korr.koopman import KoopmanConfig, KoopmanModel, fit_koopman, rollout_error
+
+    s, a, m = koopman_windows(train_data, horizon)
+    hs, ha, hm = koopman_windows(held_out, 20)
+    with torch.no_grad():
+        hs_n = normalizer(torch.as_tensor(hs)).numpy()
+    result = {}
+    for size in sizes:
+        torch.manual_seed(seed)
+        model = KoopmanModel(KoopmanConfig(OBS_DIM, ACT_DIM, size, horizon=horizon))
+        fit_koopman(model, s, a, m, normalize=normalizer, steps=steps, seed=seed)
+
+        def predict(s0, acts, model=model):
+            with torch.no_grad():
+                return model.rollout(torch.as_tensor(s0), torch.as_tensor(acts)).numpy()
+
+        err = rollout_error(predict, hs_n, ha, hm)
+        result[str(size)] = {"h1": float(err[0]), "h5": float(err[4]), "h10": float(err[9]), "h20": float(err[19]),
+                             "mean": float(err.mean())}
+    return result
+
+
+def stage_koopman(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
+    from morobot.korr.bc import DemoData, collect_rollouts, concat
+    from morobot.korr.koopman import KoopmanConfig, KoopmanModel, fit_koopman
+
+    path = out / "koopman.pt"
+    if path.is_file() and not args.force and not args.latent_sweep:
+        return
+    base, _ = ckpt.load_bc(out / "bc.pt")
+    demos = DemoData.load(out / "demos.npz")
+    data_path = out / "koopman_data.npz"
+    with _Timer() as t_data:
+        if data_path.is_file() and not args.force:
+            rollouts = DemoData.load(data_path)
+        else:
+            rollouts = collect_rollouts(task, _base_fn(base), args.koopman_episodes, seed=args.seed + 1,
+                                        randomness=args.randomness, perturbation=args.perturbation,
+                                        n_envs=args.n_envs)
+            ckpt.atomic_write(data_path, lambda fh: np.savez_compressed(
+                fh, **{k: getattr(rollouts, k) for k in rollouts.__dataclass_fields__}))
+    data = concat(demos, rollouts)
+    record: dict = {"data": {"demo_transitions": len(demos.obs), "rollout_transitions": len(rollouts.obs),
+                             **t_data.as_dict()}}
+    if args.latent_sweep:
+        sizes = [int(v) for v in args.latent_sweep.split(",") if v.strip()]
+        held = collect_rollouts(task, _base_fn(base), 16, seed=args.seed + 991, randomness=args.randomness,
+                                perturbation=args.perturbation, n_envs=args.n_envs)
+        with _Timer() as t_sweep:
+            record["latent_sweep"] = latent_sweep(data, held, base.normalizer, sizes, max(args.koopman_steps // 2, 1),
+                                                  args.horizon, args.seed)
+        record["latent_sweep_time"] = t_sweep.as_dict()
+        log.put("koopman_latent_sweep", record["latent_sweep"])
+        if path.is_file() and not args.force:
+            return
+    torch.manual_seed(args.seed)
+    model = KoopmanModel(KoopmanConfig(OBS_DIM, ACT_DIM, args.latent_dim, horizon=args.horizon))
+    s, a, m = koopman_windows(data, args.horizon)
+    with _Timer() as t, _bar(args.koopman_steps, f"{task} koopman", args.progress) as bar:
+        history = fit_koopman(model, s, a, m, normalize=base.normalizer, steps=args.koopman_steps, seed=args.seed,
+                              progress=lambda i, h: (bar.update(1), bar.set_postfix(loss=f"{h['total']:.3f}")
+                                                     if i % 50 == 0 else None))
+    last = {k: float(np.mean([h[k] for h in history[-50:]])) for k in history[-1]}
+    record.update({"steps": args.koopman_steps, "latent_dim": args.latent_dim, "final": last, **t.as_dict()})
+    ckpt.save_koopman(path, model, task, {"seed": args.seed, "metrics": record})
+    xs = list(range(len(history)))
+    _plot(out / "koopman_loss.png", {k: (xs, [h[k] for h in history]) for k in ("one_step", "multi_step", "state", "recon")},
+          f"{task}: Koopman losses", "step", "loss", True)
+    log.put("koopman", record)
+
+
+def make_agent(variant: str, base, koopman, alpha: float):
+    from morobot.korr.residual import ResidualAgent, ResidualConfig
+
+    koop = copy.deepcopy(koopman) if variant != "mlp" else None
+    return ResidualAgent(ResidualConfig(variant, OBS_DIM, ACT_DIM, alpha=alpha), copy.deepcopy(base), koop)
+
+
+def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
+    from morobot.korr.ppo import PPO, EpisodeStats, PPOConfig, train_ppo
+    from morobot.korr.residual import VARIANTS
+    from morobot.korr.tasks import KorrVecEnv
+
+    base, _ = ckpt.load_bc(out / "bc.pt")
+    koopman, _ = ckpt.load_koopman(out / "koopman.pt")
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for v in variants:
+        if v not in VARIANTS:
+            raise ValueError(f"unknown variant {v!r}; expected {VARIANTS}")
+    curves = log.data.get("residual", {})
+    for variant in variants:
+        path = out / f"residual_{variant}.pt"
+        resume_path = out / f"residual_{variant}.resume.pt"
+        if path.is_file() and not args.force:
+            continue
+        torch.manual_seed(args.seed)
+        agent = make_agent(variant, base, koopman, args.alpha)
+        ppo = PPO(agent, PPOConfig())
+        env = KorrVecEnv(task, args.n_envs, args.randomness, args.perturbation, seed=args.seed + 100)
+        stats = EpisodeStats(args.n_envs)
+        start, spent = 0, {"wall_s": 0.0, "cpu_s": 0.0}
+        state = ckpt.load_resume(resume_path) if args.resume and not args.force else None
+        if state is not None:
+            try:
+                ppo.load_state_dict(state["ppo"])
+                start = int(state["step"])
+                stats.finished = [tuple(f) for f in state["finished"]]
+                env._episode = int(state["episodes"])
+                spent = dict(state["spent"])
+                torch.set_rng_state(state["torch_rng"])
+            except (KeyError, RuntimeError, ValueError, TypeError):
+                agent = make_agent(variant, base, koopman, args.alpha)
+                ppo = PPO(agent, PPOConfig())
+                start, stats, spent = 0, EpisodeStats(args.n_envs), {"wall_s": 0.0, "cpu_s": 0.0}
+        updates = [0]
+        history: list[dict] = []
+        t_wall, t_cpu = time.perf_counter(), time.process_time()
+
+        def elapsed() -> dict:
+            return {"wall_s": round(spent["wall_s"] + time.perf_counter() - t_wall, 1),
+                    "cpu_s": round(spent["cpu_s"] + time.process_time() - t_cpu, 1)}
+
+        with _bar(args.residual_steps, f"{task} {variant}", args.progress) as bar:
+            bar.update(start)
+
+            def callback(step, info, st):
+                bar.update(step - bar.n)
+                recent = [f[1] for f in st.finished[-100:]]
+                bar.set_postfix(success=f"{np.mean(recent):.2f}" if recent else "-", kl=f"{info['kl']:.3f}")
+                history.append({"step": step, **{k: round(v, 5) for k, v in info.items()}})
+                updates[0] += 1
+                if updates[0] % args.resume_every == 0 and step < args.residual_steps:
+                    ckpt.save_resume(resume_path, {
+                        "ppo": ppo.state_dict(), "step": step, "finished": [list(f) for f in st.finished],
+                        "episodes": env._episode, "spent": elapsed(), "torch_rng": torch.get_rng_state()})
+                return False
+
+            train_ppo(env, ppo, args.residual_steps, seed=args.seed + start, start_step=start,
+                      callback=callback, stats=stats)
+        env.close()
+        timing = elapsed()
+        xs, ys = success_curve(stats.finished)
+        recent = [f[1] for f in stats.finished[-200:]]
+        record = {"steps": args.residual_steps, "episodes": len(stats.finished),
+                  "train_success_last200": float(np.mean(recent)) if recent else None,
+                  "randomness": args.randomness, "perturbation": args.perturbation, "alpha": args.alpha,
+                  "ppo": PPOConfig().to_dict(), **timing}
+        ckpt.save_agent(path, agent.eval(), task, SimSettings().control_dt, {"seed": args.seed, "metrics": record})
+        if resume_path.is_file():
+            resume_path.unlink()
+        curves[variant] = {**record, "curve": {"step": xs, "success": ys},
+                           "updates": history[-1] if history else {}}
+        log.put("residual", curves)
+    series = {v: (c["curve"]["step"], c["curve"]["success"]) for v, c in curves.items() if c.get("curve")}
+    if series:
+        _plot(out / "residual_curves.png", series, f"{task}: training success (stochastic, 2k-step window)",
+              "environment steps", "success rate")
+
+
+# ------------------------------------------------------------------------------------ main
+def run(args: TrainArgs) -> int:
+    torch.set_num_threads(max(1, args.threads))
+    tasks = list(TASKS) if args.task == "all" else [args.task]
+    stages = list(STAGES) if args.stage == "all" else [args.stage]
+    for task in tasks:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; expected {TASKS} or all")
+    for stage in stages:
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; expected {STAGES} or all")
+    funcs = {"demos": stage_demos, "bc": stage_bc, "koopman": stage_koopman, "residual": stage_residual}
+    for task in tasks:
+        out = Path(args.out) / task
+        out.mkdir(parents=True, exist_ok=True)
+        log = _Log(out / "train_log.json")
+        log.put("args", {f.name: getattr(args, f.name) for f in fields(TrainArgs)})
+        for stage in stages:
+            t0 = time.perf_counter()
+            funcs[stage](args, task, out, log)
+            if args.progress:
+                print(f"[korr] {task} {stage}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(prog="korr-train", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    ns = parser.parse_args(argv)
+    try:
+        return run(args_from_namespace(ns))
+    except (ValueError, FileNotFoundError, ckpt.CheckpointError) as exc:
+        print(f"korr train: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""korr_policy: /joint_states + /object_pose → /joint_command_raw at the policy's control rate.
+
+Runs a KORR checkpoint (base policy + Koopman-conditioned residual, or the base policy alone) through
+:class:`morobot.korr.policy.KorrPolicy`. The command goes to ``/joint_command_raw``; the feasibility
+checker forwards only feasible commands to the robot on ``/joint_command``.
+
+It refuses to act on stale (``max_state_age``) or NaN/malformed state: it then publishes nothing, so
+the arm's joint controller holds its last target, and logs why. A missing or corrupt checkpoint, or
+one for another task, stops the node at start with one clear error.
+"""
+
+from __future__ import annotations
+
+import math
+
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from morobot import paths
+from morobot.ros import qos
+from morobot.ros.conversions import (MessageError, joint_state_to_arrays, make_joint_trajectory,
+                                     pose_stamped_to_arrays, stamp_to_sec)
+from morobot.ros.params import ParamSpec, declare
+from morobot.ros.runner import spin_node
+
+ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
+FINGERS = ("panda_finger_joint1", "panda_finger_joint2")
+
+PARAMS = (
+    ParamSpec("task", "push", "manipulation task", choices=("push", "insert"), read_only=True),
+    ParamSpec("checkpoint", "", "policy checkpoint (empty = models/korr/<task>/residual_korr.pt)",
+              read_only=True),
+    ParamSpec("max_state_age", 0.2, "joint state / object pose older than this (s) is stale", 0.01, 5.0),
+    ParamSpec("arm_frame", "panda_link0", "frame of the object pose", read_only=True),
+    ParamSpec("command_gripper", True, "include the finger joints in the command"),
+)
+
+
+def default_checkpoint(task: str) -> str:
+    return str(paths.models_dir() / "korr" / task / "residual_korr.pt")
+
+
+class KorrPolicyNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("korr_policy", **kwargs)
+        self.p = declare(self, PARAMS, on_change=lambda v: self.p.update(v))
+        from morobot.korr.policy import KorrPolicy
+
+        ckpt = self.p["checkpoint"] or default_checkpoint(self.p["task"])
+        self.policy = KorrPolicy(ckpt)
+        if self.policy.task != self.p["task"]:
+            raise ValueError(f"checkpoint {ckpt} is for task '{self.policy.task}', not '{self.p['task']}'")
+        self.policy.reset()
+        self._js = None
+        self._obj = None
+        self._pub = self.create_publisher(JointTrajectory, "/joint_command_raw", qos.STATE)
+        self.create_subscription(JointState, "/joint_states", self._on_js, qos.STATE)
+        self.create_subscription(PoseStamped, "/object_pose", self._on_obj, qos.STATE)
+        self.create_timer(self.policy.control_dt, self._step)
+        self.get_logger().info(f"KORR policy '{self.policy.variant}' for task '{self.p['task']}' from {ckpt} "
+                               f"at {1.0 / self.policy.control_dt:.0f} Hz")
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_js(self, msg: JointState) -> None:
+        try:
+            names = ARM + FINGERS if all(f in msg.name for f in FINGERS) else ARM
+            q, qd = joint_state_to_arrays(msg, names)
+        except MessageError as exc:
+            self._js = None
+            self.get_logger().error(f"holding: invalid joint state ({exc})", throttle_duration_sec=2.0)
+            return
+        self._js = (stamp_to_sec(msg.header.stamp), q, qd)
+
+    def _on_obj(self, msg: PoseStamped) -> None:
+        try:
+            if msg.header.frame_id not in ("", self.p["arm_frame"]):
+                raise MessageError(f"object pose in frame '{msg.header.frame_id}', expected "
+                                   f"'{self.p['arm_frame']}'")
+            pos, quat = pose_stamped_to_arrays(msg)
+        except MessageError as exc:
+            self._obj = None
+            self.get_logger().error(f"holding: invalid object pose ({exc})", throttle_duration_sec=2.0)
+            return
+        self._obj = (stamp_to_sec(msg.header.stamp), pos, quat)
+
+    def _step(self) -> None:
+        now = self._now()
+        if self._js is None or self._obj is None:
+            self.get_logger().warning("holding: waiting for joint states and object pose",
+                                      throttle_duration_sec=5.0)
+            return
+        age = max(now - self._js[0], now - self._obj[0])
+        if age > self.p["max_state_age"]:
+            self.get_logger().warning(f"holding: state is {age:.2f}s old", throttle_duration_sec=2.0)
+            return
+        _, q, qd = self._js
+        _, pos, quat = self._obj
+        try:
+            cmd = self.policy.act(q, qd, (pos, quat))
+        except ValueError as exc:
+            self.get_logger().error(f"holding: policy refused the state ({exc})", throttle_duration_sec=2.0)
+            return
+        names, positions, velocities = list(ARM), list(cmd.positions), list(cmd.velocities)
+        if self.p["command_gripper"] and math.isfinite(cmd.gripper):
+            names += list(FINGERS)
+            positions += [cmd.gripper / 2.0, cmd.gripper / 2.0]
+            velocities += [0.0, 0.0]
+        self._pub.publish(make_joint_trajectory(names, positions, now, velocities=velocities,
+                                                time_from_start=self.policy.control_dt))
+
+
+def main(args=None) -> int:
+    return spin_node(KorrPolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
