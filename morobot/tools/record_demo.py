@@ -1,0 +1,274 @@
+"""``morobot record-demo``: record a demonstration stream with its feasibility feedback as a rosbag2.
+
+Records ``/demo/ee_pose`` (geometry_msgs/PoseStamped), ``/feasibility/status``
+(diagnostic_msgs/DiagnosticArray), ``/feasibility/haptic`` (std_msgs/Float32) and optionally
+``/joint_states`` (sensor_msgs/JointState) into a rosbag2 (MCAP or sqlite3, metadata version 9)
+written with ``rosbags``. Every message arrives serialized (``raw=True``), is deserialized with the
+ROS 2 Kilted typestore of ``rosbags`` (which validates it against the Kilted definition and feeds the
+summary) and re-serialized by it (CDR with zeroed padding, so bags are byte-reproducible). Bag
+timestamps are the receive times on the recorder's clock (``use_sim_time`` follows ``/clock``).
+
+The bag is written into a hidden temporary directory next to the output and renamed to the
+output path only when recording ends cleanly (``--duration`` elapsed, Ctrl-C or SIGTERM), so a
+path that exists is always a complete bag. The summary counts the demonstration frames, the
+checked frames and the fraction the checker called infeasible (raw and debounced).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+#: Recorded topics and their types (rosbags names).
+DEMO_TOPICS = {
+    "/demo/ee_pose": "geometry_msgs/msg/PoseStamped",
+    "/feasibility/status": "diagnostic_msgs/msg/DiagnosticArray",
+    "/feasibility/haptic": "std_msgs/msg/Float32",
+}
+JOINT_STATES = ("/joint_states", "sensor_msgs/msg/JointState")
+STATUS_NAME = "feasibility_checker"
+STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+
+
+def typestore():
+    """The ROS 2 Kilted message definitions of ``rosbags``."""
+    return get_typestore(Stores.ROS2_KILTED)
+
+
+@dataclass
+class DemoSummary:
+    """What a recording holds.
+
+    Attributes:
+        path: the bag directory.
+        storage: ``mcap`` or ``sqlite3``.
+        duration: receive time of the last message minus the first (s).
+        counts: messages per topic.
+        frames: demonstration frames (``/demo/ee_pose`` messages).
+        checked: per-frame status messages (heartbeats excluded).
+        infeasible: checked frames whose raw verdict was infeasible or rejected.
+        debounced_infeasible: checked frames whose debounced (shown) level was infeasible.
+        infeasible_ratio: ``infeasible / checked`` (NaN without checked frames).
+        debounced_infeasible_ratio: ``debounced_infeasible / checked``.
+        haptic_mean: mean ``/feasibility/haptic`` value (NaN without any).
+        undecodable: messages that did not deserialize with the Kilted definitions (not written).
+    """
+
+    path: str
+    storage: str
+    duration: float = 0.0
+    counts: dict = field(default_factory=dict)
+    frames: int = 0
+    checked: int = 0
+    infeasible: int = 0
+    debounced_infeasible: int = 0
+    infeasible_ratio: float = math.nan
+    debounced_infeasible_ratio: float = math.nan
+    haptic_mean: float = math.nan
+    undecodable: int = 0
+
+    def line(self) -> str:
+        """One human-readable line."""
+        return (f"{self.path}: {self.frames} demo frames, {self.checked} checked, infeasible "
+                f"{self.infeasible_ratio:.1%} raw / {self.debounced_infeasible_ratio:.1%} debounced, "
+                f"{self.duration:.1f} s, counts {self.counts}")
+
+
+def _status_values(status) -> dict:
+    return {kv.key: kv.value for kv in status.values}
+
+
+class DemoBag:
+    """A rosbag2 being written (no ROS needed): temp directory, typestore round trip, summary.
+
+    Args:
+        out: final bag directory; must not exist.
+        topics: topic -> message type (rosbags name).
+        storage: ``mcap`` or ``sqlite3``.
+    """
+
+    def __init__(self, out, topics: dict[str, str], storage: str = "mcap") -> None:
+        if storage not in STORAGES:
+            raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
+        self.out = Path(out).absolute()
+        if self.out.exists():
+            raise FileExistsError(f"output {self.out} exists; choose a new path")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.storage = storage
+        self.ts = typestore()
+        for topic, msgtype in topics.items():
+            if msgtype not in self.ts.types:
+                raise ValueError(f"{msgtype} ({topic}) is not in the rosbags Kilted typestore")
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".partial", dir=self.out.parent))
+        self.writer = Writer(self._tmp / "bag", version=9, storage_plugin=STORAGES[storage])
+        self.writer.open()
+        self.topics = dict(topics)
+        self.connections = {t: self.writer.add_connection(t, m, typestore=self.ts) for t, m in topics.items()}
+        self.summary = DemoSummary(path=str(self.out), storage=storage, counts={t: 0 for t in topics})
+        self._haptic_sum = 0.0
+        self._first = self._last = None
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def write(self, topic: str, timestamp_ns: int, cdr: bytes) -> bool:
+        """Deserialize (Kilted), re-serialize and write one message; False when it does not decode."""
+        msgtype = self.topics[topic]
+        try:
+            msg = self.ts.deserialize_cdr(bytes(cdr), msgtype)
+            data = self.ts.serialize_cdr(msg, msgtype)
+        except Exception:  # noqa: BLE001 - any decoding error: count it, never write garbage
+            self.summary.undecodable += 1
+            return False
+        with self._lock:
+            if self.closed:
+                return False
+            self.writer.write(self.connections[topic], int(timestamp_ns), data)
+            self._account(topic, msg, int(timestamp_ns))
+        return True
+
+    def _account(self, topic: str, msg, timestamp_ns: int) -> None:
+        s = self.summary
+        s.counts[topic] += 1
+        self._first = timestamp_ns if self._first is None else min(self._first, timestamp_ns)
+        self._last = timestamp_ns if self._last is None else max(self._last, timestamp_ns)
+        if topic == "/demo/ee_pose":
+            s.frames += 1
+        elif topic == "/feasibility/haptic":
+            self._haptic_sum += float(msg.data)
+        elif topic == "/feasibility/status":
+            overall = next((st for st in msg.status if st.name == STATUS_NAME), None)
+            if overall is None:
+                return
+            values = _status_values(overall)
+            if values.get("heartbeat") == "true" or "verdict" not in values:
+                return
+            s.checked += 1
+            s.infeasible += values["verdict"] in ("infeasible", "rejected")
+            s.debounced_infeasible += values.get("debounced") == "infeasible"
+
+    def close(self) -> DemoSummary:
+        """Finish the bag and move it to ``out``; returns the summary."""
+        with self._lock:
+            if self.closed:
+                return self.summary
+            self.closed = True
+            self.writer.close()
+        os.replace(self._tmp / "bag", self.out)
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        s = self.summary
+        if s.checked:
+            s.infeasible_ratio = s.infeasible / s.checked
+            s.debounced_infeasible_ratio = s.debounced_infeasible / s.checked
+        n_haptic = s.counts.get("/feasibility/haptic", 0)
+        s.haptic_mean = self._haptic_sum / n_haptic if n_haptic else math.nan
+        s.duration = (self._last - self._first) * 1e-9 if self._first is not None else 0.0
+        return s
+
+    def abort(self) -> None:
+        """Drop the partial bag."""
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                try:
+                    self.writer.close()
+                except Exception:  # noqa: BLE001 - dropping it anyway
+                    pass
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def recorder_topics(joint_states: bool) -> dict[str, str]:
+    topics = dict(DEMO_TOPICS)
+    if joint_states:
+        topics[JOINT_STATES[0]] = JOINT_STATES[1]
+    return topics
+
+
+def _rclpy_type(msgtype: str):
+    import importlib
+
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+def make_recorder_node(bag: DemoBag, context=None, use_sim_time: bool = False, name: str = "demo_recorder"):
+    """An rclpy node that writes every message of ``bag.topics`` (serialized) into ``bag``."""
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from morobot.ros import qos
+
+    node = Node(name, context=context,
+                parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, use_sim_time)])
+    for topic, msgtype in bag.topics.items():
+        def callback(data, topic=topic):
+            bag.write(topic, node.get_clock().now().nanoseconds, data)
+
+        node.create_subscription(_rclpy_type(msgtype), topic, callback, qos.STATE, raw=True)
+    return node
+
+
+def record(out, duration: Optional[float] = None, storage: str = "mcap", joint_states: bool = False,
+           use_sim_time: bool = False, stop: Optional[threading.Event] = None,
+           ready: Optional[threading.Event] = None) -> DemoSummary:
+    """Record until ``duration`` (wall seconds) elapses, ``stop`` is set, or Ctrl-C / SIGTERM.
+
+    Runs in its own rclpy context, so it can share a process with other ROS code. Signals are
+    handled only when called from the main thread.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration must be > 0 s, got {duration}")
+    bag = DemoBag(out, recorder_topics(joint_states), storage)
+    context = rclpy.Context()
+    main_thread = threading.current_thread() is threading.main_thread()
+    old_term = None
+    try:
+        rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+        if main_thread:
+            def _interrupt(signum, frame):
+                raise KeyboardInterrupt
+
+            old_term = signal.signal(signal.SIGTERM, _interrupt)
+        node = make_recorder_node(bag, context=context, use_sim_time=use_sim_time)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        if ready is not None:
+            ready.set()
+        deadline = time.monotonic() + duration if duration else math.inf
+        try:
+            while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+                executor.spin_once(timeout_sec=0.05)
+        except KeyboardInterrupt:
+            pass
+        executor.remove_node(node)
+        node.destroy_node()
+        executor.shutdown()
+    except BaseException:
+        bag.abort()
+        raise
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+        rclpy.try_shutdown(context=context)
+    return bag.close()
+
+
+def write_summary(summary: DemoSummary, path) -> None:
+    """The summary as JSON (NaN as null)."""
+    data = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(summary).items()}
+    Path(path).write_text(json.dumps(data, indent=2), encoding="utf-8")
