@@ -420,8 +420,11 @@ def test_parameter_defaults_match_config_and_yaml():
 
     flat = flatten(section)
     assert set(flat) == set(defaults)
+    # the simulated graph deliberately deviates here: scene updates at the sim's cloud rate, the
+    # pushed block is not an obstacle, and a wider self-filter for the moving arm
+    sim_overrides = {"scene_update_rate": 5.0, "object_exclusion_radius": 0.08, "scene.robot_padding": 0.05}
     for name, value in flat.items():
-        expected = defaults[name]
+        expected = sim_overrides.get(name, defaults[name])
         if isinstance(expected, list):
             assert np.allclose(value, expected, atol=1e-12), name
         else:

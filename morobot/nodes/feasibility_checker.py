@@ -92,6 +92,8 @@ PARAMS = (
               0.005, 10.0),
     ParamSpec("scene_update_rate", 2.0, "largest rate at which /points clouds update the obstacles (Hz; 0 = "
               "ignore /points)", 0.0, 50.0),
+    ParamSpec("object_exclusion_radius", 0.0, "cloud points within this distance (m) of the latest "
+              "/object_pose are the manipulated object, not an obstacle (0 = keep them)", 0.0, 0.5),
     ParamSpec("overlay", True, "demo mode: publish /feasibility/overlay on every camera image"),
     ParamSpec("camera_matrix", SIM_CAMERA_MATRIX, "3x3 intrinsics (row-major) for camera_resolution; scaled to "
               "the received image size"),
@@ -215,6 +217,8 @@ class FeasibilityCheckerNode(Node):
         self._status_pub = self.create_publisher(DiagnosticArray, "/feasibility/status", qos.STATE)
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos.STATE)
         self.create_subscription(PointCloud2, "/points", self._on_points, qos.SENSOR)
+        self._object_position: Optional[np.ndarray] = None
+        self.create_subscription(PoseStamped, "/object_pose", self._on_object, qos.STATE)
         if self.mode == "filter":
             self._cmd_pub = self.create_publisher(JointTrajectory, "/joint_command", qos.STATE)
             self.create_subscription(JointTrajectory, "/joint_command_raw", self._on_command, qos.STATE)
@@ -290,6 +294,16 @@ class FeasibilityCheckerNode(Node):
         self._state_fault = None
         self._states.append((self._stamp(msg.header, self._now()), q))
 
+    def _on_object(self, msg: PoseStamped) -> None:
+        """The manipulated object: its points are not obstacles (object_exclusion_radius)."""
+        try:
+            if msg.header.frame_id not in ("", self.p["arm_frame"]):
+                raise MessageError(f"frame '{msg.header.frame_id}', expected '{self.p['arm_frame']}'")
+            self._object_position, _ = pose_stamped_to_arrays(msg)
+        except MessageError as exc:
+            self._object_position = None
+            self.get_logger().error(f"ignoring /object_pose: {exc}", throttle_duration_sec=5.0)
+
     def _on_points(self, msg: PointCloud2) -> None:
         rate = self.p["scene_update_rate"]
         now = self._now()
@@ -307,6 +321,9 @@ class FeasibilityCheckerNode(Node):
         except MessageError as exc:
             self.get_logger().error(f"ignoring malformed /points: {exc}", throttle_duration_sec=5.0)
             return
+        radius = self.p["object_exclusion_radius"]
+        if radius > 0.0 and self._object_position is not None and len(points):
+            points = points[np.linalg.norm(points - self._object_position, axis=1) > radius]
         stamp = self._stamp(msg.header, now)
         q_robot, why = self._state_near(stamp)
         if why:
