@@ -54,7 +54,7 @@ def test_box_appears_at_the_right_cells(harness):
 
     assert h.spin_until(lambda: len(maps) >= 3, 8.0, step)
     msg = maps[-1]
-    assert msg.header.frame_id == "odom" and msg.height == 80 and msg.width == 80
+    assert msg.header.frame_id == "odom" and msg.height == 120 and msg.width == 120
     hm = pointcloud2_to_heightmap(msg)
     xs, ys = hm.cell_centres()
     heights = hm.heights.numpy()
@@ -64,7 +64,7 @@ def test_box_appears_at_the_right_cells(harness):
     assert heights[i_flat, j_flat] == pytest.approx(0.0, abs=0.05)
     # the map is centred on the robot; cells beyond the observed scene stay unknown
     assert xs[0] < pos[0] < xs[-1] and ys[0] < pos[1] < ys[-1]
-    i_far = np.argmin(abs(xs - (pos[0] - 3.9)))
+    i_far = np.argmin(abs(xs - (pos[0] - 5.9)))
     assert np.isnan(heights[i_far, j_flat])
 
 

@@ -24,8 +24,8 @@ from morobot.ros.params import ParamSpec, declare
 from morobot.ros.runner import spin_node
 
 PARAMS = (
-    ParamSpec("size_x", 8.0, "map extent along odom x (m), centred on the robot", 1.0, 50.0),
-    ParamSpec("size_y", 8.0, "map extent along odom y (m), centred on the robot", 1.0, 50.0),
+    ParamSpec("size_x", 12.0, "map extent along odom x (m), centred on the robot", 1.0, 50.0),
+    ParamSpec("size_y", 12.0, "map extent along odom y (m), centred on the robot", 1.0, 50.0),
     ParamSpec("resolution", 0.1, "cell size (m)", 0.02, 1.0),
     ParamSpec("max_age", 10.0, "a cell not observed for this long (s) becomes unknown", 0.1, 600.0),
     ParamSpec("voxel_size", 0.05, "voxel downsampling of incoming clouds (m, 0 = off)", 0.0, 1.0),

@@ -72,6 +72,15 @@ PARAMS = (
     ParamSpec("uncertainty_weight", 5.0, "model-uncertainty weight (FDM ensemble)", 0.0, 1e4),
     ParamSpec("smoothness_weight", 2.0, "command-change weight", 0.0, 1e4),
     ParamSpec("backward_weight", 2.0, "backward-motion weight", 0.0, 1e4),
+    # geodesic cost-to-go (goal distance around obstacles instead of straight-line)
+    ParamSpec("cost_to_go", True, "goal distance = geodesic cost-to-go over the map (false: Euclidean)"),
+    ParamSpec("ctg_risk_cost", 2.0, "cost-to-go: extra cost per metre per unit of risk", 0.0, 100.0),
+    ParamSpec("ctg_inflation_radius", 0.3, "cost-to-go: inflation distance around untraversable cells (m)",
+              0.0, 3.0),
+    ParamSpec("ctg_inflation_cost", 1.0, "cost-to-go: extra cost per metre next to untraversable cells",
+              0.0, 100.0),
+    ParamSpec("ctg_exit_penalty", 2.0, "cost-to-go: penalty (m) for a way round outside the map", 0.0, 100.0),
+    ParamSpec("ctg_downsample", 2, "cost-to-go: solve on n x n blocks of map cells", 1, 4),
 )
 
 

@@ -4,8 +4,8 @@ Every term is computed for all ``K`` rollouts at once and summed with the weight
 :class:`NavigationCostConfig`. Running terms are averaged over the ``T`` steps so that the weights
 do not need retuning when the horizon changes. Terms (per rollout):
 
-* ``goal_weight * |p_T - g|``: terminal distance to the goal position;
-* ``progress_weight * mean_t |p_t - g|``: running distance, rewards getting close early;
+* ``goal_weight * d(p_T)``: terminal distance to the goal position;
+* ``progress_weight * mean_t d(p_t)``: running distance, rewards getting close early;
 * ``w_h * |yaw_T - yaw_g|`` with ``w_h = heading_weight`` once the terminal position is within
   ``heading_radius`` of the goal, and ``heading_weight * heading_far_scale`` otherwise (turn to the
   goal heading only when arriving; far away the weak term only breaks ties);
@@ -16,6 +16,12 @@ do not need retuning when the horizon changes. Terms (per rollout):
   previous command is given);
 * ``effort_weight * mean_t |u_t|^2``;
 * ``backward_weight * mean_t max(0, -vx_t)``: discourages walking backwards.
+
+The goal distance ``d`` is the Euclidean ``|p - g|`` unless the cost was built with a
+:class:`~morobot.planning.cost_to_go.CostToGo` and :meth:`NavigationCost.prepare` was called with a
+height map for this goal: then it is the obstacle-aware geodesic cost-to-go over the map (built once
+per planning cycle; :class:`~morobot.planning.mppi.MPPI` calls ``prepare`` before sampling). The
+heading radius test keeps the Euclidean distance (it is about arriving, not about the way there).
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from morobot.planning.interface import Rollout
+from morobot.planning.cost_to_go import CostToGo, GeodesicField
+from morobot.planning.interface import HeightMap, Rollout
 
 
 @dataclass
@@ -65,10 +72,40 @@ class NavigationCost:
 
     Args:
         config: weights and thresholds; defaults if ``None``.
+        cost_to_go: builds the geodesic goal-distance field in :meth:`prepare`; ``None`` keeps the
+            Euclidean goal distance.
     """
 
-    def __init__(self, config: Optional[NavigationCostConfig] = None) -> None:
+    def __init__(self, config: Optional[NavigationCostConfig] = None, cost_to_go: Optional[CostToGo] = None) -> None:
         self.config = config if config is not None else NavigationCostConfig()
+        self.cost_to_go = cost_to_go
+        self.field: Optional[GeodesicField] = None
+
+    def prepare(self, hmap: Optional[HeightMap], goal: Sequence[float]) -> None:
+        """Build the goal-distance field for this planning cycle (once, not per sample).
+
+        Without a ``cost_to_go`` or without a map the goal distance is Euclidean. The field is used
+        by later calls only for the same goal position (otherwise they fall back to Euclidean).
+
+        Args:
+            hmap: the cycle's height map, or ``None``.
+            goal: ``(x, y, yaw)`` in odom.
+
+        Raises:
+            ValueError: on a malformed height map or goal.
+        """
+        if self.cost_to_go is None or hmap is None:
+            self.field = None
+            return
+        self.field = self.cost_to_go.build(hmap, goal)
+
+    def goal_distance(self, xy: torch.Tensor, goal: Sequence[float]) -> torch.Tensor:
+        """Goal distance used by the goal and progress terms at positions ``xy [..., 2]``."""
+        gx, gy = float(goal[0]), float(goal[1])
+        field = self.field
+        if field is not None and field.matches((gx, gy)):
+            return field.distance(xy)
+        return torch.hypot(xy[..., 0] - gx, xy[..., 1] - gy)
 
     def __call__(
         self,
@@ -99,9 +136,9 @@ class NavigationCost:
         cfg = self.config
 
         gx, gy, gyaw = (float(v) for v in g)
-        dist = torch.hypot(poses[..., 0] - gx, poses[..., 1] - gy)  # [K, T]
-        d_final = dist[:, -1]
-        total = cfg.goal_weight * d_final + cfg.progress_weight * dist.mean(dim=1)
+        dist = self.goal_distance(poses[..., :2], (gx, gy))  # [K, T]
+        total = cfg.goal_weight * dist[:, -1] + cfg.progress_weight * dist.mean(dim=1)
+        d_final = torch.hypot(poses[:, -1, 0] - gx, poses[:, -1, 1] - gy)
 
         yaw_err = torch.remainder(poses[:, -1, 2] - gyaw + math.pi, 2.0 * math.pi) - math.pi
         w_heading = torch.where(

@@ -19,6 +19,7 @@ import yaml
 
 from morobot.mapping.elevation import ElevationMapConfig
 from morobot.planning.cost import NavigationCost, NavigationCostConfig
+from morobot.planning.cost_to_go import CostToGo, CostToGoConfig
 from morobot.planning.interface import DynamicsModel
 from morobot.planning.kinematic import KinematicModel
 from morobot.planning.mppi import MPPI, MPPIConfig
@@ -31,6 +32,9 @@ MPPI_PARAMS = ("num_samples", "horizon", "dt", "temperature", "sigma", "u_min", 
 #: Parameters read by :func:`make_navigation_cost`.
 COST_PARAMS = ("goal_weight", "progress_weight", "heading_weight", "risk_weight", "risk_threshold",
                "collision_penalty", "uncertainty_weight", "smoothness_weight", "backward_weight")
+#: Parameters read by :func:`make_cost_to_go`.
+COST_TO_GO_PARAMS = ("cost_to_go", "ctg_risk_cost", "ctg_inflation_radius", "ctg_inflation_cost",
+                     "ctg_exit_penalty", "ctg_downsample", "risk_threshold")
 #: Parameters read by :func:`make_elevation_config`.
 ELEVATION_PARAMS = ("size_x", "size_y", "resolution", "max_age", "voxel_size")
 
@@ -134,15 +138,39 @@ def make_mppi_config(p: Mapping[str, Any], device: str = "cpu") -> MPPIConfig:
         shift_steps=min(1.0, 1.0 / (float(p["control_rate"]) * float(p["dt"]))), device=device)
 
 
-def make_navigation_cost(p: Mapping[str, Any]) -> NavigationCost:
-    """The navigation cost of the planner node.
+def make_cost_to_go(p: Mapping[str, Any], risk_model: Any = None) -> Optional[CostToGo]:
+    """The geodesic cost-to-go of the planner node (None when ``cost_to_go`` is false).
+
+    Args:
+        p: planner parameters.
+        risk_model: a :class:`KinematicModel` whose cached risk map is shared (the planner's own
+            when it plans with the kinematic model); otherwise one is built from ``p`` so that a
+            learned model's planner sees obstacles exactly as the geometric risk defines them.
 
     Raises:
-        KeyError: a parameter of :data:`COST_PARAMS` is missing.
+        KeyError: a parameter of :data:`COST_TO_GO_PARAMS` is missing.
+    """
+    _require(p, COST_TO_GO_PARAMS, "the cost-to-go")
+    if not p["cost_to_go"]:
+        return None
+    if not isinstance(risk_model, KinematicModel):
+        risk_model = make_kinematic_model(p)
+    return CostToGo(risk_model, CostToGoConfig(
+        lethal_risk=float(p["risk_threshold"]), risk_cost=float(p["ctg_risk_cost"]),
+        inflation_radius=float(p["ctg_inflation_radius"]), inflation_cost=float(p["ctg_inflation_cost"]),
+        exit_penalty=float(p["ctg_exit_penalty"]), downsample=int(p["ctg_downsample"])))
+
+
+def make_navigation_cost(p: Mapping[str, Any], risk_model: Any = None) -> NavigationCost:
+    """The navigation cost of the planner node (with the cost-to-go when enabled).
+
+    Raises:
+        KeyError: a parameter of :data:`COST_PARAMS` or :data:`COST_TO_GO_PARAMS` is missing.
         ValueError: invalid values (see :class:`NavigationCostConfig`).
     """
     _require(p, COST_PARAMS, "the navigation cost")
-    return NavigationCost(NavigationCostConfig(**{name: float(p[name]) for name in COST_PARAMS}))
+    return NavigationCost(NavigationCostConfig(**{name: float(p[name]) for name in COST_PARAMS}),
+                          cost_to_go=make_cost_to_go(p, risk_model))
 
 
 def make_planner(p: Mapping[str, Any], dynamics: DynamicsModel, device: str = "cpu") -> MPPI:
@@ -152,7 +180,7 @@ def make_planner(p: Mapping[str, Any], dynamics: DynamicsModel, device: str = "c
         KeyError: a parameter of :data:`MPPI_PARAMS` or :data:`COST_PARAMS` is missing.
         ValueError: invalid values, or ``dynamics.dt`` differs from ``dt``.
     """
-    return MPPI(dynamics, make_navigation_cost(p), make_mppi_config(p, device=device))
+    return MPPI(dynamics, make_navigation_cost(p, risk_model=dynamics), make_mppi_config(p, device=device))
 
 
 def make_elevation_config(p: Mapping[str, Any]) -> ElevationMapConfig:

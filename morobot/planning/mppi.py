@@ -28,7 +28,12 @@ from morobot.planning.interface import DynamicsModel, HeightMap, NavState, Rollo
 
 
 class RolloutCost(Protocol):
-    """What the planner needs from a cost: ``[K]`` costs for a batch of rollouts."""
+    """What the planner needs from a cost: ``[K]`` costs for a batch of rollouts.
+
+    A cost may also have ``prepare(hmap, goal)``: the planner then calls it once per
+    :meth:`MPPI.plan`, before sampling, with the cycle's height map (or ``None``) and goal, so
+    per-map work (a cost-to-go field) is done once per cycle and not per sample.
+    """
 
     def __call__(
         self,
@@ -204,6 +209,12 @@ class MPPI:
         if hmap is not None:
             _validate_hmap(hmap)
         timings = {"sample": 0.0, "rollout": 0.0, "cost": 0.0, "update": 0.0}
+        prepare = getattr(self.cost, "prepare", None)
+        if callable(prepare):
+            # Once per cycle, e.g. the cost-to-go field over this map (counted as cost time).
+            t0 = time.perf_counter()
+            prepare(hmap, goal_arr)
+            timings["cost"] += time.perf_counter() - t0
 
         mean = self._warm_start()
         for _ in range(int(cfg.iterations)):
