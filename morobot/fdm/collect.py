@@ -1,0 +1,439 @@
+"""FDM training-data collection on the MuJoCo ANYmal simulator.
+
+``python -m morobot.fdm.collect --out data/fdm --worlds-per-kind 20``
+
+Per world (``make_world(kind, seed)``, all kinds of :data:`morobot.sim.worlds.KINDS`) a worker
+runs episodes: the robot is reset to a random free pose and driven by a continuous stream of
+time-correlated random commands (:mod:`morobot.fdm.commands`), one command per ``dt``, re-sent
+every ``history_dt`` while the :class:`~morobot.fdm.history.ProprioHistory` is filled exactly as
+the run-time node fills it. Every ``stride`` steps a sample starts: its history, the height scan
+at the start pose, the next ``horizon`` commands, the poses reached at the end of each step
+(relative to the start) and the failure flags.
+
+A step fails when, during it, the robot touches the world with a contact force above
+``contact_force`` (MuJoCo contacts: walls, boxes, unclimbable steps), falls, or is flagged stuck
+by the simulator. The episode ends after a failure (later steps of a sample are frozen at the
+failure pose), after ``episode_steps`` steps, or when the robot comes within ``edge_margin`` of
+the world's border.
+
+The height scan is sampled from the world's ground truth (terrain and box tops) and corrupted
+like an elevation map: noise, single-cell dropout, unknown patches and, sometimes, the finite
+map window (see :func:`morobot.fdm.heightscan.corrupt`).
+
+Output: one shard per world written atomically when the world is done, and the manifest
+rewritten after every world; ``--resume`` skips worlds already in the manifest (re-indexing
+shards finished just before a crash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from morobot.fdm.commands import CommandLimits, sample_command_sequences
+from morobot.fdm.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
+from morobot.fdm.heightscan import ScanConfig, corrupt, scan_from_world
+from morobot.fdm.history import ProprioHistory
+
+
+@dataclass
+class CollectConfig:
+    """Parameters of a collection run.
+
+    Attributes:
+        out_dir: data directory to write.
+        kinds: world kinds (default: all simulator kinds).
+        worlds_per_kind: worlds generated per kind.
+        samples_per_world: samples collected per world.
+        workers: parallel worker processes.
+        seed: base seed (world seeds and all randomness derive from it).
+        world_size: world edge lengths (m).
+        horizon: steps per sample.
+        dt: step duration (s).
+        history_length: history rows.
+        history_dt: history spacing (s), also the command re-send period.
+        stride: steps between sample starts.
+        episode_steps: maximum steps per episode before a reset.
+        contact_force: contact normal force (N) that counts as a collision.
+        edge_margin: episodes end this close to the world's border (m).
+        start_clearance: minimum obstacle clearance of a reset pose (m).
+        scan_noise: height noise of the scan (m).
+        scan_dropout: per-cell dropout probability of the scan.
+        scan_patch_prob: probability of an unknown patch per scan.
+        scan_window_prob: probability of cutting the scan to a finite map window.
+        scan: scan geometry.
+        limits: command limits.
+        resume: continue an interrupted run in ``out_dir``.
+        progress: show a progress bar.
+    """
+
+    out_dir: str
+    kinds: Sequence[str] = ()
+    worlds_per_kind: int = 10
+    samples_per_world: int = 2000
+    workers: int = 2
+    seed: int = 0
+    world_size: tuple[float, float] = (20.0, 20.0)
+    horizon: int = 10
+    dt: float = 0.5
+    history_length: int = 10
+    history_dt: float = 0.05
+    stride: int = 2
+    episode_steps: int = 60
+    contact_force: float = 50.0
+    edge_margin: float = 1.0
+    start_clearance: float = 0.6
+    scan_noise: float = 0.02
+    scan_dropout: float = 0.05
+    scan_patch_prob: float = 0.3
+    scan_window_prob: float = 0.3
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    limits: CommandLimits = field(default_factory=CommandLimits)
+    resume: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raises ValueError on bad parameters (including unknown world kinds)."""
+        from morobot.sim.worlds import KINDS
+
+        unknown = sorted(set(self.kinds) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown world kinds {unknown}; expected some of {KINDS}")
+        counts = ("worlds_per_kind", "samples_per_world", "workers", "horizon", "history_length", "stride")
+        for name in counts + ("episode_steps",):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.episode_steps < self.horizon:
+            raise ValueError("episode_steps must be at least the horizon")
+        ratio = self.dt / self.history_dt
+        if not (self.dt > 0 and self.history_dt > 0 and abs(ratio - round(ratio)) < 1e-9):
+            raise ValueError("dt must be a positive multiple of history_dt")
+        if not (self.contact_force > 0 and self.edge_margin >= 0 and self.start_clearance >= 0):
+            raise ValueError("contact_force must be positive, edge_margin and start_clearance >= 0")
+
+    @property
+    def spec(self) -> DataSpec:
+        """The data spec of the samples this run writes."""
+        return DataSpec(
+            scan=self.scan,
+            horizon=self.horizon,
+            dt=self.dt,
+            history_length=self.history_length,
+            history_dt=self.history_dt,
+        )
+
+
+def _relative(start: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    c, s = math.cos(start[2]), math.sin(start[2])
+    dx, dy = pose[0] - start[0], pose[1] - start[1]
+    dyaw = math.atan2(math.sin(pose[2] - start[2]), math.cos(pose[2] - start[2]))
+    return np.array([c * dx + s * dy, -s * dx + c * dy, dyaw])
+
+
+class _Contacts:
+    """Largest contact normal force between the robot body and the world."""
+
+    def __init__(self, sim: Any) -> None:
+        import mujoco
+
+        self._mujoco = mujoco
+        self.model, self.data = sim.model, sim.data
+        self.robot = set(np.flatnonzero(sim.model.geom_bodyid == sim.body_id).tolist())
+        self._force = np.zeros(6)
+
+    def max_force(self) -> float:
+        worst = 0.0
+        for j in range(self.data.ncon):
+            con = self.data.contact[j]
+            if (con.geom1 in self.robot) != (con.geom2 in self.robot):
+                self._mujoco.mj_contactForce(self.model, self.data, j, self._force)
+                worst = max(worst, abs(float(self._force[0])))
+        return worst
+
+
+def _free_starts(world: Any, cfg: CollectConfig) -> np.ndarray:
+    """``[N, 2]`` cell centres far enough from obstacles and the border to start an episode."""
+    xs, ys = world.cell_centres()
+    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    x0, x1, y0, y1 = world.extent
+    margin = cfg.edge_margin + 1.5
+    ok = (gx > x0 + margin) & (gx < x1 - margin) & (gy > y0 + margin) & (gy < y1 - margin)
+    ok &= world.clearance_grid() > cfg.start_clearance
+    ok &= ~world.terrain_obstacle_mask()
+    return np.stack((gx[ok], gy[ok]), axis=-1)
+
+
+def run_episode(
+    sim: Any, world: Any, cfg: CollectConfig, rng: np.random.Generator, start: np.ndarray
+) -> tuple[list[dict], dict]:
+    """Drives one episode from ``start`` and cuts it into samples.
+
+    Returns:
+        ``(samples, stats)``: per-sample dicts of the shard arrays and counters of the episode's
+        end (``collision``, ``fall``, ``stuck``, ``edge``, ``steps``).
+    """
+    substeps = int(round(cfg.dt / cfg.history_dt))
+    contacts = _Contacts(sim)
+    state = sim.reset(start)
+    hist = ProprioHistory(cfg.history_length, cfg.history_dt)
+    hist.push(state.time, np.zeros(3), state.twist, state.gravity)
+    x0, x1, y0, y1 = world.extent
+    n_chunks = math.ceil((cfg.episode_steps + cfg.horizon) / cfg.horizon)
+    stream = sample_command_sequences(rng, n_chunks, cfg.horizon, cfg.dt, cfg.limits).reshape(-1, 3)
+    starts: dict[int, dict[str, Any]] = {}
+    poses: list[np.ndarray] = []  # pose at the end of each step
+    failed_at: Optional[int] = None
+    stats = {"collision": 0, "fall": 0, "stuck": 0, "edge": 0, "steps": 0}
+    for k in range(cfg.episode_steps):
+        if k >= 1 and k % cfg.stride == 0 and hist.ready:
+            starts[k] = {
+                "history": hist.array(),
+                "pose": state.pose.copy(),
+                "z": float(state.position[2]),
+            }
+        cmd = stream[k].astype(np.float64)
+        step_failed = False
+        for _ in range(substeps):
+            sim.set_command(cmd)
+            state = sim.advance(cfg.history_dt)
+            hist.push(state.time, cmd, state.twist, state.gravity)
+            force = contacts.max_force()
+            if force > cfg.contact_force:
+                stats["collision"] += not step_failed
+                step_failed = True
+            if state.fallen or state.stuck:
+                stats["fall" if state.fallen else "stuck"] += not step_failed
+                step_failed = True
+        poses.append(state.pose.copy())
+        stats["steps"] += 1
+        if step_failed:
+            failed_at = k
+            break
+        x, y = state.position[:2]
+        if min(x - x0, x1 - x, y - y0, y1 - y) < cfg.edge_margin:
+            stats["edge"] += 1
+            poses.pop()  # the step that reached the border is not a valid outcome
+            break
+    samples = []
+    n_steps = len(poses)
+    for k, snap in starts.items():
+        if failed_at is None and k + cfg.horizon > n_steps:
+            continue  # the episode ended (border, length) before this sample's horizon
+        idx = np.minimum(np.arange(k, k + cfg.horizon), n_steps - 1)  # frozen after a failure
+        rel = np.stack([_relative(snap["pose"], poses[i]) for i in idx])
+        failed = np.zeros(cfg.horizon, dtype=np.uint8)
+        if failed_at is not None and failed_at < k + cfg.horizon:
+            failed[failed_at - k :] = 1
+        samples.append(
+            {
+                "history": snap["history"],
+                "commands": stream[k : k + cfg.horizon].astype(np.float32),
+                "poses": rel.astype(np.float32),
+                "failed": failed,
+                "start_pose": snap["pose"].astype(np.float32),
+                "start_z": np.float32(snap["z"]),
+            }
+        )
+    return samples, stats
+
+
+def collect_world(task: tuple[str, int, int, dict]) -> Optional[dict[str, Any]]:
+    """Collects all samples of one world and writes its shard (runs in a worker process).
+
+    Args:
+        task: ``(kind, world_seed, run_seed, config as dict)``.
+
+    Returns:
+        The manifest entry with collection statistics under ``stats``, or None if the world
+        yielded no samples.
+    """
+    from morobot.sim.anymal import AnymalSim
+    from morobot.sim.worlds import make_world
+
+    kind, world_seed, run_seed, cfg_dict = task
+    nested = {"scan": ScanConfig(**cfg_dict["scan"]), "limits": CommandLimits(**cfg_dict["limits"])}
+    cfg = CollectConfig(**{**cfg_dict, **nested})
+    rng = np.random.default_rng([run_seed, world_seed])
+    world = make_world(kind, world_seed, size=cfg.world_size)
+    world_id = f"{kind}-{world_seed:05d}"
+    sim = AnymalSim(world)
+    candidates = _free_starts(world, cfg)
+    if len(candidates) == 0:
+        raise RuntimeError(f"world {world_id} has no free start cell")
+    samples: list[dict] = []
+    totals = {"collision": 0, "fall": 0, "stuck": 0, "edge": 0, "steps": 0, "episodes": 0}
+    max_episodes = 20 * math.ceil(cfg.samples_per_world / max(1, cfg.episode_steps // cfg.stride))
+    while len(samples) < cfg.samples_per_world and totals["episodes"] < max_episodes:
+        xy = candidates[rng.integers(len(candidates))]
+        start = np.array([xy[0], xy[1], rng.uniform(-math.pi, math.pi)])
+        new, stats = run_episode(sim, world, cfg, rng, start)
+        samples += new
+        totals["episodes"] += 1
+        for key, value in stats.items():
+            totals[key] += value
+    samples = samples[: cfg.samples_per_world]
+    if not samples:
+        return None
+    start_pose = np.stack([s["start_pose"] for s in samples])
+    start_z = np.array([s["start_z"] for s in samples], dtype=np.float32)
+    scans = scan_from_world(world, start_pose, start_z, cfg.scan)
+    scans = corrupt(
+        scans,
+        rng,
+        noise_std=cfg.scan_noise,
+        dropout=cfg.scan_dropout,
+        patch_prob=cfg.scan_patch_prob,
+        config=cfg.scan,
+        yaw=start_pose[:, 2],
+        window_prob=cfg.scan_window_prob,
+    )
+    xs, ys = world.cell_centres()
+    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    arrays = {
+        "history": np.stack([s["history"] for s in samples]),
+        "scan": scans,
+        "commands": np.stack([s["commands"] for s in samples]),
+        "poses": np.stack([s["poses"] for s in samples]),
+        "failed": np.stack([s["failed"] for s in samples]),
+        "start_pose": start_pose,
+        "start_z": start_z,
+        "world_heights": world.elevation_at(gx, gy),
+        "world_origin": world.origin,
+        "world_resolution": world.resolution,
+        "world_id": world_id,
+        "kind": kind,
+    }
+    entry = write_shard(cfg.out_dir, world_id, arrays, cfg.spec)
+    entry["stats"] = totals
+    return entry
+
+
+def _tasks(cfg: CollectConfig) -> list[tuple[str, int]]:
+    from morobot.sim.worlds import KINDS
+
+    kinds = list(cfg.kinds) or list(KINDS)
+    return [
+        (kind, cfg.seed * 100_000 + k * 1000 + i) for k, kind in enumerate(kinds) for i in range(cfg.worlds_per_kind)
+    ]
+
+
+def collect(cfg: CollectConfig) -> dict[str, Any]:
+    """Runs the collection (in ``cfg.workers`` processes); returns the final manifest.
+
+    Raises:
+        ValueError: on bad parameters, or an existing manifest without ``resume``.
+    """
+    from tqdm import tqdm
+
+    cfg.validate()
+    root = Path(cfg.out_dir)
+    spec = cfg.spec
+    meta = {"source": "morobot.sim.anymal", "config": _config_dict(cfg)}
+    entries: list[dict] = []
+    if (root / "manifest.json").exists() or (root / "shards").exists():
+        if not cfg.resume:
+            raise ValueError(f"{root} already holds data; pass --resume to continue or choose another --out")
+        old = read_manifest(root) if (root / "manifest.json").exists() else None
+        if old is not None and old["spec"] != spec.to_dict():
+            raise ValueError(f"{root} was collected with another data spec; cannot resume")
+        stats = {e["world_id"]: e.get("stats") for e in (old or {"shards": []})["shards"]}
+        entries = rebuild_manifest(root, spec, meta)["shards"]  # picks up shards written before a crash
+        for e in entries:
+            if stats.get(e["world_id"]):
+                e["stats"] = stats[e["world_id"]]
+    done = {e["world_id"] for e in entries}
+    todo = [(kind, seed) for kind, seed in _tasks(cfg) if f"{kind}-{seed:05d}" not in done]
+    cfg_dict = _config_dict(cfg)
+    tasks = [(kind, seed, cfg.seed, cfg_dict) for kind, seed in todo]
+    manifest = write_manifest(root, spec, entries, meta)
+    bar = tqdm(total=len(tasks), desc="worlds", disable=not cfg.progress)
+    t0 = time.time()
+    if cfg.workers == 1:
+        results = map(collect_world, tasks)
+        pool = None
+    else:
+        pool = mp.get_context("spawn").Pool(cfg.workers)
+        results = pool.imap_unordered(collect_world, tasks)
+    try:
+        for entry in results:
+            bar.update(1)
+            if entry is None:
+                continue
+            entries.append(entry)
+            manifest = write_manifest(root, spec, entries, meta)
+            bar.set_postfix(samples=manifest["total_samples"])
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    manifest["meta"]["seconds"] = round(time.time() - t0, 1)
+    return write_manifest(root, spec, entries, manifest["meta"])
+
+
+def _config_dict(cfg: CollectConfig) -> dict[str, Any]:
+    out = asdict(cfg)
+    out["kinds"] = list(cfg.kinds)
+    out["world_size"] = list(cfg.world_size)
+    return out
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
+    """Parses command-line arguments into :class:`CollectConfig`."""
+    d = CollectConfig(out_dir="")
+    p = argparse.ArgumentParser(prog="morobot collect fdm", description="Collect FDM training data in simulation.")
+    p.add_argument("--out", required=True, help="data directory to write")
+    p.add_argument("--kinds", nargs="*", default=[], help="world kinds (default: all)")
+    p.add_argument("--worlds-per-kind", type=int, default=d.worlds_per_kind)
+    p.add_argument("--samples-per-world", type=int, default=d.samples_per_world)
+    p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--world-size", type=float, nargs=2, default=list(d.world_size))
+    p.add_argument("--stride", type=int, default=d.stride, help="steps between sample starts")
+    p.add_argument("--episode-steps", type=int, default=d.episode_steps)
+    p.add_argument("--contact-force", type=float, default=d.contact_force, help="collision threshold (N)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    ns = p.parse_args(argv)
+    return CollectConfig(
+        out_dir=ns.out,
+        kinds=tuple(ns.kinds),
+        worlds_per_kind=ns.worlds_per_kind,
+        samples_per_world=ns.samples_per_world,
+        workers=ns.workers,
+        seed=ns.seed,
+        world_size=tuple(ns.world_size),
+        stride=ns.stride,
+        episode_steps=ns.episode_steps,
+        contact_force=ns.contact_force,
+        resume=ns.resume,
+        progress=not ns.no_progress,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; prints a summary, returns the exit code."""
+    cfg = parse_args(argv)
+    try:
+        manifest = collect(cfg)
+    except ValueError as exc:
+        print(f"morobot collect fdm: error: {exc}", file=sys.stderr)
+        return 2
+    failures = sum(s.get("failures", 0) for s in manifest["shards"])
+    print(
+        f"{manifest['total_samples']} samples from {len(manifest['shards'])} worlds "
+        f"({failures} with a failure) in {cfg.out_dir}; data hash {manifest['data_hash'][:12]}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Small file helpers: atomic writes (temporary name, then rename) and hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's contents."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Calls ``write(file_object)`` on a temporary file next to ``path``, then renames it.
+
+    A crash or exception leaves either the previous file or none under ``path``, never a
+    partial one; the temporary file is removed on exceptions.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    """Writes ``data`` as indented, key-sorted JSON atomically."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))

@@ -1,0 +1,111 @@
+"""Training loss of the perceptive FDM (weights from the reference design).
+
+Per ensemble member and sample:
+
+* ``collision``: binary cross-entropy between the cumulative collision probability and the
+  cumulative failure label (weight 2.0);
+* ``position``: squared xy error, mean over steps (weight 1.7);
+* ``heading``: squared error of ``(sin yaw, cos yaw)``, mean over steps (weight 1.7);
+* ``stop``: squared predicted xy displacement during steps that start after a failure — the
+  ground-truth poses are frozen there (weight 1.0).
+
+Members are weighted per sample (bootstrap weights) so that they see different data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch.nn import functional as F
+
+from morobot.fdm.model import MemberOutput
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the loss terms."""
+
+    collision: float = 2.0
+    position: float = 1.7
+    heading: float = 1.7
+    stop: float = 1.0
+
+
+def _log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 - exp(x))`` for ``x < 0``, stable at both ends."""
+    return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def cumulative_collision_bce(hazard_logits: torch.Tensor, failed: torch.Tensor) -> torch.Tensor:
+    """BCE of the cumulative collision probability, per element.
+
+    Args:
+        hazard_logits: ``[..., T]`` per-step hazard logits.
+        failed: ``[..., T]`` cumulative failure labels in ``{0, 1}``.
+
+    Returns:
+        ``[..., T]`` loss.
+    """
+    log_survive = (-torch.cumsum(F.softplus(hazard_logits), dim=-1)).clamp_max(-1e-7)
+    return -(failed * _log1mexp(log_survive) + (1.0 - failed) * log_survive)
+
+
+def fdm_loss(
+    out: MemberOutput,
+    target_poses: torch.Tensor,
+    failed: torch.Tensor,
+    weights: LossWeights = LossWeights(),
+    sample_weights: Optional[torch.Tensor] = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total loss and its (unweighted) terms.
+
+    Args:
+        out: model outputs with ``[E, B, T, ...]`` tensors.
+        target_poses: ``[B, T, 3]`` ground-truth poses relative to the start.
+        failed: ``[B, T]`` cumulative failure flags (1 from the failing step on).
+        weights: loss weights.
+        sample_weights: optional ``[E, B]`` non-negative weights per member and sample.
+
+    Returns:
+        ``(total, terms)`` with scalar tensors; ``terms`` holds ``collision``, ``position``,
+        ``heading`` and ``stop``.
+    """
+    poses = out.poses
+    e, b, t = poses.shape[:3]
+    if target_poses.shape != (b, t, 3) or failed.shape != (b, t):
+        raise ValueError(
+            f"targets must be [{b}, {t}, 3] and [{b}, {t}], got {tuple(target_poses.shape)} and {tuple(failed.shape)}"
+        )
+    failed = failed.to(poses.dtype)
+    pos = (poses[..., :2] - target_poses[..., :2]).square().sum(-1).mean(-1)
+    yaw, tyaw = poses[..., 2], target_poses[..., 2]
+    head = ((torch.sin(yaw) - torch.sin(tyaw)).square() + (torch.cos(yaw) - torch.cos(tyaw)).square()).mean(-1)
+    prev_xy = torch.cat((torch.zeros_like(poses[..., :1, :2]), poses[..., :-1, :2]), dim=-2)
+    step_sq = (poses[..., :2] - prev_xy).square().sum(-1)  # [E, B, T]
+    failed_before = torch.cat((torch.zeros_like(failed[:, :1]), failed[:, :-1]), dim=-1)
+    stop = (step_sq * failed_before).mean(-1)
+    coll = cumulative_collision_bce(out.hazard_logits, failed.expand(e, b, t)).mean(-1)
+
+    if sample_weights is None:
+        sw = torch.ones(e, b, dtype=poses.dtype, device=poses.device)
+    else:
+        if sample_weights.shape != (e, b):
+            raise ValueError(f"sample_weights must be [{e}, {b}], got {tuple(sample_weights.shape)}")
+        sw = sample_weights.to(poses.dtype)
+    norm = sw.sum().clamp_min(1e-6)
+    terms = {
+        "collision": (coll * sw).sum() / norm,
+        "position": (pos * sw).sum() / norm,
+        "heading": (head * sw).sum() / norm,
+        "stop": (stop * sw).sum() / norm,
+    }
+    total = (
+        weights.collision * terms["collision"]
+        + weights.position * terms["position"]
+        + weights.heading * terms["heading"]
+        + weights.stop * terms["stop"]
+    )
+    return total, terms

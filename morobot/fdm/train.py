@@ -1,0 +1,417 @@
+"""Training of the perceptive FDM: ``python -m morobot.fdm.train --data DIR --out DIR``.
+
+Writes to the output directory:
+
+* ``latest.pt``/``latest.json``: model, optimiser and RNG state after every epoch
+  (``--resume`` continues from it);
+* ``best.pt``/``best.json``: the model with the lowest validation loss;
+* ``metrics.jsonl``: one JSON object per epoch (losses per term, validation errors, lr, time);
+* ``loss.png``: the loss curves.
+
+Worlds are split into train/val/test by world id (stratified by terrain kind, fixed
+``--split-seed``); the split is stored in the checkpoints so evaluation uses the held-out worlds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from morobot.fdm.checkpoint import CheckpointError, read_payload, save_checkpoint
+from morobot.fdm.dataset import DataSpec, FDMDataset, read_manifest, split_worlds
+from morobot.fdm.fileio import atomic_write_bytes
+from morobot.fdm.loss import LossWeights, fdm_loss
+from morobot.fdm.model import FDMConfig, PerceptiveFDM
+
+LATEST = "latest.pt"
+BEST = "best.pt"
+METRICS = "metrics.jsonl"
+CURVE = "loss.png"
+
+
+@dataclass
+class TrainArgs:
+    """Arguments of a training run.
+
+    Attributes:
+        data_dir: data directory (manifest + shards).
+        out_dir: output directory (checkpoints, metrics, plot).
+        epochs: total number of epochs (a resumed run continues up to this number).
+        batch_size: samples per step.
+        lr: initial AdamW learning rate (cosine-annealed to 5 % over the run).
+        weight_decay: AdamW weight decay.
+        seed: seed of initialisation, shuffling and bootstrap weights.
+        ensemble_size: predictor members.
+        device: torch device.
+        no_scan: train the ablation without the height scan.
+        val_fraction: fraction of worlds (per kind) held out for validation.
+        test_fraction: fraction of worlds (per kind) held out for evaluation.
+        split_seed: seed of the world split (keep fixed across compared runs).
+        resume: continue from ``out_dir/latest.pt``.
+        num_threads: torch CPU threads (0 leaves torch's default).
+        grad_clip: gradient-norm clip.
+        max_batches: stop each epoch after this many batches (0 = all; for smoke runs).
+        progress: show tqdm progress bars.
+        plot_every: redraw ``loss.png`` every this many epochs (and after the last one).
+        model_overrides: FDMConfig fields to override (e.g. ``{"predictor_hidden": 48}``).
+    """
+
+    data_dir: str
+    out_dir: str
+    epochs: int = 30
+    batch_size: int = 2048
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    ensemble_size: int = 4
+    device: str = "cpu"
+    no_scan: bool = False
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    resume: bool = False
+    num_threads: int = 2
+    grad_clip: float = 1.0
+    max_batches: int = 0
+    progress: bool = True
+    plot_every: int = 1
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raises ValueError on out-of-range arguments."""
+        if self.epochs < 1 or self.batch_size < 1 or self.ensemble_size < 1:
+            raise ValueError("epochs, batch_size and ensemble_size must be >= 1")
+        if not (self.lr > 0 and self.weight_decay >= 0 and self.grad_clip > 0):
+            raise ValueError("lr and grad_clip must be positive, weight_decay non-negative")
+        if self.num_threads < 0 or self.max_batches < 0:
+            raise ValueError("num_threads and max_batches must be >= 0")
+        if self.plot_every < 1:
+            raise ValueError("plot_every must be >= 1")
+
+
+def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
+    """Model config matching the data spec, the run's arguments and overrides."""
+    base = FDMConfig(
+        history_length=spec.history_length,
+        history_dt=spec.history_dt,
+        history_dim=spec.history_dim,
+        scan=spec.scan,
+        horizon=spec.horizon,
+        dt=spec.dt,
+        ensemble_size=args.ensemble_size,
+        use_scan=not args.no_scan,
+    ).to_dict()
+    unknown = sorted(set(args.model_overrides) - set(base))
+    if unknown:
+        raise ValueError(f"unknown model overrides {unknown}")
+    fixed = {"history_length", "history_dt", "history_dim", "scan", "horizon", "dt"} & set(args.model_overrides)
+    if fixed:
+        raise ValueError(f"{sorted(fixed)} are fixed by the data and cannot be overridden")
+    return FDMConfig.from_dict({**base, **args.model_overrides})
+
+
+def cosine_lr(base: float, epoch: int, epochs: int, floor: float = 0.05) -> float:
+    """Cosine-annealed learning rate of ``epoch`` (0-based): ``base`` down to ``floor * base``.
+
+    A closed form of the epoch, so a resumed run (even with more epochs) follows the schedule
+    of an uninterrupted run of the same length.
+    """
+    return base * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs)))
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seeds python, numpy and torch; returns the generator used for shuffling and bootstrap."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def evaluate_loss(model: PerceptiveFDM, data: FDMDataset, batch_size: int, device: torch.device) -> dict[str, float]:
+    """Mean loss terms and final-step position error of the ensemble mean on ``data``."""
+    model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in data.iterate(batch_size, with_scan=model.config.use_scan):
+        b = _to(batch, device)
+        out = model(b["history"], b.get("scan"), b["commands"])
+        total, terms = fdm_loss(out, b["poses"], b["failed"])
+        mean_xy = out.poses[..., :2].mean(0)
+        final_err = (mean_xy[:, -1] - b["poses"][:, -1, :2]).norm(dim=-1).sum()
+        n = b["commands"].shape[0]
+        sums["loss"] = sums.get("loss", 0.0) + float(total) * n
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * n
+        sums["final_position_error"] = sums.get("final_position_error", 0.0) + float(final_err)
+        count += n
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+def plot_curves(metrics_path: Path, out_path: Path) -> None:
+    """Plots train/validation loss per epoch from ``metrics.jsonl`` into a PNG (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    trained = [r for r in rows if "train" in r]
+    validated = [r for r in rows if "val" in r]
+    if not trained:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].plot([r["epoch"] for r in trained], [r["train"]["loss"] for r in trained], label="train")
+    if validated:
+        axes[0].plot([r["epoch"] for r in validated], [r["val"]["loss"] for r in validated], label="val")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("total loss")
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    for term in ("collision", "position", "heading", "stop"):
+        values = [max(r["train"][term], 1e-8) for r in trained]
+        axes[1].plot([r["epoch"] for r in trained], values, label=f"train {term}")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_yscale("log")
+    axes[1].legend(fontsize="small")
+    fig.tight_layout()
+    atomic_write_bytes(out_path, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    plt.close(fig)
+
+
+def _check_out_dir(out: Path, resume: bool) -> None:
+    if resume:
+        if not (out / LATEST).is_file():
+            raise ValueError(f"--resume given but {out / LATEST} does not exist")
+    elif (out / LATEST).exists():
+        raise ValueError(f"{out} already holds a training run; pass --resume or choose another --out")
+    elif (out / METRICS).exists():  # a run that died before its first checkpoint: start over
+        (out / METRICS).unlink()
+
+
+def _truncate_metrics(path: Path, last_epoch: int) -> None:
+    """Drops metric lines of epochs after the resumed checkpoint (written before a crash)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= last_epoch]
+    text = "".join(line + "\n" for line in keep)
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def train(args: TrainArgs) -> dict[str, Any]:
+    """Runs (or resumes) a training run.
+
+    Returns:
+        Summary: output paths, best validation loss and the last epoch's metrics.
+
+    Raises:
+        ValueError: on bad arguments, unusable data or an occupied output directory.
+        CheckpointError: if a resumed checkpoint is corrupt or belongs to another model.
+    """
+    from tqdm import tqdm
+
+    args.validate()
+    out = Path(args.out_dir)
+    _check_out_dir(out, args.resume)
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    device = torch.device(args.device)
+    gen = seed_everything(args.seed)
+
+    manifest = read_manifest(args.data_dir)
+    split = split_worlds(manifest, args.val_fraction, args.test_fraction, args.split_seed)
+    if not split["train"]:
+        raise ValueError(f"no training worlds in {args.data_dir}")
+    train_data = FDMDataset(args.data_dir, split["train"])
+    val_data = FDMDataset(args.data_dir, split["val"]) if split["val"] else None
+    config = build_config(train_data.spec, args)
+    model = PerceptiveFDM(config)
+    model.set_normalization(**train_data.normalization(seed=args.seed))
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    start_epoch, best = 0, math.inf
+
+    if args.resume:
+        payload = read_payload(out / LATEST, map_location="cpu")
+        if payload["config"] != config.to_dict():
+            raise CheckpointError(f"{out / LATEST} was trained with another model config; cannot resume")
+        state = payload.get("train_state")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{out / LATEST} holds no training state; cannot resume")
+        model.load_state_dict(payload["state_dict"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, best = int(state["epoch"]), float(state["best"])
+        _truncate_metrics(out / METRICS, start_epoch)
+
+    meta_common = {
+        "seed": args.seed,
+        "data_hash": manifest["data_hash"],
+        "extra": {"split": split, "args": asdict(args), "data_dir": str(Path(args.data_dir).resolve())},
+    }
+    weights = LossWeights()
+    last: dict[str, Any] = {}
+    if not args.resume and val_data is not None and len(val_data):
+        # epoch 0: the untrained model on the validation worlds, the reference for progress
+        out.mkdir(parents=True, exist_ok=True)
+        initial = {"epoch": 0, "val": evaluate_loss(model, val_data, args.batch_size, device)}
+        with open(out / METRICS, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(initial) + "\n")
+    for epoch in range(start_epoch, args.epochs):
+        lr = cosine_lr(args.lr, epoch, args.epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        t0 = time.time()
+        sums: dict[str, float] = {}
+        seen = 0
+        n_batches = math.ceil(len(train_data) / args.batch_size)
+        if args.max_batches:
+            n_batches = min(n_batches, args.max_batches)
+        bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not args.progress, leave=False)
+        batches = train_data.iterate(args.batch_size, shuffle=True, generator=gen, with_scan=config.use_scan)
+        for i, batch in enumerate(batches):
+            if i >= n_batches:
+                break
+            b = _to(batch, device)
+            n = b["commands"].shape[0]
+            out_m = model(b["history"], b.get("scan"), b["commands"])
+            sample_w = None
+            if config.ensemble_size > 1:  # bootstrap: each member sees a Poisson-resampled batch
+                sample_w = torch.poisson(torch.ones(config.ensemble_size, n), generator=gen).to(device)
+            loss, terms = fdm_loss(out_m, b["poses"], b["failed"], weights, sample_w)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at epoch {epoch + 1}, batch {i}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+            optimizer.step()
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * n
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * n
+            seen += n
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+        bar.close()
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "train": {k: v / max(seen, 1) for k, v in sums.items()},
+        }
+        if val_data is not None and len(val_data):
+            record["val"] = evaluate_loss(model, val_data, args.batch_size, device)
+            score = record["val"]["loss"]
+        else:
+            score = record["train"]["loss"]
+        record["seconds"] = round(time.time() - t0, 3)
+        is_best = score < best
+        best = min(best, score)
+        train_state = {
+            "optimizer": optimizer.state_dict(),
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": epoch + 1,
+            "best": best,
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / METRICS, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if is_best:
+            save_checkpoint(out / BEST, model, metrics=record, **meta_common)
+        save_checkpoint(out / LATEST, model, metrics=record, train_state=train_state, **meta_common)
+        if (epoch + 1) % args.plot_every == 0 or epoch + 1 == args.epochs:
+            plot_curves(out / METRICS, out / CURVE)
+        last = record
+        if args.progress:
+            val_txt = f" val {record['val']['loss']:.4f}" if "val" in record else ""
+            line = f"epoch {epoch + 1}: train {record['train']['loss']:.4f}{val_txt} ({record['seconds']} s)"
+            print(line, file=sys.stderr)
+    return {"out_dir": str(out), "best": str(out / BEST), "latest": str(out / LATEST), "best_score": best, "last": last}
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
+    """Parses command-line arguments into :class:`TrainArgs`."""
+    d = TrainArgs(data_dir="", out_dir="")
+    p = argparse.ArgumentParser(prog="morobot train fdm", description="Train the perceptive forward-dynamics model.")
+    p.add_argument("--data", required=True, help="data directory (manifest.json + shards/)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--ensemble", type=int, default=d.ensemble_size, help="predictor ensemble size")
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--no-scan", action="store_true", help="train the ablation without the height scan")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    p.add_argument("--split-seed", type=int, default=d.split_seed)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
+    p.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0 = default)")
+    p.add_argument("--grad-clip", type=float, default=d.grad_clip)
+    p.add_argument("--max-batches", type=int, default=d.max_batches, help="batches per epoch (0 = all)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--plot-every", type=int, default=d.plot_every, help="redraw loss.png every N epochs")
+    p.add_argument("--model-config", help="JSON file with FDMConfig fields to override")
+    ns = p.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if ns.model_config:
+        try:
+            overrides = json.loads(Path(ns.model_config).read_text())
+        except (OSError, ValueError) as exc:
+            p.error(f"cannot read --model-config {ns.model_config}: {exc}")
+        if not isinstance(overrides, dict):
+            p.error("--model-config must hold a JSON object")
+    return TrainArgs(
+        data_dir=ns.data,
+        out_dir=ns.out,
+        epochs=ns.epochs,
+        batch_size=ns.batch_size,
+        lr=ns.lr,
+        weight_decay=ns.weight_decay,
+        seed=ns.seed,
+        ensemble_size=ns.ensemble,
+        device=ns.device,
+        no_scan=ns.no_scan,
+        val_fraction=ns.val_fraction,
+        test_fraction=ns.test_fraction,
+        split_seed=ns.split_seed,
+        resume=ns.resume,
+        num_threads=ns.threads,
+        grad_clip=ns.grad_clip,
+        max_batches=ns.max_batches,
+        progress=not ns.no_progress,
+        plot_every=ns.plot_every,
+        model_overrides=overrides,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the process exit code."""
+    args = parse_args(argv)
+    try:
+        summary = train(args)
+    except (ValueError, FloatingPointError) as exc:
+        print(f"morobot train fdm: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

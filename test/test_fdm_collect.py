@@ -1,0 +1,87 @@
+"""Data collection on the MuJoCo ANYmal simulator (morobot.fdm.collect)."""
+
+import numpy as np
+import pytest
+
+from morobot.fdm.collect import CollectConfig, collect, main, run_episode
+from morobot.fdm.dataset import FDMDataset, read_manifest
+from morobot.fdm.heightscan import ScanConfig
+from morobot.sim.anymal import AnymalSim
+from morobot.sim.worlds import Box, World
+
+SCAN = ScanConfig(x_min=-1.0, x_max=3.0, y_min=-1.5, y_max=1.5, resolution=0.2)
+
+
+def small(out, **kw):
+    base = dict(
+        out_dir=str(out),
+        kinds=("flat",),
+        worlds_per_kind=1,
+        samples_per_world=6,
+        workers=1,
+        world_size=(10.0, 10.0),
+        episode_steps=14,
+        scan=SCAN,
+        progress=False,
+    )
+    base.update(kw)
+    return CollectConfig(**base)
+
+
+def test_episode_into_a_wall_is_labelled_and_frozen(monkeypatch):
+    n, res = 100, 0.1
+    wall = Box((2.0, 0.0, 0.5), (0.3, 6.0, 1.0))
+    world = World("wall", "boxes", 0, np.zeros((n, n)), res, (-5.0, -5.0), [wall], (-2.0, 0.0, 0.0), (3.0, 0.0, 0.0))
+    sim = AnymalSim(world)
+    cfg = small("unused", episode_steps=24, stride=1)
+    # drive straight at the wall: replace the random stream by a constant forward command
+    forward = lambda rng, n, t, dt, limits: np.tile([0.8, 0.0, 0.0], (n, t, 1)).astype(np.float32)  # noqa: E731
+    monkeypatch.setattr("morobot.fdm.collect.sample_command_sequences", forward)
+    samples, stats = run_episode(sim, world, cfg, np.random.default_rng(0), np.array([-1.0, 0.0, 0.0]))
+    assert stats["collision"] == 1 and stats["fall"] == 0
+    hit = [s for s in samples if s["failed"].any()]
+    assert hit, "no sample saw the collision"
+    for s in hit:
+        first = int(np.argmax(s["failed"]))
+        assert (s["failed"][first:] == 1).all()
+        np.testing.assert_allclose(s["poses"][first:], np.broadcast_to(s["poses"][first], s["poses"][first:].shape))
+        assert s["start_pose"][0] + s["poses"][first, 0] < 2.0  # stopped in front of the wall
+    clean = [s for s in samples if not s["failed"].any()]
+    for s in clean:  # forward at up to 0.8 m/s: x grows, y and yaw stay near zero
+        assert (np.diff(s["poses"][:, 0]) > 0).all()
+        assert np.abs(s["poses"][:, 1:]).max() < 0.05
+    for s in samples:
+        assert s["history"].shape == (10, 9)
+        np.testing.assert_allclose(s["history"][:, 0], 0.8, atol=1e-6)  # the commanded vx
+
+
+def test_collect_writes_valid_data_and_resumes(tmp_path):
+    out = tmp_path / "data"
+    manifest = collect(small(out))
+    assert manifest["total_samples"] == 6 and manifest["kinds"] == ["flat"]
+    ds = FDMDataset(out)
+    assert ds.spec.scan == SCAN and len(ds) == 6
+    assert np.isfinite(ds.arrays["poses"]).all()
+    # poses are relative to the start: consistent with integrating the commands roughly
+    disp = np.linalg.norm(ds.arrays["poses"][:, -1, :2], axis=-1)
+    cmd_speed = np.linalg.norm(ds.arrays["commands"][:, :, :2], axis=-1).sum(-1) * 0.5
+    assert (disp <= cmd_speed + 0.3).all()
+    known = np.isfinite(ds.arrays["scan"])
+    assert 0.3 < known.mean() < 1.0  # dropout and unknown patches, mostly known
+    entry = manifest["shards"][0]
+    assert entry["stats"]["episodes"] >= 1 and entry["world_id"].startswith("flat-")
+    with pytest.raises(ValueError, match="already holds data"):
+        collect(small(out))
+    again = collect(small(out, kinds=("flat", "rough"), resume=True))
+    assert again["kinds"] == ["flat", "rough"] and again["total_samples"] == 12
+    assert [s["sha256"] for s in again["shards"] if s["kind"] == "flat"] == [entry["sha256"]]
+    assert read_manifest(out)["data_hash"] == again["data_hash"]
+
+
+def test_bad_config_rejected(tmp_path):
+    with pytest.raises(ValueError, match="unknown world kinds"):
+        collect(small(tmp_path, kinds=("moon",)))
+    with pytest.raises(ValueError, match="multiple"):
+        collect(small(tmp_path, dt=0.12))
+    assert main(["--out", str(tmp_path / "x"), "--kinds", "moon", "--no-progress"]) == 2
+    assert not (tmp_path / "x").exists()  # nothing written for a rejected configuration

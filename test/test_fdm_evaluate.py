@@ -1,0 +1,57 @@
+"""AUROC and evaluation helpers (morobot.fdm.evaluate)."""
+
+import numpy as np
+import pytest
+
+from morobot.fdm.evaluate import auroc, horizon_steps, metrics
+
+
+def pairwise_auroc(scores, labels):
+    """Definition: P(score of a random positive > score of a random negative), ties count half."""
+    pos = scores[labels == 1]
+    neg = scores[labels == 0]
+    diff = pos[:, None] - neg[None, :]
+    return ((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auroc_matches_pairwise_definition_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(500) < 0.3).astype(int)
+    scores = np.round(rng.random(500) + 0.4 * labels, 1)  # coarse rounding: many ties
+    assert auroc(scores, labels) == pytest.approx(pairwise_auroc(scores, labels), abs=1e-12)
+
+
+def test_auroc_known_values():
+    assert auroc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
+    assert auroc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]) == 0.0
+    assert auroc([0.5, 0.5, 0.5], [0, 1, 0]) == 0.5
+    assert auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.75
+    assert np.isnan(auroc([0.1, 0.2], [1, 1]))
+
+
+def test_auroc_rejects_bad_input():
+    with pytest.raises(ValueError, match="same size"):
+        auroc([0.1, 0.2], [1])
+    with pytest.raises(ValueError, match="0 or 1"):
+        auroc([0.1, 0.2], [1, 2])
+    with pytest.raises(ValueError, match="finite"):
+        auroc([np.nan, 0.2], [1, 0])
+
+
+def test_horizon_steps_and_metrics():
+    assert horizon_steps(0.5, 10) == {"1s": 1, "2s": 3, "3s": 5, "4s": 7, "5s": 9}
+    assert horizon_steps(0.5, 4) == {"1s": 1, "2s": 3}
+    assert horizon_steps(0.3, 10) == {"3s": 9}
+    target = np.zeros((2, 4, 3))
+    target[:, :, 0] = np.arange(1, 5) * 0.5
+    pred = {
+        "poses": target + np.array([0.0, 0.3, 0.1]),
+        "collision": np.array([[0.1, 0.2, 0.9, 0.9], [0.0, 0.1, 0.1, 0.2]]),
+        "uncertainty": np.zeros((2, 4)),
+    }
+    failed = np.array([[0, 0, 1, 1], [0, 0, 0, 0]])
+    m = metrics(pred, target, failed, 0.5)
+    assert m["position_error_1s"] == pytest.approx(0.3) and m["position_error_2s"] == pytest.approx(0.3)
+    assert m["heading_error_2s"] == pytest.approx(0.1)
+    assert m["collision_auroc"] == 1.0 and m["failure_rate"] == 0.5

@@ -1,0 +1,78 @@
+"""Proprioceptive history (morobot.fdm.history) and command sampling (morobot.fdm.commands)."""
+
+import numpy as np
+import pytest
+
+from morobot.fdm.commands import CommandLimits, sample_command_sequences
+from morobot.fdm.history import HISTORY_DIM, ProprioHistory, history_row, stationary_history
+
+
+def test_row_layout_and_gravity_normalised():
+    row = history_row([0.5, 0.1, -0.2], [0.4, 0.0, -0.1], [0.0, 0.0, -9.81])
+    assert HISTORY_DIM == 9
+    np.testing.assert_allclose(row, [0.5, 0.1, -0.2, 0.4, 0.0, -0.1, 0.0, 0.0, -1.0])
+
+
+def test_resampling_zero_order_hold_at_fixed_rate():
+    hist = ProprioHistory(length=4, dt=0.05)
+    # 100 Hz samples whose commanded vx equals the stamp
+    for k in range(30):
+        t = 0.01 * k
+        hist.push(t, [t, 0, 0], [0, 0, 0], [0, 0, -1])
+    arr = hist.array()
+    assert arr.shape == (4, 9) and arr.dtype == np.float32
+    np.testing.assert_allclose(arr[:, 0], [0.14, 0.19, 0.24, 0.29], atol=1e-6)
+    assert hist.ready
+    assert len(hist) <= 20  # old samples are dropped
+
+
+def test_irregular_samples_and_padding():
+    hist = ProprioHistory(length=5, dt=0.1)
+    hist.push(1.0, [1, 0, 0], [0, 0, 0], [0, 0, -1])
+    assert not hist.ready
+    hist.push(1.25, [2, 0, 0], [0, 0, 0], [0, 0, -1])
+    arr = hist.array()
+    # grid: 0.85 (before first -> padded with first), 0.95, 1.05, 1.15, 1.25
+    np.testing.assert_allclose(arr[:, 0], [1, 1, 1, 1, 2])
+    hist.push(1.25, [3, 0, 0], [0, 0, 0], [0, 0, -1])  # same stamp replaces
+    assert hist.array()[-1, 0] == 3
+    with pytest.raises(ValueError, match="older"):
+        hist.push(1.2, [0, 0, 0], [0, 0, 0], [0, 0, -1])
+    hist.reset()
+    with pytest.raises(ValueError, match="empty"):
+        hist.array()
+
+
+def test_bad_vectors_raise():
+    hist = ProprioHistory()
+    with pytest.raises(ValueError, match="cmd"):
+        hist.push(0.0, [0, 0], [0, 0, 0], [0, 0, -1])
+    with pytest.raises(ValueError, match="gravity"):
+        hist.push(0.0, [0, 0, 0], [0, 0, 0], [0, 0, 0])
+    with pytest.raises(ValueError, match="finite"):
+        hist.push(0.0, [0, 0, np.nan], [0, 0, 0], [0, 0, -1])
+    with pytest.raises(ValueError, match="length"):
+        ProprioHistory(length=0)
+
+
+def test_stationary_history():
+    h = stationary_history([0.3, 0.0, 0.1], [0, 0, -1], 10)
+    assert h.shape == (10, 9)
+    np.testing.assert_allclose(h[:, :3], h[:, 3:6])
+
+
+def test_commands_within_limits_and_correlated():
+    limits = CommandLimits(vx=1.0, vy=0.5, wz=1.0)
+    a = sample_command_sequences(np.random.default_rng(3), 2000, 10, 0.5, limits)
+    b = sample_command_sequences(np.random.default_rng(3), 2000, 10, 0.5, limits)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (2000, 10, 3)
+    assert (np.abs(a) <= limits.array() + 1e-6).all()
+    assert a[..., 0].mean() > 0.1  # forward bias
+    consecutive = np.abs(np.diff(a, axis=1)).mean()
+    shuffled = np.abs(a[:, 1:] - a[np.random.default_rng(0).permutation(2000), :-1]).mean()
+    assert consecutive < 0.5 * shuffled
+    with pytest.raises(ValueError):
+        sample_command_sequences(np.random.default_rng(0), 0, 10, 0.5)
+    with pytest.raises(ValueError):
+        CommandLimits(vx=-1.0)

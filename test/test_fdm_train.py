@@ -1,0 +1,114 @@
+"""Tiny end-to-end runs: training lowers the loss, resuming is exact, evaluation writes its report."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from morobot.fdm import evaluate, train
+from morobot.fdm.checkpoint import load_checkpoint, read_payload
+from morobot.fdm.dataset import DataSpec
+from morobot.fdm.heightscan import ScanConfig
+from morobot.fdm.synthetic import write_synthetic_dataset
+
+SPEC = DataSpec(scan=ScanConfig(x_min=-1.0, x_max=3.0, y_min=-1.5, y_max=1.5, resolution=0.2))
+TINY = {
+    "cnn_channels": [4, 8, 8, 8],
+    "scan_features": 16,
+    "history_hidden": 16,
+    "context_dim": 24,
+    "predictor_hidden": 16,
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fdmtrain")
+    write_synthetic_dataset(root, worlds_per_kind=4, samples_per_world=64, seed=2, spec=SPEC)
+    return root
+
+
+def args(data_dir, out, **kw):
+    base = dict(
+        data_dir=str(data_dir),
+        out_dir=str(out),
+        epochs=4,
+        batch_size=64,
+        lr=1e-2,
+        ensemble_size=2,
+        val_fraction=0.25,
+        test_fraction=0.25,
+        num_threads=1,
+        progress=False,
+        plot_every=100,  # only after the last epoch
+        model_overrides=dict(TINY),
+    )
+    base.update(kw)
+    return train.TrainArgs(**base)
+
+
+def test_training_lowers_loss_and_writes_outputs(data_dir, tmp_path):
+    out = tmp_path / "run"
+    summary = train.train(args(data_dir, out))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(0, 5))
+    initial, rows = rows[0], rows[1:]
+    assert "train" not in initial  # epoch 0: the untrained model on the validation worlds
+    assert rows[-1]["val"]["loss"] < 0.7 * initial["val"]["loss"]
+    assert rows[-1]["train"]["loss"] < rows[0]["train"]["loss"]
+    assert (out / "loss.png").stat().st_size > 1000
+    model, meta = load_checkpoint(out / "best.pt")
+    assert meta["extra"]["split"]["test"] and meta["data_hash"]
+    assert model.config.ensemble_size == 2 and model.config.predictor_hidden == 16
+    assert float(model.history_std.min()) > 0 and not torch.equal(model.history_std, torch.ones(9))
+    assert summary["best_score"] == min(r["val"]["loss"] for r in rows)
+    with pytest.raises(ValueError, match="already holds"):
+        train.train(args(data_dir, out))
+
+
+def test_resume_is_exact(data_dir, tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    train.train(args(data_dir, full, epochs=2, model_overrides={**TINY, "use_scan": False}))
+    train.train(args(data_dir, part, epochs=1, model_overrides={**TINY, "use_scan": False}))
+    with open(part / "metrics.jsonl", "a") as fh:  # a line written just before a crash
+        fh.write(json.dumps({"epoch": 2, "train": {}}) + "\n")
+    train.train(args(data_dir, part, epochs=2, resume=True, model_overrides={**TINY, "use_scan": False}))
+    a, b = read_payload(full / "latest.pt")["state_dict"], read_payload(part / "latest.pt")["state_dict"]
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    epochs = [json.loads(line)["epoch"] for line in (part / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]
+    with pytest.raises(Exception, match="another model config"):
+        train.train(args(data_dir, part, epochs=3, resume=True))
+
+
+def test_main_and_evaluation_against_baselines(data_dir, tmp_path):
+    run, ablation, report = tmp_path / "run", tmp_path / "noscan", tmp_path / "eval"
+    cfg = tmp_path / "model.json"
+    cfg.write_text(json.dumps(TINY))
+    common = ["--data", str(data_dir), "--epochs", "1", "--max-batches", "2", "--batch-size", "64", "--ensemble", "2"]
+    common += ["--threads", "1"]
+    common += ["--val-fraction", "0.25", "--test-fraction", "0.25", "--no-progress", "--model-config", str(cfg)]
+    assert train.main(common + ["--out", str(run)]) == 0
+    assert train.main(common + ["--out", str(ablation), "--no-scan"]) == 0
+    assert train.main(["--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+    code = evaluate.main(
+        ["--data", str(data_dir), "--checkpoint", str(run / "best.pt")]
+        + ["--no-scan-checkpoint", str(ablation / "best.pt"), "--out", str(report), "--plots", "2"]
+    )
+    assert code == 0
+    results = json.loads((report / "metrics.json").read_text())
+    assert set(results["overall"]) == {"fdm", "no_scan", evaluate.BASELINE}
+    _, meta = load_checkpoint(run / "best.pt")
+    assert results["worlds"] == sorted(meta["extra"]["split"]["test"])
+    for name, block in results["overall"].items():
+        for sec in (1, 2, 3, 4, 5):
+            assert np.isfinite(block[f"position_error_{sec}s"]) and np.isfinite(block[f"heading_error_{sec}s"])
+    assert results["overall"][evaluate.BASELINE]["collision_auroc"] == 0.5
+    assert set(results["by_kind"]) == {"boxes", "flat", "slope"}
+    assert len(list(report.glob("case_*.png"))) == 2
+    assert (report / "metrics.md").read_text().count("| fdm |") == 4
+    # swapping the checkpoints is caught
+    swapped = ["--data", str(data_dir), "--checkpoint", str(run / "best.pt"), "--no-scan-checkpoint", str(run / "best.pt")]
+    assert evaluate.main(swapped + ["--out", str(report)]) == 2
