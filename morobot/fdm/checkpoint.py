@@ -28,7 +28,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from morobot.fdm.fileio import atomic_write_bytes, atomic_write_json, file_sha256
+from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
 
 FORMAT = "morobot-fdm"

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from morobot.fdm.fileio import atomic_write_bytes, atomic_write_json, file_sha256
+from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256
 from morobot.fdm.heightscan import ScanConfig, to_channels
 from morobot.fdm.history import HISTORY_DIM
 

@@ -29,7 +29,7 @@ import torch
 
 from morobot.fdm.checkpoint import CheckpointError, read_payload, save_checkpoint
 from morobot.fdm.dataset import DataSpec, FDMDataset, read_manifest, split_worlds
-from morobot.fdm.fileio import atomic_write_bytes
+from morobot.fileio import atomic_write_bytes
 from morobot.fdm.loss import LossWeights, fdm_loss
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
 

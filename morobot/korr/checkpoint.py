@@ -20,17 +20,16 @@ the wrong shape — raises :class:`CheckpointError`.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import platform
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256
 
 FORMAT = "morobot-korr"
 FORMAT_VERSION = 1
@@ -45,37 +44,8 @@ class CheckpointError(ValueError):
 
 
 # ----------------------------------------------------------------------------- file helpers
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
-    """``write(fh)`` into a temporary file next to ``path``, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str | Path, data: Any) -> None:
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+atomic_write = atomic_write_bytes
+sha256 = file_sha256
 
 
 def sidecar_path(path: str | Path) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import time
 
-import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2

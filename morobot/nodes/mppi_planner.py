@@ -29,8 +29,7 @@ from morobot.planning import factory
 from morobot.planning.interface import NavState
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, array_to_twist, make_path, odometry_to_state,
-                                     pointcloud2_to_heightmap, pose_stamped_to_xyyaw, sec_to_stamp,
-                                     twist_to_array)
+                                     pointcloud2_to_heightmap, pose_stamped_to_xyyaw, sec_to_stamp)
 from morobot.ros.params import ParamSpec, declare
 from morobot.ros.runner import spin_node
 
