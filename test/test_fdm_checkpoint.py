@@ -51,6 +51,7 @@ def test_round_trip_reproduces_outputs(ckpt):
         assert torch.equal(v, loaded.state_dict()[k]), k
     side = read_metadata(path)
     assert side["config"] == model.config.to_dict() and len(side["sha256"]) == 64
+    assert side["seed"] == 7 and side["data_hash"] == "abc" and side["metrics"] == {"val": 0.5}
     assert not list(path.parent.glob("*.tmp"))  # temporary files were renamed away
 
 

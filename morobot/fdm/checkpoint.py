@@ -8,8 +8,9 @@ A checkpoint is ``NAME.pt`` plus a human-readable sidecar ``NAME.json``.
      "config": FDMConfig.to_dict(), "state_dict": {...}, "meta": {...},
      "train_state": {...}}            # optional: optimiser, epoch, RNG (for resuming)
 
-``NAME.json`` repeats ``config`` and ``meta`` (seed, data hash, metrics, library versions,
-creation time) and records the SHA-256 of ``NAME.pt``; a sidecar that does not match its
+``NAME.json`` repeats ``config`` and the ``meta`` fields at its top level (``seed``,
+``data_hash``, ``metrics``, ``extra``, ``versions``, ``created``) and records the SHA-256 of
+``NAME.pt``, the parameter count and the tensor shapes; a sidecar that does not match its
 checkpoint is rejected. Both files are written to temporary names and renamed into place, the
 ``.pt`` first, so a crash never leaves a truncated file under the final name.
 
@@ -106,12 +107,12 @@ def save_checkpoint(
         payload["train_state"] = train_state
     atomic_write_bytes(path, lambda fh: torch.save(payload, fh))
     sidecar = {
+        **meta,
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "checkpoint": path.name,
         "sha256": file_sha256(path),
         "config": payload["config"],
-        "meta": meta,
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "shapes": {k: list(v.shape) for k, v in payload["state_dict"].items()},
     }
