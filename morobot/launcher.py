@@ -7,6 +7,7 @@ child gets SIGINT, then SIGTERM and SIGKILL if it does not exit in time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,10 +75,8 @@ class GraphProcesses:
             if not alive:
                 break
             for p in alive:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # already gone
                     os.killpg(p.pid, sig)
-                except ProcessLookupError:
-                    pass
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and any(p.poll() is None for p in alive):
                 time.sleep(0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from typing import Callable, Optional
@@ -36,10 +37,11 @@ def spin_node(factory: Callable[[], "rclpy.node.Node"], args: Optional[list] = N
             return 2
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
+        with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):  # the normal way out
+            # Wake up regularly: a blocking wait in C would hold off Python's signal handling forever
+            # when nothing arrives (e.g. /clock has stopped because the simulator exited first).
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
         return 0
     finally:
         if node is not None:

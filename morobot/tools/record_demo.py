@@ -16,6 +16,7 @@ checked frames and the fraction the checker called infeasible (raw and debounced
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -181,10 +182,8 @@ class DemoBag:
         with self._lock:
             if not self.closed:
                 self.closed = True
-                try:
+                with contextlib.suppress(Exception):  # dropping it anyway
                     self.writer.close()
-                except Exception:  # noqa: BLE001 - dropping it anyway
-                    pass
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
@@ -250,11 +249,9 @@ def record(out, duration: Optional[float] = None, storage: str = "mcap", joint_s
         if ready is not None:
             ready.set()
         deadline = time.monotonic() + duration if duration else math.inf
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the recording
             while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
                 executor.spin_once(timeout_sec=0.05)
-        except KeyboardInterrupt:
-            pass
         executor.remove_node(node)
         node.destroy_node()
         executor.shutdown()
