@@ -47,3 +47,28 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     """Writes ``data`` as indented, key-sorted JSON atomically."""
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def load_verified_torch(path: str | Path, what: str, error: type[Exception], map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` after checking the file against its JSON sidecar.
+
+    The sidecar is ``path`` with a ``.json`` suffix; when present, its recorded ``sha256`` must match
+    the file. Every failure raises ``error`` (a ``ValueError`` subclass of the caller) naming ``what``.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} not found: {path}")
+    side = path.with_suffix(".json")
+    if side.is_file():
+        try:
+            recorded = json.loads(side.read_text(encoding="utf-8")).get("sha256")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise error(f"{what} sidecar {side} is corrupt: {exc}") from exc
+        if recorded != file_sha256(path):
+            raise error(f"{what} {path} does not match its sidecar {side} (SHA-256 differs)")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated/garbage files
+        raise error(f"{what} {path} is corrupt or unreadable: {exc}") from exc

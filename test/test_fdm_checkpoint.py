@@ -8,20 +8,12 @@ import torch
 
 from morobot.fdm.checkpoint import CheckpointError, load_checkpoint, read_metadata, read_payload, save_checkpoint
 from morobot.fdm.dynamics import FDMDynamics
-from morobot.fdm.heightscan import ScanConfig, scan_from_heightmap
+from morobot.fdm.heightscan import scan_from_heightmap
 from morobot.fdm.history import ProprioHistory
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
 from morobot.planning.interface import DynamicsModel, HeightMap, NavState
 
-SMALL = dict(
-    scan=ScanConfig(x_min=-1.0, x_max=3.0, y_min=-1.5, y_max=1.5, resolution=0.2),
-    cnn_channels=(4, 8, 8, 8),
-    scan_features=16,
-    history_hidden=16,
-    context_dim=24,
-    predictor_hidden=16,
-    ensemble_size=3,
-)
+from fdm_small import SMALL
 
 
 def trained_like(cfg=None, seed=0):

@@ -6,19 +6,10 @@ import pytest
 import torch
 
 from morobot.fdm import se2
-from morobot.fdm.heightscan import ScanConfig
 from morobot.fdm.loss import cumulative_collision_bce, fdm_loss
 from morobot.fdm.model import FDMConfig, MemberOutput, PerceptiveFDM, collision_probability
 
-SMALL = dict(
-    scan=ScanConfig(x_min=-1.0, x_max=3.0, y_min=-1.5, y_max=1.5, resolution=0.2),
-    cnn_channels=(4, 8, 8, 8),
-    scan_features=16,
-    history_hidden=16,
-    context_dim=24,
-    predictor_hidden=16,
-    ensemble_size=3,
-)
+from fdm_small import SMALL
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256
+from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256, load_verified_torch
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
 
 FORMAT = "morobot-fdm"
@@ -128,20 +128,7 @@ def read_payload(path: str | Path, map_location: str | torch.device = "cpu") -> 
             belongs to another checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"FDM checkpoint not found: {path}")
-    side = sidecar_path(path)
-    if side.is_file():
-        try:
-            recorded = json.loads(side.read_text(encoding="utf-8")).get("sha256")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise CheckpointError(f"FDM checkpoint sidecar {side} is corrupt: {exc}") from exc
-        if recorded != file_sha256(path):
-            raise CheckpointError(f"FDM checkpoint {path} does not match its sidecar {side} (SHA-256 differs)")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/garbage files
-        raise CheckpointError(f"FDM checkpoint {path} is corrupt or unreadable: {exc}") from exc
+    payload = load_verified_torch(path, "FDM checkpoint", CheckpointError, map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a morobot FDM checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256
+from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256, load_verified_torch
 
 FORMAT = "morobot-korr"
 FORMAT_VERSION = 1
@@ -109,20 +109,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]
         CheckpointError: see module docstring.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"KORR checkpoint not found: {path}")
-    side = sidecar_path(path)
-    if side.is_file():
-        try:
-            recorded = json.loads(side.read_text(encoding="utf-8")).get("sha256")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise CheckpointError(f"KORR checkpoint sidecar {side} is corrupt: {exc}") from exc
-        if recorded != sha256(path):
-            raise CheckpointError(f"KORR checkpoint {path} does not match its sidecar {side}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated / garbage / pickled objects
-        raise CheckpointError(f"KORR checkpoint {path} is corrupt or unreadable: {exc}") from exc
+    payload = load_verified_torch(path, "KORR checkpoint", CheckpointError)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a morobot KORR checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:
