@@ -4,7 +4,13 @@
     morobot demo [--world W]                    navigate the simulated ANYmal to its goal, write a PNG
     morobot worlds [--show NAME --out F.png]    list / draw the named worlds
 
-Learning commands (``collect``, ``train``, ``eval``) are registered by their modules below.
+    morobot collect --out data/fdm ...          collect FDM training data in simulation
+    morobot convert-bag BAG... --out DIR        turn rosbag2 recordings into the same dataset format
+    morobot train {fdm,korr} ...                train a learned model
+    morobot eval {fdm,nav,korr,feasibility} ... evaluate it
+    morobot record-demo ...                     record a demonstration with live feasibility verdicts
+
+The learning commands are registered by their modules (``EXTRA``, ``PASSTHROUGH``).
 """
 
 from __future__ import annotations
@@ -70,14 +76,29 @@ def _worlds(ns: argparse.Namespace) -> int:
 
 
 #: Extra subcommands: name → (help, add_arguments(parser), run(namespace) -> int). Modules of the
-#: learning stacks register here so ``--help`` lists only what exists.
+#: learning stacks register here so ``--help`` lists only what exists. A name ``"train-korr"`` or
+#: ``"eval-nav"`` (a group verb, a dash, a target) becomes ``morobot train korr`` / ``morobot eval nav``.
 EXTRA: dict[str, tuple[str, Callable, Callable]] = {}
+
+#: Commands whose own module parses the arguments (its ``main(argv)``), so their ``--help`` is the
+#: module's: words → (module, help).
+PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
+    ("collect",): ("morobot.fdm.collect", "collect FDM training data in simulation (parallel, sharded)"),
+    ("convert-bag",): ("morobot.fdm.rosbag", "convert rosbag2 recordings of a robot into the FDM dataset format"),
+    ("train", "fdm"): ("morobot.fdm.train", "train the perceptive forward-dynamics model"),
+    ("eval", "fdm"): ("morobot.fdm.evaluate", "evaluate FDM checkpoints on held-out worlds vs baselines"),
+}
+
+#: Verbs that group subcommands (``morobot train fdm``) and their help.
+GROUPS = {"train": "train a learned model (fdm, korr)", "eval": "evaluate (fdm, nav, korr, feasibility)"}
 
 
 def _register_extras() -> None:
     import importlib
 
-    for module in ("morobot.fdm.cli", "morobot.evaluation.cli", "morobot.korr.cli", "morobot.tools.cli"):
+    if EXTRA:  # already registered (build_parser called before in this process)
+        return
+    for module in ("morobot.evaluation.cli", "morobot.korr.cli", "morobot.tools.cli"):
         try:
             importlib.import_module(module).register(EXTRA)
         except ModuleNotFoundError as exc:
@@ -85,10 +106,26 @@ def _register_extras() -> None:
                 raise
 
 
+def _split_name(name: str) -> tuple[str, ...]:
+    verb, _, target = name.partition("-")
+    return (verb, target) if verb in GROUPS and target else (name,)
+
+
+def _passthrough(words: tuple[str, ...], module: str) -> Callable:
+    def run(ns: argparse.Namespace) -> int:
+        import importlib
+
+        return int(importlib.import_module(module).main(list(ns.rest)) or 0)
+
+    run.__doc__ = f"Runs ``{module}.main`` with the remaining arguments ({' '.join(words)})."
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="morobot", description="morobot: learned-dynamics navigation and manipulation on ROS 2.")
-    sub = parser.add_subparsers(dest="command", required=True)
+        prog="morobot", description="morobot: learned-dynamics navigation and manipulation on ROS 2.",
+        epilog="Run 'morobot COMMAND --help' (or 'morobot train fdm --help') for a command's options.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("launch", help="start a node graph as processes on DDS (like ros2 launch)",
                        description="Start the nodes of a graph (the same description the launch files "
@@ -117,15 +154,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_worlds)
 
     _register_extras()
-    for name, (help_text, add_args, run) in EXTRA.items():
-        p = sub.add_parser(name, help=help_text)
+    commands: dict[tuple[str, ...], tuple[str, Callable, Callable]] = {}
+    for words, (module, help_text) in PASSTHROUGH.items():
+        def add_rest(q: argparse.ArgumentParser) -> None:
+            q.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+        commands[words] = (help_text, add_rest, _passthrough(words, module))
+    for name, entry in EXTRA.items():
+        commands[_split_name(name)] = entry
+
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for words, (help_text, add_args, run) in sorted(commands.items()):
+        if len(words) == 1:
+            passthrough = words in PASSTHROUGH
+            p = sub.add_parser(words[0], help=help_text, add_help=not passthrough)
+        else:
+            verb, target = words
+            if verb not in groups:
+                g = sub.add_parser(verb, help=GROUPS[verb], description=GROUPS[verb])
+                groups[verb] = g.add_subparsers(dest="target", required=True, metavar="TARGET")
+            p = groups[verb].add_parser(target, help=help_text, add_help=words not in PASSTHROUGH)
         add_args(p)
         p.set_defaults(func=run)
     return parser
 
 
+#: The dashed names of earlier releases (``morobot eval-nav``) still work.
+_DASHED = {"eval-nav", "eval-korr", "eval-feasibility", "train-korr"}
+
+
 def main(argv: Optional[list] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DASHED:
+        argv = [*argv[0].split("-", 1), *argv[1:]]
     parser = build_parser()
+    # Pass-through commands hand every following word to their module (``--help`` included).
+    for words in PASSTHROUGH:
+        if tuple(argv[:len(words)]) == words:
+            return _passthrough(words, PASSTHROUGH[words][0])(argparse.Namespace(rest=argv[len(words):]))
     ns = parser.parse_args(argv)
     return int(ns.func(ns) or 0)
 

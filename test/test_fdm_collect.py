@@ -85,3 +85,41 @@ def test_bad_config_rejected(tmp_path):
         collect(small(tmp_path, dt=0.12))
     assert main(["--out", str(tmp_path / "x"), "--kinds", "moon", "--no-progress"]) == 2
     assert not (tmp_path / "x").exists()  # nothing written for a rejected configuration
+
+
+def test_sensor_scans_see_what_the_depth_cameras_see():
+    """scan_source="sensor": the scan comes from the mapper fed by the depth cameras, so a tall box
+    shows up only as high as the cameras see it (never its top), unlike the ground-truth scan."""
+    from morobot.fdm.heightscan import scan_from_world
+
+    n, res = 100, 0.1
+    box = Box((2.1, 0.0, 0.75), (0.4, 1.2, 1.5))  # 1.5 m tall, its face 1.9 m ahead of the robot
+    world = World("box", "boxes", 0, np.zeros((n, n)), res, (-5.0, -5.0), [box], (-2.0, 0.0, 0.0), (3.0, 0.0, 0.0))
+    sim = AnymalSim(world)
+    cfg = small("unused", episode_steps=12, stride=1, scan_source="sensor")
+    still = lambda rng, n, t, dt, limits: np.zeros((n, t, 3), np.float32)  # noqa: E731
+    import morobot.fdm.collect as collect_mod
+
+    orig = collect_mod.sample_command_sequences
+    collect_mod.sample_command_sequences = still
+    try:
+        samples, _ = run_episode(sim, world, cfg, np.random.default_rng(0), np.array([0.0, 0.0, 0.0]))
+    finally:
+        collect_mod.sample_command_sequences = orig
+    s = samples[0]
+    scan = s["scan"]
+    assert scan.shape == SCAN.shape
+    gt = scan_from_world(world, s["start_pose"], s["start_z"], SCAN)
+    tall = gt > 0.5
+    near = tall | np.roll(tall, -1, axis=0) | np.roll(tall, -2, axis=0)  # the box and the cells before its face
+    ahead = np.isfinite(scan) & near & (scan > gt.min() + 0.1)  # raised cells the mapper knows
+    assert ahead.any(), "the cameras never saw the box"
+    assert np.nanmax(scan[ahead]) < 0.3 < np.nanmin(gt[gt > 0.5])  # faces seen to camera height only
+    ground = np.isfinite(scan) & (gt < -0.3)
+    np.testing.assert_allclose(np.median(scan[ground]), np.median(gt[ground]), atol=0.05)
+    assert 0.2 < np.isfinite(scan).mean() < 1.0  # behind and beside the robot stays unknown
+
+
+def test_unknown_scan_source_rejected(tmp_path):
+    with pytest.raises(ValueError, match="scan_source"):
+        collect(small(tmp_path, scan_source="lidar"))

@@ -112,3 +112,25 @@ def test_main_and_evaluation_against_baselines(data_dir, tmp_path):
     # swapping the checkpoints is caught
     swapped = ["--data", str(data_dir), "--checkpoint", str(run / "best.pt"), "--no-scan-checkpoint", str(run / "best.pt")]
     assert evaluate.main(swapped + ["--out", str(report)]) == 2
+
+
+def test_scan_ceiling_is_trained_and_kept(data_dir, tmp_path):
+    from morobot.fdm.dataset import DatasetError, FDMDataset
+    from morobot.fdm.heightscan import to_channels
+
+    out = tmp_path / "ceil"
+    train.train(args(data_dir, out, epochs=1, scan_ceiling=-0.2))
+    model, _ = load_checkpoint(out / "best.pt")
+    assert model.config.scan.clip_high == -0.2 and model.config.scan.clip_low == SPEC.scan.clip_low
+    ds = FDMDataset(data_dir).use_scan_config(model.config.scan)
+    scan = ds.batch(np.arange(len(ds)))["scan"]
+    assert float(scan[:, 0][scan[:, 1] > 0].max()) <= -0.2 + 1e-6  # known cells; unknown ones hold the fill
+    rel = np.array([[np.nan, 1.0], [-0.5, -3.0]], np.float32)
+    ch = to_channels(rel, model.config.scan)
+    np.testing.assert_allclose(ch[0], [[SPEC.scan.fill, -0.2], [-0.5, SPEC.scan.clip_low]])
+    np.testing.assert_array_equal(ch[1], [[0, 1], [1, 1]])
+    wider = ScanConfig(**{**SPEC.scan.to_dict(), "clip_high": 9.0})
+    with pytest.raises(DatasetError, match="cannot read"):
+        ds.use_scan_config(wider)
+    with pytest.raises(ValueError, match="scan_ceiling"):
+        train.train(args(data_dir, tmp_path / "bad", scan_ceiling=5.0))

@@ -28,8 +28,10 @@ def test_launch_navigate_then_ctrl_c(tmp_path):
         io.create_subscription(PointCloud2, "/elevation_map", lambda m: seen.__setitem__("map", seen["map"] + 1),
                                qos.STATE)
         assert h.spin_until(lambda: seen["odom"] > 10 and seen["map"] > 1, 60.0), seen
-        names = {n for n, _ns in io.get_node_names_and_namespaces()}
-        assert {"mujoco_sim", "elevation_mapper", "mppi_planner"} <= names
+        # Graph discovery can lag behind the first messages: wait for the names too.
+        want = {"mujoco_sim", "elevation_mapper", "mppi_planner"}
+        names = lambda: {n for n, _ns in io.get_node_names_and_namespaces()}  # noqa: E731
+        assert h.spin_until(lambda: want <= names(), 30.0), names()
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         assert len(children) == 3
     finally:

@@ -40,8 +40,12 @@ import numpy as np
 
 from morobot.fdm.commands import CommandLimits, sample_command_sequences
 from morobot.fdm.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
-from morobot.fdm.heightscan import ScanConfig, corrupt, scan_from_world
+from morobot.fdm.heightscan import ScanConfig, corrupt, sample_heights, scan_from_world
 from morobot.fdm.history import ProprioHistory
+
+
+#: Where the height scans of the samples come from (see ``CollectConfig.scan_source``).
+SCAN_SOURCES = ("world", "sensor")
 
 
 @dataclass
@@ -70,6 +74,14 @@ class CollectConfig:
         scan_patch_prob: probability of an unknown patch per scan.
         scan_window_prob: probability of cutting the scan to a finite map window.
         scan: scan geometry.
+        scan_source: ``"world"``: ground-truth heights of the world at each sample start,
+            corrupted with the ``scan_*`` noise model; ``"sensor"``: what the robot would see at
+            run time: the simulated depth cameras feed the elevation mapper (configured as in
+            ``config/navigate.yaml``) through the episode, and the scan is sampled from its map.
+            Depth cameras see a box's face only up to about their own height and never its top,
+            so ``"sensor"`` data matches run time where ``"world"`` data does not; it costs
+            depth rendering and mapping (see docs/fdm.md).
+        points_period: ``"sensor"``: seconds between depth frames fed to the mapper.
         limits: command limits.
         resume: continue an interrupted run in ``out_dir``.
         progress: show a progress bar.
@@ -96,6 +108,8 @@ class CollectConfig:
     scan_patch_prob: float = 0.3
     scan_window_prob: float = 0.3
     scan: ScanConfig = field(default_factory=ScanConfig)
+    scan_source: str = "world"
+    points_period: float = 0.1
     limits: CommandLimits = field(default_factory=CommandLimits)
     resume: bool = False
     progress: bool = True
@@ -118,6 +132,10 @@ class CollectConfig:
             raise ValueError("dt must be a positive multiple of history_dt")
         if not (self.contact_force > 0 and self.edge_margin >= 0 and self.start_clearance >= 0):
             raise ValueError("contact_force must be positive, edge_margin and start_clearance >= 0")
+        if self.scan_source not in SCAN_SOURCES:
+            raise ValueError(f"scan_source must be one of {SCAN_SOURCES}, got {self.scan_source!r}")
+        if not (math.isfinite(self.points_period) and self.points_period > 0):
+            raise ValueError(f"points_period must be positive, got {self.points_period}")
 
     @property
     def spec(self) -> DataSpec:
@@ -159,6 +177,41 @@ class _Contacts:
         return worst
 
 
+class _SensorScans:
+    """The run-time perception inside an episode: depth cameras → elevation mapper → scan.
+
+    The mapper is configured from the ``elevation_mapper`` section of ``config/navigate.yaml``,
+    as the node is, and starts empty with every episode (as the node does at launch).
+    """
+
+    def __init__(self, sim: Any, cfg: CollectConfig) -> None:
+        from morobot.mapping.elevation import ElevationMapper
+        from morobot.paths import config_path
+        from morobot.planning.factory import load_node_parameters, make_elevation_config
+
+        params = load_node_parameters("elevation_mapper", config_path("navigate.yaml"))
+        self.sim, self.cfg = sim, cfg
+        self.mapper = ElevationMapper(make_elevation_config(params))
+        self._next = -math.inf
+
+    def observe(self, state: Any) -> None:
+        """Feeds a depth frame to the mapper when one is due."""
+        from morobot.mapping.elevation import transform_points
+
+        if state.time + 1e-9 < self._next:
+            return
+        self._next = state.time + self.cfg.points_period
+        points = self.sim.depth_points()
+        self.mapper.integrate(transform_points(points, state.position, state.quaternion), state.position[:2],
+                              state.time)
+
+    def scan(self, state: Any) -> np.ndarray:
+        """Relative heights (NaN unknown) of the current map around ``state``."""
+        hmap = self.mapper.height_map(state.position[:2], state.time)
+        return sample_heights(hmap.heights.numpy(), hmap.origin, float(hmap.resolution), state.pose,
+                              float(state.position[2]), self.cfg.scan).astype(np.float32)
+
+
 def _free_starts(world: Any, cfg: CollectConfig) -> np.ndarray:
     """``[N, 2]`` cell centres far enough from obstacles and the border to start an episode."""
     xs, ys = world.cell_centres()
@@ -185,6 +238,9 @@ def run_episode(
     state = sim.reset(start)
     hist = ProprioHistory(cfg.history_length, cfg.history_dt)
     hist.push(state.time, np.zeros(3), state.twist, state.gravity)
+    sensing = _SensorScans(sim, cfg) if cfg.scan_source == "sensor" else None
+    if sensing is not None:
+        sensing.observe(state)
     x0, x1, y0, y1 = world.extent
     n_chunks = math.ceil((cfg.episode_steps + cfg.horizon) / cfg.horizon)
     stream = sample_command_sequences(rng, n_chunks, cfg.horizon, cfg.dt, cfg.limits).reshape(-1, 3)
@@ -199,12 +255,16 @@ def run_episode(
                 "pose": state.pose.copy(),
                 "z": float(state.position[2]),
             }
+            if sensing is not None:
+                starts[k]["scan"] = sensing.scan(state)
         cmd = stream[k].astype(np.float64)
         step_failed = False
         for _ in range(substeps):
             sim.set_command(cmd)
             state = sim.advance(cfg.history_dt)
             hist.push(state.time, cmd, state.twist, state.gravity)
+            if sensing is not None:
+                sensing.observe(state)
             force = contacts.max_force()
             if force > cfg.contact_force:
                 stats["collision"] += not step_failed
@@ -240,6 +300,7 @@ def run_episode(
                 "failed": failed,
                 "start_pose": snap["pose"].astype(np.float32),
                 "start_z": np.float32(snap["z"]),
+                **({"scan": snap["scan"]} if "scan" in snap else {}),
             }
         )
     return samples, stats
@@ -284,17 +345,20 @@ def collect_world(task: tuple[str, int, int, dict]) -> Optional[dict[str, Any]]:
         return None
     start_pose = np.stack([s["start_pose"] for s in samples])
     start_z = np.array([s["start_z"] for s in samples], dtype=np.float32)
-    scans = scan_from_world(world, start_pose, start_z, cfg.scan)
-    scans = corrupt(
-        scans,
-        rng,
-        noise_std=cfg.scan_noise,
-        dropout=cfg.scan_dropout,
-        patch_prob=cfg.scan_patch_prob,
-        config=cfg.scan,
-        yaw=start_pose[:, 2],
-        window_prob=cfg.scan_window_prob,
-    )
+    if cfg.scan_source == "sensor":
+        scans = np.stack([s["scan"] for s in samples]).astype(np.float32)
+    else:
+        scans = scan_from_world(world, start_pose, start_z, cfg.scan)
+        scans = corrupt(
+            scans,
+            rng,
+            noise_std=cfg.scan_noise,
+            dropout=cfg.scan_dropout,
+            patch_prob=cfg.scan_patch_prob,
+            config=cfg.scan,
+            yaw=start_pose[:, 2],
+            window_prob=cfg.scan_window_prob,
+        )
     xs, ys = world.cell_centres()
     gx, gy = np.meshgrid(xs, ys, indexing="ij")
     arrays = {
@@ -389,7 +453,7 @@ def _config_dict(cfg: CollectConfig) -> dict[str, Any]:
 def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
     """Parses command-line arguments into :class:`CollectConfig`."""
     d = CollectConfig(out_dir="")
-    p = argparse.ArgumentParser(prog="morobot collect fdm", description="Collect FDM training data in simulation.")
+    p = argparse.ArgumentParser(prog="morobot collect", description="Collect FDM training data in simulation.")
     p.add_argument("--out", required=True, help="data directory to write")
     p.add_argument("--kinds", nargs="*", default=[], help="world kinds (default: all)")
     p.add_argument("--worlds-per-kind", type=int, default=d.worlds_per_kind)
@@ -400,6 +464,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
     p.add_argument("--stride", type=int, default=d.stride, help="steps between sample starts")
     p.add_argument("--episode-steps", type=int, default=d.episode_steps)
     p.add_argument("--contact-force", type=float, default=d.contact_force, help="collision threshold (N)")
+    p.add_argument("--scan-source", choices=SCAN_SOURCES, default=d.scan_source,
+                   help="world: ground-truth heights + noise model; sensor: depth cameras + elevation mapper, "
+                        "as at run time (slower)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     ns = p.parse_args(argv)
@@ -414,6 +481,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
         stride=ns.stride,
         episode_steps=ns.episode_steps,
         contact_force=ns.contact_force,
+        scan_source=ns.scan_source,
         resume=ns.resume,
         progress=not ns.no_progress,
     )
@@ -425,7 +493,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         manifest = collect(cfg)
     except ValueError as exc:
-        print(f"morobot collect fdm: error: {exc}", file=sys.stderr)
+        print(f"morobot collect: error: {exc}", file=sys.stderr)
         return 2
     failures = sum(s.get("failures", 0) for s in manifest["shards"])
     print(

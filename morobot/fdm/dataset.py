@@ -325,6 +325,7 @@ class FDMDataset(Dataset):
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
         self.spec = DataSpec.from_dict(self.manifest["spec"])
+        self.scan_config = self.spec.scan  # how scans are turned into model inputs (see use_scan_config)
         wanted = None if worlds is None else set(worlds)
         parts: dict[str, list[np.ndarray]] = {k: [] for k in SAMPLE_KEYS}
         world_index: list[np.ndarray] = []
@@ -411,8 +412,20 @@ class FDMDataset(Dataset):
             "index": torch.from_numpy(idx),
         }
         if with_scan:
-            out["scan"] = torch.from_numpy(to_channels(a["scan"][idx].astype(np.float32), self.spec.scan))
+            out["scan"] = torch.from_numpy(to_channels(a["scan"][idx].astype(np.float32), self.scan_config))
         return out
+
+    def use_scan_config(self, config: ScanConfig) -> "FDMDataset":
+        """Feeds scans to models through ``config`` (e.g. a model's lower ceiling); returns self.
+
+        Raises:
+            DatasetError: if ``config`` has another grid than the data or a wider clip range.
+        """
+        if not config.compatible_with(self.spec.scan):
+            raise DatasetError(f"scan config {config.to_dict()} cannot read this data's scans "
+                               f"{self.spec.scan.to_dict()} (other grid or a wider clip range)")
+        self.scan_config = config
+        return self
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not -len(self) <= int(i) < len(self):
@@ -444,7 +457,8 @@ class FDMDataset(Dataset):
         rng = np.random.default_rng(seed)
         idx = rng.choice(len(self), size=min(max_samples, len(self)), replace=False)
         hist = self.arrays["history"][idx].reshape(-1, self.spec.history_dim).astype(np.float64)
-        scan = self.arrays["scan"][idx].astype(np.float64)
+        scan = np.clip(self.arrays["scan"][idx].astype(np.float64), self.scan_config.clip_low,
+                       self.scan_config.clip_high)
         known = scan[np.isfinite(scan)]
         return {
             "history_mean": hist.mean(0),

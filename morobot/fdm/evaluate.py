@@ -91,6 +91,8 @@ def predict_dataset(
     """
     model.eval().to(device)
     parts: dict[str, list[np.ndarray]] = {"poses": [], "collision": [], "uncertainty": []}
+    if model.config.use_scan:
+        data.use_scan_config(model.config.scan)  # the model's own clip range (e.g. a lower ceiling)
     for batch in data.iterate(batch_size, with_scan=model.config.use_scan):
         hist = batch["history"].to(device)
         scan = batch["scan"].to(device) if model.config.use_scan else None
@@ -311,7 +313,7 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> EvalArgs:
     """Parses command-line arguments into :class:`EvalArgs`."""
-    p = argparse.ArgumentParser(prog="morobot evaluate fdm", description="Evaluate FDM checkpoints on held-out worlds.")
+    p = argparse.ArgumentParser(prog="morobot eval fdm", description="Evaluate FDM checkpoints on held-out worlds.")
     p.add_argument("--data", required=True, help="data directory")
     p.add_argument("--checkpoint", required=True, help="FDM checkpoint (.pt)")
     p.add_argument("--no-scan-checkpoint", help="checkpoint of the --no-scan ablation")
@@ -341,7 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         results = evaluate(args)
     except (CheckpointError, ValueError) as exc:
-        print(f"morobot evaluate fdm: error: {exc}", file=sys.stderr)
+        print(f"morobot eval fdm: error: {exc}", file=sys.stderr)
         return 2
     print(_table(results), end="")
     for w in results["warnings"]:

@@ -40,7 +40,11 @@ class ScanConfig:
         y_max: left edge of the window (m).
         resolution: scan cell size (m).
         clip_low: lower clip of the height relative to the base (m).
-        clip_high: upper clip of the height relative to the base (m).
+        clip_high: upper clip of the height relative to the base (m). A model may be trained
+            with a lower ceiling than its data was stored with (``morobot train fdm
+            --scan-ceiling``): it then sees every obstacle taller than the ceiling as "a wall",
+            which matches what forward-looking depth cameras put into the elevation map (they
+            see a box's face only up to about their own height, never its top).
         fill: value written to unknown cells in the height channel of :func:`to_channels` (m).
     """
 
@@ -77,6 +81,11 @@ class ScanConfig:
         xs = self.x_min + self.resolution * (np.arange(rows) + 0.5)
         ys = self.y_min + self.resolution * (np.arange(cols) + 0.5)
         return xs, ys
+
+    def compatible_with(self, other: "ScanConfig") -> bool:
+        """Same grid as ``other`` and a clip range inside ``other``'s (so this config can read its scans)."""
+        same = all(getattr(self, k) == getattr(other, k) for k in ("x_min", "x_max", "y_min", "y_max", "resolution"))
+        return same and other.clip_low <= self.clip_low and self.clip_high <= other.clip_high
 
     def to_dict(self) -> dict[str, float]:
         """JSON-friendly dictionary of the fields."""
@@ -221,6 +230,8 @@ def to_channels(relative_heights: np.ndarray, config: ScanConfig = ScanConfig())
     rel = np.asarray(relative_heights, dtype=np.float32)
     if rel.ndim < 2:
         raise ValueError(f"relative_heights must be at least 2-D, got shape {rel.shape}")
+    # Clip again: a model may use a lower ceiling than the stored data (see ScanConfig.clip_high).
+    rel = np.clip(rel, np.float32(config.clip_low), np.float32(config.clip_high))
     valid = np.isfinite(rel)
     height = np.where(valid, rel, np.float32(config.fill)).astype(np.float32)
     return np.stack((height, valid.astype(np.float32)), axis=-3)

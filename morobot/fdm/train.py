@@ -15,6 +15,7 @@ Worlds are split into train/val/test by world id (stratified by terrain kind, fi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import random
@@ -29,6 +30,7 @@ import torch
 
 from morobot.fdm.checkpoint import CheckpointError, read_payload, save_checkpoint
 from morobot.fdm.dataset import DataSpec, FDMDataset, read_manifest, split_worlds
+from morobot.fdm.heightscan import ScanConfig
 from morobot.fileio import atomic_write_bytes
 from morobot.fdm.loss import LossWeights, fdm_loss
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
@@ -64,6 +66,9 @@ class TrainArgs:
         progress: show tqdm progress bars.
         plot_every: redraw ``loss.png`` every this many epochs (and after the last one).
         model_overrides: FDMConfig fields to override (e.g. ``{"predictor_hidden": 48}``).
+        scan_ceiling: if set, the model clips scan heights at this height above the base (m)
+            instead of the data's ``clip_high``, here and at run time (see
+            :class:`~morobot.fdm.heightscan.ScanConfig`).
     """
 
     data_dir: str
@@ -86,6 +91,7 @@ class TrainArgs:
     progress: bool = True
     plot_every: int = 1
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    scan_ceiling: Optional[float] = None
 
     def validate(self) -> None:
         """Raises ValueError on out-of-range arguments."""
@@ -105,7 +111,7 @@ def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
         history_length=spec.history_length,
         history_dt=spec.history_dt,
         history_dim=spec.history_dim,
-        scan=spec.scan,
+        scan=spec.scan if args.scan_ceiling is None else _ceiled(spec.scan, args.scan_ceiling),
         horizon=spec.horizon,
         dt=spec.dt,
         ensemble_size=args.ensemble_size,
@@ -118,6 +124,13 @@ def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
     if fixed:
         raise ValueError(f"{sorted(fixed)} are fixed by the data and cannot be overridden")
     return FDMConfig.from_dict({**base, **args.model_overrides})
+
+
+def _ceiled(scan: ScanConfig, ceiling: float) -> ScanConfig:
+    if not (math.isfinite(ceiling) and scan.clip_low < ceiling <= scan.clip_high):
+        raise ValueError(f"scan_ceiling must lie in ({scan.clip_low}, {scan.clip_high}] (the data's clip range), "
+                         f"got {ceiling}")
+    return dataclasses.replace(scan, clip_high=float(ceiling))
 
 
 def cosine_lr(base: float, epoch: int, epochs: int, floor: float = 0.05) -> float:
@@ -239,6 +252,9 @@ def train(args: TrainArgs) -> dict[str, Any]:
     train_data = FDMDataset(args.data_dir, split["train"])
     val_data = FDMDataset(args.data_dir, split["val"]) if split["val"] else None
     config = build_config(train_data.spec, args)
+    for d in (train_data, val_data):
+        if d is not None:
+            d.use_scan_config(config.scan)
     model = PerceptiveFDM(config)
     model.set_normalization(**train_data.normalization(seed=args.seed))
     model.to(device)
@@ -358,6 +374,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
     p.add_argument("--ensemble", type=int, default=d.ensemble_size, help="predictor ensemble size")
     p.add_argument("--device", default=d.device)
     p.add_argument("--no-scan", action="store_true", help="train the ablation without the height scan")
+    p.add_argument("--scan-ceiling", type=float, default=None,
+                   help="clip scan heights at this height above the base (m), in training and at run time; "
+                        "match it to what the robot's sensors put into the elevation map")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     p.add_argument("--split-seed", type=int, default=d.split_seed)
@@ -388,6 +407,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
         ensemble_size=ns.ensemble,
         device=ns.device,
         no_scan=ns.no_scan,
+        scan_ceiling=ns.scan_ceiling,
         val_fraction=ns.val_fraction,
         test_fraction=ns.test_fraction,
         split_seed=ns.split_seed,
