@@ -1,9 +1,9 @@
-"""``morobot eval-nav``: the navigation benchmark from the command line.
+"""``morobot eval nav``: the navigation benchmark from the command line.
 
-    morobot eval-nav -n 30                                  # kinematic planner, lock-step, 4 mixes
-    morobot eval-nav -n 30 --fdm-checkpoint fdm.pt          # kinematic and FDM planners
-    morobot eval-nav -n 3 --mode graph                      # the first 3 scenarios through ROS
-    morobot eval-nav --report-only                          # redraw the report from results.jsonl
+    morobot eval nav -n 30                                  # kinematic planner, lock-step, 4 mixes
+    morobot eval nav -n 30 --fdm-checkpoint fdm.pt          # kinematic and FDM planners
+    morobot eval nav -n 3 --mode graph                      # the first 3 scenarios through ROS
+    morobot eval nav --report-only                          # redraw the report from results.jsonl
 
 Every invocation appends to ``<out>/results.jsonl`` (resuming: finished scenarios are skipped)
 and rewrites ``summary.md``, ``summary.json`` and ``nav_eval.png`` from all results there; the
@@ -77,7 +77,7 @@ def _header(runs: list[dict[str, Any]], params_source: str) -> str:
 
 
 def run(ns: argparse.Namespace) -> int:
-    """Execute ``morobot eval-nav``; returns the exit code (2 on bad arguments)."""
+    """Execute ``morobot eval nav``; returns the exit code (2 on bad arguments)."""
     from morobot.evaluation.nav import NavParams, PlannerSpec, evaluate, read_results
     from morobot.evaluation.report import summary_table, write_report
     from morobot.evaluation.metrics import aggregate

@@ -1,6 +1,6 @@
 """FDM training-data collection on the MuJoCo ANYmal simulator.
 
-``python -m morobot.fdm.collect --out data/fdm --worlds-per-kind 20``
+``morobot collect --out data/fdm --worlds-per-kind 20``
 
 Per world (``make_world(kind, seed)``, all kinds of :data:`morobot.sim.worlds.KINDS`) a worker
 runs episodes: the robot is reset to a random free pose and driven by a continuous stream of

@@ -1,6 +1,6 @@
 """Evaluation of trained FDMs on held-out worlds against two baselines.
 
-``python -m morobot.fdm.evaluate --data DIR --checkpoint RUN/best.pt [--no-scan-checkpoint
+``morobot eval fdm --data DIR --checkpoint RUN/best.pt [--no-scan-checkpoint
 ABL/best.pt] --out DIR`` compares
 
 * the FDM,

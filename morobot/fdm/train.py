@@ -1,4 +1,4 @@
-"""Training of the perceptive FDM: ``python -m morobot.fdm.train --data DIR --out DIR``.
+"""Training of the perceptive FDM: ``morobot train fdm --data DIR --out DIR``.
 
 Writes to the output directory:
 

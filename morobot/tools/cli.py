@@ -1,7 +1,7 @@
-"""``morobot record-demo`` and ``morobot eval-feasibility``.
+"""``morobot record-demo`` and ``morobot eval feasibility``.
 
     morobot record-demo --out demos/run1 [--duration 60] [--storage mcap|sqlite3] [--joint-states]
-    morobot eval-feasibility [-n 40] [--seed 0] [--out out/eval_feasibility]
+    morobot eval feasibility [-n 40] [--seed 0] [--out out/eval_feasibility]
 
 ``register(extra)`` adds both to the ``morobot`` command (``morobot.cli.EXTRA``); the module also runs
 on its own: ``python -m morobot.tools.cli record-demo ...``.
@@ -82,7 +82,7 @@ def run_eval(ns: argparse.Namespace) -> int:
         config = StudyConfig(num_demos=ns.num, seed=ns.seed, dt=ns.dt, position_tolerance=ns.position_tolerance,
                              rotation_tolerance=ns.rotation_tolerance)
     except ValueError as exc:
-        print(f"morobot eval-feasibility: {exc}", file=sys.stderr)
+        print(f"morobot eval feasibility: {exc}", file=sys.stderr)
         return 2
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
