@@ -1,0 +1,89 @@
+"""Smoke test of bench/bench_fdm.py: the smallest configuration of each measurement, no timing assertions."""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fdm_small import SMALL
+from morobot.fdm.model import FDMConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_fdm", ROOT / "bench" / "bench_fdm.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_fdm"] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop("bench_fdm", None)
+
+
+@pytest.fixture(scope="module")
+def dyn(bench):
+    return bench.load_dynamics()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_planners_return_finite_commands(bench, dyn):
+    r = bench.bench_planning(dyn, samples=64, horizon=3, repeats=2, warmup=0)
+    for name in bench.PLANNERS:
+        commands = np.asarray(r[name]["commands"])
+        assert commands.shape == (3, 3), name
+        assert np.all(np.isfinite(commands)), name
+        assert math.isfinite(r[name]["plan_cost"]), name
+        assert r[name]["wall_median"] > 0.0 and r[name]["wall_min"] > 0.0
+    assert r["max_cost_gap"] < 1e-3
+
+
+def test_per_sample_encoding_gives_the_same_plan(bench, dyn):
+    hmap, base = bench.make_scene(0)
+    planners = bench.make_planners(dyn, samples=64, horizon=3, seed=0)
+    ours, theirs = planners["morobot"].mppi, planners["re-encode"].mppi
+    for i in range(3):  # warm-started cycles: the same noise stream in both planners
+        state = bench.cycle_state(base, i)
+        a = ours.plan(state, hmap, bench.GOAL)
+        b = theirs.plan(state, hmap, bench.GOAL)
+        assert a.best_index == b.best_index
+        assert b.best_cost == pytest.approx(a.best_cost, rel=1e-5, abs=1e-4)
+        assert b.cost == pytest.approx(a.cost, rel=1e-5, abs=1e-4)
+        np.testing.assert_allclose(b.rollout_costs, a.rollout_costs, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(b.commands, a.commands, atol=1e-5)
+    assert bench.encoding_gap(dyn, base, hmap, samples=64, horizon=3) < 1e-3
+
+
+def test_stepwise_predictor_matches_batched_model(bench, dyn):
+    hmap, state = bench.make_scene(0)
+    gaps = bench.stepwise_gap(dyn, state, hmap, samples=32, horizon=5)
+    assert gaps["position"] < 1e-4 and gaps["yaw"] < 1e-4
+    assert gaps["risk"] < 1e-5 and gaps["uncertainty"] < 1e-4
+
+
+def test_training_step_small_config(bench):
+    configs = {"small": FDMConfig(**SMALL), "small no scan": FDMConfig(**{**SMALL, "use_scan": False})}
+    r = bench.bench_training(batch=8, repeats=1, warmup=0, configs=configs)
+    for name in configs:
+        assert r[name]["samples_per_s"] > 0.0
+        assert math.isfinite(r[name]["loss"])
+
+
+def test_collection_smallest_run(bench):
+    r = bench.bench_collection(["flat"], samples_per_world=5)
+    assert r["collector"]["samples"] == 5
+    assert r["collector"]["sim_s"] > 0.0 and r["physics"]["sim_s"] > 0.0
+    assert r["physics"]["drive_wall"] > 0.0
