@@ -424,20 +424,13 @@ def cloud_to_grid(msg: Any) -> tuple[np.ndarray, tuple[float, float], float]:
     Raises:
         ConversionError: unorganized, degenerate or irregular grids.
     """
+    from morobot.mapping.elevation import grid_from_points
+
     rows, cols = int(msg.height), int(msg.width)
-    if rows < 2 or cols < 2:
-        raise ConversionError(f"elevation map must be an organized grid, got {rows} x {cols}")
-    pts = cloud_xyz(msg, keep_invalid=True).reshape(rows, cols, 3)
-    x0, y0 = float(pts[0, 0, 0]), float(pts[0, 0, 1])
-    res = float(pts[1, 0, 0] - pts[0, 0, 0])
-    if not (math.isfinite(x0) and math.isfinite(y0) and math.isfinite(res)) or res <= 0:
-        raise ConversionError("elevation map grid has no valid origin/resolution")
-    xs = x0 + res * np.arange(rows)
-    ys = y0 + res * np.arange(cols)
-    tol = 1e-3 * res + 1e-5
-    if not (np.all(np.abs(pts[:, :, 0] - xs[:, None]) <= tol) and np.all(np.abs(pts[:, :, 1] - ys[None, :]) <= tol)):
-        raise ConversionError("elevation map is not a regular x-major grid")
-    return pts[:, :, 2].astype(np.float64), (x0, y0), res
+    try:
+        return grid_from_points(cloud_xyz(msg, keep_invalid=True).reshape(rows, cols, 3))
+    except ValueError as exc:
+        raise ConversionError(str(exc)) from None
 
 
 class _Mosaic:

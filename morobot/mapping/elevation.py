@@ -300,3 +300,30 @@ def _unit_quaternion(quaternion_wxyz: Sequence[float]) -> np.ndarray:
     if norm < 1e-12:
         raise ValueError("quaternion has zero norm")
     return q / norm
+
+
+def grid_from_points(points: np.ndarray) -> tuple[np.ndarray, tuple[float, float], float]:
+    """An organized ``[rows, cols, 3]`` height-grid cloud (as the mapper publishes it) as a grid.
+
+    Args:
+        points: cell centres with their heights (NaN where unknown); rows run along x.
+
+    Returns:
+        ``(heights [rows, cols] float64, origin (x, y) of cell [0, 0], resolution)``.
+
+    Raises:
+        ValueError: a degenerate grid, no valid origin/resolution, or not a regular x-major grid.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 3 or pts.shape[2] != 3 or pts.shape[0] < 2 or pts.shape[1] < 2:
+        raise ValueError(f"elevation map must be an organized grid of at least 2 x 2, got shape {pts.shape}")
+    x0, y0 = float(pts[0, 0, 0]), float(pts[0, 0, 1])
+    res = float(pts[1, 0, 0] - pts[0, 0, 0])
+    if not (math.isfinite(x0) and math.isfinite(y0) and math.isfinite(res)) or res <= 0:
+        raise ValueError("elevation map grid has no valid origin/resolution")
+    xs = x0 + res * np.arange(pts.shape[0])
+    ys = y0 + res * np.arange(pts.shape[1])
+    tol = 1e-3 * res + 1e-5
+    if not (np.all(np.abs(pts[:, :, 0] - xs[:, None]) <= tol) and np.all(np.abs(pts[:, :, 1] - ys[None, :]) <= tol)):
+        raise ValueError("elevation map is not a regular x-major grid")
+    return pts[:, :, 2], (x0, y0), res

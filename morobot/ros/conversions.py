@@ -286,17 +286,14 @@ def pointcloud2_to_heightmap(msg: PointCloud2):
     """
     import torch
 
+    from morobot.mapping.elevation import grid_from_points
+
     rows, cols = int(msg.height), int(msg.width)
-    if rows < 2 or cols < 2:
-        raise MessageError(f"elevation map must be an organized grid, got {rows}×{cols}")
-    pts = pointcloud2_to_xyz(msg, keep_invalid=True).reshape(rows, cols, 3)
-    x0, y0 = float(pts[0, 0, 0]), float(pts[0, 0, 1])
-    res = float(pts[1, 0, 0] - pts[0, 0, 0])
-    if not (math.isfinite(x0) and math.isfinite(y0) and math.isfinite(res)) or res <= 0:
-        raise MessageError("elevation map grid has no valid origin/resolution")
-    if abs(float(pts[0, 1, 1] - pts[0, 0, 1]) - res) > 1e-3 * max(res, 1e-6) + 1e-5:
-        raise MessageError("elevation map grid is not square or not x-major")
-    heights = torch.from_numpy(np.ascontiguousarray(pts[:, :, 2]).astype(np.float32))
+    try:
+        grid, (x0, y0), res = grid_from_points(pointcloud2_to_xyz(msg, keep_invalid=True).reshape(rows, cols, 3))
+    except ValueError as exc:
+        raise MessageError(str(exc)) from None
+    heights = torch.from_numpy(np.ascontiguousarray(grid).astype(np.float32))
     return HeightMap(heights=heights, origin=(x0, y0), resolution=res, stamp=stamp_to_sec(msg.header.stamp))
 
 
