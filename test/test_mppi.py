@@ -354,3 +354,31 @@ def test_cost_bad_input_raises():
         NavigationCostConfig(goal_weight=-1.0)
     with pytest.raises(ValueError):
         NavigationCostConfig(risk_threshold=1.5)
+
+
+def test_stop_risk_looks_at_the_near_part_of_the_plan():
+    from morobot.planning.cost import stop_risk
+
+    risk = [0.1, 0.2, 0.3, 0.9]
+    assert stop_risk(risk, 0.5) == 0.9  # whole plan
+    assert stop_risk(risk, 0.5, 1.0) == 0.2  # first two 0.5 s steps
+    assert stop_risk(risk, 0.5, 0.1) == 0.1  # at least one step
+    assert stop_risk(risk, 0.5, 60.0) == 0.9
+    assert stop_risk([], 0.5, 1.0) == 0.0
+    with pytest.raises(ValueError):
+        stop_risk(risk, 0.0)
+    with pytest.raises(ValueError):
+        stop_risk(risk, 0.5, -1.0)
+
+
+def test_reset_without_reseed_keeps_the_noise_stream():
+    hmap = None
+    a, b = (MPPI(KinematicModel(), NavigationCost(), MPPIConfig(num_samples=64, horizon=5, seed=4)) for _ in range(2))
+    state = NavState(pose=np.zeros(3))
+    a.plan(state, hmap, (2.0, 0.0, 0.0))
+    b.plan(state, hmap, (2.0, 0.0, 0.0))
+    a.reset(reseed=False)
+    assert a.mean is None
+    b.reset()  # reseeded: the next plan repeats the first one
+    pa, pb = a.plan(state, hmap, (2.0, 0.0, 0.0)), b.plan(state, hmap, (2.0, 0.0, 0.0))
+    assert not np.allclose(pa.commands, pb.commands)

@@ -299,6 +299,7 @@ class LockstepRunner:
         """
         from morobot.fdm.history import ProprioHistory
         from morobot.mapping.elevation import ElevationMapper, transform_points
+        from morobot.planning.cost import stop_risk
         from morobot.planning.factory import make_elevation_config, make_planner
         from morobot.planning.interface import NavState
         from morobot.sim.anymal import AnymalSim, AnymalSimConfig
@@ -316,6 +317,8 @@ class LockstepRunner:
         contacts = ContactMonitor(sim, self.foot_contact_time)
         tol = float(p.planner["goal_tolerance"])
         risk_threshold = float(p.planner["risk_threshold"])
+        stop_window = float(p.planner.get("risk_stop_window", 0.0))
+        plan_dt = float(p.planner["dt"])
         goal = np.asarray(scenario.goal, dtype=float)
         rules = self.rules
 
@@ -388,12 +391,13 @@ class LockstepRunner:
                     break
                 cycle_ms.append(1e3 * (time.perf_counter() - t0))
                 phase["planning"] += cycle_ms[-1] * 1e-3
-                peak = float(np.max(plan.risk)) if plan.risk.size else 0.0
+                peak = stop_risk(plan.risk, plan_dt, stop_window)
                 if not np.all(np.isfinite(plan.commands[0])) or not math.isfinite(plan.cost):
                     cmd = np.zeros(3)
                 elif peak > risk_threshold:
                     cmd = np.zeros(3)
                     risk_stops += 1
+                    mppi.reset(reseed=False)  # as the node does
                 else:
                     cmd = np.asarray(plan.commands[0], dtype=float)
                 last_cmd = cmd

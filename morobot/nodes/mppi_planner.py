@@ -26,6 +26,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from morobot import paths
 from morobot.planning import factory
+from morobot.planning.cost import stop_risk
 from morobot.planning.interface import NavState
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, array_to_twist, make_path, odometry_to_state,
@@ -42,6 +43,7 @@ PARAMS = (
     ParamSpec("max_odom_age", 0.5, "odometry older than this (s) stops the robot", 0.05, 10.0),
     ParamSpec("max_map_age", 2.0, "an elevation map older than this (s) stops the robot", 0.1, 30.0),
     ParamSpec("risk_threshold", 0.5, "stop when the best plan's peak risk exceeds this", 0.0, 1.0),
+    ParamSpec("risk_stop_window", 0.0, "seconds of the best plan the safety stop checks (0 = all of it)", 0.0, 60.0),
     ParamSpec("odom_frame", "odom", "frame of odometry, map and goals"),
     # MPPI
     ParamSpec("num_samples", 1024, "sampled command sequences per iteration", 16, 16384, read_only=True),
@@ -227,11 +229,12 @@ class MppiPlannerNode(Node):
         except ValueError as exc:
             return self._stop(ERROR, f"planning failed: {exc}")
         cycle_ms = 1e3 * (time.perf_counter() - t0)
-        peak = float(np.max(plan.risk)) if plan.risk.size else 0.0
+        peak = stop_risk(plan.risk, self.p["dt"], self.p["risk_stop_window"])
         if not np.all(np.isfinite(plan.commands[0])) or not math.isfinite(plan.cost):
             return self._stop(ERROR, "planner produced no finite plan", cycle_ms=cycle_ms)
         self._publish_plan(plan, now)
         if peak > self.p["risk_threshold"]:
+            self.mppi.reset(reseed=False)  # next cycle samples around standing still, not the rejected plan
             return self._stop(WARN, f"best plan too risky (peak risk {peak:.2f} > {self.p['risk_threshold']})",
                               risk=peak, distance=dist, cycle_ms=cycle_ms)
         self._publish_cmd(plan.commands[0])

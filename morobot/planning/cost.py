@@ -183,6 +183,34 @@ class NavigationCost:
             raise ValueError(f"commands must be [{k}, {t}, 3], got {_shape(commands)}")
 
 
+def stop_risk(risk: Sequence[float], dt: float, window: float = 0.0) -> float:
+    """The risk a safety stop looks at: the peak over the plan's first ``window`` seconds.
+
+    The planner replans every cycle, so only the near part of a plan is ever executed; a risk
+    that a learned model spreads over a 5 s horizon in clutter (where almost every 5 s sample
+    passes near something) need not freeze the robot now. ``window`` = 0 looks at the whole plan.
+
+    Args:
+        risk: ``[T]`` per-step risk of the best plan (cumulative or per step).
+        dt: step duration (s).
+        window: seconds from now to check (0 = all steps).
+
+    Returns:
+        The peak risk in the window (0 for an empty plan).
+
+    Raises:
+        ValueError: ``dt`` not positive or ``window`` negative.
+    """
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be positive, got {dt}")
+    if not (math.isfinite(window) and window >= 0):
+        raise ValueError(f"window must be >= 0, got {window}")
+    r = np.asarray(risk, dtype=np.float64).reshape(-1)
+    if window > 0:
+        r = r[: max(1, math.ceil(window / dt - 1e-9))]
+    return float(r.max()) if r.size else 0.0
+
+
 def _shape(value: object) -> str:
     return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 

@@ -176,10 +176,17 @@ class MPPI:
         """Current mean command sequence ``[T, 3]`` (``None`` before the first plan)."""
         return None if self._mean is None else self._mean.cpu().numpy().astype(np.float64)
 
-    def reset(self) -> None:
-        """Forget the warm start and the previous command; reseed the random generator."""
+    def reset(self, reseed: bool = True) -> None:
+        """Forget the warm start and the previous command; reseed the random generator.
+
+        Args:
+            reseed: also reseed the generator (False after a safety stop: the next plan then
+                samples around standing still instead of the rejected plan, with fresh noise).
+        """
         self._mean: Optional[torch.Tensor] = None
         self._prev_command: Optional[np.ndarray] = None
+        if not reseed:
+            return
         seed = self.config.seed
         if seed is None:
             self._generator.seed()
