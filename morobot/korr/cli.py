@@ -1,4 +1,8 @@
-"""``morobot train-korr`` / ``morobot eval-korr``: registered into ``morobot.cli.EXTRA``."""
+"""``morobot train korr`` / ``morobot eval korr``.
+
+Registered into ``morobot.cli.EXTRA`` under the dashed names ``train-korr`` / ``eval-korr``,
+which ``morobot.cli`` turns into the nested sub-commands.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def _train_run(ns: argparse.Namespace) -> int:
     try:
         return run(args_from_namespace(ns))
     except (ValueError, FileNotFoundError, ckpt.CheckpointError) as exc:
-        print(f"morobot train-korr: {exc}", file=sys.stderr)
+        print(f"morobot train korr: {exc}", file=sys.stderr)
         return 2
 
 
@@ -36,7 +40,7 @@ def _eval_run(ns: argparse.Namespace) -> int:
     try:
         return run(ns)
     except (ValueError, FileNotFoundError, ckpt.CheckpointError) as exc:
-        print(f"morobot eval-korr: {exc}", file=sys.stderr)
+        print(f"morobot eval korr: {exc}", file=sys.stderr)
         return 2
 
 

@@ -1,10 +1,11 @@
 """Evaluate KORR checkpoints: task success per policy and perturbation level, Koopman prediction.
 
     python -m morobot.korr.evaluate --ckpt models/korr --episodes 100
-    morobot eval-korr --task push --perturbations none,high
+    morobot eval korr --task push --perturbations none,high --level-episodes high=400
 
 For every task and perturbation level (at ``--randomness``), each policy runs the same
-``--episodes`` seeded episodes (seeds ``--seed + k``) with deterministic actions:
+``--episodes`` seeded episodes (seeds ``--seed + k``; ``--level-episodes high=400`` overrides the
+count per level) with deterministic actions:
 
 ``base`` (BC), ``mlp`` (base + ResiP-style MLP residual), ``korr`` (base + KORR residual),
 ``korr_nokoop`` (KORR without the Koopman-predicted latent); ``expert`` (the scripted expert)
@@ -15,6 +16,9 @@ condition; mean squared error (standardised observation units) of 1..H-step open
 predictions for the pre-trained Koopman model, the KORR agent's jointly trained one, DMDc and
 EDMDc (random Fourier features) fitted by least squares on the Koopman model's training data, and
 the "nothing moves" prediction ``s_k = s_0`` as a floor.
+
+Because every policy runs the same episodes, ``eval.md`` also gives each residual's success
+difference to the base with a paired 95 % interval (per-episode outcomes are in ``eval.json``).
 
 Writes ``OUT/eval.json`` and ``OUT/eval.md``.
 """
@@ -53,7 +57,7 @@ def run_episodes(task: str, act, episodes: int, seed: int, randomness: str, pert
     """Success statistics of ``act(obs, env) -> actions`` over seeded episodes."""
     env = KorrVecEnv(task, min(n_envs, episodes), randomness, perturbation, seed=seed, backend=backend,
                      auto_reset=False)
-    successes, lengths = 0, []
+    successes, lengths, outcomes = 0, [], ""
     done_eps = 0
     while done_eps < episodes:
         n = min(env.n_envs, episodes - done_eps)
@@ -69,13 +73,24 @@ def run_episodes(task: str, act, episodes: int, seed: int, randomness: str, pert
             succ |= res.success
             if env.done.all():
                 break
+        outcomes += "".join("1" if v else "0" for v in succ[:n])
         successes += int(succ[:n].sum())
         lengths += [int(v) for v, s in zip(length[:n], succ[:n]) if s]
         done_eps += n
     env.close()
     lo, hi = wilson(successes, episodes)
     return {"success": successes / episodes, "ci95": [lo, hi], "episodes": episodes,
-            "mean_steps_success": float(np.mean(lengths)) if lengths else None}
+            "mean_steps_success": float(np.mean(lengths)) if lengths else None, "outcomes": outcomes}
+
+
+def paired_difference(a: str, b: str, z: float = 1.96) -> tuple[float, float, float]:
+    """Success-rate difference ``a - b`` of two policies on the same seeded episodes, with a 95 %
+    normal-approximation interval of the paired per-episode differences (outcome strings of 0/1)."""
+    if len(a) != len(b) or not a:
+        raise ValueError("paired outcomes must be non-empty and of equal length")
+    d = np.array([int(x) - int(y) for x, y in zip(a, b)], float)
+    half = z * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
 
 
 def torch_policy(fn):
@@ -157,7 +172,13 @@ def koopman_report(task: str, task_dir: Path, episodes: int, seed: int, horizon:
 def markdown(results: dict) -> str:
     lines = []
     for task, res in results["tasks"].items():
-        lines.append(f"### {task} (randomness {results['randomness']}, {results['episodes']} episodes per cell)\n")
+        per = results.get("level_episodes") or {}
+        counts = sorted(set(per.values()))
+        if len(counts) > 1:
+            how = "episodes per cell: " + ", ".join(f"{lv} {n}" for lv, n in per.items())
+        else:
+            how = f"{counts[0] if counts else results['episodes']} episodes per cell"
+        lines.append(f"### {task} (randomness {results['randomness']}, {how}, seeds {results.get('seed', '?')}+k)\n")
         levels = list(res["success"].keys())
         names = sorted({p for lv in levels for p in res["success"][lv]}, key=lambda p: (list(POLICIES) + ["expert"]).index(p))
         lines.append("| policy | " + " | ".join(f"perturbation {lv}" for lv in levels) + " |")
@@ -168,6 +189,24 @@ def markdown(results: dict) -> str:
                 r = res["success"][lv].get(p)
                 cells.append("-" if r is None else f"{100 * r['success']:.0f} % [{100 * r['ci95'][0]:.0f}, {100 * r['ci95'][1]:.0f}]")
             lines.append(f"| {p} | " + " | ".join(cells) + " |")
+        diffs = []
+        for p in names:
+            if p in ("base", "expert"):
+                continue
+            cells = []
+            for lv in levels:
+                r, b = res["success"][lv].get(p), res["success"][lv].get("base")
+                if r is None or b is None or not r.get("outcomes") or len(r["outcomes"]) != len(b["outcomes"]):
+                    cells.append("-")
+                    continue
+                m, lo, hi = paired_difference(r["outcomes"], b["outcomes"])
+                cells.append(f"{100 * m:+.1f} [{100 * lo:+.0f}, {100 * hi:+.0f}]")
+            diffs.append(f"| {p} − base | " + " | ".join(cells) + " |")
+        if diffs:
+            lines.append("\nDifference to the base policy on the same episodes (points, paired 95 % interval):\n")
+            lines.append("| policy | " + " | ".join(f"perturbation {lv}" for lv in levels) + " |")
+            lines.append("|---" * (len(levels) + 1) + "|")
+            lines.extend(diffs)
         if "koopman" in res:
             k = res["koopman"]
             hs = [h for h in ("h1", "h5", "h10", "h20") if h in next(iter(k["mse"].values()))]
@@ -186,6 +225,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated: base, mlp, korr, korr_nokoop")
     parser.add_argument("--expert", action="store_true", help="also evaluate the scripted expert")
     parser.add_argument("--episodes", type=int, default=100, help="episodes per task, level and policy")
+    parser.add_argument("--level-episodes", default="",
+                        help="per-level overrides of --episodes, e.g. high=400 (comma-separated LEVEL=N)")
     parser.add_argument("--seed", type=int, default=100000, help="first episode seed")
     parser.add_argument("--randomness", default="med", help="low, med or high")
     parser.add_argument("--perturbations", default="none,low,high", help="comma-separated levels")
@@ -197,14 +238,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
 
 
+def level_episodes(default: int, spec: str, levels: list[str]) -> dict[str, int]:
+    """Episodes per perturbation level: ``default`` unless ``spec`` ("high=400,low=200") says otherwise."""
+    out = {lv: default for lv in levels}
+    for item in (v.strip() for v in (spec or "").split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in out or not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"bad --level-episodes item {item!r} (want LEVEL=N for a level in {levels})")
+        out[name.strip()] = int(value)
+    return out
+
+
 def run(ns: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, ns.threads))
     root = Path(ns.ckpt)
     tasks = list(TASKS) if ns.task == "all" else [ns.task]
     names = [p.strip() for p in ns.policies.split(",") if p.strip()] + (["expert"] if ns.expert else [])
     levels = [p.strip() for p in ns.perturbations.split(",") if p.strip()]
-    results = {"randomness": ns.randomness, "episodes": ns.episodes, "seed": ns.seed, "backend": ns.backend,
-               "tasks": {}}
+    episodes = level_episodes(ns.episodes, getattr(ns, "level_episodes", ""), levels)
+    results = {"randomness": ns.randomness, "episodes": ns.episodes, "level_episodes": episodes, "seed": ns.seed,
+               "backend": ns.backend, "tasks": {}}
     t0, c0 = time.perf_counter(), time.process_time()
     for task in tasks:
         if task not in TASKS:
@@ -216,7 +271,7 @@ def run(ns: argparse.Namespace) -> int:
         for level in levels:
             res["success"][level] = {}
             for name, act in policies.items():
-                r = run_episodes(task, act, ns.episodes, ns.seed, ns.randomness, level, backend=ns.backend)
+                r = run_episodes(task, act, episodes[level], ns.seed, ns.randomness, level, backend=ns.backend)
                 res["success"][level][name] = r
                 print(f"[korr eval] {task:6s} perturbation={level:4s} {name:12s} success {100 * r['success']:5.1f} % "
                       f"[{100 * r['ci95'][0]:.0f}, {100 * r['ci95'][1]:.0f}]", file=sys.stderr, flush=True)

@@ -32,6 +32,9 @@ class PPOConfig:
     failure; bootstrapping it (with V ~ "eventually succeeds") turns failures into discounted
     successes and erases the sparse signal (a first run with it on learned V ~ 0.9 everywhere
     and no improvement).
+
+    ``anneal_lr``: both learning rates decay linearly to ``lr_floor`` x their start value over
+    the run (:func:`train_ppo` sets them before every roll-out).
     """
 
     gamma: float = 0.999
@@ -48,6 +51,8 @@ class PPOConfig:
     max_grad_norm: float = 1.0
     target_kl: float = 0.05
     bootstrap_truncation: bool = False
+    anneal_lr: bool = False
+    lr_floor: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,6 +146,12 @@ class PPO:
         adv = flat["advantage"]
         flat["advantage"] = (adv - adv.mean()) / (adv.std() + 1e-8)
         stats = {"pg_loss": 0.0, "v_loss": 0.0, "aux_loss": 0.0, "kl": 0.0, "clip_frac": 0.0}
+        with torch.no_grad():  # how much of the return the critic explains, before this update
+            ret, val = flat["return"], flat["value"]
+            explained = float(1.0 - (ret - val).var() / ret.var().clamp_min(1e-8))
+            log_std = getattr(self.agent, "log_std", None)
+            extra = {"explained_var": explained, "return_mean": float(ret.mean()),
+                     "log_std": float(log_std.mean()) if log_std is not None else 0.0}
         updates = 0
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         for _ in range(cfg.epochs):
@@ -175,7 +186,7 @@ class PPO:
                 updates += 1
             if cfg.target_kl and np.mean(kl_epoch) > cfg.target_kl:
                 break
-        return {k: v / max(updates, 1) for k, v in stats.items()}
+        return {**{k: v / max(updates, 1) for k, v in stats.items()}, **extra}
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -184,6 +195,14 @@ class PPO:
     def load_state_dict(self, state: dict) -> None:
         self.agent.load_state_dict(state["agent"])
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+def lr_factor(config: PPOConfig, step: int, total_steps: int) -> float:
+    """Learning-rate multiplier at env step ``step`` (1 without annealing)."""
+    if not config.anneal_lr or total_steps <= 0:
+        return 1.0
+    frac = min(1.0, max(0, step) / total_steps)
+    return 1.0 - (1.0 - config.lr_floor) * frac
 
 
 def train_ppo(env, ppo: PPO, total_steps: int, seed: int = 0, start_step: int = 0,
@@ -199,7 +218,11 @@ def train_ppo(env, ppo: PPO, total_steps: int, seed: int = 0, start_step: int = 
     obs = env.reset()
     stats = stats or EpisodeStats(len(obs))
     step = start_step
+    base_lrs = (ppo.config.actor_lr, ppo.config.critic_lr)
     while step < total_steps:
+        factor = lr_factor(ppo.config, step, total_steps)
+        for group, lr in zip(ppo.optimizer.param_groups, base_lrs):
+            group["lr"] = lr * factor
         batch, obs, step = ppo.collect(env, obs, stats, step)
         info = ppo.update(batch, gen)
         if callback is not None and callback(step, info, stats):

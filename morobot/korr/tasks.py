@@ -7,7 +7,10 @@ and the same interfaces:
   ``OBS_DIM`` numbers (layout in ``OBS_NAMES``); the runtime policy computes it the same way.
 * action: normalised end-effector action in ``[-1, 1]^5`` (see ``morobot.korr.kinematics``),
   applied at 10 Hz through a stateless differential-IK step from the measured joints.
-* reward: sparse, 1 on the step the task succeeds (the episode then terminates), else 0.
+* reward: sparse, 1 on the step the task succeeds (the episode then terminates), else 0; with
+  ``shaping > 0`` plus the potential-based term ``shaping * (gamma * Phi(s') - Phi(s))`` (see
+  :func:`potential`), with ``Phi = 0`` after the last step of an episode so that the shaped
+  return is the sparse return minus ``shaping * Phi(s_0)`` and the optimal policy is unchanged.
 
 ``push``: move the block's centre within ``PUSH_TOLERANCE`` of the target marker centre by
 pushing it with the closed fingers (30 cm from the nominal start).
@@ -157,6 +160,56 @@ def features(kin: ArmKinematics, q9, qd9, obj_pos, obj_quat, goal, tool_ref=None
     return obs, State(tool, tool_yaw, width, obj, obj_yaw, goal, ref)
 
 
+#: Length unit of :func:`potential`: 10 cm of distance = 1 unit of potential.
+POTENTIAL_LENGTH = 0.1
+
+
+def potential(task: str, obj_pos, tool, goal) -> float:
+    """Shaping potential ``Phi <= 0`` of one (true) state: minus a task-progress distance / 10 cm.
+
+    ``push``: block-to-target distance (xy) + 0.3 x how far the tool is from the block beyond
+    contact distance (4 cm, xy). ``insert``: block-to-hole distance (xy plus height above the
+    hole bottom) + 0.5 x tool-to-block distance beyond 1 cm. Only the potential *differences*
+    are rewarded (``gamma Phi(s') - Phi(s)``), so this changes how fast progress is credited, not
+    which policy is optimal (Ng et al. 1999).
+    """
+    obj = np.asarray(obj_pos, float)
+    tool = np.asarray(tool, float)
+    goal = np.asarray(goal, float)
+    d_goal = float(np.hypot(obj[0] - goal[0], obj[1] - goal[1]))
+    if task == "push":
+        d_tool = float(np.hypot(tool[0] - obj[0], tool[1] - obj[1]))
+        dist = d_goal + 0.3 * max(0.0, d_tool - 0.04)
+    elif task == "insert":
+        d_tool = float(np.linalg.norm(tool - obj))
+        dist = d_goal + abs(float(obj[2] - goal[2])) + 0.5 * max(0.0, d_tool - 0.01)
+    else:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    return -dist / POTENTIAL_LENGTH
+
+
+def shaping_term(phi: float, phi_next: float, done: bool, gamma: float) -> float:
+    """``gamma * Phi(s') - Phi(s)``, with ``Phi(s') = 0`` when the episode ended at ``s'``."""
+    return (0.0 if done else gamma * phi_next) - phi
+
+
+def scale_perturbation(p: Perturbation, factor: float) -> Perturbation:
+    """``p`` with push probability and every noise std multiplied by ``factor`` (in [0, 1]).
+
+    The push strength (acceleration, duration) stays; only how often pushes come scales.
+    """
+    f = float(np.clip(factor, 0.0, 1.0))
+    return Perturbation(f"{p.name}x{f:.2f}", p.push_probability * f, p.push_acceleration, p.push_duration,
+                        p.object_noise * f, p.object_yaw_noise * f, p.joint_noise * f)
+
+
+def curriculum_factor(step: int, ramp_steps: int, start: float) -> float:
+    """Perturbation factor at env step ``step``: linear from ``start`` to 1 over ``ramp_steps`` (0: always 1)."""
+    if ramp_steps <= 0:
+        return 1.0
+    return float(start + (1.0 - start) * min(1.0, max(0, step) / ramp_steps))
+
+
 def success(task: str, obj_pos, goal) -> bool:
     """Whether the (true) block position solves ``task``."""
     err = float(np.hypot(obj_pos[0] - goal[0], obj_pos[1] - goal[1]))
@@ -270,11 +323,14 @@ class KorrVecEnv:
         settings: physics/control timing.
         backend: ``fast`` (:class:`FastPanda`) or ``pandasim`` (:class:`PandaSimBackend`, 1 kHz).
         auto_reset: reset finished envs inside :meth:`step`.
+        shaping: weight of the potential-based shaping term in the reward (0: sparse only).
+        shaping_gamma: the learner's discount, used in the shaping term.
     """
 
     def __init__(self, task: str, n_envs: int = 8, randomness: str | Randomness = "low",
                  perturbation: str | Perturbation = "none", seed: int = 0,
-                 settings: SimSettings = SimSettings(), backend: str = "fast", auto_reset: bool = True) -> None:
+                 settings: SimSettings = SimSettings(), backend: str = "fast", auto_reset: bool = True,
+                 shaping: float = 0.0, shaping_gamma: float = 1.0) -> None:
         if n_envs < 1:
             raise ValueError("n_envs must be >= 1")
         self.task = task
@@ -304,6 +360,13 @@ class KorrVecEnv:
         self.states: list[State] = [None] * n_envs  # type: ignore[list-item]
         self.q_meas = np.zeros((n_envs, 9))
         self.done = np.zeros(n_envs, bool)
+        self.shaping = float(shaping)
+        self.shaping_gamma = float(shaping_gamma)
+        self.phi = np.zeros(n_envs)
+
+    def potential(self, i: int) -> float:
+        """Shaping potential of env ``i``'s current true block position and (measured) tool."""
+        return potential(self.task, self.true_object_position(i), self.states[i].tool, self.goal)
 
     # ------------------------------------------------------------------ episodes
     def _initial(self, rng: np.random.Generator):
@@ -328,6 +391,7 @@ class KorrVecEnv:
         self.done[i] = False
         self.commanders[i].reset(q)
         self._measure(i)
+        self.phi[i] = self.potential(i) if self.shaping else 0.0
         return self.obs[i]
 
     def reset(self, seeds: Sequence[int] | None = None) -> np.ndarray:
@@ -391,6 +455,11 @@ class KorrVecEnv:
                 truncated[i] = True
             self._measure(i)
             final_obs[i] = self.obs[i]
+            if self.shaping:
+                phi_next = self.potential(i)
+                reward[i] += self.shaping * shaping_term(self.phi[i], phi_next, terminated[i] or truncated[i],
+                                                         self.shaping_gamma)
+                self.phi[i] = phi_next
             if terminated[i] or truncated[i]:
                 if self.auto_reset:
                     self.reset_env(i)

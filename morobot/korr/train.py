@@ -1,7 +1,7 @@
 """Train KORR for one or both tasks: demos -> BC base -> Koopman model -> residual policies (PPO).
 
     python -m morobot.korr.train --task all --stage all --seed 0 --out models/korr
-    morobot train-korr --task push --stage residual --variants korr --residual-steps 40000
+    morobot train korr --task push --stage residual --variants korr --residual-steps 250000 --shaping 1.0
 
 Every stage reads its inputs from and writes its outputs to ``OUT/TASK/``:
 
@@ -10,7 +10,9 @@ demos      ``demos.npz`` (+ ``demos.json``): ``--demos`` successful noisy-expert
 bc         ``bc.pt`` base policy, ``bc_loss.png``
 koopman    ``koopman_data.npz`` (base-policy roll-outs), ``koopman.pt``, ``koopman_loss.png``
            (``--latent-sweep 16,32,64,128``: held-out multi-step error per latent size)
-residual   ``residual_{variant}.pt`` per variant, ``residual_curves.png``
+residual   ``residual_{variant}.pt`` per variant, ``residual_curves.png`` (training success of all
+           variants), ``residual_{variant}_diag.png`` (success, critic explained variance, value
+           loss, policy std, batch return, KL; rewritten at every resume snapshot)
 =========  ==================================================================================
 
 plus ``train_log.json`` (timings, losses, curves). The residual stage writes
@@ -41,7 +43,12 @@ STAGES = ("demos", "bc", "koopman", "residual")
 
 @dataclass
 class TrainArgs:
-    """Command-line arguments of ``train-korr`` (one field per ``--flag``)."""
+    """Command-line arguments of ``train korr`` (one field per ``--flag``).
+
+    The residual defaults are the settings of the shipped checkpoints (docs/korr.md): 250 k env
+    steps, potential-based shaping weight 1, gamma 0.99, GAE lambda 0.9, linearly annealed
+    learning rates, no curriculum; they are the same for every variant.
+    """
 
     task: str = "all"
     stage: str = "all"
@@ -56,11 +63,19 @@ class TrainArgs:
     latent_dim: int = 64
     latent_sweep: str = ""
     horizon: int = 8
-    residual_steps: int = 40000
+    residual_steps: int = 250000
     n_envs: int = 16
     randomness: str = "med"
     perturbation: str = "high"
     alpha: float = 0.1
+    init_log_std: float = -0.7
+    shaping: float = 1.0
+    curriculum_steps: int = 0
+    curriculum_start: float = 0.5
+    anneal_lr: bool = True
+    ent_coef: float = 0.0
+    gamma: float = 0.99
+    gae_lambda: float = 0.9
     resume_every: int = 10
     threads: int = 1
     resume: bool = True
@@ -87,6 +102,14 @@ HELP = {
     "randomness": "initial-state randomness while training residuals (low, med, high)",
     "perturbation": "perturbation level while training residuals (none, low, high)",
     "alpha": "residual bound: a = a_base + alpha * tanh(u)",
+    "init_log_std": "initial log std of the residual's pre-squash action u",
+    "shaping": "weight of the potential-based shaping reward (0: sparse success reward only)",
+    "curriculum_steps": "env steps over which the perturbation ramps up to --perturbation (0: none)",
+    "curriculum_start": "perturbation factor (push probability and noise) at the start of the ramp",
+    "anneal_lr": "decay the PPO learning rates linearly to 0 over --residual-steps",
+    "ent_coef": "PPO entropy bonus",
+    "gamma": "PPO discount (also the shaping discount)",
+    "gae_lambda": "PPO GAE lambda",
     "resume_every": "PPO updates between resume snapshots",
     "threads": "torch CPU threads",
     "resume": "continue interrupted residual runs from their snapshots",
@@ -165,11 +188,16 @@ def _plot(path: Path, series: dict[str, tuple], title: str, xlabel: str, ylabel:
     plt.close(fig)
 
 
-def success_curve(finished: list, window: int = 2000, points: int = 60) -> tuple[list, list]:
-    """Success rate of the episodes that ended within the last ``window`` env steps."""
+def success_curve(finished: list, window: int | None = None, points: int = 60) -> tuple[list, list]:
+    """Success rate of the episodes that ended within the last ``window`` env steps.
+
+    ``window`` defaults to 1/40 of the run (at least 2000 steps).
+    """
     if not finished:
         return [], []
     steps = np.array([f[0] for f in finished])
+    if window is None:
+        window = max(2000, int(steps.max()) // 40)
     succ = np.array([f[1] for f in finished])
     xs = np.linspace(max(window, steps.min()), steps.max(), points)
     ys = [float(succ[(steps > x - window) & (steps <= x)].mean()) if np.any((steps > x - window) & (steps <= x))
@@ -296,17 +324,52 @@ def stage_koopman(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
     log.put("koopman", record)
 
 
-def make_agent(variant: str, base, koopman, alpha: float):
+def make_agent(variant: str, base, koopman, alpha: float, init_log_std: float = -0.7):
     from morobot.korr.residual import ResidualAgent, ResidualConfig
 
     koop = copy.deepcopy(koopman) if variant != "mlp" else None
-    return ResidualAgent(ResidualConfig(variant, OBS_DIM, ACT_DIM, alpha=alpha), copy.deepcopy(base), koop)
+    return ResidualAgent(ResidualConfig(variant, OBS_DIM, ACT_DIM, alpha=alpha, init_log_std=init_log_std),
+                         copy.deepcopy(base), koop)
+
+
+def ppo_config(args: TrainArgs):
+    """The PPO settings of a residual run (identical for every variant)."""
+    from morobot.korr.ppo import PPOConfig
+
+    return PPOConfig(anneal_lr=args.anneal_lr, ent_coef=args.ent_coef, gamma=args.gamma, gae_lambda=args.gae_lambda)
+
+
+DIAG_KEYS = ("explained_var", "v_loss", "log_std", "return_mean", "kl", "aux_loss")
+
+
+def plot_diagnostics(path: Path, task: str, variant: str, finished: list, history: list[dict]) -> None:
+    """Training success plus PPO diagnostics (critic explained variance, losses, std) of one run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    xs, ys = success_curve(finished)
+    axes[0, 0].plot(xs, ys)
+    axes[0, 0].set_title("training success (stochastic)")
+    steps = [h["step"] for h in history]
+    for ax, key in zip(axes.flat[1:], DIAG_KEYS):
+        ax.plot(steps, [h.get(key, float("nan")) for h in history])
+        ax.set_title(key)
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("env steps")
+    fig.suptitle(f"{task}: residual {variant}")
+    fig.tight_layout()
+    ckpt.atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=80))
+    plt.close(fig)
 
 
 def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
-    from morobot.korr.ppo import PPO, EpisodeStats, PPOConfig, train_ppo
+    from morobot.korr.ppo import PPO, EpisodeStats, train_ppo
     from morobot.korr.residual import VARIANTS
-    from morobot.korr.tasks import KorrVecEnv
+    from morobot.korr.tasks import PERTURBATIONS, KorrVecEnv, curriculum_factor, scale_perturbation
 
     base, _ = ckpt.load_bc(out / "bc.pt")
     koopman, _ = ckpt.load_koopman(out / "koopman.pt")
@@ -321,9 +384,17 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
         if path.is_file() and not args.force:
             continue
         torch.manual_seed(args.seed)
-        agent = make_agent(variant, base, koopman, args.alpha)
-        ppo = PPO(agent, PPOConfig())
-        env = KorrVecEnv(task, args.n_envs, args.randomness, args.perturbation, seed=args.seed + 100)
+        agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std)
+        cfg = ppo_config(args)
+        ppo = PPO(agent, cfg)
+        target_pert = PERTURBATIONS[args.perturbation]
+
+        def perturbation_at(step: int):
+            factor = curriculum_factor(step, args.curriculum_steps, args.curriculum_start)
+            return target_pert if factor >= 1.0 else scale_perturbation(target_pert, factor)
+
+        env = KorrVecEnv(task, args.n_envs, args.randomness, perturbation_at(0), seed=args.seed + 100,
+                         shaping=args.shaping, shaping_gamma=cfg.gamma)
         stats = EpisodeStats(args.n_envs)
         start, spent = 0, {"wall_s": 0.0, "cpu_s": 0.0}
         state = ckpt.load_resume(resume_path) if args.resume and not args.force else None
@@ -336,11 +407,13 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
                 spent = dict(state["spent"])
                 torch.set_rng_state(state["torch_rng"])
             except (KeyError, RuntimeError, ValueError, TypeError):
-                agent = make_agent(variant, base, koopman, args.alpha)
-                ppo = PPO(agent, PPOConfig())
+                agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std)
+                ppo = PPO(agent, cfg)
                 start, stats, spent = 0, EpisodeStats(args.n_envs), {"wall_s": 0.0, "cpu_s": 0.0}
+        env.perturbation = perturbation_at(start)
         updates = [0]
-        history: list[dict] = []
+        history: list[dict] = list(state.get("history", [])) if state is not None and start else []
+        diag_path = out / f"residual_{variant}_diag.png"
         t_wall, t_cpu = time.perf_counter(), time.process_time()
 
         def elapsed() -> dict:
@@ -354,12 +427,21 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
                 bar.update(step - bar.n)
                 recent = [f[1] for f in st.finished[-100:]]
                 bar.set_postfix(success=f"{np.mean(recent):.2f}" if recent else "-", kl=f"{info['kl']:.3f}")
+                env.perturbation = perturbation_at(step)  # curriculum (no-op without one)
                 history.append({"step": step, **{k: round(v, 5) for k, v in info.items()}})
                 updates[0] += 1
                 if updates[0] % args.resume_every == 0 and step < args.residual_steps:
                     ckpt.save_resume(resume_path, {
                         "ppo": ppo.state_dict(), "step": step, "finished": [list(f) for f in st.finished],
-                        "episodes": env._episode, "spent": elapsed(), "torch_rng": torch.get_rng_state()})
+                        "episodes": env._episode, "spent": elapsed(), "torch_rng": torch.get_rng_state(),
+                        "history": history})
+                    plot_diagnostics(diag_path, task, variant, st.finished, history)
+                    if not args.progress:
+                        recent = [f[1] for f in st.finished[-200:]]
+                        print(f"[korr] {task} {variant} step {step}/{args.residual_steps} "
+                              f"success(last 200 eps) {np.mean(recent) if recent else float('nan'):.3f} "
+                              f"explained_var {info['explained_var']:.2f} {elapsed()['wall_s']:.0f} s",
+                              file=sys.stderr, flush=True)
                 return False
 
             train_ppo(env, ppo, args.residual_steps, seed=args.seed + start, start_step=start,
@@ -368,19 +450,27 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
         timing = elapsed()
         xs, ys = success_curve(stats.finished)
         recent = [f[1] for f in stats.finished[-200:]]
+        first = [f[1] for f in stats.finished[:200]]
+        plot_diagnostics(diag_path, task, variant, stats.finished, history)
+        tail = history[-20:]
         record = {"steps": args.residual_steps, "episodes": len(stats.finished),
+                  "train_success_first200": float(np.mean(first)) if first else None,
                   "train_success_last200": float(np.mean(recent)) if recent else None,
+                  "explained_var_last20": float(np.mean([h["explained_var"] for h in tail])) if tail else None,
                   "randomness": args.randomness, "perturbation": args.perturbation, "alpha": args.alpha,
-                  "ppo": PPOConfig().to_dict(), **timing}
+                  "init_log_std": args.init_log_std, "shaping": args.shaping,
+                  "curriculum_steps": args.curriculum_steps, "curriculum_start": args.curriculum_start,
+                  "ppo": cfg.to_dict(), **timing}
         ckpt.save_agent(path, agent.eval(), task, SimSettings().control_dt, {"seed": args.seed, "metrics": record})
         if resume_path.is_file():
             resume_path.unlink()
         curves[variant] = {**record, "curve": {"step": xs, "success": ys},
-                           "updates": history[-1] if history else {}}
+                           "updates": history[-1] if history else {},
+                           "history": [{k: h[k] for k in ("step", *DIAG_KEYS) if k in h} for h in history[::5]]}
         log.put("residual", curves)
     series = {v: (c["curve"]["step"], c["curve"]["success"]) for v, c in curves.items() if c.get("curve")}
     if series:
-        _plot(out / "residual_curves.png", series, f"{task}: training success (stochastic, 2k-step window)",
+        _plot(out / "residual_curves.png", series, f"{task}: training success (stochastic, window 1/40 of the run)",
               "environment steps", "success rate")
 
 
