@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
@@ -235,23 +235,22 @@ def record(out, duration: Optional[float] = None, storage: str = "mcap", joint_s
     bag = DemoBag(out, recorder_topics(joint_states), storage)
     context = rclpy.Context()
     main_thread = threading.current_thread() is threading.main_thread()
-    old_term = None
+    interrupted = threading.Event()  # set by Ctrl-C / SIGTERM: the loop ends between spins, never mid-write
+    old_handlers: dict[int, Any] = {}
     try:
         rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
         if main_thread:
-            def _interrupt(signum, frame):
-                raise KeyboardInterrupt
-
-            old_term = signal.signal(signal.SIGTERM, _interrupt)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old_handlers[sig] = signal.signal(sig, lambda signum, frame: interrupted.set())
         node = make_recorder_node(bag, context=context, use_sim_time=use_sim_time)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         if ready is not None:
             ready.set()
         deadline = time.monotonic() + duration if duration else math.inf
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the recording
-            while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
-                executor.spin_once(timeout_sec=0.05)
+        while (time.monotonic() < deadline and not interrupted.is_set()
+               and not (stop is not None and stop.is_set())):
+            executor.spin_once(timeout_sec=0.05)
         executor.remove_node(node)
         node.destroy_node()
         executor.shutdown()
@@ -259,8 +258,8 @@ def record(out, duration: Optional[float] = None, storage: str = "mcap", joint_s
         bag.abort()
         raise
     finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
         rclpy.try_shutdown(context=context)
     return bag.close()
 
