@@ -65,6 +65,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from morobot import pointcloud
 from morobot.fdm.dataset import DataSpec, DatasetError, freeze_after_failure, read_manifest, write_manifest, write_shard
 from morobot.fdm.heightscan import ScanConfig, sample_heights
 from morobot.fdm.history import ProprioHistory
@@ -80,10 +81,6 @@ SOURCE = "rosbag2"
 
 _NS = 1_000_000_000
 # sensor_msgs/PointField datatypes -> numpy
-_FIELD_DTYPES = {1: np.int8, 2: np.uint8, 3: np.int16, 4: np.uint16, 5: np.int32, 6: np.uint32, 7: np.float32,
-                 8: np.float64}
-
-
 class ConversionError(ValueError):
     """A bag, topic or option that makes the conversion impossible (the message says which and why)."""
 
@@ -380,39 +377,13 @@ def failure_events(odom: _Odometry, cmds: _Commands, opts: ConvertOptions) -> li
 def cloud_xyz(msg: Any, keep_invalid: bool = False) -> np.ndarray:
     """x, y, z of a sensor_msgs/PointCloud2 (rosbags message) as ``[N, 3]`` float64.
 
-    Args:
-        msg: the cloud; any field layout holding ``x``, ``y`` and ``z``.
-        keep_invalid: keep NaN/Inf points (organized clouds); dropped by default.
-
     Raises:
-        ConversionError: missing fields, an unsupported datatype or too little data.
+        ConversionError: see :func:`morobot.pointcloud.cloud_xyz`.
     """
-    fields = {f.name: f for f in msg.fields}
-    missing = [n for n in "xyz" if n not in fields]
-    if missing:
-        raise ConversionError(f"point cloud lacks fields {missing}")
-    rows, cols, step, row_step = int(msg.height), int(msg.width), int(msg.point_step), int(msg.row_step)
-    if rows * cols == 0:
-        return np.zeros((0, 3))
-    order = ">" if msg.is_bigendian else "<"
-    formats = []
-    for n in "xyz":
-        if fields[n].datatype not in _FIELD_DTYPES:
-            raise ConversionError(f"point cloud field {n} has unsupported datatype {fields[n].datatype}")
-        formats.append(np.dtype(_FIELD_DTYPES[fields[n].datatype]).newbyteorder(order))
-    if step <= 0 or row_step < cols * step:
-        raise ConversionError(f"point cloud has a bad layout (point_step {step}, row_step {row_step})")
-    if any(fields[n].offset + formats[i].itemsize > step for i, n in enumerate("xyz")):
-        raise ConversionError("point cloud field lies outside the point step")
-    data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
-    if data.size < rows * row_step:
-        raise ConversionError(f"point cloud holds {data.size} bytes, expected {rows * row_step}")
-    dtype = np.dtype({"names": list("xyz"), "formats": formats,
-                      "offsets": [int(fields[n].offset) for n in "xyz"], "itemsize": step})
-    raw = np.ascontiguousarray(data[: rows * row_step].reshape(rows, row_step)[:, : cols * step])
-    pts = raw.reshape(-1).view(dtype)
-    out = np.stack([pts[n].astype(np.float64) for n in "xyz"], axis=-1)
-    return out if keep_invalid else out[np.all(np.isfinite(out), axis=1)]
+    try:
+        return pointcloud.cloud_xyz(msg, keep_invalid)
+    except ValueError as exc:
+        raise ConversionError(str(exc)) from None
 
 
 def cloud_to_grid(msg: Any) -> tuple[np.ndarray, tuple[float, float], float]:

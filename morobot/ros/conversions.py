@@ -16,17 +16,7 @@ from nav_msgs.msg import Odometry, Path
 from sensor_msgs.msg import PointCloud2, PointField
 
 from morobot.planning.interface import HeightMap
-
-_DTYPES = {
-    PointField.INT8: np.int8,
-    PointField.UINT8: np.uint8,
-    PointField.INT16: np.int16,
-    PointField.UINT16: np.uint16,
-    PointField.INT32: np.int32,
-    PointField.UINT32: np.uint32,
-    PointField.FLOAT32: np.float32,
-    PointField.FLOAT64: np.float64,
-}
+from morobot.pointcloud import cloud_xyz
 
 
 class MessageError(ValueError):
@@ -238,35 +228,10 @@ def pointcloud2_to_xyz(msg: PointCloud2, keep_invalid: bool = False) -> np.ndarr
     Raises:
         MessageError: missing x/y/z fields, inconsistent sizes or an unsupported datatype.
     """
-    fields = {f.name: f for f in msg.fields}
-    missing = [n for n in "xyz" if n not in fields]
-    if missing:
-        raise MessageError(f"point cloud lacks fields {missing}")
-    n = int(msg.width) * int(msg.height)
-    step = int(msg.point_step)
-    data = bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray)) else msg.data
-    if n == 0:
-        return np.zeros((0, 3), dtype=np.float32)
-    if step <= 0 or int(msg.row_step) * int(msg.height) > len(data) or n * step > len(data) + 0:
-        raise MessageError(
-            f"point cloud data has {len(data)} bytes, expected {n} points × {step} bytes"
-        )
-    out = np.empty((n, 3), dtype=np.float32)
-    raw = np.frombuffer(data, dtype=np.uint8)
-    rows = raw[: int(msg.row_step) * int(msg.height)].reshape(int(msg.height), int(msg.row_step))
-    rows = rows[:, : int(msg.width) * step].reshape(n, step)
-    order = ">" if msg.is_bigendian else "<"
-    for i, name in enumerate("xyz"):
-        f = fields[name]
-        if f.datatype not in _DTYPES:
-            raise MessageError(f"field {name} has unsupported datatype {f.datatype}")
-        dt = np.dtype(_DTYPES[f.datatype]).newbyteorder(order)
-        if f.offset + dt.itemsize > step:
-            raise MessageError(f"field {name} lies outside the point step")
-        out[:, i] = np.ascontiguousarray(rows[:, f.offset:f.offset + dt.itemsize]).view(dt)[:, 0]
-    if not keep_invalid:
-        out = out[np.all(np.isfinite(out), axis=1)]
-    return out
+    try:
+        return cloud_xyz(msg, keep_invalid).astype(np.float32)
+    except ValueError as exc:
+        raise MessageError(str(exc)) from None
 
 
 def heightmap_to_pointcloud2(hmap: HeightMap, frame_id: str = "odom") -> PointCloud2:
