@@ -121,6 +121,10 @@ def _passthrough(words: tuple[str, ...], module: str) -> Callable:
     return run
 
 
+def _add_rest(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="morobot", description="morobot: learned-dynamics navigation and manipulation on ROS 2.",
@@ -156,18 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     _register_extras()
     commands: dict[tuple[str, ...], tuple[str, Callable, Callable]] = {}
     for words, (module, help_text) in PASSTHROUGH.items():
-        def add_rest(q: argparse.ArgumentParser) -> None:
-            q.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-
-        commands[words] = (help_text, add_rest, _passthrough(words, module))
+        commands[words] = (help_text, _add_rest, _passthrough(words, module))
     for name, entry in EXTRA.items():
         commands[_split_name(name)] = entry
 
     groups: dict[str, argparse._SubParsersAction] = {}
     for words, (help_text, add_args, run) in sorted(commands.items()):
         if len(words) == 1:
-            passthrough = words in PASSTHROUGH
-            p = sub.add_parser(words[0], help=help_text, add_help=not passthrough)
+            p = sub.add_parser(words[0], help=help_text, add_help=words not in PASSTHROUGH)
         else:
             verb, target = words
             if verb not in groups:
