@@ -134,3 +134,15 @@ def test_scan_ceiling_is_trained_and_kept(data_dir, tmp_path):
         ds.use_scan_config(wider)
     with pytest.raises(ValueError, match="scan_ceiling"):
         train.train(args(data_dir, tmp_path / "bad", scan_ceiling=5.0))
+
+
+def test_mirror_augmentation_trains_and_is_recorded(data_dir, tmp_path):
+    out = tmp_path / "mirror"
+    train.train(args(data_dir, out, epochs=2, mirror_prob=0.5))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["val"]["loss"] < rows[0]["val"]["loss"]
+    _, meta = load_checkpoint(out / "best.pt")
+    assert meta["extra"]["args"]["mirror_prob"] == 0.5
+    with pytest.raises(ValueError, match="mirror_prob"):
+        train.train(args(data_dir, tmp_path / "bad", mirror_prob=1.5))
+    assert train.parse_args(["--data", "d", "--out", "o", "--mirror-prob", "0.5"]).mirror_prob == 0.5

@@ -382,3 +382,70 @@ def test_reset_without_reseed_keeps_the_noise_stream():
     b.reset()  # reseeded: the next plan repeats the first one
     pa, pb = a.plan(state, hmap, (2.0, 0.0, 0.0)), b.plan(state, hmap, (2.0, 0.0, 0.0))
     assert not np.allclose(pa.commands, pb.commands)
+
+
+def test_relative_penalty_compares_with_standing_still():
+    cfg = NavigationCostConfig()
+    cost = NavigationCost(cfg)
+    poses = [[[1.0, 0.0, 0.0]] * 2] * 3
+    rollout, cmds = _single(poses, risk=[[0.6, 0.7], [0.6, 0.74], [0.6, 0.8]])
+    absolute = cost(rollout, cmds, (1.0, 0.0, 0.0))
+    assert float(absolute[0] - 0.0) > cfg.collision_penalty  # no reference: the absolute rule
+    cost.set_standstill(torch.tensor([0.6, 0.7]))
+    rel = cost(rollout, cmds, (1.0, 0.0, 0.0))
+    assert float(rel[0]) < cfg.collision_penalty and float(rel[1]) < cfg.collision_penalty  # within 0.05
+    assert float(rel[2] - rel[1]) == pytest.approx(cfg.collision_penalty + cfg.risk_weight * 0.03, rel=1e-4)
+    low, _ = _single(poses[:1], risk=[[0.0, 0.55]])
+    cost.set_standstill(torch.tensor([0.0, 0.1]))  # the floor never drops below risk_threshold + 0
+    assert float(cost(low, cmds[:1], (1.0, 0.0, 0.0))[0]) > cfg.collision_penalty
+    cost.set_standstill(torch.tensor([0.6, 0.7, 0.8]))  # another horizon: ignored
+    assert float(cost(rollout, cmds, (1.0, 0.0, 0.0))[0]) > cfg.collision_penalty
+    off = NavigationCost(NavigationCostConfig(risk_relative=False))
+    off.set_standstill(torch.tensor([0.6, 0.7]))
+    assert float(off(rollout, cmds, (1.0, 0.0, 0.0))[0]) > cfg.collision_penalty
+
+
+def test_should_stop_only_when_moving_is_riskier_than_standing_still():
+    from morobot.planning.cost import should_stop
+
+    plan = [0.2, 0.7, 0.9]
+    assert should_stop(plan, None, 0.5, 1.0, 0.5, 0.05) == (True, 0.7)
+    assert should_stop(plan, [0.1, 0.2, 0.3], 0.5, 1.0, 0.5, 0.05) == (True, 0.7)
+    assert should_stop(plan, [0.6, 0.66, 0.9], 0.5, 1.0, 0.5, 0.05) == (False, 0.7)  # 0.7 <= 0.66 + 0.05
+    assert should_stop(plan, [0.6, 0.66, 0.9], 0.5, 1.0, 0.5, None) == (True, 0.7)  # absolute rule
+    assert should_stop([0.1, 0.4], [0.0, 0.0], 0.5, 0.0, 0.5, 0.05) == (False, 0.4)
+    with pytest.raises(ValueError):
+        should_stop(plan, None, 0.0, 1.0, 0.5, 0.05)
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_a_robot_touching_an_obstacle_backs_out_instead_of_freezing(relative):
+    """0.3 m in front of the box face (inside the 0.45 m footprint): every plan starts risky.
+
+    With the relative rule the planner steers out and never has to stop; with the absolute rule
+    the first plan already trips the stop (the old behaviour that froze robots next to boxes).
+    """
+    from morobot.planning.cost import should_stop
+
+    hmap = _box_map()
+    cfg = MPPIConfig(num_samples=256, horizon=10, seed=0)
+    cost = NavigationCost(NavigationCostConfig(risk_relative=relative))
+    planner = MPPI(KinematicModel(dt=cfg.dt), cost, cfg)
+    plant = KinematicModel(dt=cfg.dt)
+    pose = torch.tensor([[BOX[0] - 0.3, 0.0, 0.0]], dtype=torch.float64)
+    goal = (0.0, 2.5, 0.0)
+    stops = 0
+    for _ in range(12):
+        plan = planner.plan(NavState(pose=pose[0].numpy()), hmap, goal)
+        assert plan.standstill_risk is not None and plan.standstill_risk.shape == (10,)
+        stop, _ = should_stop(plan.risk, plan.standstill_risk, cfg.dt, 1.0, 0.5, 0.05 if relative else None)
+        if stop:
+            stops += 1
+            planner.reset(reseed=False)
+            continue
+        pose = plant.step(pose, torch.tensor(plan.commands[:1]))
+    if relative:
+        assert stops == 0
+        assert float(_box_clearance(pose[:, :2].numpy())[0]) > 0.45
+    else:
+        assert stops >= 1

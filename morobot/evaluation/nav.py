@@ -11,8 +11,8 @@ Two execution modes share the scenario list (:mod:`morobot.evaluation.scenarios`
     read from the ``ros__parameters`` of ``mujoco_sim``, ``elevation_mapper`` and ``mppi_planner``
     in ``config/navigate.yaml`` and the components are built with
     :mod:`morobot.planning.factory`, exactly as the nodes build them. The planner cycle mirrors
-    the node's: stop once within ``goal_tolerance``, stop when the best plan's peak risk exceeds
-    ``risk_threshold``, otherwise execute the first command. There is no message latency, no
+    the node's: stop once within ``goal_tolerance``, stop by the node's rule
+    (:func:`morobot.planning.cost.should_stop`) when the best plan is too risky, otherwise execute the first command. There is no message latency, no
     map/odometry staleness and no PointCloud2 round trip of the map. Deterministic; much faster
     than real time.
 
@@ -269,7 +269,7 @@ class LockstepRunner:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        from morobot.planning.factory import make_fdm_dynamics, make_kinematic_model
+        from morobot.planning.factory import make_fdm_planner_dynamics, make_kinematic_model
 
         if self.params is None:
             self.params = NavParams.load()
@@ -283,7 +283,8 @@ class LockstepRunner:
         if self.planner.name == "kinematic":
             self.dynamics = make_kinematic_model(p.planner)
         else:
-            self.dynamics, self._fdm_history = make_fdm_dynamics(p.planner, self.planner.checkpoint, self.device)
+            self.dynamics, self._fdm_history = make_fdm_planner_dynamics(p.planner, self.planner.checkpoint,
+                                                                         self.device)
 
     def run(self, scenario: Scenario) -> dict[str, Any]:
         """Drive one scenario to its outcome.
@@ -299,7 +300,7 @@ class LockstepRunner:
         """
         from morobot.fdm.history import ProprioHistory
         from morobot.mapping.elevation import ElevationMapper, transform_points
-        from morobot.planning.cost import stop_risk
+        from morobot.planning.cost import should_stop
         from morobot.planning.factory import make_elevation_config, make_planner
         from morobot.planning.interface import NavState
         from morobot.sim.anymal import AnymalSim, AnymalSimConfig
@@ -318,6 +319,7 @@ class LockstepRunner:
         tol = float(p.planner["goal_tolerance"])
         risk_threshold = float(p.planner["risk_threshold"])
         stop_window = float(p.planner.get("risk_stop_window", 0.0))
+        stop_margin = float(p.planner["risk_margin"]) if p.planner.get("risk_relative", False) else None
         plan_dt = float(p.planner["dt"])
         goal = np.asarray(scenario.goal, dtype=float)
         rules = self.rules
@@ -391,10 +393,11 @@ class LockstepRunner:
                     break
                 cycle_ms.append(1e3 * (time.perf_counter() - t0))
                 phase["planning"] += cycle_ms[-1] * 1e-3
-                peak = stop_risk(plan.risk, plan_dt, stop_window)
+                stop, _ = should_stop(plan.risk, plan.standstill_risk, plan_dt, stop_window, risk_threshold,
+                                      stop_margin)
                 if not np.all(np.isfinite(plan.commands[0])) or not math.isfinite(plan.cost):
                     cmd = np.zeros(3)
-                elif peak > risk_threshold:
+                elif stop:
                     cmd = np.zeros(3)
                     risk_stops += 1
                     mppi.reset(reseed=False)  # as the node does

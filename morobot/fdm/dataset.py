@@ -309,6 +309,53 @@ def freeze_after_failure(poses: np.ndarray, failed: np.ndarray) -> tuple[np.ndar
     return poses, failed
 
 
+#: History columns that change sign under the left-right mirror (lateral and yaw components).
+MIRROR_HISTORY_COLUMNS = (1, 2, 4, 5, 7)
+
+
+def mirror_batch(batch: dict[str, torch.Tensor], mask: torch.Tensor, scan: Optional[ScanConfig] = None) -> dict[str, torch.Tensor]:
+    """Reflects the samples selected by ``mask`` about the robot's sagittal (x-z) plane.
+
+    A left-right symmetric robot on mirrored terrain driven by mirrored commands moves along the
+    mirrored path and fails exactly when the original did, so every sample has a free twin:
+    lateral velocity, yaw rate, the lateral gravity component, ``y`` and ``yaw`` of the poses change
+    sign, and the scan's columns (the robot's left axis) are reversed. ``failed`` is unchanged.
+
+    Args:
+        batch: output of :meth:`FDMDataset.batch` (``history``, ``commands``, ``poses``,
+            optionally ``scan [B, C, rows, cols]``); not modified.
+        mask: ``[B]`` bool, the samples to mirror.
+        scan: the scan geometry; its window must be symmetric (``y_min == -y_max``) when the
+            batch has a scan.
+
+    Returns:
+        A new batch dict.
+
+    Raises:
+        ValueError: wrong mask shape, or a scan window that is not left-right symmetric.
+    """
+    n = batch["commands"].shape[0]
+    mask = torch.as_tensor(mask, dtype=torch.bool)
+    if tuple(mask.shape) != (n,):
+        raise ValueError(f"mask must be [{n}] bool, got shape {tuple(mask.shape)}")
+    out = dict(batch)
+    if not bool(mask.any()):
+        return out
+    hist_sign = torch.ones(batch["history"].shape[-1], dtype=batch["history"].dtype)
+    hist_sign[list(MIRROR_HISTORY_COLUMNS)] = -1.0
+    twist_sign = torch.tensor([1.0, -1.0, -1.0], dtype=batch["commands"].dtype)
+    pose_sign = torch.tensor([1.0, -1.0, -1.0], dtype=batch["poses"].dtype)
+    m = mask.view(n, 1, 1)
+    out["history"] = torch.where(m, batch["history"] * hist_sign, batch["history"])
+    out["commands"] = torch.where(m, batch["commands"] * twist_sign, batch["commands"])
+    out["poses"] = torch.where(m, batch["poses"] * pose_sign, batch["poses"])
+    if "scan" in batch:
+        if scan is None or abs(scan.y_min + scan.y_max) > 1e-9:
+            raise ValueError("mirroring scans needs a left-right symmetric scan window (y_min == -y_max)")
+        out["scan"] = torch.where(mask.view(n, 1, 1, 1), batch["scan"].flip(-1), batch["scan"])
+    return out
+
+
 class FDMDataset(Dataset):
     """All samples of the selected worlds of a data directory, held in memory.
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from morobot.fdm.checkpoint import CheckpointError, read_payload, save_checkpoint
-from morobot.fdm.dataset import DataSpec, FDMDataset, read_manifest, split_worlds
+from morobot.fdm.dataset import DataSpec, FDMDataset, mirror_batch, read_manifest, split_worlds
 from morobot.fdm.heightscan import ScanConfig
 from morobot.fileio import atomic_write_bytes
 from morobot.fdm.loss import LossWeights, fdm_loss
@@ -69,6 +69,8 @@ class TrainArgs:
         scan_ceiling: if set, the model clips scan heights at this height above the base (m)
             instead of the data's ``clip_high``, here and at run time (see
             :class:`~morobot.fdm.heightscan.ScanConfig`).
+        mirror_prob: probability that a training sample is reflected left-right
+            (:func:`~morobot.fdm.dataset.mirror_batch`) each time it is drawn; 0 = off.
     """
 
     data_dir: str
@@ -92,6 +94,7 @@ class TrainArgs:
     plot_every: int = 1
     model_overrides: dict[str, Any] = field(default_factory=dict)
     scan_ceiling: Optional[float] = None
+    mirror_prob: float = 0.0
 
     def validate(self) -> None:
         """Raises ValueError on out-of-range arguments."""
@@ -103,6 +106,8 @@ class TrainArgs:
             raise ValueError("num_threads and max_batches must be >= 0")
         if self.plot_every < 1:
             raise ValueError("plot_every must be >= 1")
+        if not 0.0 <= self.mirror_prob <= 1.0:
+            raise ValueError(f"mirror_prob must lie in [0, 1], got {self.mirror_prob}")
 
 
 def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
@@ -304,6 +309,9 @@ def train(args: TrainArgs) -> dict[str, Any]:
         for i, batch in enumerate(batches):
             if i >= n_batches:
                 break
+            if args.mirror_prob > 0:
+                flip = torch.rand(batch["commands"].shape[0], generator=gen) < args.mirror_prob
+                batch = mirror_batch(batch, flip, config.scan)
             b = _to(batch, device)
             n = b["commands"].shape[0]
             out_m = model(b["history"], b.get("scan"), b["commands"])
@@ -374,6 +382,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
     p.add_argument("--ensemble", type=int, default=d.ensemble_size, help="predictor ensemble size")
     p.add_argument("--device", default=d.device)
     p.add_argument("--no-scan", action="store_true", help="train the ablation without the height scan")
+    p.add_argument("--mirror-prob", type=float, default=d.mirror_prob,
+                   help="probability of reflecting a training sample left-right (data augmentation)")
     p.add_argument("--scan-ceiling", type=float, default=None,
                    help="clip scan heights at this height above the base (m), in training and at run time; "
                         "match it to what the robot's sensors put into the elevation map")
@@ -408,6 +418,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
         device=ns.device,
         no_scan=ns.no_scan,
         scan_ceiling=ns.scan_ceiling,
+        mirror_prob=ns.mirror_prob,
         val_fraction=ns.val_fraction,
         test_fraction=ns.test_fraction,
         split_seed=ns.split_seed,

@@ -6,7 +6,8 @@ forward-dynamics model) and publishes the first command of the plan.
 
 Safety: it commands zero velocity — and says why on /diagnostics — when odometry or the map are
 stale (``max_odom_age``/``max_map_age``), when an input holds NaN/Inf, when the best plan's risk
-exceeds ``risk_threshold``, when planning fails, and once the goal is reached. Malformed messages
+exceeds ``risk_threshold`` (with ``risk_relative``: and standing still's by more than
+``risk_margin``, :func:`morobot.planning.cost.should_stop`), when planning fails, and once the goal is reached. Malformed messages
 are logged and ignored; the node keeps running.
 """
 
@@ -26,8 +27,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from morobot import paths
 from morobot.planning import factory
-from morobot.planning.cost import stop_risk
+from morobot.planning.cost import should_stop
 from morobot.planning.interface import NavState
+from morobot.planning.map_risk import MapRiskOverlay
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, array_to_twist, make_path, odometry_to_state,
                                      pointcloud2_to_heightmap, pose_stamped_to_xyyaw, sec_to_stamp)
@@ -44,6 +46,9 @@ PARAMS = (
     ParamSpec("max_map_age", 2.0, "an elevation map older than this (s) stops the robot", 0.1, 30.0),
     ParamSpec("risk_threshold", 0.5, "stop when the best plan's peak risk exceeds this", 0.0, 1.0),
     ParamSpec("risk_stop_window", 0.0, "seconds of the best plan the safety stop checks (0 = all of it)", 0.0, 60.0),
+    ParamSpec("risk_relative", True, "stop and penalise only plans riskier than standing still by risk_margin "
+              "(false: any plan above risk_threshold)"),
+    ParamSpec("risk_margin", 0.05, "allowed risk above standing still's (risk_relative)", 0.0, 1.0),
     ParamSpec("odom_frame", "odom", "frame of odometry, map and goals"),
     # MPPI
     ParamSpec("num_samples", 1024, "sampled command sequences per iteration", 16, 16384, read_only=True),
@@ -60,6 +65,8 @@ PARAMS = (
     # dynamics
     ParamSpec("dynamics", "kinematic", "dynamics model", choices=("kinematic", "fdm"), read_only=True),
     ParamSpec("fdm_checkpoint", "", "FDM checkpoint (dynamics fdm; empty = shipped default)", read_only=True),
+    ParamSpec("fdm_map_risk", True, "dynamics fdm: also count the geometric terrain risk at the FDM's "
+              "predicted poses (covers the depth cameras' blind spots)", read_only=True),
     ParamSpec("footprint_radius", 0.45, "robot footprint radius for geometric risk (m)", 0.05, 3.0),
     ParamSpec("step_limit", 0.25, "highest step the robot climbs (m)", 0.01, 2.0),
     ParamSpec("slope_limit_deg", 30.0, "steepest slope the robot climbs (deg)", 1.0, 89.0),
@@ -126,10 +133,8 @@ class MppiPlannerNode(Node):
         p = self.p
         if p["dynamics"] == "kinematic":
             return factory.make_kinematic_model(p)
-        dyn, self._history = factory.make_fdm_dynamics(
+        dyn, self._history = factory.make_fdm_planner_dynamics(
             p, p["fdm_checkpoint"] or str(paths.default_fdm_checkpoint()))
-        if p["horizon"] > dyn.config.horizon:
-            raise ValueError(f"horizon ({p['horizon']}) exceeds the FDM's trained horizon ({dyn.config.horizon})")
         return dyn
 
     def _build_planner(self) -> None:
@@ -142,6 +147,8 @@ class MppiPlannerNode(Node):
         self.p = values
         if rebuild_dyn and values["dynamics"] == "kinematic":
             self.dynamics = self._make_dynamics()
+        elif rebuild_dyn and isinstance(self.dynamics, MapRiskOverlay):
+            self.dynamics = MapRiskOverlay(self.dynamics.inner, factory.make_kinematic_model(values))
         self._build_planner()
         if rate_changed:
             self._timer.cancel()
@@ -229,13 +236,15 @@ class MppiPlannerNode(Node):
         except ValueError as exc:
             return self._stop(ERROR, f"planning failed: {exc}")
         cycle_ms = 1e3 * (time.perf_counter() - t0)
-        peak = stop_risk(plan.risk, self.p["dt"], self.p["risk_stop_window"])
+        stop, peak = should_stop(plan.risk, plan.standstill_risk, self.p["dt"], self.p["risk_stop_window"],
+                                 self.p["risk_threshold"], self.p["risk_margin"] if self.p["risk_relative"] else None)
         if not np.all(np.isfinite(plan.commands[0])) or not math.isfinite(plan.cost):
             return self._stop(ERROR, "planner produced no finite plan", cycle_ms=cycle_ms)
         self._publish_plan(plan, now)
-        if peak > self.p["risk_threshold"]:
+        if stop:
             self.mppi.reset(reseed=False)  # next cycle samples around standing still, not the rejected plan
-            return self._stop(WARN, f"best plan too risky (peak risk {peak:.2f} > {self.p['risk_threshold']})",
+            why = ", and riskier than standing still" if self.p["risk_relative"] else ""
+            return self._stop(WARN, f"best plan too risky (peak risk {peak:.2f} > {self.p['risk_threshold']}{why})",
                               risk=peak, distance=dist, cycle_ms=cycle_ms)
         self._publish_cmd(plan.commands[0])
         self._diagnose(OK, "tracking plan", distance=dist, risk=peak, cost=plan.cost, cycle_ms=cycle_ms,

@@ -10,7 +10,10 @@ do not need retuning when the horizon changes. Terms (per rollout):
   ``heading_radius`` of the goal, and ``heading_weight * heading_far_scale`` otherwise (turn to the
   goal heading only when arriving; far away the weak term only breaks ties);
 * ``risk_weight * mean_t risk_t``: expected risk, plus ``collision_penalty`` if any step's risk
-  exceeds ``risk_threshold``;
+  exceeds ``risk_threshold``; with ``risk_relative`` and a stand-still reference (see
+  :meth:`NavigationCost.set_standstill`), only if it also exceeds the risk of standing still at that
+  step by more than ``risk_margin`` (a robot that is already in a risky spot, e.g. pressed against
+  an obstacle, is then steered out of it instead of every plan paying the same penalty);
 * ``uncertainty_weight * mean_t uncertainty_t`` when the rollout carries an uncertainty;
 * ``smoothness_weight * sum_t |u_t - u_{t-1}|^2 / T`` (the ``t = 0`` term only when the
   previous command is given);
@@ -58,6 +61,8 @@ class NavigationCostConfig:
     smoothness_weight: float = 2.0
     effort_weight: float = 0.1
     backward_weight: float = 2.0
+    risk_relative: bool = True
+    risk_margin: float = 0.05
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -80,6 +85,23 @@ class NavigationCost:
         self.config = config if config is not None else NavigationCostConfig()
         self.cost_to_go = cost_to_go
         self.field: Optional[GeodesicField] = None
+        self.standstill: Optional[torch.Tensor] = None
+
+    def set_standstill(self, risk: Optional[torch.Tensor]) -> None:
+        """The risk of standing still ``[T]`` this cycle, the reference of the relative penalty.
+
+        :class:`~morobot.planning.mppi.MPPI` calls it with the zero-command sample's risk before
+        every cost evaluation; ``None`` (or a reference of another length) uses the absolute rule.
+        """
+        self.standstill = None if risk is None else risk.detach().reshape(-1)
+
+    def penalty_threshold(self, risk: torch.Tensor) -> torch.Tensor | float:
+        """Per-step risk above which ``collision_penalty`` applies to ``risk [K, T]``."""
+        cfg = self.config
+        ref = self.standstill
+        if not cfg.risk_relative or ref is None or ref.shape[0] != risk.shape[1]:
+            return cfg.risk_threshold
+        return torch.clamp(ref.to(risk) + cfg.risk_margin, min=cfg.risk_threshold)
 
     def prepare(self, hmap: Optional[HeightMap], goal: Sequence[float]) -> None:
         """Build the goal-distance field for this planning cycle (once, not per sample).
@@ -149,7 +171,8 @@ class NavigationCost:
         total = total + w_heading * yaw_err.abs()
 
         total = total + cfg.risk_weight * risk.mean(dim=1)
-        total = total + cfg.collision_penalty * (risk.amax(dim=1) > cfg.risk_threshold).to(total.dtype)
+        over = (risk > self.penalty_threshold(risk)).any(dim=1)
+        total = total + cfg.collision_penalty * over.to(total.dtype)
         if rollout.uncertainty is not None:
             total = total + cfg.uncertainty_weight * rollout.uncertainty.mean(dim=1)
 
@@ -209,6 +232,44 @@ def stop_risk(risk: Sequence[float], dt: float, window: float = 0.0) -> float:
     if window > 0:
         r = r[: max(1, math.ceil(window / dt - 1e-9))]
     return float(r.max()) if r.size else 0.0
+
+
+def should_stop(
+    risk: Sequence[float],
+    standstill: Optional[Sequence[float]],
+    dt: float,
+    window: float,
+    threshold: float,
+    margin: Optional[float],
+) -> tuple[bool, float]:
+    """The safety-stop rule of the planner node (and of the lock-step evaluation).
+
+    Stop when the peak risk of the plan's first ``window`` seconds exceeds ``threshold``, unless a
+    ``margin`` is given and the plan is no riskier than standing still plus ``margin`` over the
+    same window: then stopping would not lower the risk (the robot is already in trouble, e.g.
+    touching an obstacle, or the model flags the spot itself) and the lowest-cost plan, the way
+    out, is executed instead of freezing the robot there.
+
+    Args:
+        risk: ``[T]`` risk of the best plan.
+        standstill: ``[T]`` risk of standing still, or ``None``.
+        dt: step duration (s).
+        window: seconds checked (0 = the whole plan).
+        threshold: absolute risk threshold.
+        margin: allowed excess over the stand-still risk; ``None`` = absolute rule only.
+
+    Returns:
+        ``(stop, peak)`` with the plan's peak risk over the window.
+
+    Raises:
+        ValueError: ``dt`` not positive or ``window`` negative.
+    """
+    peak = stop_risk(risk, dt, window)
+    if not peak > threshold:
+        return False, peak
+    if margin is None or standstill is None or len(standstill) == 0:
+        return True, peak
+    return peak > stop_risk(standstill, dt, window) + float(margin), peak
 
 
 def _shape(value: object) -> str:

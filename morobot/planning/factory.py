@@ -22,6 +22,7 @@ from morobot.planning.cost import NavigationCost, NavigationCostConfig
 from morobot.planning.cost_to_go import CostToGo, CostToGoConfig
 from morobot.planning.interface import DynamicsModel
 from morobot.planning.kinematic import KinematicModel
+from morobot.planning.map_risk import MapRiskOverlay
 from morobot.planning.mppi import MPPI, MPPIConfig
 
 #: Parameters read by :func:`make_kinematic_model`.
@@ -31,7 +32,8 @@ MPPI_PARAMS = ("num_samples", "horizon", "dt", "temperature", "sigma", "u_min", 
                "iterations", "seed", "rollouts_shown", "control_rate")
 #: Parameters read by :func:`make_navigation_cost`.
 COST_PARAMS = ("goal_weight", "progress_weight", "heading_weight", "risk_weight", "risk_threshold",
-               "collision_penalty", "uncertainty_weight", "smoothness_weight", "backward_weight")
+               "collision_penalty", "uncertainty_weight", "smoothness_weight", "backward_weight",
+               "risk_relative", "risk_margin")
 #: Parameters read by :func:`make_cost_to_go`.
 COST_TO_GO_PARAMS = ("cost_to_go", "ctg_risk_cost", "ctg_inflation_radius", "ctg_inflation_cost",
                      "ctg_exit_penalty", "ctg_downsample", "risk_threshold")
@@ -117,6 +119,33 @@ def make_fdm_dynamics(p: Mapping[str, Any], checkpoint: str | Path, device: str 
     return dyn, history
 
 
+def make_fdm_planner_dynamics(
+    p: Mapping[str, Any], checkpoint: str | Path, device: str = "cpu"
+) -> tuple[Any, Any]:
+    """The FDM as the planner node drives it: checked against the horizon, with the map risk.
+
+    With ``fdm_map_risk`` true the model is wrapped in a :class:`MapRiskOverlay`, so a rollout's
+    risk is the larger of the FDM's failure probability and the geometric terrain risk (the
+    kinematic model's, built from the same parameters) along the FDM's predicted path.
+
+    Returns:
+        ``(dynamics, ProprioHistory)`` as :func:`make_fdm_dynamics`.
+
+    Raises:
+        KeyError: ``dt``, ``horizon``, ``fdm_map_risk`` or (with the map risk) a parameter of
+            :data:`KINEMATIC_PARAMS` is missing.
+        ValueError: the checkpoint is invalid, its step differs from ``dt`` or its trained horizon
+            is shorter than ``horizon``.
+    """
+    _require(p, ("horizon", "fdm_map_risk"), "the FDM planner dynamics")
+    dyn, history = make_fdm_dynamics(p, checkpoint, device)
+    if int(p["horizon"]) > dyn.config.horizon:
+        raise ValueError(f"horizon ({p['horizon']}) exceeds the FDM's trained horizon ({dyn.config.horizon})")
+    if bool(p["fdm_map_risk"]):
+        return MapRiskOverlay(dyn, make_kinematic_model(p)), history
+    return dyn, history
+
+
 def make_mppi_config(p: Mapping[str, Any], device: str = "cpu") -> MPPIConfig:
     """The MPPI configuration of the planner node.
 
@@ -169,7 +198,9 @@ def make_navigation_cost(p: Mapping[str, Any], risk_model: Any = None) -> Naviga
         ValueError: invalid values (see :class:`NavigationCostConfig`).
     """
     _require(p, COST_PARAMS, "the navigation cost")
-    return NavigationCost(NavigationCostConfig(**{name: float(p[name]) for name in COST_PARAMS}),
+    values = {name: float(p[name]) for name in COST_PARAMS}
+    values["risk_relative"] = bool(p["risk_relative"])
+    return NavigationCost(NavigationCostConfig(**values),
                           cost_to_go=make_cost_to_go(p, risk_model))
 
 
@@ -180,7 +211,8 @@ def make_planner(p: Mapping[str, Any], dynamics: DynamicsModel, device: str = "c
         KeyError: a parameter of :data:`MPPI_PARAMS` or :data:`COST_PARAMS` is missing.
         ValueError: invalid values, or ``dynamics.dt`` differs from ``dt``.
     """
-    return MPPI(dynamics, make_navigation_cost(p, risk_model=dynamics), make_mppi_config(p, device=device))
+    risk_model = dynamics.geometric if isinstance(dynamics, MapRiskOverlay) else dynamics
+    return MPPI(dynamics, make_navigation_cost(p, risk_model=risk_model), make_mppi_config(p, device=device))
 
 
 def make_elevation_config(p: Mapping[str, Any]) -> ElevationMapConfig:

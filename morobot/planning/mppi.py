@@ -32,7 +32,9 @@ class RolloutCost(Protocol):
 
     A cost may also have ``prepare(hmap, goal)``: the planner then calls it once per
     :meth:`MPPI.plan`, before sampling, with the cycle's height map (or ``None``) and goal, so
-    per-map work (a cost-to-go field) is done once per cycle and not per sample.
+    per-map work (a cost-to-go field) is done once per cycle and not per sample; and
+    ``set_standstill(risk)``: called before every evaluation with the ``[T]`` risk of the
+    zero-command sample (row 0), the reference of a relative risk penalty.
     """
 
     def __call__(
@@ -125,6 +127,8 @@ class PlanResult:
         rollout_costs: ``[M]`` their costs.
         used_best_sample: ``commands`` is the best sample, not the weighted mean (see
             ``MPPIConfig.fallback_margin``).
+        standstill_risk: ``[T]`` predicted risk of standing still (the zero-command sample of
+            the last iteration), the reference of the relative safety stop.
         timings: seconds spent per phase (``sample``, ``rollout``, ``cost``, ``update``,
             ``final``) and in total (``total``).
     """
@@ -140,6 +144,7 @@ class PlanResult:
     rollout_costs: np.ndarray
     used_best_sample: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    standstill_risk: Optional[np.ndarray] = None
 
 
 class MPPI:
@@ -223,6 +228,7 @@ class MPPI:
             prepare(hmap, goal_arr)
             timings["cost"] += time.perf_counter() - t0
 
+        set_standstill = getattr(self.cost, "set_standstill", None)
         mean = self._warm_start()
         for _ in range(int(cfg.iterations)):
             t0 = time.perf_counter()
@@ -231,6 +237,8 @@ class MPPI:
             rollout = self.dynamics.rollout(state, samples, hmap)
             _check_rollout(rollout, samples.shape[0], samples.shape[1])
             t2 = time.perf_counter()
+            if callable(set_standstill):
+                set_standstill(rollout.risk[0])  # row 0 of the samples is the zero command
             costs = self.cost(rollout, samples, goal_arr, self._prev_command)
             if not isinstance(costs, torch.Tensor) or tuple(costs.shape) != (samples.shape[0],):
                 raise ValueError(f"cost must return [{samples.shape[0]}] costs, got {getattr(costs, 'shape', costs)}")
@@ -276,6 +284,7 @@ class MPPI:
             rollout_costs=_np(costs[picked]),
             used_best_sample=fallback,
             timings=timings,
+            standstill_risk=_np(rollout.risk[0]),
         )
         timings["final"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_start

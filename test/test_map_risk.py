@@ -1,0 +1,137 @@
+"""Tests of MapRiskOverlay: geometric terrain risk at the poses another model predicts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from morobot.planning.factory import load_node_parameters, make_fdm_planner_dynamics, make_planner
+from morobot.planning.interface import DynamicsModel, HeightMap, NavState, Rollout
+from morobot.planning.kinematic import KinematicModel
+from morobot.planning.map_risk import MapRiskOverlay
+
+DT = 0.5
+
+
+class ShiftedModel:
+    """Predicts straight motion along +x at the commanded vx but only ``gain`` of it, zero risk.
+
+    A stand-in for a learned model whose poses differ from perfect tracking.
+    """
+
+    dt = DT
+
+    def __init__(self, gain: float = 0.5, risk: float = 0.0) -> None:
+        self.gain, self.risk = gain, risk
+
+    def rollout(self, state, commands, hmap):
+        k, t, _ = commands.shape
+        x = state.pose[0] + self.gain * DT * torch.cumsum(commands[..., 0], dim=1)
+        poses = torch.stack((x, torch.full_like(x, float(state.pose[1])), torch.zeros_like(x)), dim=-1)
+        unc = torch.full((k, t), 0.1, dtype=commands.dtype)
+        return Rollout(poses=poses, risk=torch.full((k, t), self.risk, dtype=commands.dtype), uncertainty=unc)
+
+
+def _wall_map(wall_x: float = 3.0) -> HeightMap:
+    """A flat 10 x 10 m map (origin at -5, -5) with a 1 m wall filling the rows x >= wall_x."""
+    h = torch.zeros(100, 100)
+    xs = -5.0 + 0.1 * torch.arange(100)
+    h[xs >= wall_x, :] = 1.0
+    return HeightMap(heights=h, origin=(-5.0, -5.0), resolution=0.1)
+
+
+def _cmds(vx: float, steps: int = 10, k: int = 1) -> torch.Tensor:
+    return torch.tensor([vx, 0.0, 0.0], dtype=torch.float32).expand(k, steps, 3).clone()
+
+
+def test_is_a_dynamics_model_and_keeps_poses_and_uncertainty():
+    inner = ShiftedModel()
+    overlay = MapRiskOverlay(inner, KinematicModel(dt=DT))
+    assert isinstance(overlay, DynamicsModel) and overlay.dt == DT
+    state = NavState(pose=np.zeros(3))
+    cmds = _cmds(1.0, k=3)
+    a, b = inner.rollout(state, cmds, _wall_map()), overlay.rollout(state, cmds, _wall_map())
+    torch.testing.assert_close(a.poses, b.poses)
+    torch.testing.assert_close(a.uncertainty, b.uncertainty)
+
+
+def test_risk_follows_the_predicted_poses_not_perfect_tracking():
+    """Commanded 1 m/s for 5 s reaches the wall at x = 3; the model says the robot covers 30 % of that."""
+    geo = KinematicModel(dt=DT)
+    state = NavState(pose=np.array([0.0, 0.0, 0.0]))
+    hmap = _wall_map(3.0)
+    kin = geo.rollout(state, _cmds(1.0), hmap)
+    assert float(kin.risk.amax()) > 0.9  # perfect tracking drives into the wall
+    slow = MapRiskOverlay(ShiftedModel(gain=0.3), geo).rollout(state, _cmds(1.0), hmap)
+    assert float(slow.risk.amax()) < 0.05  # predicted to stop at x = 1.5, well short of the wall
+    fast = MapRiskOverlay(ShiftedModel(gain=1.0), geo).rollout(state, _cmds(1.0), hmap)
+    assert float(fast.risk.amax()) > 0.9
+
+
+def test_risk_is_cumulative_and_at_least_the_inner_risk():
+    geo = KinematicModel(dt=DT)
+    state = NavState(pose=np.array([0.0, 0.0, 0.0]))
+    out = MapRiskOverlay(ShiftedModel(gain=1.0, risk=0.2), geo).rollout(state, _cmds(1.0), _wall_map(3.0))
+    r = out.risk[0]
+    assert torch.all(r[1:] >= r[:-1])
+    assert torch.all(r >= 0.2 - 1e-6)
+    assert float(r[0]) == pytest.approx(0.2, abs=1e-3)  # the first 0.5 m is far from the wall
+
+
+def test_passing_over_an_obstacle_between_poses_is_seen():
+    """A thin wall between two predicted poses: the chord midpoint catches it."""
+    h = torch.zeros(100, 100)
+    h[69:71, :] = 1.0  # x in [1.9, 2.0]
+    hmap = HeightMap(heights=h, origin=(-5.0, -5.0), resolution=0.1)
+    geo = KinematicModel(dt=DT, footprint_radius=0.1)
+    state = NavState(pose=np.array([0.0, 0.0, 0.0]))
+    # steps of 1.2 m: poses at 1.2, 2.4, ... so no end pose is within 0.1 m of the wall, the midpoint 1.8 is
+    out = MapRiskOverlay(ShiftedModel(gain=1.0), geo).rollout(state, _cmds(2.4, steps=3), hmap)
+    assert float(out.risk[0, 1]) > 0.5
+
+
+def test_without_a_map_the_inner_risk_is_unchanged():
+    inner = ShiftedModel(risk=0.25)
+    out = MapRiskOverlay(inner, KinematicModel(dt=DT)).rollout(NavState(pose=np.zeros(3)), _cmds(1.0), None)
+    assert torch.all(out.risk == 0.25)
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="dynamics model"):
+        MapRiskOverlay(object(), KinematicModel())
+    with pytest.raises(ValueError, match="KinematicModel"):
+        MapRiskOverlay(ShiftedModel(), ShiftedModel())
+
+
+def test_factory_wraps_the_fdm_per_parameter(tmp_path):
+    from morobot.fdm.checkpoint import save_checkpoint
+    from morobot.fdm.dynamics import FDMDynamics
+    from morobot.fdm.model import FDMConfig, PerceptiveFDM
+
+    from fdm_small import SMALL
+
+    ckpt = tmp_path / "fdm.pt"
+    torch.manual_seed(0)
+    save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**SMALL)))
+    p = load_node_parameters("mppi_planner")
+    assert p["fdm_map_risk"] is True  # the shipped default
+    dyn, history = make_fdm_planner_dynamics(p, ckpt)
+    assert isinstance(dyn, MapRiskOverlay) and isinstance(dyn.inner, FDMDynamics)
+    assert history is not None
+    planner = make_planner(p, dyn)
+    assert planner.cost.cost_to_go.risk_source is dyn.geometric  # one risk map per cycle, shared
+    plain, _ = make_fdm_planner_dynamics({**p, "fdm_map_risk": False}, ckpt)
+    assert isinstance(plain, FDMDynamics)
+    with pytest.raises(ValueError, match="horizon"):
+        make_fdm_planner_dynamics({**p, "horizon": 50}, ckpt)
+    with pytest.raises(KeyError, match="fdm_map_risk"):
+        make_fdm_planner_dynamics({k: v for k, v in p.items() if k != "fdm_map_risk"}, ckpt)
+    # the wrapped FDM plans: finite, in [0, 1], non-decreasing risk
+    state = NavState(pose=np.array([0.0, 0.0, 0.0]))
+    out = dyn.rollout(state, _cmds(0.8, steps=int(p["horizon"]), k=4), _wall_map(2.0))
+    assert torch.isfinite(out.risk).all() and float(out.risk.min()) >= 0.0 and float(out.risk.max()) <= 1.0
+    assert torch.all(out.risk[:, 1:] >= out.risk[:, :-1])
+    assert math.isfinite(float(out.poses.abs().sum()))
