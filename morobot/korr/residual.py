@@ -1,8 +1,10 @@
 """Residual policies on top of the frozen base policy: ResiP-style MLP, KORR and its ablation.
 
-All variants act as ``a = clip(a_base + alpha * tanh(u), -1, 1)`` with ``u ~ N(mu, sigma)``; PPO
-treats ``u`` as the action (the squashing belongs to the environment side, so no Jacobian term
-is needed). The critic sees ``[s, a_base]`` in every variant. What the actor sees:
+All variants act as ``a = clip(a_base + alpha * tanh(u), -1, 1)`` with ``u ~ N(mu, sigma)``, where
+``alpha`` is per action dimension (``alpha`` on the motion dimensions, ``alpha_gripper`` on the
+gripper, the last one); PPO treats ``u`` as the action (the squashing belongs to the environment
+side, so no Jacobian term is needed). The critic sees ``[s, a_base]`` in every variant. What the
+actor sees:
 
 ========================  ====================================================================
 ``mlp`` (ResiP)           ``[s, a_base]``
@@ -40,6 +42,9 @@ class ResidualConfig:
         obs_dim: observation size.
         act_dim: action size.
         alpha: residual bound (normalised action units; 1 = a full 2.5 cm step).
+        alpha_gripper: bound on the last (gripper) action dimension; None: the same as
+            ``alpha``. Releasing or re-grasping needs a change of ~1 unit of the gripper action,
+            which ``alpha = 0.1`` does not allow. Checkpoints without this key load as None.
         hidden: width of the 2-layer actor and critic.
         init_log_std: initial log std of ``u``.
         koopman_weight: weight of the Koopman loss in the PPO loss (``korr`` only).
@@ -49,6 +54,7 @@ class ResidualConfig:
     obs_dim: int
     act_dim: int
     alpha: float = 0.1
+    alpha_gripper: float | None = None
     hidden: int = 256
     init_log_std: float = -0.7
     koopman_weight: float = 1.0
@@ -58,6 +64,15 @@ class ResidualConfig:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if not self.alpha > 0:
             raise ValueError("alpha must be > 0")
+        if self.alpha_gripper is not None:
+            self.alpha_gripper = float(self.alpha_gripper)
+            if not self.alpha_gripper > 0:
+                raise ValueError("alpha_gripper must be > 0 (or None: same as alpha)")
+
+    def bounds(self) -> list[float]:
+        """Per-dimension residual bound: ``alpha`` on the motion dims, ``alpha_gripper`` on the last."""
+        grip = self.alpha if self.alpha_gripper is None else self.alpha_gripper
+        return [float(self.alpha)] * (self.act_dim - 1) + [float(grip)]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +106,8 @@ class ResidualAgent(nn.Module):
                          activation=nn.Tanh, out_scale=0.01)
         self.log_std = nn.Parameter(torch.full((c.act_dim,), c.init_log_std))
         self.critic = mlp(c.obs_dim + c.act_dim, [c.hidden, c.hidden], 1, activation=nn.Tanh)
+        # not persistent: derived from the config, so old checkpoints (without it) still load
+        self.register_buffer("alpha_vec", torch.tensor(c.bounds(), dtype=torch.float32), persistent=False)
 
     # ------------------------------------------------------------------ pieces
     def base_action(self, obs: torch.Tensor) -> torch.Tensor:
@@ -120,11 +137,11 @@ class ResidualAgent(nn.Module):
         return self.critic(torch.cat([self.normalizer(obs), a_base], -1)).squeeze(-1)
 
     def env_action(self, a_base: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        return (a_base + self.config.alpha * torch.tanh(u)).clamp(-1.0, 1.0)
+        return (a_base + self.alpha_vec * torch.tanh(u)).clamp(-1.0, 1.0)
 
     @torch.no_grad()
     def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
-        """Evaluation action: ``a_base + alpha * tanh(mean)``."""
+        """Evaluation action: ``a_base + alpha * tanh(mean)`` (``alpha`` per dimension, clipped to [-1, 1])."""
         a_base = self.base_action(obs)
         mean = self.actor(self.actor_features(self.normalizer(obs), a_base))
         return self.env_action(a_base, mean)

@@ -163,26 +163,92 @@ def features(kin: ArmKinematics, q9, qd9, obj_pos, obj_quat, goal, tool_ref=None
 #: Length unit of :func:`potential`: 10 cm of distance = 1 unit of potential.
 POTENTIAL_LENGTH = 0.1
 
+_LAYOUT = SimSettings().layout
+#: Block-centre height at which the block's bottom clears the fixture walls (+5 mm margin).
+INSERT_CLEAR_HEIGHT = _LAYOUT.fixture_height + _LAYOUT.block_size / 2 + 0.005
+#: Height the ``via`` insert potential assumes for carrying (the expert carries at ~0.10 m).
+INSERT_CARRY_HEIGHT = 0.11
+#: Block-to-hole-axis xy distance within which the block fits into the hole (hole half - block
+#: half, axis-aligned) and counts as over the hole; beyond ``INSERT_OVER_RADIUS +
+#: INSERT_BLEND`` it counts as not over the hole (linear blend in between).
+INSERT_OVER_RADIUS = (_LAYOUT.hole_size - _LAYOUT.block_size) / 2
+INSERT_BLEND = 0.008
+#: Insert potentials: ``via`` (default, goes over the walls and only down when over the hole),
+#: ``via_wide`` (round-3 pilot A: 5 mm over-the-hole radius, blend out to where the block
+#: clears the walls, which rewards lowering a misaligned block onto the wall edges),
+#: ``height`` (round 2: straight line, charges the lift over the walls), ``xy`` (no credit for
+#: lowering at all: xy distance plus the lift still needed away from the hole).
+INSERT_POTENTIALS = ("via", "via_wide", "height", "xy")
+_INSERT_RADII = {"via": (INSERT_OVER_RADIUS, INSERT_OVER_RADIUS + INSERT_BLEND),
+                 "xy": (INSERT_OVER_RADIUS, INSERT_OVER_RADIUS + INSERT_BLEND),
+                 "via_wide": (0.005, _LAYOUT.hole_size / 2 + _LAYOUT.fixture_wall + _LAYOUT.block_size / 2)}
 
-def potential(task: str, obj_pos, tool, goal) -> float:
+
+def insert_not_over_hole(obj, goal, kind: str = "via") -> float:
+    """Blend weight ``b`` of :func:`insert_distance`: 0 over the hole, 1 not over it (``height``: 1)."""
+    if kind == "height":
+        return 1.0
+    if kind not in _INSERT_RADII:
+        raise ValueError(f"unknown insert potential {kind!r}; expected one of {INSERT_POTENTIALS}")
+    r_in, r_out = _INSERT_RADII[kind]
+    d = float(np.hypot(obj[0] - goal[0], obj[1] - goal[1]))
+    return float(np.clip((d - r_in) / (r_out - r_in), 0.0, 1.0))
+
+
+def insert_distance(obj, goal, kind: str = "via") -> float:
+    """Remaining block path (m) to the hole bottom, the task-progress distance of the insert potential.
+
+    ``via``: the path a block must take: up to ``INSERT_CLEAR_HEIGHT`` (if lower), across to
+    the hole, down from ``INSERT_CARRY_HEIGHT``. With ``d`` the xy distance to the hole axis and
+    ``b`` = 0 over the hole (``d <= INSERT_OVER_RADIUS``, where the block fits), 1 not over it
+    (``d >= INSERT_OVER_RADIUS + INSERT_BLEND``), linear in between::
+
+        d + (1 - b) |z - z_goal| + b (max(0, z_clear - z) + z_carry - z_goal)
+
+    Away from the hole, lifting the block up to the clearance height shortens the distance and
+    any carrying height up to ``z_carry`` costs nothing; only over the hole does lowering
+    shorten it, so a misaligned block lowered onto the wall edges is worse off than one held
+    aligned above the hole. ``via_wide``: the same with the radii of the first round-3 pilot.
+    ``height`` (round 2): ``d + |z - z_goal|``, which charges the lift over the walls.
+    ``xy``: ``d + b max(0, z_clear - z)``: lifting away from the hole and moving towards it is
+    progress, lowering never is (the success reward alone credits the descent and release), and
+    lowering a block that is not over the hole below the wall tops costs.
+    """
+    obj = np.asarray(obj, float)
+    goal = np.asarray(goal, float)
+    d = float(np.hypot(obj[0] - goal[0], obj[1] - goal[1]))
+    height = abs(float(obj[2] - goal[2]))
+    if kind == "height":
+        return d + height
+    b = insert_not_over_hole(obj, goal, kind)
+    if kind == "xy":
+        return d + b * max(0.0, INSERT_CLEAR_HEIGHT - float(obj[2]))
+    detour = max(0.0, INSERT_CLEAR_HEIGHT - float(obj[2])) + INSERT_CARRY_HEIGHT - float(goal[2])
+    return d + (1.0 - b) * height + b * detour
+
+
+def potential(task: str, obj_pos, tool, goal, insert_kind: str = "via") -> float:
     """Shaping potential ``Phi <= 0`` of one (true) state: minus a task-progress distance / 10 cm.
 
     ``push``: block-to-target distance (xy) + 0.3 x how far the tool is from the block beyond
-    contact distance (4 cm, xy). ``insert``: block-to-hole distance (xy plus height above the
-    hole bottom) + 0.5 x tool-to-block distance beyond 1 cm. Only the potential *differences*
+    contact distance (4 cm, xy). ``insert``: the block's remaining path to the hole bottom
+    (:func:`insert_distance` of kind ``insert_kind``; the default ``via`` goes over the fixture
+    walls) + 0.5 x tool-to-block distance beyond 1 cm (for ``xy`` only while the block is not
+    over the hole, so that letting go over the hole costs nothing). Only the potential *differences*
     are rewarded (``gamma Phi(s') - Phi(s)``), so this changes how fast progress is credited, not
     which policy is optimal (Ng et al. 1999).
     """
     obj = np.asarray(obj_pos, float)
     tool = np.asarray(tool, float)
     goal = np.asarray(goal, float)
-    d_goal = float(np.hypot(obj[0] - goal[0], obj[1] - goal[1]))
     if task == "push":
+        d_goal = float(np.hypot(obj[0] - goal[0], obj[1] - goal[1]))
         d_tool = float(np.hypot(tool[0] - obj[0], tool[1] - obj[1]))
         dist = d_goal + 0.3 * max(0.0, d_tool - 0.04)
     elif task == "insert":
         d_tool = float(np.linalg.norm(tool - obj))
-        dist = d_goal + abs(float(obj[2] - goal[2])) + 0.5 * max(0.0, d_tool - 0.01)
+        w_tool = 0.5 * (insert_not_over_hole(obj, goal, insert_kind) if insert_kind == "xy" else 1.0)
+        dist = insert_distance(obj, goal, insert_kind) + w_tool * max(0.0, d_tool - 0.01)
     else:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     return -dist / POTENTIAL_LENGTH
@@ -325,12 +391,13 @@ class KorrVecEnv:
         auto_reset: reset finished envs inside :meth:`step`.
         shaping: weight of the potential-based shaping term in the reward (0: sparse only).
         shaping_gamma: the learner's discount, used in the shaping term.
+        insert_potential: kind of insert potential (``INSERT_POTENTIALS``, see :func:`insert_distance`).
     """
 
     def __init__(self, task: str, n_envs: int = 8, randomness: str | Randomness = "low",
                  perturbation: str | Perturbation = "none", seed: int = 0,
                  settings: SimSettings = SimSettings(), backend: str = "fast", auto_reset: bool = True,
-                 shaping: float = 0.0, shaping_gamma: float = 1.0) -> None:
+                 shaping: float = 0.0, shaping_gamma: float = 1.0, insert_potential: str = "via") -> None:
         if n_envs < 1:
             raise ValueError("n_envs must be >= 1")
         self.task = task
@@ -362,11 +429,15 @@ class KorrVecEnv:
         self.done = np.zeros(n_envs, bool)
         self.shaping = float(shaping)
         self.shaping_gamma = float(shaping_gamma)
+        if insert_potential not in INSERT_POTENTIALS:
+            raise ValueError(f"insert_potential must be one of {INSERT_POTENTIALS}, got {insert_potential!r}")
+        self.insert_potential = insert_potential
         self.phi = np.zeros(n_envs)
 
     def potential(self, i: int) -> float:
         """Shaping potential of env ``i``'s current true block position and (measured) tool."""
-        return potential(self.task, self.true_object_position(i), self.states[i].tool, self.goal)
+        return potential(self.task, self.true_object_position(i), self.states[i].tool, self.goal,
+                         self.insert_potential)
 
     # ------------------------------------------------------------------ episodes
     def _initial(self, rng: np.random.Generator):

@@ -68,14 +68,20 @@ class TrainArgs:
     randomness: str = "med"
     perturbation: str = "high"
     alpha: float = 0.1
+    alpha_gripper: float | None = None
     init_log_std: float = -0.7
     shaping: float = 1.0
+    insert_potential: str = "via"
     curriculum_steps: int = 0
     curriculum_start: float = 0.5
     anneal_lr: bool = True
     ent_coef: float = 0.0
     gamma: float = 0.99
     gae_lambda: float = 0.9
+    ppo_steps: int = 32
+    ppo_epochs: int = 8
+    minibatch_size: int = 200
+    actor_lr: float = 3e-4
     resume_every: int = 10
     threads: int = 1
     resume: bool = True
@@ -102,14 +108,21 @@ HELP = {
     "randomness": "initial-state randomness while training residuals (low, med, high)",
     "perturbation": "perturbation level while training residuals (none, low, high)",
     "alpha": "residual bound: a = a_base + alpha * tanh(u)",
+    "alpha_gripper": "residual bound on the gripper action dimension (default: --alpha)",
     "init_log_std": "initial log std of the residual's pre-squash action u",
     "shaping": "weight of the potential-based shaping reward (0: sparse success reward only)",
+    "insert_potential": ("insert shaping potential: via (over the fixture walls), xy (no credit for lowering), "
+                         "via_wide (round-3 pilot A) or height (round 2)"),
     "curriculum_steps": "env steps over which the perturbation ramps up to --perturbation (0: none)",
     "curriculum_start": "perturbation factor (push probability and noise) at the start of the ramp",
     "anneal_lr": "decay the PPO learning rates linearly to 0 over --residual-steps",
     "ent_coef": "PPO entropy bonus",
     "gamma": "PPO discount (also the shaping discount)",
     "gae_lambda": "PPO GAE lambda",
+    "ppo_steps": "PPO roll-out steps per env per update (batch = n_envs x ppo_steps)",
+    "ppo_epochs": "PPO epochs per update",
+    "minibatch_size": "PPO minibatch size",
+    "actor_lr": "PPO actor learning rate (critic: 5e-3)",
     "resume_every": "PPO updates between resume snapshots",
     "threads": "torch CPU threads",
     "resume": "continue interrupted residual runs from their snapshots",
@@ -126,7 +139,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
                                 help=HELP[f.name])
         else:
-            typ = {"int": int, "float": float, "str": str}.get(str(f.type), str)
+            typ = {"int": int, "float": float, "float | None": float, "str": str}.get(str(f.type), str)
             parser.add_argument(flag, dest=f.name, type=typ, default=f.default, help=HELP[f.name])
 
 
@@ -324,19 +337,22 @@ def stage_koopman(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
     log.put("koopman", record)
 
 
-def make_agent(variant: str, base, koopman, alpha: float, init_log_std: float = -0.7):
+def make_agent(variant: str, base, koopman, alpha: float, init_log_std: float = -0.7,
+               alpha_gripper: float | None = None):
     from morobot.korr.residual import ResidualAgent, ResidualConfig
 
     koop = copy.deepcopy(koopman) if variant != "mlp" else None
-    return ResidualAgent(ResidualConfig(variant, OBS_DIM, ACT_DIM, alpha=alpha, init_log_std=init_log_std),
-                         copy.deepcopy(base), koop)
+    return ResidualAgent(ResidualConfig(variant, OBS_DIM, ACT_DIM, alpha=alpha, alpha_gripper=alpha_gripper,
+                                        init_log_std=init_log_std), copy.deepcopy(base), koop)
 
 
 def ppo_config(args: TrainArgs):
     """The PPO settings of a residual run (identical for every variant)."""
     from morobot.korr.ppo import PPOConfig
 
-    return PPOConfig(anneal_lr=args.anneal_lr, ent_coef=args.ent_coef, gamma=args.gamma, gae_lambda=args.gae_lambda)
+    return PPOConfig(anneal_lr=args.anneal_lr, ent_coef=args.ent_coef, gamma=args.gamma, gae_lambda=args.gae_lambda,
+                     n_steps=args.ppo_steps, epochs=args.ppo_epochs, minibatch_size=args.minibatch_size,
+                     actor_lr=args.actor_lr)
 
 
 DIAG_KEYS = ("explained_var", "v_loss", "log_std", "return_mean", "kl", "aux_loss")
@@ -384,7 +400,7 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
         if path.is_file() and not args.force:
             continue
         torch.manual_seed(args.seed)
-        agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std)
+        agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std, args.alpha_gripper)
         cfg = ppo_config(args)
         ppo = PPO(agent, cfg)
         target_pert = PERTURBATIONS[args.perturbation]
@@ -394,7 +410,7 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
             return target_pert if factor >= 1.0 else scale_perturbation(target_pert, factor)
 
         env = KorrVecEnv(task, args.n_envs, args.randomness, perturbation_at(0), seed=args.seed + 100,
-                         shaping=args.shaping, shaping_gamma=cfg.gamma)
+                         shaping=args.shaping, shaping_gamma=cfg.gamma, insert_potential=args.insert_potential)
         stats = EpisodeStats(args.n_envs)
         start, spent = 0, {"wall_s": 0.0, "cpu_s": 0.0}
         state = ckpt.load_resume(resume_path) if args.resume and not args.force else None
@@ -407,7 +423,7 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
                 spent = dict(state["spent"])
                 torch.set_rng_state(state["torch_rng"])
             except (KeyError, RuntimeError, ValueError, TypeError):
-                agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std)
+                agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std, args.alpha_gripper)
                 ppo = PPO(agent, cfg)
                 start, stats, spent = 0, EpisodeStats(args.n_envs), {"wall_s": 0.0, "cpu_s": 0.0}
         env.perturbation = perturbation_at(start)
@@ -458,6 +474,7 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
                   "train_success_last200": float(np.mean(recent)) if recent else None,
                   "explained_var_last20": float(np.mean([h["explained_var"] for h in tail])) if tail else None,
                   "randomness": args.randomness, "perturbation": args.perturbation, "alpha": args.alpha,
+                  "alpha_gripper": agent.config.bounds()[-1], "insert_potential": args.insert_potential,
                   "init_log_std": args.init_log_std, "shaping": args.shaping,
                   "curriculum_steps": args.curriculum_steps, "curriculum_start": args.curriculum_start,
                   "ppo": cfg.to_dict(), **timing}
