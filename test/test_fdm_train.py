@@ -96,10 +96,14 @@ def test_main_and_evaluation_against_baselines(data_dir, tmp_path):
     code = evaluate.main(
         ["--data", str(data_dir), "--checkpoint", str(run / "best.pt")]
         + ["--no-scan-checkpoint", str(ablation / "best.pt"), "--out", str(report), "--plots", "2"]
+        + ["--compare", f"again={run / 'latest.pt'}"]
     )
     assert code == 0
     results = json.loads((report / "metrics.json").read_text())
-    assert set(results["overall"]) == {"fdm", "no_scan", evaluate.BASELINE}
+    assert set(results["overall"]) == {"fdm", "no_scan", "again", evaluate.BASELINE}
+    assert (report / "metrics.md").read_text().count("| again |") == 4  # the same worlds, every subset
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--data", "d", "--checkpoint", "c", "--out", "o", "--compare", "no-equals-sign"])
     _, meta = load_checkpoint(run / "best.pt")
     assert results["worlds"] == sorted(meta["extra"]["split"]["test"])
     for name, block in results["overall"].items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -205,6 +205,8 @@ class EvalArgs:
         checkpoint: FDM checkpoint (``.pt``).
         out_dir: where metrics and plots go.
         no_scan_checkpoint: optional checkpoint of the no-scan ablation.
+        compare: more ``{name: checkpoint}`` evaluated on the same worlds (those of
+            ``checkpoint``'s split), e.g. a previous model.
         split: ``test``/``val`` (worlds recorded in the checkpoint) or ``all``.
         num_plots: number of case plots.
         batch_size: evaluation batch size.
@@ -216,6 +218,7 @@ class EvalArgs:
     checkpoint: str
     out_dir: str
     no_scan_checkpoint: Optional[str] = None
+    compare: dict[str, str] = field(default_factory=dict)
     split: str = "test"
     num_plots: int = 6
     batch_size: int = 2048
@@ -266,6 +269,10 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
         if ablation.config.use_scan:
             raise ValueError(f"{args.no_scan_checkpoint} uses the height scan; expected a --no-scan model")
         models["no_scan"] = ablation
+    for name, path in args.compare.items():
+        if name in models or name == BASELINE:
+            raise ValueError(f"--compare name {name!r} is taken")
+        models[name], _ = load_checkpoint(path, map_location=args.device)
     manifest = read_manifest(args.data_dir)
     warnings = []
     if meta.get("data_hash") and meta["data_hash"] != manifest["data_hash"]:
@@ -318,14 +325,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> EvalArgs:
     p.add_argument("--checkpoint", required=True, help="FDM checkpoint (.pt)")
     p.add_argument("--no-scan-checkpoint", help="checkpoint of the --no-scan ablation")
     p.add_argument("--out", required=True, help="output directory for metrics and plots")
+    p.add_argument("--compare", nargs="*", default=[], metavar="NAME=CHECKPOINT",
+                   help="more checkpoints to evaluate on the same worlds (e.g. previous=models/fdm/fdm_default.pt)")
     p.add_argument("--split", default="test", choices=("test", "val", "all"))
     p.add_argument("--plots", type=int, default=6)
     p.add_argument("--batch-size", type=int, default=2048)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     ns = p.parse_args(argv)
+    compare = {}
+    for item in ns.compare:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            p.error(f"--compare takes NAME=CHECKPOINT, got {item!r}")
+        compare[name] = path
     return EvalArgs(
         data_dir=ns.data,
+        compare=compare,
         checkpoint=ns.checkpoint,
         out_dir=ns.out,
         no_scan_checkpoint=ns.no_scan_checkpoint,
