@@ -12,8 +12,8 @@ Two execution modes share the scenario list (:mod:`morobot.evaluation.scenarios`
     in ``config/navigate.yaml`` and the components are built with
     :mod:`morobot.planning.factory`, exactly as the nodes build them. The planner cycle mirrors
     the node's: stop once within ``goal_tolerance``, stop by the node's rule
-    (:func:`morobot.planning.cost.should_stop`) when the best plan is too risky, otherwise execute the first command. There is no message latency, no
-    map/odometry staleness and no PointCloud2 round trip of the map. Deterministic; much faster
+    (:func:`morobot.planning.cost.should_stop`) when the best plan is too risky, otherwise execute
+    the first command. There is no message latency, no map/odometry staleness and no PointCloud2 round trip of the map. Deterministic; much faster
     than real time.
 
     Collisions are read from MuJoCo contacts after every control step: a robot geom touching a
@@ -301,7 +301,7 @@ class LockstepRunner:
         from morobot.fdm.history import ProprioHistory
         from morobot.mapping.elevation import ElevationMapper, transform_points
         from morobot.planning.cost import should_stop
-        from morobot.planning.factory import make_elevation_config, make_planner
+        from morobot.planning.factory import make_elevation_config, make_planner, risk_stop_margin
         from morobot.planning.interface import NavState
         from morobot.sim.anymal import AnymalSim, AnymalSimConfig
 
@@ -319,7 +319,7 @@ class LockstepRunner:
         tol = float(p.planner["goal_tolerance"])
         risk_threshold = float(p.planner["risk_threshold"])
         stop_window = float(p.planner.get("risk_stop_window", 0.0))
-        stop_margin = float(p.planner["risk_margin"]) if p.planner.get("risk_relative", False) else None
+        stop_margin = risk_stop_margin(p.planner)
         plan_dt = float(p.planner["dt"])
         goal = np.asarray(scenario.goal, dtype=float)
         rules = self.rules

@@ -313,7 +313,9 @@ def freeze_after_failure(poses: np.ndarray, failed: np.ndarray) -> tuple[np.ndar
 MIRROR_HISTORY_COLUMNS = (1, 2, 4, 5, 7)
 
 
-def mirror_batch(batch: dict[str, torch.Tensor], mask: torch.Tensor, scan: Optional[ScanConfig] = None) -> dict[str, torch.Tensor]:
+def mirror_batch(
+    batch: dict[str, torch.Tensor], mask: torch.Tensor, scan: Optional[ScanConfig] = None
+) -> dict[str, torch.Tensor]:
     """Reflects the samples selected by ``mask`` about the robot's sagittal (x-z) plane.
 
     A left-right symmetric robot on mirrored terrain driven by mirrored commands moves along the

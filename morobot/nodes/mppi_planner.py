@@ -7,8 +7,8 @@ forward-dynamics model) and publishes the first command of the plan.
 Safety: it commands zero velocity — and says why on /diagnostics — when odometry or the map are
 stale (``max_odom_age``/``max_map_age``), when an input holds NaN/Inf, when the best plan's risk
 exceeds ``risk_threshold`` (with ``risk_relative``: and standing still's by more than
-``risk_margin``, :func:`morobot.planning.cost.should_stop`), when planning fails, and once the goal is reached. Malformed messages
-are logged and ignored; the node keeps running.
+``risk_margin``, :func:`morobot.planning.cost.should_stop`), when planning fails, and once the
+goal is reached. Malformed messages are logged and ignored; the node keeps running.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ class MppiPlannerNode(Node):
             return self._stop(ERROR, f"planning failed: {exc}")
         cycle_ms = 1e3 * (time.perf_counter() - t0)
         stop, peak = should_stop(plan.risk, plan.standstill_risk, self.p["dt"], self.p["risk_stop_window"],
-                                 self.p["risk_threshold"], self.p["risk_margin"] if self.p["risk_relative"] else None)
+                                 self.p["risk_threshold"], factory.risk_stop_margin(self.p))
         if not np.all(np.isfinite(plan.commands[0])) or not math.isfinite(plan.cost):
             return self._stop(ERROR, "planner produced no finite plan", cycle_ms=cycle_ms)
         self._publish_plan(plan, now)

@@ -146,6 +146,15 @@ def make_fdm_planner_dynamics(
     return dyn, history
 
 
+def risk_stop_margin(p: Mapping[str, Any]) -> Optional[float]:
+    """The ``margin`` argument of :func:`morobot.planning.cost.should_stop` for these parameters.
+
+    ``risk_margin`` when ``risk_relative`` is true, else ``None`` (the absolute rule); a parameter
+    set without ``risk_relative`` uses the absolute rule.
+    """
+    return float(p["risk_margin"]) if p.get("risk_relative", False) else None
+
+
 def make_mppi_config(p: Mapping[str, Any], device: str = "cpu") -> MPPIConfig:
     """The MPPI configuration of the planner node.
 
