@@ -279,3 +279,26 @@ def test_cli_rejects_a_missing_checkpoint(tmp_path, capsys):
     ns = parser.parse_args(["--fdm-checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
     assert eval_cli.run(ns) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_graph_mode_passes_the_thread_count_to_the_nodes(tmp_path, monkeypatch):
+    """--threads reaches the node processes as OMP_NUM_THREADS (and nothing is set without it)."""
+    import morobot.launcher
+    from morobot.evaluation.nav import run_graph
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    class FakeProcesses:
+        def __init__(self, graph, args=None, log_dir=None, env=None):
+            seen.append((graph, env))
+            raise Stop
+
+    monkeypatch.setattr(morobot.launcher, "GraphProcesses", FakeProcesses)
+    scenario = make_scenario("rough", 0)
+    for threads in (1, None):
+        with pytest.raises(Stop):
+            run_graph(scenario, PlannerSpec("kinematic"), tmp_path, threads=threads)
+    assert seen == [("navigate", {"OMP_NUM_THREADS": "1"}), ("navigate", None)]

@@ -10,6 +10,7 @@ from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry, Path
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
+from visualization_msgs.msg import MarkerArray
 
 from morobot.planning.interface import HeightMap
 from morobot.ros import qos
@@ -26,14 +27,19 @@ def harness():
     from morobot.nodes.mppi_planner import MppiPlannerNode
 
     h = RosHarness()
+    # The fed odometry stands still whatever the planner commands; blocked marking (tested below
+    # on its own) would turn that into obstacles.
     planner = h.add(MppiPlannerNode(parameter_overrides=[
         Parameter("num_samples", Parameter.Type.INTEGER, 256),
-        Parameter("control_rate", Parameter.Type.DOUBLE, 20.0)]))
+        Parameter("control_rate", Parameter.Type.DOUBLE, 20.0),
+        Parameter("blocked_marking", Parameter.Type.BOOL, False)]))
     io = h.node("planner_test_io")
     rec = {"cmd": [], "plan": [], "diag": []}
     io.create_subscription(Twist, "/cmd_vel", lambda m: rec["cmd"].append(m), qos.STATE)
     io.create_subscription(Path, "/plan", lambda m: rec["plan"].append(m), qos.STATE)
     io.create_subscription(DiagnosticArray, "/diagnostics", lambda m: rec["diag"].append(m.status[0]), qos.STATE)
+    rec["markers"] = []
+    io.create_subscription(MarkerArray, "/mppi/rollouts", lambda m: rec["markers"].append(m), qos.STATE)
     pubs = {
         "odom": io.create_publisher(Odometry, "/odom", qos.STATE),
         "map": io.create_publisher(PointCloud2, "/elevation_map", qos.STATE),
@@ -148,3 +154,57 @@ def test_invalid_parameters_rejected():
         assert result.successful and node.mppi.config.temperature == 0.5
     finally:
         h.close()
+
+
+def test_a_robot_that_does_not_move_marks_an_obstacle_ahead(harness):
+    """Odometry that stays put while the planner commands motion: an obstacle is marked ahead."""
+    h, planner, io, pubs, rec = harness
+    assert planner.blocked is None
+    result = planner.set_parameters([Parameter("blocked_marking", Parameter.Type.BOOL, True),
+                                      # a slow spin (busy machine) must not stop it as stale in between
+                                      Parameter("max_odom_age", Parameter.Type.DOUBLE, 10.0),
+                                      Parameter("max_map_age", Parameter.Type.DOUBLE, 30.0),
+                                      Parameter("blocked_max_gap", Parameter.Type.DOUBLE, 5.0)])[0]
+    assert result.successful and planner.blocked is not None
+    h.spin_until(lambda: pubs["goal"].get_subscription_count() > 0, 5.0)
+    pubs["goal"].publish(make_pose_stamped(3.0, 0.0, 0.0, _now(io)))
+
+    def blocked_markers():
+        return [m for arr in rec["markers"] for m in arr.markers if m.ns == "blocked"]
+
+    assert h.spin_until(lambda: blocked_markers(), 15.0, lambda: _feed(io, pubs))
+    m = blocked_markers()[0]
+    # commanded mostly forward (+x) from the origin: the disc's centre is clearance + radius ahead
+    reach = planner.p["blocked_clearance"] + planner.p["blocked_radius"]
+    assert math.hypot(m.pose.position.x, m.pose.position.y) == pytest.approx(reach, abs=1e-6)
+    assert m.pose.position.x > 0.5
+    assert m.scale.x == pytest.approx(2 * planner.p["blocked_radius"])
+    (ob,) = planner.blocked.obstacles[:1]
+    assert (ob.x, ob.y) == pytest.approx((m.pose.position.x, m.pose.position.y))
+    # switching it off at run time drops the monitor and its obstacles
+    assert planner.set_parameters([Parameter("blocked_marking", Parameter.Type.BOOL, False)])[0].successful
+    assert planner.blocked is None
+
+
+def test_the_first_run_time_change_is_seen_as_a_change():
+    """on_change compares old and new values; the first change must not find them equal."""
+    from morobot.nodes.mppi_planner import MppiPlannerNode
+
+    h = RosHarness()
+    try:
+        node = h.add(MppiPlannerNode())
+        before = node.dynamics
+        assert node.set_parameters([Parameter("footprint_radius", Parameter.Type.DOUBLE, 0.5)])[0].successful
+        assert node.dynamics is not before and node.dynamics.footprint_radius == 0.5
+        assert node.p["footprint_radius"] == 0.5
+    finally:
+        h.close()
+
+
+def test_blocked_parameters_default_to_the_monitor_defaults():
+    from morobot.nodes.mppi_planner import PARAMS
+    from morobot.planning.blocked import BlockedMotionConfig
+    from morobot.planning.factory import make_blocked_monitor
+
+    defaults = {s.name: s.default for s in PARAMS}
+    assert make_blocked_monitor(defaults).config == BlockedMotionConfig()

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params-file", default="", help="node parameters (default config/navigate.yaml)")
     parser.add_argument("--out", default="out/eval_nav", help="output directory")
     parser.add_argument("--workers", type=int, default=1, help="lock-step worker processes")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per lock-step worker")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per lock-step worker (graph mode: per node process, OMP_NUM_THREADS)")
     parser.add_argument("--rate", type=float, default=1.0, help="graph mode: sim speed (x real time)")
     parser.add_argument("--ros-domain-id", type=int, default=None,
                         help="graph mode: ROS_DOMAIN_ID for the graph and the supervisor")

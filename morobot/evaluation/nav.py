@@ -11,9 +11,10 @@ Two execution modes share the scenario list (:mod:`morobot.evaluation.scenarios`
     read from the ``ros__parameters`` of ``mujoco_sim``, ``elevation_mapper`` and ``mppi_planner``
     in ``config/navigate.yaml`` and the components are built with
     :mod:`morobot.planning.factory`, exactly as the nodes build them. The planner cycle mirrors
-    the node's: stop once within ``goal_tolerance``, stop by the node's rule
-    (:func:`morobot.planning.cost.should_stop`) when the best plan is too risky, otherwise execute
-    the first command. There is no message latency, no map/odometry staleness and no PointCloud2 round trip of the map. Deterministic; much faster
+    the node's: stop once within ``goal_tolerance``, mark obstacles where the commanded motion is
+    blocked (``blocked_marking``, :func:`morobot.planning.factory.make_blocked_monitor`) and plan
+    on the marked map, stop by the node's rule (:func:`morobot.planning.cost.should_stop`) when the
+    best plan is too risky, otherwise execute the first command. There is no message latency, no map/odometry staleness and no PointCloud2 round trip of the map. Deterministic; much faster
     than real time.
 
     Collisions are read from MuJoCo contacts after every control step: a robot geom touching a
@@ -296,12 +297,14 @@ class LockstepRunner:
             locomotion, depth rendering, mapping and planning), ``mean_cycle_ms``, ``max_cycle_ms``,
             ``planner_cycles``,
             ``risk_stops`` (cycles stopped because the best plan was too risky),
+            ``blocked_marks`` (obstacles marked by the blocked-motion monitor),
             ``box_contact_s``, ``terrain_contact_s`` and ``max_foot_contact_s``.
         """
         from morobot.fdm.history import ProprioHistory
         from morobot.mapping.elevation import ElevationMapper, transform_points
         from morobot.planning.cost import should_stop
-        from morobot.planning.factory import make_elevation_config, make_planner, risk_stop_margin
+        from morobot.planning.factory import (make_blocked_monitor, make_elevation_config, make_planner,
+                                              risk_stop_margin)
         from morobot.planning.interface import NavState
         from morobot.sim.anymal import AnymalSim, AnymalSimConfig
 
@@ -312,6 +315,7 @@ class LockstepRunner:
         sim.reset()
         mapper = ElevationMapper(make_elevation_config(p.mapper))
         mppi = make_planner(p.planner, self.dynamics, device=self.device)
+        blocked = make_blocked_monitor(p.planner)
         history = None
         if self._fdm_history is not None:
             history = ProprioHistory(self._fdm_history.length, self._fdm_history.dt)
@@ -333,6 +337,7 @@ class LockstepRunner:
         poses: list[tuple[float, float, float]] = []
         cycle_ms: list[float] = []
         risk_stops = 0
+        blocked_marks = 0
         best_t: list[float] = []
         best_d: list[float] = []
         phase = {"physics": 0.0, "depth": 0.0, "mapping": 0.0, "planning": 0.0}
@@ -386,8 +391,14 @@ class LockstepRunner:
                                  z=float(st.position[2]), gravity_b=st.gravity,
                                  history=None if history is None else history.array(), stamp=now)
                 t0 = time.perf_counter()
+                plan_map = hmap
+                if blocked is not None:
+                    if blocked.update(now, state.pose, twist, last_cmd, state.z) is not None:
+                        blocked_marks += 1
+                        mppi.reset(reseed=False)  # as the node does
+                    plan_map = blocked.apply(hmap, now)
                 try:
-                    plan = mppi.plan(state, hmap, goal)
+                    plan = mppi.plan(state, plan_map, goal)
                 except ValueError as exc:
                     error = f"planning failed: {exc}"
                     break
@@ -422,7 +433,7 @@ class LockstepRunner:
             "phase_s": {name: round(v, 3) for name, v in phase.items()},
             "mean_cycle_ms": float(np.mean(cycle_ms)) if cycle_ms else None,
             "max_cycle_ms": float(np.max(cycle_ms)) if cycle_ms else None,
-            "planner_cycles": len(cycle_ms), "risk_stops": risk_stops,
+            "planner_cycles": len(cycle_ms), "risk_stops": risk_stops, "blocked_marks": blocked_marks,
             "box_contact_s": round(contacts.box_time, 3), "terrain_contact_s": round(contacts.body_terrain_time, 3),
             "max_foot_contact_s": round(contacts.max_foot_run, 3),
             "first_collision_s": None if contacts.first_collision is None or goal_t is None
@@ -435,14 +446,16 @@ class LockstepRunner:
 # ---------------------------------------------------------------------------------------- graph
 def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, params_file: Optional[str] = None,
               rules: OutcomeRules = OutcomeRules(), rate: float = 1.0, startup_limit: float = 90.0,
-              min_base_height: float = 0.25) -> dict[str, Any]:
+              min_base_height: float = 0.25, threads: Optional[int] = None) -> dict[str, Any]:
     """Drive one scenario through the real ``navigate`` graph (real DDS, separate processes).
 
     The scenario's world is written to ``<out_dir>/graph/<id>/world.yaml`` and passed to the sim
     node; node logs go to ``<out_dir>/graph/<id>/<planner>/logs``. The supervisor of
     :mod:`morobot.demo` sends the goal once odometry and a map exist and stops at the goal, a fall,
     the sim-time budget or a node failure. A fall is also detected from odometry when the base
-    drops below ``min_base_height`` above the terrain (as the simulator's own rule).
+    drops below ``min_base_height`` above the terrain (as the simulator's own rule). ``threads``
+    sets ``OMP_NUM_THREADS`` (torch's intra-op threads) of the node processes; on a machine that
+    is busy with other work, 1 keeps the planner from waiting on a descheduled second thread.
 
     Returns:
         The scenario record (timing and contact fields are ``None``: they are not observable from
@@ -466,7 +479,8 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
     if params_file:
         args["params_file"] = str(Path(params_file).resolve())
     wall_limit = scenario.budget / max(rate, 1e-3) * 3.0 + 60.0
-    with GraphProcesses("navigate", args, log_dir=str(base / planner.name / "logs")) as procs:
+    env = None if threads is None else {"OMP_NUM_THREADS": str(int(threads))}
+    with GraphProcesses("navigate", args, log_dir=str(base / planner.name / "logs"), env=env) as procs:
         rec, reason = supervise(world, rules.success_radius, scenario.budget, procs, wall_limit, startup_limit)
     path = np.asarray(rec.path, dtype=float).reshape(-1, 5)
     error = None
@@ -569,7 +583,7 @@ def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out
         params_file: node parameters (default ``config/navigate.yaml``).
         rules: outcome thresholds.
         workers: lock-step worker processes (graph mode always runs one scenario at a time).
-        threads: torch threads per lock-step worker.
+        threads: torch threads per lock-step worker; in graph mode, per node process.
         resume: skip (mode, planner, scenario) triples already in the results file; otherwise
             they are re-run and replaced.
         rate: graph mode sim speed (x real time).
@@ -609,7 +623,7 @@ def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out
     try:
         if mode == "graph":
             for s, p in todo:
-                done(run_graph(s, p, out_dir, params_file, rules, rate))
+                done(run_graph(s, p, out_dir, params_file, rules, rate, threads=threads))
         elif int(workers) == 1:
             import torch
 

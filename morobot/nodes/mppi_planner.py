@@ -8,7 +8,10 @@ Safety: it commands zero velocity — and says why on /diagnostics — when odom
 stale (``max_odom_age``/``max_map_age``), when an input holds NaN/Inf, when the best plan's risk
 exceeds ``risk_threshold`` (with ``risk_relative``: and standing still's by more than
 ``risk_margin``, :func:`morobot.planning.cost.should_stop`), when planning fails, and once the
-goal is reached. Malformed messages are logged and ignored; the node keeps running.
+goal is reached. With ``blocked_marking`` it marks an obstacle in the map it plans on wherever the
+commanded motion made no progress for ``blocked_duration`` seconds
+(:class:`morobot.planning.blocked.BlockedMotionMonitor`; shown on /mppi/rollouts, namespace
+``blocked``), so a model or map that misses an obstacle cannot keep the robot pushing into it. Malformed messages are logged and ignored; the node keeps running.
 """
 
 from __future__ import annotations
@@ -89,6 +92,20 @@ PARAMS = (
               0.0, 100.0),
     ParamSpec("ctg_exit_penalty", 2.0, "cost-to-go: penalty (m) for a way round outside the map", 0.0, 100.0),
     ParamSpec("ctg_downsample", 2, "cost-to-go: solve on n x n blocks of map cells", 1, 4),
+    # obstacles marked where commanded motion made no progress (morobot.planning.blocked)
+    ParamSpec("blocked_marking", True, "mark an obstacle in the map where commanded motion is blocked"),
+    ParamSpec("blocked_min_command", 0.15, "blocked marking: planar command speed judged (m/s)", 0.01, 5.0),
+    ParamSpec("blocked_max_ratio", 0.25, "blocked marking: progress below this fraction of the command is "
+              "blocked", 0.01, 0.99),
+    ParamSpec("blocked_duration", 1.5, "blocked marking: seconds of blocking before marking", 0.1, 60.0),
+    ParamSpec("blocked_clearance", 0.9, "blocked marking: distance (m) from the robot centre to the "
+              "obstacle's edge (keep it above footprint_radius + 0.4 so the robot's own spot stays "
+              "below the risk threshold)", 0.05, 5.0),
+    ParamSpec("blocked_radius", 0.2, "blocked marking: obstacle radius (m)", 0.01, 2.0),
+    ParamSpec("blocked_height", 0.5, "blocked marking: obstacle top above the base height (m)", 0.01, 5.0),
+    ParamSpec("blocked_lifetime", 60.0, "blocked marking: seconds an obstacle is kept", 1.0, 3600.0),
+    ParamSpec("blocked_max_gap", 0.4, "blocked marking: a longer gap (s) between control cycles restarts the "
+              "detection (a late planner lets the robot stop by itself)", 0.05, 10.0),
 )
 
 
@@ -117,6 +134,7 @@ class MppiPlannerNode(Node):
         self._history = None
         self.dynamics = self._make_dynamics()
         self._build_planner()
+        self.blocked = factory.make_blocked_monitor(self.p)
         self._cmd_pub = self.create_publisher(Twist, "/cmd_vel", qos.STATE)
         self._plan_pub = self.create_publisher(Path, "/plan", qos.STATE)
         self._roll_pub = self.create_publisher(MarkerArray, "/mppi/rollouts", qos.STATE)
@@ -144,12 +162,18 @@ class MppiPlannerNode(Node):
         rebuild_dyn = any(values[k] != self.p[k] for k in
                           ("footprint_radius", "step_limit", "slope_limit_deg", "unknown_risk"))
         rate_changed = values["control_rate"] != self.p["control_rate"]
-        self.p = values
+        old, self.p = self.p, values
         if rebuild_dyn and values["dynamics"] == "kinematic":
             self.dynamics = self._make_dynamics()
         elif rebuild_dyn and isinstance(self.dynamics, MapRiskOverlay):
             self.dynamics = MapRiskOverlay(self.dynamics.inner, factory.make_kinematic_model(values))
         self._build_planner()
+        blocked_names = factory.BLOCKED_PARAMS
+        if self.blocked is None or any(values[k] != old[k] for k in blocked_names):
+            kept = [] if self.blocked is None else self.blocked.obstacles
+            self.blocked = factory.make_blocked_monitor(values)
+            if self.blocked is not None:
+                self.blocked.obstacles = list(kept)
         if rate_changed:
             self._timer.cancel()
             self._timer = self.create_timer(1.0 / values["control_rate"], self._cycle)
@@ -231,8 +255,17 @@ class MppiPlannerNode(Node):
             history=self._history.array() if self._history is not None and self._history.ready else None,
             stamp=self._odom.stamp)
         t0 = time.perf_counter()
+        hmap = self._hmap
+        if self.blocked is not None:
+            mark = self.blocked.update(state.stamp, state.pose, state.twist, self._last_cmd, state.z)
+            if mark is not None:
+                self.mppi.reset(reseed=False)  # do not warm-start into the blocked direction
+                self.get_logger().warn(
+                    f"commanded motion made no progress for {self.p['blocked_duration']:.1f} s: marked an "
+                    f"obstacle at ({mark.x:.2f}, {mark.y:.2f}) for {self.p['blocked_lifetime']:.0f} s")
+            hmap = self.blocked.apply(self._hmap, state.stamp)
         try:
-            plan = self.mppi.plan(state, self._hmap, self._goal)
+            plan = self.mppi.plan(state, hmap, self._goal)
         except ValueError as exc:
             return self._stop(ERROR, f"planning failed: {exc}")
         cycle_ms = 1e3 * (time.perf_counter() - t0)
@@ -272,6 +305,18 @@ class MppiPlannerNode(Node):
             m.pose.orientation.w = 1.0
             start = [self._odom.position[0], self._odom.position[1], 0.0]
             m.points = [Point(x=float(x), y=float(y), z=z) for x, y, _yaw in np.vstack([start, poses])]
+            arr.markers.append(m)
+        for i, ob in enumerate([] if self.blocked is None else self.blocked.obstacles):
+            m = Marker()
+            m.header.frame_id = self.p["odom_frame"]
+            m.header.stamp = sec_to_stamp(stamp)
+            m.ns, m.id, m.type, m.action = "blocked", i, Marker.CYLINDER, Marker.ADD
+            m.scale.x = m.scale.y = 2.0 * float(self.p["blocked_radius"])
+            m.scale.z = 0.1
+            m.color.r, m.color.g, m.color.b, m.color.a = 1.0, 0.5, 0.0, 0.8
+            m.pose.position.x, m.pose.position.y, m.pose.position.z = float(ob.x), float(ob.y), float(ob.z)
+            m.pose.orientation.w = 1.0
+            m.lifetime.sec = 1  # republished every cycle; an expired obstacle disappears
             arr.markers.append(m)
         self._roll_pub.publish(arr)
 

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional
 import yaml
 
 from morobot.mapping.elevation import ElevationMapConfig
+from morobot.planning.blocked import BlockedMotionConfig, BlockedMotionMonitor
 from morobot.planning.cost import NavigationCost, NavigationCostConfig
 from morobot.planning.cost_to_go import CostToGo, CostToGoConfig
 from morobot.planning.interface import DynamicsModel
@@ -37,6 +38,10 @@ COST_PARAMS = ("goal_weight", "progress_weight", "heading_weight", "risk_weight"
 #: Parameters read by :func:`make_cost_to_go`.
 COST_TO_GO_PARAMS = ("cost_to_go", "ctg_risk_cost", "ctg_inflation_radius", "ctg_inflation_cost",
                      "ctg_exit_penalty", "ctg_downsample", "risk_threshold")
+#: Parameters read by :func:`make_blocked_monitor` (``blocked_marking`` plus the
+#: :class:`~morobot.planning.blocked.BlockedMotionConfig` fields with a ``blocked_`` prefix).
+BLOCKED_PARAMS = ("blocked_marking", "blocked_min_command", "blocked_max_ratio", "blocked_duration",
+                  "blocked_clearance", "blocked_radius", "blocked_height", "blocked_lifetime", "blocked_max_gap")
 #: Parameters read by :func:`make_elevation_config`.
 ELEVATION_PARAMS = ("size_x", "size_y", "resolution", "max_age", "voxel_size")
 
@@ -222,6 +227,22 @@ def make_planner(p: Mapping[str, Any], dynamics: DynamicsModel, device: str = "c
     """
     risk_model = dynamics.geometric if isinstance(dynamics, MapRiskOverlay) else dynamics
     return MPPI(dynamics, make_navigation_cost(p, risk_model=risk_model), make_mppi_config(p, device=device))
+
+
+def make_blocked_monitor(p: Mapping[str, Any]) -> Optional[BlockedMotionMonitor]:
+    """The planner node's blocked-motion monitor, or ``None`` when ``blocked_marking`` is false.
+
+    A parameter set without ``blocked_marking`` (e.g. an older parameters file) gets no monitor.
+
+    Raises:
+        KeyError: ``blocked_marking`` is true and a parameter of :data:`BLOCKED_PARAMS` is missing.
+        ValueError: invalid values (see :class:`~morobot.planning.blocked.BlockedMotionConfig`).
+    """
+    if not p.get("blocked_marking", False):
+        return None
+    _require(p, BLOCKED_PARAMS, "the blocked-motion monitor")
+    return BlockedMotionMonitor(BlockedMotionConfig(
+        **{name[len("blocked_"):]: float(p[name]) for name in BLOCKED_PARAMS[1:]}))
 
 
 def make_elevation_config(p: Mapping[str, Any]) -> ElevationMapConfig:

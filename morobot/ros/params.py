@@ -111,4 +111,5 @@ def declare(node, specs: Iterable[ParamSpec],
         return SetParametersResult(successful=True)
 
     node.add_on_set_parameters_callback(_callback)
-    return values
+    # A copy: the node's dict must still hold the old values while on_change compares them.
+    return dict(values)
