@@ -7,11 +7,18 @@ Agent interface (see :class:`~morobot.korr.residual.ResidualAgent`):
 * ``agent.env_action(context, u) -> env action``
 * ``agent.aux_loss(obs, env_action, next_obs) -> Tensor | None`` (e.g. the Koopman loss)
 * ``agent.actor_parameters()`` / ``agent.critic_parameters()`` (separate learning rates)
+* ``agent.imitation_loss(mean, context, expert_action, include_last)`` (only with
+  ``bc_coef > 0``): expert-guidance loss of the actor's mean (see below)
 
 Environment interface (see :class:`~morobot.korr.tasks.KorrVecEnv`): ``reset() -> obs``;
 ``step(actions) -> (obs, reward, terminated, truncated, success, final_obs)`` with automatic
 resets (``obs`` already holds the new episode's first observation, ``final_obs`` the true next
 observation). Time-limit truncations count as terminal unless ``bootstrap_truncation``.
+With ``bc_coef > 0`` the environment must also offer ``expert_actions() -> (n_envs, act_dim)``:
+the expert's action for the current observation of every env. It is queried on the states the
+current (stochastic) policy visits, before each step (DAgger-style relabelling), and
+``bc_coef * agent.imitation_loss(...)`` is added to the PPO loss. With ``bc_coef = 0`` the
+expert is never queried and the loss is the plain PPO loss.
 """
 
 from __future__ import annotations
@@ -35,6 +42,15 @@ class PPOConfig:
 
     ``anneal_lr``: both learning rates decay linearly to ``lr_floor`` x their start value over
     the run (:func:`train_ppo` sets them before every roll-out).
+
+    ``bc_coef``: weight of the expert-guidance (imitation) loss added to the PPO loss; 0 (the
+    default) leaves PPO unchanged and never queries the expert. ``bc_coef_final``: if set, the
+    weight goes linearly from ``bc_coef`` to this value over the run (:func:`bc_coef_at`).
+    ``bc_gripper``: include the last (gripper) action dimension in the imitation loss (default:
+    only the motion dimensions). ``bc_buffer``: 0 fits the imitation loss on the minibatch of
+    the current roll-out; N > 0 aggregates the last N expert-labelled states of all roll-outs
+    (DAgger's data aggregation) and fits each minibatch's imitation loss on as many states
+    sampled from that buffer.
     """
 
     gamma: float = 0.999
@@ -53,6 +69,23 @@ class PPOConfig:
     bootstrap_truncation: bool = False
     anneal_lr: bool = False
     lr_floor: float = 0.0
+    bc_coef: float = 0.0
+    bc_coef_final: float | None = None
+    bc_gripper: bool = False
+    bc_buffer: int = 0
+
+    def __post_init__(self) -> None:
+        if self.bc_buffer < 0:
+            raise ValueError(f"bc_buffer must be >= 0, got {self.bc_buffer}")
+        if not self.bc_coef >= 0:
+            raise ValueError(f"bc_coef must be >= 0, got {self.bc_coef}")
+        if self.bc_coef_final is not None and not self.bc_coef_final >= 0:
+            raise ValueError(f"bc_coef_final must be >= 0 (or None), got {self.bc_coef_final}")
+
+    @property
+    def expert_guided(self) -> bool:
+        """Whether the expert is queried at all (a positive start or final imitation weight)."""
+        return self.bc_coef > 0 or bool(self.bc_coef_final)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +123,18 @@ class PPO:
             {"params": agent.actor_parameters(), "lr": config.actor_lr},
             {"params": agent.critic_parameters(), "lr": config.critic_lr},
         ], eps=1e-5)
+        self.bc_obs: torch.Tensor | None = None  # expert-labelled states (bc_buffer > 0)
+        self.bc_expert: torch.Tensor | None = None
+
+    def _aggregate(self, obs: torch.Tensor, expert: torch.Tensor) -> None:
+        """Appends labelled states to the imitation buffer, keeping the newest ``bc_buffer``."""
+        if self.bc_obs is None:
+            self.bc_obs, self.bc_expert = obs, expert
+        else:
+            self.bc_obs = torch.cat([self.bc_obs, obs])
+            self.bc_expert = torch.cat([self.bc_expert, expert])
+        keep = self.config.bc_buffer
+        self.bc_obs, self.bc_expert = self.bc_obs[-keep:], self.bc_expert[-keep:]
 
     # ------------------------------------------------------------------ rollouts
     @torch.no_grad()
@@ -99,7 +144,14 @@ class PPO:
         n = len(obs)
         keys = ("obs", "u", "logp", "value", "reward", "done", "env_action", "next_obs")
         buf: dict[str, list] = {k: [] for k in keys}
+        guided = cfg.expert_guided
+        if guided:
+            if not callable(getattr(env, "expert_actions", None)):
+                raise ValueError("bc_coef > 0 needs an environment with expert_actions()")
+            buf["expert"] = []
         for _ in range(cfg.n_steps):
+            if guided:  # the expert's label for the state the policy is in now (before acting)
+                buf["expert"].append(torch.as_tensor(np.asarray(env.expert_actions()), dtype=torch.float32))
             o = torch.as_tensor(obs, dtype=torch.float32)
             dist, value, ctx = self.agent(o)
             u = dist.sample()
@@ -139,13 +191,28 @@ class PPO:
         return adv, adv + batch["value"]
 
     # -------------------------------------------------------------------- update
-    def update(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> dict[str, float]:
+    def update(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None,
+               bc_coef: float | None = None) -> dict[str, float]:
+        """Clipped-surrogate PPO epochs on one roll-out batch.
+
+        Args:
+            batch: output of :meth:`collect`.
+            generator: minibatch shuffling.
+            bc_coef: weight of the imitation loss for this update (None: ``config.bc_coef``).
+                Needs ``batch["expert"]`` when positive.
+
+        Returns:
+            Mean losses and diagnostics (``bc_loss`` is the unweighted imitation loss, 0 when off).
+        """
         cfg = self.config
+        bc_coef = cfg.bc_coef if bc_coef is None else float(bc_coef)
+        if bc_coef > 0 and "expert" not in batch:
+            raise ValueError("bc_coef > 0 needs expert actions in the batch (collect with an expert-guided config)")
         flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in batch.items()}
         n = flat["obs"].shape[0]
         adv = flat["advantage"]
         flat["advantage"] = (adv - adv.mean()) / (adv.std() + 1e-8)
-        stats = {"pg_loss": 0.0, "v_loss": 0.0, "aux_loss": 0.0, "kl": 0.0, "clip_frac": 0.0}
+        stats = {"pg_loss": 0.0, "v_loss": 0.0, "aux_loss": 0.0, "bc_loss": 0.0, "kl": 0.0, "clip_frac": 0.0}
         with torch.no_grad():  # how much of the return the critic explains, before this update
             ret, val = flat["return"], flat["value"]
             explained = float(1.0 - (ret - val).var() / ret.var().clamp_min(1e-8))
@@ -154,13 +221,16 @@ class PPO:
                      "log_std": float(log_std.mean()) if log_std is not None else 0.0}
         updates = 0
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        buffered = bc_coef > 0 and cfg.bc_buffer > 0
+        if buffered:
+            self._aggregate(flat["obs"], flat["expert"])
         for _ in range(cfg.epochs):
             perm = torch.randperm(n, generator=generator)
             kl_epoch = []
             for start in range(0, n, cfg.minibatch_size):
                 idx = perm[start:start + cfg.minibatch_size]
                 mb = {k: v[idx] for k, v in flat.items()}
-                dist, value, _ = self.agent(mb["obs"])
+                dist, value, ctx = self.agent(mb["obs"])
                 logp = dist.log_prob(mb["u"]).sum(-1)
                 log_ratio = logp - mb["logp"]
                 ratio = log_ratio.exp()
@@ -172,6 +242,15 @@ class PPO:
                 if aux is not None:
                     loss = loss + cfg.aux_coef * aux
                     stats["aux_loss"] += float(aux.detach())
+                if buffered:
+                    pick = torch.randint(len(self.bc_obs), (len(idx),), generator=generator)
+                    dist_bc, _, ctx_bc = self.agent(self.bc_obs[pick])
+                    bc = self.agent.imitation_loss(dist_bc.mean, ctx_bc, self.bc_expert[pick], cfg.bc_gripper)
+                elif bc_coef > 0:
+                    bc = self.agent.imitation_loss(dist.mean, ctx, mb["expert"], cfg.bc_gripper)
+                if bc_coef > 0:
+                    loss = loss + bc_coef * bc
+                    stats["bc_loss"] += float(bc.detach())
                 self.optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -186,7 +265,7 @@ class PPO:
                 updates += 1
             if cfg.target_kl and np.mean(kl_epoch) > cfg.target_kl:
                 break
-        return {**{k: v / max(updates, 1) for k, v in stats.items()}, **extra}
+        return {**{k: v / max(updates, 1) for k, v in stats.items()}, **extra, "bc_coef": bc_coef}
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -203,6 +282,14 @@ def lr_factor(config: PPOConfig, step: int, total_steps: int) -> float:
         return 1.0
     frac = min(1.0, max(0, step) / total_steps)
     return 1.0 - (1.0 - config.lr_floor) * frac
+
+
+def bc_coef_at(config: PPOConfig, step: int, total_steps: int) -> float:
+    """Imitation-loss weight at env step ``step``: ``bc_coef``, or linear to ``bc_coef_final`` if set."""
+    if config.bc_coef_final is None or total_steps <= 0:
+        return float(config.bc_coef)
+    frac = min(1.0, max(0, step) / total_steps)
+    return float(config.bc_coef + (config.bc_coef_final - config.bc_coef) * frac)
 
 
 def train_ppo(env, ppo: PPO, total_steps: int, seed: int = 0, start_step: int = 0,
@@ -223,8 +310,9 @@ def train_ppo(env, ppo: PPO, total_steps: int, seed: int = 0, start_step: int = 
         factor = lr_factor(ppo.config, step, total_steps)
         for group, lr in zip(ppo.optimizer.param_groups, base_lrs):
             group["lr"] = lr * factor
+        bc_coef = bc_coef_at(ppo.config, step, total_steps)
         batch, obs, step = ppo.collect(env, obs, stats, step)
-        info = ppo.update(batch, gen)
+        info = ppo.update(batch, gen, bc_coef=bc_coef)
         if callback is not None and callback(step, info, stats):
             break
     return stats

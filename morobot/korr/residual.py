@@ -17,6 +17,12 @@ actor sees:
 ========================  ====================================================================
 
 ``s`` is the standardised observation (the base policy's normaliser).
+
+Expert guidance (round 4, :meth:`ResidualAgent.imitation_loss`): with a scripted expert queried
+on the visited states, the residual that would reproduce the expert's action within the bound is
+``target = clip((a_expert - a_base) / alpha, -1, 1)`` (:func:`residual_target`), in the units of
+``tanh(u)``; the loss is the mean squared error between ``tanh(mean)`` (the deterministic
+residual / alpha) and that target.
 """
 
 from __future__ import annotations
@@ -76,6 +82,23 @@ class ResidualConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def residual_target(a_base: torch.Tensor, a_expert: torch.Tensor, alpha_vec: torch.Tensor) -> torch.Tensor:
+    """Normalised residual that moves ``a_base`` towards ``a_expert`` as far as the bound allows.
+
+    Args:
+        a_base: base actions (..., act_dim).
+        a_expert: expert actions, same shape.
+        alpha_vec: per-dimension residual bound (act_dim,).
+
+    Returns:
+        ``clip((a_expert - a_base) / alpha_vec, -1, 1)``, same shape as ``a_base``: the value of
+        ``tanh(u)`` whose env action ``a_base + alpha * tanh(u)`` is closest to ``a_expert``.
+    """
+    if a_base.shape != a_expert.shape:
+        raise ValueError(f"a_base {tuple(a_base.shape)} and a_expert {tuple(a_expert.shape)} differ in shape")
+    return ((a_expert - a_base) / alpha_vec).clamp(-1.0, 1.0)
 
 
 class ResidualAgent(nn.Module):
@@ -158,6 +181,26 @@ class ResidualAgent(nn.Module):
         recon = ((k.decoder(z) - s) ** 2).mean()
         state = ((k.decoder(k.step(z, action)) - s_next) ** 2).mean()
         return self.config.koopman_weight * (one_step + recon + state)
+
+    def imitation_loss(self, mean: torch.Tensor, a_base: torch.Tensor, a_expert: torch.Tensor,
+                       include_gripper: bool = False) -> torch.Tensor:
+        """Expert-guidance loss: MSE between ``tanh(mean)`` and :func:`residual_target`.
+
+        Args:
+            mean: the actor's mean of ``u`` (B, act_dim), with gradient.
+            a_base: the base actions of the same states (B, act_dim).
+            a_expert: the expert's actions there (B, act_dim).
+            include_gripper: also fit the last (gripper) dimension; by default only the motion
+                dimensions are fitted.
+
+        Returns:
+            Scalar loss (mean over the batch and the fitted dimensions).
+        """
+        target = residual_target(a_base, a_expert, self.alpha_vec)
+        err = (torch.tanh(mean) - target) ** 2
+        if not include_gripper:
+            err = err[..., :-1]
+        return err.mean()
 
     # -------------------------------------------------------------- optimiser
     def actor_parameters(self) -> list[nn.Parameter]:

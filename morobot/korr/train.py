@@ -82,6 +82,11 @@ class TrainArgs:
     ppo_epochs: int = 8
     minibatch_size: int = 200
     actor_lr: float = 3e-4
+    target_kl: float = 0.05
+    bc_coef: float = 0.0
+    bc_coef_final: float | None = None
+    bc_gripper: bool = False
+    bc_buffer: int = 0
     resume_every: int = 10
     threads: int = 1
     resume: bool = True
@@ -123,6 +128,13 @@ HELP = {
     "ppo_epochs": "PPO epochs per update",
     "minibatch_size": "PPO minibatch size",
     "actor_lr": "PPO actor learning rate (critic: 5e-3)",
+    "target_kl": "PPO early stop: skip the remaining epochs of an update once its mean KL exceeds this (0: never)",
+    "bc_coef": ("weight of the expert-guidance loss: MSE between the residual's tanh(mean) and "
+                "clip((a_expert - a_base) / alpha, -1, 1), the scripted expert queried on the visited states (0: off)"),
+    "bc_coef_final": "if given, the expert-guidance weight goes linearly from --bc-coef to this value over the run",
+    "bc_buffer": ("expert-guidance data aggregation: fit the loss on states sampled from the last N labelled "
+                  "states of the run (0: on the current roll-out only)"),
+    "bc_gripper": "include the gripper dimension in the expert-guidance loss (default: motion dimensions only)",
     "resume_every": "PPO updates between resume snapshots",
     "threads": "torch CPU threads",
     "resume": "continue interrupted residual runs from their snapshots",
@@ -352,10 +364,11 @@ def ppo_config(args: TrainArgs):
 
     return PPOConfig(anneal_lr=args.anneal_lr, ent_coef=args.ent_coef, gamma=args.gamma, gae_lambda=args.gae_lambda,
                      n_steps=args.ppo_steps, epochs=args.ppo_epochs, minibatch_size=args.minibatch_size,
-                     actor_lr=args.actor_lr)
+                     actor_lr=args.actor_lr, target_kl=args.target_kl, bc_coef=args.bc_coef,
+                     bc_coef_final=args.bc_coef_final, bc_gripper=args.bc_gripper, bc_buffer=args.bc_buffer)
 
 
-DIAG_KEYS = ("explained_var", "v_loss", "log_std", "return_mean", "kl", "aux_loss")
+DIAG_KEYS = ("explained_var", "v_loss", "log_std", "return_mean", "kl", "aux_loss", "bc_loss")
 
 
 def plot_diagnostics(path: Path, task: str, variant: str, finished: list, history: list[dict]) -> None:
@@ -365,7 +378,7 @@ def plot_diagnostics(path: Path, task: str, variant: str, finished: list, histor
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    fig, axes = plt.subplots(2, 4, figsize=(15, 6))
     xs, ys = success_curve(finished)
     axes[0, 0].plot(xs, ys)
     axes[0, 0].set_title("training success (stochastic)")
@@ -456,7 +469,8 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
                         recent = [f[1] for f in st.finished[-200:]]
                         print(f"[korr] {task} {variant} step {step}/{args.residual_steps} "
                               f"success(last 200 eps) {np.mean(recent) if recent else float('nan'):.3f} "
-                              f"explained_var {info['explained_var']:.2f} {elapsed()['wall_s']:.0f} s",
+                              f"explained_var {info['explained_var']:.2f} bc_loss {info.get('bc_loss', 0.0):.4f} "
+                              f"{elapsed()['wall_s']:.0f} s",
                               file=sys.stderr, flush=True)
                 return False
 
@@ -477,6 +491,9 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
                   "alpha_gripper": agent.config.bounds()[-1], "insert_potential": args.insert_potential,
                   "init_log_std": args.init_log_std, "shaping": args.shaping,
                   "curriculum_steps": args.curriculum_steps, "curriculum_start": args.curriculum_start,
+                  "bc_coef": args.bc_coef, "bc_coef_final": args.bc_coef_final, "bc_gripper": args.bc_gripper,
+                  "bc_buffer": args.bc_buffer,
+                  "bc_loss_last20": float(np.mean([h.get("bc_loss", 0.0) for h in tail])) if tail else None,
                   "ppo": cfg.to_dict(), **timing}
         ckpt.save_agent(path, agent.eval(), task, SimSettings().control_dt, {"seed": args.seed, "metrics": record})
         if resume_path.is_file():
@@ -502,6 +519,14 @@ def run(args: TrainArgs) -> int:
     for stage in stages:
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; expected {STAGES} or all")
+    if not args.bc_coef >= 0 or (args.bc_coef_final is not None and not args.bc_coef_final >= 0):
+        raise ValueError("--bc-coef and --bc-coef-final must be >= 0")
+    if args.bc_buffer < 0:
+        raise ValueError("--bc-buffer must be >= 0")
+    if not args.target_kl >= 0:
+        raise ValueError("--target-kl must be >= 0")
+    if not args.alpha > 0 or (args.alpha_gripper is not None and not args.alpha_gripper > 0):
+        raise ValueError("--alpha and --alpha-gripper must be > 0")
     funcs = {"demos": stage_demos, "bc": stage_bc, "koopman": stage_koopman, "residual": stage_residual}
     for task in tasks:
         out = Path(args.out) / task
