@@ -5,12 +5,12 @@ import copy
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from morobot.korr.nets import Normalizer
 from morobot.korr.ppo import PPO, EpisodeStats, PPOConfig, bc_coef_at, train_ppo
 from morobot.korr.residual import ResidualAgent, ResidualConfig, residual_target
 from morobot.korr.tasks import ACT_DIM, EXPERTS, OBS_DIM, KorrVecEnv, StepResult
+
+from test_korr_learning import ZeroBase  # the same frozen zero-action base
 
 torch.set_num_threads(1)
 
@@ -47,16 +47,6 @@ class NoSignal:
             self.t[i] = 0
         zero = np.zeros(self.n, bool)
         return StepResult(self.x.copy(), np.zeros(self.n), zero, trunc, zero, final)
-
-
-class ZeroBase(nn.Module):
-    def __init__(self, obs_dim=2, act_dim=2):
-        super().__init__()
-        self.normalizer = Normalizer(obs_dim)
-        self.act_dim = act_dim
-
-    def forward(self, obs):
-        return torch.zeros(obs.shape[0], self.act_dim)
 
 
 def _toy_agent(alpha=1.0, alpha_gripper=None):
