@@ -12,8 +12,20 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _StopRequest:
+    """SIGINT/SIGTERM handler that only records the request.
+
+    Raising from the handler (Python's default for SIGINT) lands wherever the interpreter is; when
+    that is inside rclpy's C++ message conversion, pybind11 turns the KeyboardInterrupt into a
+    ``RuntimeError`` and the node exits with an error on an ordinary shutdown. The spin loop
+    checks the flag instead, at least every 0.1 s.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
 
 
 def spin_node(factory: Callable[[], "rclpy.node.Node"], args: Optional[list] = None) -> int:
@@ -26,7 +38,9 @@ def spin_node(factory: Callable[[], "rclpy.node.Node"], args: Optional[list] = N
     # Handle SIGINT/SIGTERM ourselves so the context is still valid in on_shutdown() (a planner
     # must be able to publish its last zero command).
     rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop = _StopRequest()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     node = None
     try:
         try:
@@ -40,7 +54,7 @@ def spin_node(factory: Callable[[], "rclpy.node.Node"], args: Optional[list] = N
         with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):  # the normal way out
             # Wake up regularly: a blocking wait in C would hold off Python's signal handling forever
             # when nothing arrives (e.g. /clock has stopped because the simulator exited first).
-            while rclpy.ok():
+            while rclpy.ok() and not stop.requested:
                 executor.spin_once(timeout_sec=0.1)
         return 0
     finally:
