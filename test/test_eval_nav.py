@@ -289,7 +289,7 @@ def test_graph_mode_passes_the_thread_count_to_the_nodes(tmp_path, monkeypatch):
     seen = []
 
     class Stop(Exception):
-        pass
+        """Ends run_graph where it would start the node processes."""
 
     class FakeProcesses:
         def __init__(self, graph, args=None, log_dir=None, env=None):
