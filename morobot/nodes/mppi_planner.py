@@ -168,8 +168,7 @@ class MppiPlannerNode(Node):
         elif rebuild_dyn and isinstance(self.dynamics, MapRiskOverlay):
             self.dynamics = MapRiskOverlay(self.dynamics.inner, factory.make_kinematic_model(values))
         self._build_planner()
-        blocked_names = factory.BLOCKED_PARAMS
-        if self.blocked is None or any(values[k] != old[k] for k in blocked_names):
+        if any(values[k] != old[k] for k in factory.BLOCKED_PARAMS):
             kept = [] if self.blocked is None else self.blocked.obstacles
             self.blocked = factory.make_blocked_monitor(values)
             if self.blocked is not None:

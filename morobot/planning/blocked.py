@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from morobot.planning.interface import HeightMap
+from morobot.planning.interface import HeightMap, finite_vector
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,9 @@ class BlockedMotionMonitor:
         Raises:
             ValueError: non-finite or wrongly sized inputs.
         """
-        p = _finite("pose", pose, 3)
-        v = _finite("twist", twist, 3)
-        u = _finite("command", command, 3)
+        p = finite_vector("pose", pose, 3)
+        v = finite_vector("twist", twist, 3)
+        u = finite_vector("command", command, 3)
         t = float(stamp)
         if not (math.isfinite(t) and math.isfinite(float(z))):
             raise ValueError(f"stamp and z must be finite, got {stamp!r}, {z!r}")
@@ -221,10 +221,3 @@ class BlockedMotionMonitor:
         if len(keep) != len(self.obstacles):
             self.obstacles = keep
             self._cache = None
-
-
-def _finite(name: str, value: Sequence[float], size: int) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64).reshape(-1)
-    if arr.shape != (size,) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be {size} finite numbers, got {value!r}")
-    return arr

@@ -94,3 +94,20 @@ class DynamicsModel(Protocol):
     def rollout(self, state: NavState, commands: torch.Tensor, hmap: Optional[HeightMap]) -> Rollout:
         """Predict poses and risk for ``commands`` of shape ``[K, T, 3]``."""
         ...
+
+
+def finite_vector(name: str, value: object, size: int) -> np.ndarray:
+    """``value`` as a float64 array of ``size`` finite numbers (a tensor is copied to the CPU).
+
+    Raises:
+        ValueError: naming ``name``, when ``value`` is not ``size`` finite numbers.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be {size} finite numbers, got {value!r}") from exc
+    if arr.shape != (size,) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be {size} finite numbers, got {value!r}")
+    return arr

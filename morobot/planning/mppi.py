@@ -24,7 +24,7 @@ from typing import Optional, Protocol, Sequence
 import numpy as np
 import torch
 
-from morobot.planning.interface import DynamicsModel, HeightMap, NavState, Rollout
+from morobot.planning.interface import DynamicsModel, HeightMap, NavState, Rollout, finite_vector
 
 
 class RolloutCost(Protocol):
@@ -217,7 +217,7 @@ class MPPI:
         cfg = self.config
         t_start = time.perf_counter()
         _validate_state(state)
-        goal_arr = _finite_vector("goal", goal, 3)
+        goal_arr = finite_vector("goal", goal, 3)
         if hmap is not None:
             _validate_hmap(hmap)
         timings = {"sample": 0.0, "rollout": 0.0, "cost": 0.0, "update": 0.0}
@@ -350,23 +350,11 @@ def _np(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().astype(np.float64)
 
 
-def _finite_vector(name: str, value: object, size: int) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be {size} finite numbers, got {value!r}") from exc
-    if arr.shape != (size,) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be {size} finite numbers, got {value!r}")
-    return arr
-
-
 def _validate_state(state: NavState) -> None:
     if not isinstance(state, NavState):
         raise ValueError(f"state must be a NavState, got {type(state).__name__}")
-    _finite_vector("state.pose", state.pose, 3)
-    _finite_vector("state.twist", state.twist, 3)
+    finite_vector("state.pose", state.pose, 3)
+    finite_vector("state.twist", state.twist, 3)
     if not math.isfinite(float(state.z)):
         raise ValueError(f"state.z must be finite, got {state.z!r}")
 
@@ -377,7 +365,7 @@ def _validate_hmap(hmap: HeightMap) -> None:
     heights = hmap.heights
     if not isinstance(heights, torch.Tensor) or heights.dim() != 2 or min(heights.shape) < 1:
         raise ValueError(f"HeightMap.heights must be a non-empty 2-D tensor, got {getattr(heights, 'shape', heights)}")
-    _finite_vector("HeightMap.origin", hmap.origin, 2)
+    finite_vector("HeightMap.origin", hmap.origin, 2)
     res = float(hmap.resolution)
     if not math.isfinite(res) or res <= 0.0:
         raise ValueError(f"HeightMap.resolution must be positive and finite, got {hmap.resolution!r}")
