@@ -265,14 +265,15 @@ def test_cost_uses_the_field_only_when_prepared_for_this_goal():
     goal = (4.0, 0.0, 0.0)
     # Both end 2.8 m from the goal: inside the pocket, and outside it to the side.
     rollout, cmds = _rollout([(1.2, 0.0), (4.0, 2.8)])
-    plain = NavigationCost()
-    geo = NavigationCost(cost_to_go=CostToGo(KinematicModel()))
+    # Only the goal distance is under test: the alignment term would also see the field.
+    cfg = NavigationCostConfig(alignment_weight=0.0)
+    plain = NavigationCost(cfg)
+    geo = NavigationCost(cfg, cost_to_go=CostToGo(KinematicModel()))
     c_plain = plain(rollout, cmds, goal)
     assert float(c_plain[0]) == pytest.approx(float(c_plain[1]), abs=1e-3)
     assert float(geo(rollout, cmds, goal)[0]) == pytest.approx(float(c_plain[0]), abs=1e-4)  # not prepared
     geo.prepare(hmap, goal)
     c_geo = geo(rollout, cmds, goal)
-    cfg = NavigationCostConfig()
     assert float(c_geo[0] - c_geo[1]) > (cfg.goal_weight + cfg.progress_weight) * 2.0
     # Another goal than the prepared one, or no map: Euclidean again.
     assert float(geo(rollout, cmds, (4.0, 0.5, 0.0))[0]) == pytest.approx(

@@ -18,7 +18,14 @@ do not need retuning when the horizon changes. Terms (per rollout):
 * ``smoothness_weight * sum_t |u_t - u_{t-1}|^2 / T`` (the ``t = 0`` term only when the
   previous command is given);
 * ``effort_weight * mean_t |u_t|^2``;
-* ``backward_weight * mean_t max(0, -vx_t)``: discourages walking backwards.
+* ``backward_weight * mean_t max(0, -vx_t)``: discourages walking backwards;
+* ``alignment_weight * mean_t s_t * |yaw_t - psi(p_t)|``: the heading against the direction of
+  travel ``psi`` at each predicted position (down the cost-to-go field, or towards the goal without
+  one), with ``s_t`` ramping from 0 at ``alignment_radius / 2`` to 1 at ``alignment_radius`` from
+  the goal (arriving, and the goal heading, are left to the goal and heading terms). Walking
+  backwards or sideways is slower than walking forwards and leaves a turn for later; a terminal
+  version of this term is gamed by plans that turn in their last steps, which the next cycle
+  postpones again, so every step counts.
 
 The goal distance ``d`` is the Euclidean ``|p - g|`` unless the cost was built with a
 :class:`~morobot.planning.cost_to_go.CostToGo` and :meth:`NavigationCost.prepare` was called with a
@@ -61,6 +68,8 @@ class NavigationCostConfig:
     smoothness_weight: float = 2.0
     effort_weight: float = 0.1
     backward_weight: float = 2.0
+    alignment_weight: float = 20.0
+    alignment_radius: float = 2.0
     risk_relative: bool = True
     risk_margin: float = 0.05
 
@@ -70,6 +79,8 @@ class NavigationCostConfig:
                 raise ValueError(f"NavigationCostConfig.{name} must be finite and >= 0, got {value!r}")
         if not 0.0 <= self.risk_threshold <= 1.0:
             raise ValueError(f"risk_threshold must lie in [0, 1], got {self.risk_threshold!r}")
+        if self.alignment_radius <= 0.0:
+            raise ValueError(f"alignment_radius must be positive, got {self.alignment_radius!r}")
 
 
 class NavigationCost:
@@ -187,7 +198,32 @@ class NavigationCost:
         total = total + (cfg.smoothness_weight / horizon) * smooth
         total = total + (cfg.effort_weight / horizon) * (u * u).sum(dim=1)
         total = total + cfg.backward_weight * torch.relu(-u[:, 0::3]).mean(dim=1)
+        if cfg.alignment_weight > 0.0:
+            psi = self.travel_direction(poses[..., :2], (gx, gy))  # [K, T]
+            misalign = (torch.remainder(poses[..., 2] - psi + math.pi, 2.0 * math.pi) - math.pi).abs()
+            euclid = torch.hypot(poses[..., 0] - gx, poses[..., 1] - gy)
+            ramp = (2.0 * euclid / cfg.alignment_radius - 1.0).clamp(0.0, 1.0)
+            total = total + cfg.alignment_weight * (ramp * misalign).mean(dim=1)
         return total
+
+    def travel_direction(self, xy: torch.Tensor, goal: Sequence[float]) -> torch.Tensor:
+        """Direction of travel (odom yaw) at positions ``xy [..., 2]``: down the goal distance.
+
+        With a cost-to-go field for this goal it is the direction of steepest descent of the field
+        (central differences one cell apart); where the field is flat (e.g. at the goal) and
+        without a field it is the bearing to the goal.
+        """
+        gx, gy = float(goal[0]), float(goal[1])
+        bearing = torch.atan2(gy - xy[..., 1], gx - xy[..., 0])
+        field = self.field
+        if field is None or not field.matches((gx, gy)):
+            return bearing
+        eps = float(field.resolution)
+        offsets = torch.tensor([[eps, 0.0], [-eps, 0.0], [0.0, eps], [0.0, -eps]], dtype=xy.dtype, device=xy.device)
+        d = field.distance(xy.unsqueeze(-2) + offsets)  # [..., 4]
+        dx, dy = d[..., 0] - d[..., 1], d[..., 2] - d[..., 3]
+        flat = torch.hypot(dx, dy) < 1e-6 * eps
+        return torch.where(flat, bearing, torch.atan2(-dy, -dx))
 
     @staticmethod
     def _check_shapes(rollout: Rollout, commands: torch.Tensor) -> None:
