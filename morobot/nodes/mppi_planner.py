@@ -83,10 +83,10 @@ PARAMS = (
     ParamSpec("uncertainty_weight", 5.0, "model-uncertainty weight (FDM ensemble)", 0.0, 1e4),
     ParamSpec("smoothness_weight", 2.0, "command-change weight", 0.0, 1e4),
     ParamSpec("backward_weight", 2.0, "backward-motion weight", 0.0, 1e4),
-    ParamSpec("alignment_weight", 20.0, "weight of the terminal heading against the direction of travel "
-              "(per rad)", 0.0, 1e4),
-    ParamSpec("alignment_radius", 2.0, "goal distance (m) of a rollout's end from which the alignment term "
-              "has full weight (none within half of it)", 0.01, 100.0),
+    ParamSpec("alignment_weight", 20.0, "weight of the heading error against the direction of travel "
+              "(per rad, averaged over the predicted steps)", 0.0, 1e4),
+    ParamSpec("alignment_radius", 2.0, "goal distance (m) from which a step's heading error has full "
+              "weight (none within half of it)", 0.01, 100.0),
     # geodesic cost-to-go (goal distance around obstacles instead of straight-line)
     ParamSpec("cost_to_go", True, "goal distance = geodesic cost-to-go over the map (false: Euclidean)"),
     ParamSpec("ctg_risk_cost", 2.0, "cost-to-go: extra cost per metre per unit of risk", 0.0, 100.0),
