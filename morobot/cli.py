@@ -5,6 +5,7 @@
     morobot worlds [--show NAME --out F.png]    list / draw the named worlds
 
     morobot collect --out data/fdm ...          collect FDM training data in simulation
+    morobot merge-data --out DIR SRC...         merge data directories (e.g. old data + new worlds)
     morobot convert-bag BAG... --out DIR        turn rosbag2 recordings into the same dataset format
     morobot train {fdm,korr} ...                train a learned model
     morobot eval {fdm,nav,korr,feasibility} ... evaluate it
@@ -84,6 +85,7 @@ EXTRA: dict[str, tuple[str, Callable, Callable]] = {}
 #: module's: words → (module, help).
 PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
     ("collect",): ("morobot.fdm.collect", "collect FDM training data in simulation (parallel, sharded)"),
+    ("merge-data",): ("morobot.fdm.merge", "merge FDM data directories into one (hard links, new manifest)"),
     ("convert-bag",): ("morobot.fdm.rosbag", "convert rosbag2 recordings of a robot into the FDM dataset format"),
     ("train", "fdm"): ("morobot.fdm.train", "train the perceptive forward-dynamics model"),
     ("eval", "fdm"): ("morobot.fdm.evaluate", "evaluate FDM checkpoints on held-out worlds vs baselines"),

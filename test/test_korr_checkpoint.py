@@ -106,6 +106,29 @@ def test_rejects_bad_files(tmp_path, saved_agent):
         ckpt.load_agent(bad)
 
 
+def test_checkpoints_without_koopman_training_load_as_joint(tmp_path, saved_agent):
+    path, _ = saved_agent
+    loaded, payload = ckpt.load_agent(path)
+    assert loaded.config.koopman_training == "prediction"  # the default, saved with the config
+    del payload["config"]["residual"]["koopman_training"]  # as written before the option existed
+    old = tmp_path / "old.pt"
+    torch.save(payload, old)
+    assert ckpt.load_agent(old)[0].config.koopman_training == "joint"
+
+
+def test_resume_state_keeps_the_model_optimizer(tmp_path):
+    from morobot.korr.ppo import PPO
+
+    ppo = PPO(_agent("korr", hidden=16))
+    assert ppo.model_optimizer is not None
+    state = ppo.state_dict()
+    assert "model_optimizer" in state
+    PPO(_agent("korr", hidden=16)).load_state_dict(state)
+    without = {k: v for k, v in state.items() if k != "model_optimizer"}
+    with pytest.raises(KeyError):  # train.py starts such a run over instead of resuming it
+        PPO(_agent("korr", hidden=16)).load_state_dict(without)
+
+
 def test_atomic_write_keeps_old_file_on_error(tmp_path):
     target = tmp_path / "f.bin"
     target.write_bytes(b"old")

@@ -7,7 +7,7 @@ from torch import nn
 
 from morobot.korr.bc import BCPolicy, DemoData, train_bc
 from morobot.korr.koopman import (DMDc, EDMDc, KoopmanConfig, KoopmanModel, fit_koopman, make_windows,
-                                  rollout_error)
+                                  rollout_error, rollout_windows)
 from morobot.korr.nets import Normalizer
 from morobot.korr.ppo import PPO, PPOConfig, train_ppo
 from morobot.korr.residual import ResidualAgent, ResidualConfig
@@ -140,11 +140,13 @@ class ZeroBase(nn.Module):
         return torch.zeros(obs.shape[0], self.act_dim)
 
 
-@pytest.mark.parametrize("variant", ["mlp", "korr"])
-def test_short_ppo_run_improves_return(variant):
+@pytest.mark.parametrize("variant,koopman_training", [("mlp", "prediction"), ("korr", "prediction"),
+                                                      ("korr", "joint")])
+def test_short_ppo_run_improves_return(variant, koopman_training):
     torch.manual_seed(0)
     koopman = KoopmanModel(KoopmanConfig(2, 2, latent_dim=4, hidden=16)) if variant == "korr" else None
-    agent = ResidualAgent(ResidualConfig(variant, 2, 2, alpha=1.0, hidden=32, init_log_std=0.0), ZeroBase(), koopman)
+    agent = ResidualAgent(ResidualConfig(variant, 2, 2, alpha=1.0, hidden=32, init_log_std=0.0,
+                                         koopman_training=koopman_training), ZeroBase(), koopman)
     ppo = PPO(agent, PPOConfig(actor_lr=1e-3, critic_lr=1e-3, n_steps=32, epochs=4, minibatch_size=128, gamma=0.99,
                                target_kl=0.0))
     env = PointReach()
@@ -182,3 +184,83 @@ def test_timeouts_are_failures_unless_bootstrapped():
         batch, _, _ = ppo.collect(env, env.reset(), EpisodeStats(2), 0)
         np.testing.assert_allclose(batch["reward"][-1].numpy(), [expected, expected], atol=1e-5)
         assert batch["done"][-1].tolist() == [1.0, 1.0]
+
+
+# ------------------------------------------------------------------ Koopman training during PPO
+def test_rollout_windows_match_make_windows_per_env():
+    rng = np.random.default_rng(0)
+    t_len, n, h = 11, 3, 4
+    obs = rng.normal(size=(t_len, n, 5)).astype(np.float32)
+    act = rng.normal(size=(t_len, n, 2)).astype(np.float32)
+    nxt = rng.normal(size=(t_len, n, 5)).astype(np.float32)
+    done = np.zeros((t_len, n), np.float32)
+    done[3, 0] = done[7, 0] = done[5, 2] = 1.0
+    s, a, m = rollout_windows(*(torch.as_tensor(x) for x in (obs, act, nxt, done)), h)
+    assert s.shape == (t_len * n, h + 1, 5) and a.shape == (t_len * n, h, 2) and m.shape == (t_len * n, h)
+    s, a, m = (x.reshape(t_len, n, *x.shape[1:]).numpy() for x in (s, a, m))
+    for i in range(n):  # one env's steps in time order; the batch's end also ends the windows
+        last = done[:, i] > 0
+        ws, wa, wm = make_windows(obs[:, i], act[:, i], nxt[:, i], last, h)
+        np.testing.assert_array_equal(m[:, i], wm)
+        np.testing.assert_allclose(s[:, i], ws)
+        np.testing.assert_allclose(a[:, i] * m[:, i][..., None], wa * wm[..., None])
+    assert m[3, 0].tolist() == [1, 0, 0, 0] and m[2, 0].tolist() == [1, 1, 0, 0] and m[9, 1].tolist() == [1, 1, 0, 0]
+
+
+def _korr_ppo(koopman_training, model_steps=8):
+    torch.manual_seed(0)
+    koopman = KoopmanModel(KoopmanConfig(2, 2, latent_dim=4, hidden=16, horizon=3))
+    agent = ResidualAgent(ResidualConfig("korr", 2, 2, alpha=1.0, hidden=32, init_log_std=0.0,
+                                         koopman_training=koopman_training), ZeroBase(), koopman)
+    ppo = PPO(agent, PPOConfig(actor_lr=1e-3, n_steps=16, epochs=2, minibatch_size=64, target_kl=0.0,
+                               model_steps=model_steps, model_batch=64))
+    return agent, ppo
+
+
+def _koopman_params(agent):
+    return [p.detach().clone() for p in agent.koopman.parameters()]
+
+
+def test_prediction_mode_trains_the_koopman_model_only_by_its_own_loss():
+    from morobot.korr.ppo import EpisodeStats
+
+    env = PointReach()
+    # No model steps: the PPO update (actor, critic, imitation-free) must leave phi, A, B untouched.
+    agent, ppo = _korr_ppo("prediction", model_steps=0)
+    assert ppo.model_optimizer is None and not any(p is q for p in agent.actor_parameters()
+                                                  for q in agent.koopman.parameters())
+    before = _koopman_params(agent)
+    batch, _, _ = ppo.collect(env, env.reset(), EpisodeStats(16), 0)
+    info = ppo.update(batch, torch.Generator().manual_seed(0))
+    assert info["aux_loss"] == 0.0 and "model_loss" not in info
+    assert all(torch.equal(a, b) for a, b in zip(before, _koopman_params(agent)))
+    # With model steps the Koopman loss on the roll-out goes down.
+    agent, ppo = _korr_ppo("prediction", model_steps=40)
+    batch, _, _ = ppo.collect(env, env.reset(), EpisodeStats(16), 0)
+    windows = agent.model_windows(batch)
+    with torch.no_grad():
+        loss0 = float(agent.model_loss(*windows))
+    info = ppo.update(batch, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        loss1 = float(agent.model_loss(*windows))
+    assert loss1 < 0.7 * loss0, (loss0, loss1)
+    assert info["model_loss"] > 0
+
+
+def test_joint_mode_lets_the_actor_gradient_into_the_koopman_model():
+    from morobot.korr.ppo import EpisodeStats
+
+    env = PointReach()
+    agent, ppo = _korr_ppo("joint")
+    assert ppo.model_optimizer is None
+    koop = {id(p) for p in agent.koopman.parameters()}
+    assert koop <= {id(p) for p in agent.actor_parameters()}
+    obs = torch.as_tensor(env.reset(), dtype=torch.float32)
+    dist, _, _ = agent(obs)
+    dist.mean.sum().backward()  # the policy output alone reaches the encoder and A, B
+    assert agent.koopman.A.grad is not None and float(agent.koopman.A.grad.abs().sum()) > 0
+    agent.zero_grad()
+    agent_p, _ = _korr_ppo("prediction")
+    dist, _, _ = agent_p(obs)
+    dist.mean.sum().backward()
+    assert agent_p.koopman.A.grad is None

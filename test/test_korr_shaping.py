@@ -209,7 +209,14 @@ def test_residual_stage_with_shaping_and_curriculum(tmp_path):
     base = BCPolicy(OBS_DIM, ACT_DIM, hidden=32)
     base.normalizer.fit(np.random.default_rng(0).normal(size=(50, OBS_DIM)))
     ckpt.save_bc(task_dir / "bc.pt", base, "push", 0.1)
-    ckpt.save_koopman(task_dir / "koopman.pt", KoopmanModel(KoopmanConfig(OBS_DIM, ACT_DIM, 8, hidden=16)), "push")
+    koopman = KoopmanModel(KoopmanConfig(OBS_DIM, ACT_DIM, 8, hidden=16))
+    ckpt.save_koopman(task_dir / "koopman.pt", koopman, "push")
+    from morobot.korr.bc import DemoData
+
+    rng = np.random.default_rng(1)
+    obs = rng.normal(size=(64, OBS_DIM)).astype(np.float32)
+    act = np.tanh(rng.normal(size=(64, ACT_DIM))).astype(np.float32)
+    DemoData(obs, act, act, obs, np.arange(64) // 16, (np.arange(64) % 16) == 15).save(task_dir / "demos.npz")
     args = ["--task", "push", "--stage", "residual", "--variants", "korr", "--residual-steps", "48", "--n-envs", "2",
             "--out", str(tmp_path), "--no-progress", "--shaping", "1.0", "--curriculum-steps", "32",
             "--anneal-lr", "--resume-every", "2", "--alpha", "0.2", "--alpha-gripper", "0.8"]
@@ -220,6 +227,15 @@ def test_residual_stage_with_shaping_and_curriculum(tmp_path):
     assert agent.config.alpha == 0.2 and agent.config.alpha_gripper == 0.8 and metrics["alpha_gripper"] == 0.8
     assert metrics["insert_potential"] == "via"
     assert payload["config"]["residual"]["alpha_gripper"] == 0.8
+    # the predicted latent of the pre-trained Koopman model is standardised with the statistics of
+    # its training data (the demos here); the statistics stay fixed while the model trains on
+    assert agent.config.latent_norm and agent.config.koopman_training == "prediction"
+    assert not torch.allclose(agent.latent_std, torch.ones_like(agent.latent_std))
+    with torch.no_grad():
+        s = agent.normalizer(torch.as_tensor(obs))
+        z = koopman.step(koopman.encode(s), agent.base_action(torch.as_tensor(obs)))
+        zn = (z - agent.latent_mean) / agent.latent_std
+    assert float(zn.mean(0).abs().max()) < 0.02 and float((zn.std(0) - 1).abs().max()) < 0.02
     assert (task_dir / "residual_korr_diag.png").is_file() and (task_dir / "residual_curves.png").is_file()
     assert not (task_dir / "residual_korr.resume.pt").exists()
     log = json.loads((task_dir / "train_log.json").read_text())

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from morobot.evaluation.scenarios import TERRAIN_MIXES
+from morobot.evaluation.scenarios import BENCHMARK_MIXES, TERRAIN_MIXES
 
 NAME = "eval-nav"
 HELP = "navigation benchmark: seeded scenarios per terrain mix, kinematic vs FDM MPPI"
@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Run seeded navigation scenarios per terrain mix with the MPPI planner (kinematic "
                           "model with geometric risk, and the FDM with --fdm-checkpoint), in lock-step or "
                           "through the ROS graph; write results.jsonl, summary.md and nav_eval.png.")
-    parser.add_argument("--mixes", nargs="+", default=list(TERRAIN_MIXES), choices=list(TERRAIN_MIXES),
-                        help="terrain mixes (default: all)")
+    parser.add_argument("--mixes", nargs="+", default=list(BENCHMARK_MIXES), choices=list(TERRAIN_MIXES),
+                        help=f"terrain mixes (default: {' '.join(BENCHMARK_MIXES)})")
     parser.add_argument("-n", "--num", type=int, default=30, help="scenarios per terrain mix")
     parser.add_argument("--first", type=int, default=0, help="index of the first scenario")
     parser.add_argument("--seed", type=int, default=0, help="base seed of the scenarios")

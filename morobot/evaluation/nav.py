@@ -311,7 +311,8 @@ class LockstepRunner:
         wall0 = time.perf_counter()
         p = self.params
         world = scenario.world()
-        sim = AnymalSim(world, AnymalSimConfig(command_timeout=float(p.sim["cmd_timeout"])))
+        sim = AnymalSim(world, AnymalSimConfig(command_timeout=float(p.sim["cmd_timeout"]),
+                                               locomotion=scenario.locomotion_config()))
         sim.reset()
         mapper = ElevationMapper(make_elevation_config(p.mapper))
         mppi = make_planner(p.planner, self.dynamics, device=self.device)
@@ -444,6 +445,32 @@ class LockstepRunner:
 
 
 # ---------------------------------------------------------------------------------------- graph
+def _params_with_locomotion(params_file: Optional[str], locomotion: dict, out: Path) -> Path:
+    """A copy of the graph's parameter file with the scenario's robot overrides on ``mujoco_sim``.
+
+    Raises:
+        ValueError: an override the sim node has no parameter for.
+    """
+    import yaml
+
+    from morobot.paths import config_path
+    from morobot.sim.locomotion import STUMBLE_PARAMS
+
+    unknown = sorted(set(locomotion) - set(STUMBLE_PARAMS))
+    if unknown:
+        raise ValueError(f"the sim node cannot set {unknown} (it takes {STUMBLE_PARAMS})")
+    source = Path(params_file) if params_file else config_path("navigate.yaml")
+    data = yaml.safe_load(source.read_text())
+    sim = data.setdefault("mujoco_sim", {}).setdefault("ros__parameters", {})
+    for key, value in locomotion.items():
+        sim[key] = int(value) if key == "stumble_seed" else float(value)  # typed as declared
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    os.replace(tmp, out)
+    return out
+
+
 def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, params_file: Optional[str] = None,
               rules: OutcomeRules = OutcomeRules(), rate: float = 1.0, startup_limit: float = 90.0,
               min_base_height: float = 0.25, threads: Optional[int] = None) -> dict[str, Any]:
@@ -476,6 +503,8 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
     args = {"world": str(world_yaml.resolve()), "rate": str(float(rate)), "dynamics": planner.name}
     if planner.checkpoint:
         args["fdm_checkpoint"] = str(Path(planner.checkpoint).resolve())
+    if scenario.locomotion:
+        params_file = _params_with_locomotion(params_file, scenario.locomotion, base / "params.yaml")
     if params_file:
         args["params_file"] = str(Path(params_file).resolve())
     wall_limit = scenario.budget / max(rate, 1e-3) * 3.0 + 60.0

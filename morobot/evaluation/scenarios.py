@@ -13,7 +13,11 @@ Terrain mixes (worlds of ``size`` x ``size`` metres, default 16 m):
   0.08-0.15 m platforms and two boxes;
 * ``slopes``: hills and ramped plateaus (slopes up to 20-28 deg, plateau sides are cliffs);
 * ``steps``: staircases (0.10-0.15 m risers) plus climbable and unclimbable platforms;
-* ``cluttered``: 14 boxes and 3 thin walls on mildly rough ground.
+* ``cluttered``: 14 boxes and 3 thin walls on mildly rough ground;
+* ``rubble`` (not in the default set): the ``rough`` terrain with foot-scale bumps and hollows
+  (peak 6 cm, 0.4 m spacing) and three boxes, **and a robot that stumbles**: the simulator's
+  speed-dependent stumble model (:mod:`morobot.sim.locomotion`) is on, so walking fast,
+  sideways or backwards over the rubble risks a fall that walking slowly does not.
 
 Start and goal are ``distance`` apart (uniform in 8-10 m by default) along a random direction,
 centred within 1 m of the world centre; the goal heading is the travel direction and the start
@@ -46,6 +50,8 @@ class TerrainMix:
         ranges: generator parameters drawn per scenario, ``name -> (low, high)``; floats are
             drawn uniformly, pairs of ints as integers in ``[low, high]``.
         description: one line for reports.
+        locomotion: overrides of the simulated robot's
+            :class:`~morobot.sim.locomotion.LocomotionConfig` (e.g. the stumble model).
     """
 
     name: str
@@ -53,7 +59,11 @@ class TerrainMix:
     params: dict = field(default_factory=dict)
     ranges: dict = field(default_factory=dict)
     description: str = ""
+    locomotion: dict = field(default_factory=dict)
 
+
+#: The stumble model of the ``rubble`` mix (also the ``--locomotion`` of its training data, docs/fdm.md).
+STUMBLING = {"stumble_rate": 0.15, "stumble_unevenness": 0.02}
 
 TERRAIN_MIXES: dict[str, TerrainMix] = {
     "rough": TerrainMix("rough", "rough", {"n_boxes": 2, "n_blocks_low": 2},
@@ -67,8 +77,15 @@ TERRAIN_MIXES: dict[str, TerrainMix] = {
                         {}, "stairs (10-15 cm risers), climbable and unclimbable platforms"),
     "cluttered": TerrainMix("cluttered", "cluttered", {"n_boxes": 14, "n_walls": 3}, {},
                             "14 boxes and 3 walls on mildly rough ground"),
+    "rubble": TerrainMix("rubble", "rough", {"n_boxes": 3, "rubble": 0.06, "rubble_size": 0.4},
+                         {"amplitude": (0.10, 0.20), "wavelength": (1.5, 2.5)},
+                         "rough terrain with 6 cm rubble and three boxes; the robot stumbles at speed",
+                         STUMBLING),
 }
 """The terrain mixes of the navigation benchmark."""
+
+#: The mixes ``morobot eval nav`` runs by default (the issue's four; ``rubble`` on request).
+BENCHMARK_MIXES = ("rough", "slopes", "steps", "cluttered")
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,8 @@ class Scenario:
         start: start pose ``(x, y, yaw)``.
         goal: goal pose ``(x, y, yaw)``.
         budget: sim-time budget (s) from the moment the goal is sent.
+        locomotion: overrides of the simulated robot's ``LocomotionConfig`` (the mix's, with
+            ``stumble_seed`` set to the world seed when the stumble model is on).
     """
 
     id: str
@@ -100,6 +119,13 @@ class Scenario:
     start: tuple[float, float, float]
     goal: tuple[float, float, float]
     budget: float
+    locomotion: dict = field(default_factory=dict)
+
+    def locomotion_config(self):
+        """The simulated robot's :class:`~morobot.sim.locomotion.LocomotionConfig` in this scenario."""
+        from morobot.sim.locomotion import LocomotionConfig
+
+        return LocomotionConfig(**self.locomotion)
 
     @property
     def distance(self) -> float:
@@ -206,7 +232,8 @@ def make_scenario(mix: str | TerrainMix, index: int, seed: int = 0, budget: floa
         size=(float(size), float(size)), resolution=float(resolution), params=params,
         start=(round(float(start_xy[0]), 4), round(float(start_xy[1]), 4), round(start_yaw, 4)),
         goal=(round(float(goal_xy[0]), 4), round(float(goal_xy[1]), 4), round(heading, 4)),
-        budget=float(budget))
+        budget=float(budget),
+        locomotion={**spec.locomotion, "stumble_seed": world_seed} if spec.locomotion else {})
 
 
 def make_scenarios(mixes: Sequence[str], n: int, seed: int = 0, budget: float = 60.0,

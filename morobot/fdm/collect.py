@@ -83,6 +83,10 @@ class CollectConfig:
             depth rendering and mapping (see docs/fdm.md).
         points_period: ``"sensor"``: seconds between depth frames fed to the mapper.
         limits: command limits.
+        world_params: generator parameters applied to every world on top of its kind's defaults
+            (e.g. ``{"rubble": 0.06}``; see :func:`morobot.sim.worlds.make_world`).
+        locomotion: :class:`morobot.sim.locomotion.LocomotionConfig` overrides of the simulated
+            robot (e.g. ``{"stumble_rate": 0.3}``); the stumble draws are seeded per world.
         resume: continue an interrupted run in ``out_dir``.
         progress: show a progress bar.
     """
@@ -111,6 +115,8 @@ class CollectConfig:
     scan_source: str = "world"
     points_period: float = 0.1
     limits: CommandLimits = field(default_factory=CommandLimits)
+    world_params: dict = field(default_factory=dict)
+    locomotion: dict = field(default_factory=dict)
     resume: bool = False
     progress: bool = True
 
@@ -132,6 +138,16 @@ class CollectConfig:
             raise ValueError("dt must be a positive multiple of history_dt")
         if not (self.contact_force > 0 and self.edge_margin >= 0 and self.start_clearance >= 0):
             raise ValueError("contact_force must be positive, edge_margin and start_clearance >= 0")
+        from morobot.sim.locomotion import LocomotionConfig
+        from morobot.sim.worlds import _BASE_PARAMS
+
+        bad = sorted(set(self.world_params) - set(_BASE_PARAMS))
+        if bad:
+            raise ValueError(f"unknown world parameters {bad}; allowed: {sorted(_BASE_PARAMS)}")
+        try:
+            LocomotionConfig(**self.locomotion)
+        except TypeError as exc:
+            raise ValueError(f"bad locomotion overrides {self.locomotion}: {exc}") from exc
         if self.scan_source not in SCAN_SOURCES:
             raise ValueError(f"scan_source must be one of {SCAN_SOURCES}, got {self.scan_source!r}")
         if not (math.isfinite(self.points_period) and self.points_period > 0):
@@ -316,16 +332,18 @@ def collect_world(task: tuple[str, int, int, dict]) -> Optional[dict[str, Any]]:
         The manifest entry with collection statistics under ``stats``, or None if the world
         yielded no samples.
     """
-    from morobot.sim.anymal import AnymalSim
+    from morobot.sim.anymal import AnymalSim, AnymalSimConfig
+    from morobot.sim.locomotion import LocomotionConfig
     from morobot.sim.worlds import make_world
 
     kind, world_seed, run_seed, cfg_dict = task
     nested = {"scan": ScanConfig(**cfg_dict["scan"]), "limits": CommandLimits(**cfg_dict["limits"])}
     cfg = CollectConfig(**{**cfg_dict, **nested})
     rng = np.random.default_rng([run_seed, world_seed])
-    world = make_world(kind, world_seed, size=cfg.world_size)
+    world = make_world(kind, world_seed, size=cfg.world_size, **cfg.world_params)
     world_id = f"{kind}-{world_seed:05d}"
-    sim = AnymalSim(world)
+    locomotion = LocomotionConfig(**{"stumble_seed": int(world_seed), **cfg.locomotion})
+    sim = AnymalSim(world, AnymalSimConfig(locomotion=locomotion))
     candidates = _free_starts(world, cfg)
     if len(candidates) == 0:
         raise RuntimeError(f"world {world_id} has no free start cell")
@@ -467,9 +485,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
     p.add_argument("--scan-source", choices=SCAN_SOURCES, default=d.scan_source,
                    help="world: ground-truth heights + noise model; sensor: depth cameras + elevation mapper, "
                         "as at run time (slower)")
+    p.add_argument("--world-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="world generator parameter for every world, e.g. rubble=0.06 (repeatable)")
+    p.add_argument("--locomotion", action="append", default=[], metavar="KEY=VALUE",
+                   help="simulated robot (LocomotionConfig) override, e.g. stumble_rate=0.3 (repeatable)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     ns = p.parse_args(argv)
+    try:
+        world_params = _key_values(ns.world_param)
+        locomotion = _key_values(ns.locomotion)
+    except ValueError as exc:
+        p.error(str(exc))
     return CollectConfig(
         out_dir=ns.out,
         kinds=tuple(ns.kinds),
@@ -482,9 +509,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
         episode_steps=ns.episode_steps,
         contact_force=ns.contact_force,
         scan_source=ns.scan_source,
+        world_params=world_params,
+        locomotion=locomotion,
         resume=ns.resume,
         progress=not ns.no_progress,
     )
+
+
+def _key_values(items: Sequence[str]) -> dict[str, Any]:
+    """``["a=1", "b=0.5"]`` -> ``{"a": 1, "b": 0.5}`` (numbers parsed as YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

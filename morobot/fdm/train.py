@@ -71,6 +71,8 @@ class TrainArgs:
             :class:`~morobot.fdm.heightscan.ScanConfig`).
         mirror_prob: probability that a training sample is reflected left-right
             (:func:`~morobot.fdm.dataset.mirror_batch`) each time it is drawn; 0 = off.
+        init_from: fine-tune: start from this checkpoint's weights and input normalisation
+            instead of a fresh model (its model config must equal this run's).
     """
 
     data_dir: str
@@ -95,6 +97,7 @@ class TrainArgs:
     model_overrides: dict[str, Any] = field(default_factory=dict)
     scan_ceiling: Optional[float] = None
     mirror_prob: float = 0.0
+    init_from: Optional[str] = None
 
     def validate(self) -> None:
         """Raises ValueError on out-of-range arguments."""
@@ -266,6 +269,12 @@ def train(args: TrainArgs) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start_epoch, best = 0, math.inf
 
+    if args.init_from and not args.resume:
+        init = read_payload(args.init_from, map_location="cpu")
+        if init["config"] != config.to_dict():
+            raise CheckpointError(f"--init-from {args.init_from} has another model config than this run")
+        model.load_state_dict(init["state_dict"], strict=True)  # weights and its normalisation
+
     if args.resume:
         payload = read_payload(out / LATEST, map_location="cpu")
         if payload["config"] != config.to_dict():
@@ -391,6 +400,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     p.add_argument("--split-seed", type=int, default=d.split_seed)
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
+    p.add_argument("--init-from", default=None,
+                   help="fine-tune: start from this checkpoint (same model config) instead of a fresh model")
     p.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0 = default)")
     p.add_argument("--grad-clip", type=float, default=d.grad_clip)
     p.add_argument("--max-batches", type=int, default=d.max_batches, help="batches per epoch (0 = all)")
@@ -429,6 +440,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
         progress=not ns.no_progress,
         plot_every=ns.plot_every,
         model_overrides=overrides,
+        init_from=ns.init_from,
     )
 
 

@@ -228,7 +228,9 @@ def load_agent(path):
     base = _build_bc(config["bc"], path)
     koopman = None if config["koopman"] is None else _build_koopman(config["koopman"], path)
     try:
-        agent = ResidualAgent(ResidualConfig(**config["residual"]), base, koopman)
+        # checkpoints from before these options existed: joint training, raw latent
+        agent = ResidualAgent(ResidualConfig(**{"koopman_training": "joint", "latent_norm": False,
+                                                **config["residual"]}), base, koopman)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"KORR checkpoint {path}: bad residual config: {exc}") from exc
     return load_into(agent, payload, path).eval(), payload

@@ -156,7 +156,8 @@ def koopman_report(task: str, task_dir: Path, episodes: int, seed: int, horizon:
     models = {"koopman_pretrained": torch_rollout(koopman)}
     korr_path = task_dir / "residual_korr.pt"
     if korr_path.is_file():
-        models["koopman_korr_joint"] = torch_rollout(ckpt.load_agent(korr_path)[0].koopman)
+        agent = ckpt.load_agent(korr_path)[0]  # key names how the residual run trained the model
+        models[f"koopman_korr_{agent.config.koopman_training}"] = torch_rollout(agent.koopman)
     models["dmdc"] = DMDc().fit(x, u, x1).rollout
     models["edmdc_rff256"] = EDMDc(256).fit(x, u, x1).rollout
     models["zero_motion"] = lambda s0, acts: np.repeat(s0[:, None], acts.shape[1], 1)

@@ -144,6 +144,45 @@ def make_windows(obs: np.ndarray, actions: np.ndarray, next_obs: np.ndarray, las
     return states, acts, mask
 
 
+def rollout_windows(obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor, done: torch.Tensor,
+                    horizon: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Windows like :func:`make_windows`, from a vectorised roll-out batch (time-major).
+
+    Args:
+        obs, next_obs: (T, N, D) observations before and after each step (``next_obs`` is the true
+            next observation, also at an episode's end).
+        actions: (T, N, A) actions taken.
+        done: (T, N), nonzero where the step ended its episode.
+        horizon: H.
+
+    Returns:
+        states (T*N, H+1, D), actions (T*N, H, A), mask (T*N, H): one window per (t, env); step
+        ``k`` is valid while ``t + k < T`` and no earlier step of the window ended the episode.
+        States past the last valid step repeat it (they are masked out of the latent losses).
+    """
+    t_len, n = obs.shape[:2]
+    if actions.shape[:2] != (t_len, n) or next_obs.shape != obs.shape or done.shape != (t_len, n):
+        raise ValueError("rollout_windows: obs, actions, next_obs and done must share (T, N)")
+    states = [obs]
+    acts, masks = [], []
+    valid = torch.ones(t_len, n, dtype=obs.dtype)
+    pad_a = torch.zeros_like(actions[:1])
+    for k in range(horizon):
+        # index t + k, clamped: steps past the batch's end are invalid
+        shifted = lambda x, pad: torch.cat([x[k:], pad.expand(k, *x.shape[1:])]) if k else x  # noqa: E731
+        in_batch = (torch.arange(t_len) + k < t_len).to(obs.dtype)[:, None]
+        valid = valid * in_batch
+        nxt = shifted(next_obs, next_obs[-1:])
+        states.append(torch.where(valid[..., None] > 0, nxt, states[-1]))
+        acts.append(shifted(actions, pad_a) * valid[..., None])
+        masks.append(valid.clone())
+        valid = valid * (1.0 - (shifted(done, done[-1:]) > 0).to(obs.dtype))
+    s = torch.stack(states, 2).reshape(t_len * n, horizon + 1, -1)
+    a = torch.stack(acts, 2).reshape(t_len * n, horizon, -1)
+    m = torch.stack(masks, 2).reshape(t_len * n, horizon)
+    return s, a, m
+
+
 def fit_koopman(model: KoopmanModel, states: np.ndarray, actions: np.ndarray, mask: np.ndarray,
                 normalize=None, steps: int = 2000, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
                 progress=None, optimizer: torch.optim.Optimizer | None = None) -> list[dict[str, float]]:

@@ -7,6 +7,11 @@ Agent interface (see :class:`~morobot.korr.residual.ResidualAgent`):
 * ``agent.env_action(context, u) -> env action``
 * ``agent.aux_loss(obs, env_action, next_obs) -> Tensor | None`` (e.g. the Koopman loss)
 * ``agent.actor_parameters()`` / ``agent.critic_parameters()`` (separate learning rates)
+* optional, a model trained beside the policy by its own loss (KORR's Koopman model):
+  ``agent.model_parameters()`` (non-empty to enable), ``agent.model_windows(batch)`` and
+  ``agent.model_loss(*windows)``. After the PPO epochs of every update, ``model_steps`` Adam
+  steps (``model_lr``, minibatches of ``model_batch`` windows) fit it on the roll-out just
+  collected. Its gradients never mix with the PPO loss's.
 * ``agent.imitation_loss(mean, context, expert_action, include_last)`` (only with
   ``bc_coef > 0``): expert-guidance loss of the actor's mean (see below)
 
@@ -73,8 +78,13 @@ class PPOConfig:
     bc_coef_final: float | None = None
     bc_gripper: bool = False
     bc_buffer: int = 0
+    model_lr: float = 1e-3
+    model_steps: int = 8
+    model_batch: int = 256
 
     def __post_init__(self) -> None:
+        if self.model_steps < 0 or self.model_batch < 1 or not self.model_lr > 0:
+            raise ValueError("model_steps must be >= 0, model_batch >= 1 and model_lr > 0")
         if self.bc_buffer < 0:
             raise ValueError(f"bc_buffer must be >= 0, got {self.bc_buffer}")
         if not self.bc_coef >= 0:
@@ -123,6 +133,9 @@ class PPO:
             {"params": agent.actor_parameters(), "lr": config.actor_lr},
             {"params": agent.critic_parameters(), "lr": config.critic_lr},
         ], eps=1e-5)
+        model_params = list(agent.model_parameters()) if hasattr(agent, "model_parameters") else []
+        self.model_optimizer = (torch.optim.Adam(model_params, lr=config.model_lr)
+                                if model_params and config.model_steps > 0 else None)
         self.bc_obs: torch.Tensor | None = None  # expert-labelled states (bc_buffer > 0)
         self.bc_expert: torch.Tensor | None = None
 
@@ -265,15 +278,40 @@ class PPO:
                 updates += 1
             if cfg.target_kl and np.mean(kl_epoch) > cfg.target_kl:
                 break
+        if self.model_optimizer is not None:
+            extra["model_loss"] = self._update_model(batch, generator)
         return {**{k: v / max(updates, 1) for k, v in stats.items()}, **extra, "bc_coef": bc_coef}
+
+    def _update_model(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None) -> float:
+        """``model_steps`` steps of the agent's own model loss on the roll-out; mean loss."""
+        cfg = self.config
+        windows = self.agent.model_windows(batch)
+        params = [p for g in self.model_optimizer.param_groups for p in g["params"]]
+        n, losses = windows[0].shape[0], []
+        for _ in range(cfg.model_steps):
+            idx = torch.randint(n, (min(cfg.model_batch, n),), generator=generator)
+            loss = self.agent.model_loss(*(w[idx] for w in windows))
+            self.model_optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 5.0)
+            self.model_optimizer.step()
+            losses.append(float(loss.detach()))
+        return float(np.mean(losses))
 
     # ------------------------------------------------------------------- state
     def state_dict(self) -> dict:
-        return {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict()}
+        state = {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.model_optimizer is not None:
+            state["model_optimizer"] = self.model_optimizer.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.agent.load_state_dict(state["agent"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.model_optimizer is not None:
+            if "model_optimizer" not in state:
+                raise KeyError("resume state has no model_optimizer (saved by a run without a model)")
+            self.model_optimizer.load_state_dict(state["model_optimizer"])
 
 
 def lr_factor(config: PPOConfig, step: int, total_steps: int) -> float:

@@ -9,14 +9,31 @@ actor sees:
 ========================  ====================================================================
 ``mlp`` (ResiP)           ``[s, a_base]``
 ``korr``                  ``[s, A phi(s) + B a_base, a_base]`` — the Koopman-predicted next
-                          latent; the Koopman loss is added to the PPO loss and the actor's
-                          gradients flow into ``phi``, ``A`` and ``B``
+                          latent. How the Koopman model keeps learning depends on
+                          ``koopman_training`` (below)
 ``korr_nokoop``           ``[s, phi(s), a_base]`` — same encoder (initialised from the same
                           Koopman pre-training, trained by RL only), no predicted latent and no
                           Koopman loss: separates "a learned latent" from "Koopman conditioning"
 ========================  ====================================================================
 
 ``s`` is the standardised observation (the base policy's normaliser).
+
+``koopman_training`` (``korr`` only):
+
+* ``"prediction"`` (default): the actor reads the predicted latent without gradient, and the
+  Koopman model is trained online on the PPO roll-outs by its own prediction losses only
+  (:meth:`ResidualAgent.model_loss`: the pre-training loss, one-step, multi-step, state and
+  reconstruction terms, with its own optimiser, see :class:`~morobot.korr.ppo.PPO`). The latent
+  stays a multi-step predictor of where the base action takes the system.
+* ``latent_norm`` (``korr``, on by default): the predicted latent is standardised per dimension
+  with fixed statistics of the Koopman pre-training data (:meth:`ResidualAgent.set_latent_normalization`)
+  before the actor reads it. The raw latent is not scaled for an MLP input (on insert its
+  per-dimension std reaches 11 against ~1 for the standardised state); in ``"joint"`` mode the
+  encoder could rescale itself, in ``"prediction"`` mode it cannot.
+* ``"joint"`` (rounds 1-5): the one-step Koopman loss is added to the PPO loss
+  (:meth:`ResidualAgent.aux_loss`) and the actor's gradients, the imitation term's included,
+  flow into ``phi``, ``A`` and ``B`` at the actor's learning rate. After round 4's training this
+  left the Koopman models worse than DMDc beyond one step (docs/korr.md, round 5).
 
 Expert guidance (round 4, :meth:`ResidualAgent.imitation_loss`): with a scripted expert queried
 on the visited states, the residual that would reproduce the expert's action within the bound is
@@ -33,10 +50,11 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from morobot.korr.koopman import KoopmanModel
+from morobot.korr.koopman import KoopmanModel, rollout_windows
 from morobot.korr.nets import Normalizer, mlp
 
 VARIANTS = ("mlp", "korr", "korr_nokoop")
+KOOPMAN_TRAINING = ("prediction", "joint")
 
 
 @dataclass
@@ -53,7 +71,12 @@ class ResidualConfig:
             which ``alpha = 0.1`` does not allow. Checkpoints without this key load as None.
         hidden: width of the 2-layer actor and critic.
         init_log_std: initial log std of ``u``.
-        koopman_weight: weight of the Koopman loss in the PPO loss (``korr`` only).
+        koopman_weight: weight of the Koopman loss in the PPO loss (``korr`` with
+            ``koopman_training="joint"`` only).
+        koopman_training: ``"prediction"`` or ``"joint"`` (module docstring). Checkpoints
+            without this key were trained jointly and load as ``"joint"``.
+        latent_norm: standardise the predicted latent before the actor (``korr`` only; module
+            docstring). Checkpoints without this key load as False.
     """
 
     variant: str
@@ -64,10 +87,14 @@ class ResidualConfig:
     hidden: int = 256
     init_log_std: float = -0.7
     koopman_weight: float = 1.0
+    koopman_training: str = "prediction"
+    latent_norm: bool = True
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.koopman_training not in KOOPMAN_TRAINING:
+            raise ValueError(f"koopman_training must be one of {KOOPMAN_TRAINING}, got {self.koopman_training!r}")
         if not self.alpha > 0:
             raise ValueError("alpha must be > 0")
         if self.alpha_gripper is not None:
@@ -131,6 +158,24 @@ class ResidualAgent(nn.Module):
         self.critic = mlp(c.obs_dim + c.act_dim, [c.hidden, c.hidden], 1, activation=nn.Tanh)
         # not persistent: derived from the config, so old checkpoints (without it) still load
         self.register_buffer("alpha_vec", torch.tensor(c.bounds(), dtype=torch.float32), persistent=False)
+        if self._latent_normalized:  # identity until set_latent_normalization
+            self.register_buffer("latent_mean", torch.zeros(latent))
+            self.register_buffer("latent_std", torch.ones(latent))
+
+    @property
+    def _latent_normalized(self) -> bool:
+        return self.config.variant == "korr" and self.config.latent_norm
+
+    @torch.no_grad()
+    def set_latent_normalization(self, obs: torch.Tensor) -> None:
+        """Fixes the actor's latent standardisation to the statistics of the predicted latent
+        ``A phi(s) + B a_base`` over raw observations ``obs`` (e.g. the Koopman training data)."""
+        if not self._latent_normalized:
+            raise ValueError("latent normalisation needs variant 'korr' with latent_norm")
+        obs = torch.as_tensor(obs, dtype=torch.float32)
+        z = self.koopman.step(self.koopman.encode(self.normalizer(obs)), self.base_action(obs))
+        self.latent_mean.copy_(z.mean(0))
+        self.latent_std.copy_(z.std(0).clamp_min(1e-3))
 
     # ------------------------------------------------------------------ pieces
     def base_action(self, obs: torch.Tensor) -> torch.Tensor:
@@ -141,10 +186,20 @@ class ResidualAgent(nn.Module):
         v = self.config.variant
         if v == "mlp":
             return torch.cat([s, a_base], -1)
-        z = self.koopman.encode(s)
-        if v == "korr":
-            z = self.koopman.step(z, a_base)
+        if self._koopman_by_prediction:
+            with torch.no_grad():  # the actor reads the prediction; only model_loss trains it
+                z = self.koopman.step(self.koopman.encode(s), a_base)
+        else:
+            z = self.koopman.encode(s)
+            if v == "korr":
+                z = self.koopman.step(z, a_base)
+        if self._latent_normalized:
+            z = (z - self.latent_mean) / self.latent_std
         return torch.cat([s, z, a_base], -1)
+
+    @property
+    def _koopman_by_prediction(self) -> bool:
+        return self.config.variant == "korr" and self.config.koopman_training == "prediction"
 
     def forward(self, obs: torch.Tensor):
         """``(Normal over u, value, a_base)`` for raw observations (B, obs_dim)."""
@@ -170,8 +225,9 @@ class ResidualAgent(nn.Module):
         return self.env_action(a_base, mean)
 
     def aux_loss(self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor | None:
-        """Koopman one-step latent + reconstruction loss on rollout transitions (``korr`` only)."""
-        if self.config.variant != "korr":
+        """Koopman one-step latent + reconstruction loss on rollout transitions, added to the PPO
+        loss (``korr`` with ``koopman_training="joint"`` only; None otherwise)."""
+        if self.config.variant != "korr" or self._koopman_by_prediction:
             return None
         k = self.koopman
         s, s_next = self.normalizer(obs), self.normalizer(next_obs)
@@ -181,6 +237,26 @@ class ResidualAgent(nn.Module):
         recon = ((k.decoder(z) - s) ** 2).mean()
         state = ((k.decoder(k.step(z, action)) - s_next) ** 2).mean()
         return self.config.koopman_weight * (one_step + recon + state)
+
+    def model_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained by :meth:`model_loss` with their own optimiser (empty unless
+        ``korr`` with ``koopman_training="prediction"``)."""
+        if not self._koopman_by_prediction:
+            return []
+        return [p for p in self.koopman.parameters() if p.requires_grad]
+
+    def model_windows(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Standardised Koopman training windows ``(states, actions, mask)`` from a PPO roll-out
+        batch (time-major ``obs``, ``env_action``, ``next_obs``, ``done``)."""
+        s, a, m = rollout_windows(batch["obs"], batch["env_action"], batch["next_obs"], batch["done"],
+                                  self.koopman.config.horizon)
+        with torch.no_grad():
+            s = self.normalizer(s)
+        return s, a, m
+
+    def model_loss(self, states: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The Koopman pre-training loss (:meth:`KoopmanModel.losses`) on standardised windows."""
+        return self.koopman.losses(states, actions, mask)["total"]
 
     def imitation_loss(self, mean: torch.Tensor, a_base: torch.Tensor, a_expert: torch.Tensor,
                        include_gripper: bool = False) -> torch.Tensor:
@@ -205,7 +281,7 @@ class ResidualAgent(nn.Module):
     # -------------------------------------------------------------- optimiser
     def actor_parameters(self) -> list[nn.Parameter]:
         params = list(self.actor.parameters()) + [self.log_std]
-        if self.koopman is not None:
+        if self.koopman is not None and not self._koopman_by_prediction:
             params += [p for p in self.koopman.parameters() if p.requires_grad]
         return params
 

@@ -45,9 +45,10 @@ STAGES = ("demos", "bc", "koopman", "residual")
 class TrainArgs:
     """Command-line arguments of ``train korr`` (one field per ``--flag``).
 
-    The residual defaults are the settings of the shipped checkpoints (docs/korr.md): 250 k env
-    steps, potential-based shaping weight 1, gamma 0.99, GAE lambda 0.9, linearly annealed
-    learning rates, no curriculum; they are the same for every variant.
+    The residual defaults are 250 k env steps, potential-based shaping weight 1, gamma 0.99, GAE
+    lambda 0.9, linearly annealed learning rates, no curriculum; they are the same for every
+    variant. The shipped checkpoints' full command is in docs/korr.md (round 4); they predate
+    ``koopman_training`` / ``latent_norm`` and need ``--koopman-training joint --no-latent-norm``.
     """
 
     task: str = "all"
@@ -87,6 +88,10 @@ class TrainArgs:
     bc_coef_final: float | None = None
     bc_gripper: bool = False
     bc_buffer: int = 0
+    koopman_training: str = "prediction"
+    model_lr: float = 1e-3
+    model_steps: int = 8
+    latent_norm: bool = True
     resume_every: int = 10
     threads: int = 1
     resume: bool = True
@@ -135,6 +140,13 @@ HELP = {
     "bc_buffer": ("expert-guidance data aggregation: fit the loss on states sampled from the last N labelled "
                   "states of the run (0: on the current roll-out only)"),
     "bc_gripper": "include the gripper dimension in the expert-guidance loss (default: motion dimensions only)",
+    "koopman_training": ("KORR only: 'prediction' (the actor reads the predicted latent without gradient; the "
+                         "Koopman model keeps training on the roll-outs by its prediction losses only) or 'joint' "
+                         "(rounds 1-5: one-step Koopman loss in the PPO loss, actor gradients into the model)"),
+    "model_lr": "learning rate of the online Koopman updates (--koopman-training prediction)",
+    "model_steps": "Koopman gradient steps per PPO update (--koopman-training prediction)",
+    "latent_norm": ("KORR only: standardise the predicted latent before the actor, with statistics of the "
+                    "Koopman pre-training data (demos + base-policy roll-outs)"),
     "resume_every": "PPO updates between resume snapshots",
     "threads": "torch CPU threads",
     "resume": "continue interrupted residual runs from their snapshots",
@@ -350,12 +362,21 @@ def stage_koopman(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
 
 
 def make_agent(variant: str, base, koopman, alpha: float, init_log_std: float = -0.7,
-               alpha_gripper: float | None = None):
+               alpha_gripper: float | None = None, koopman_training: str = "prediction",
+               latent_norm: bool = False, latent_obs=None):
+    """A residual agent; with ``latent_norm`` (``korr``), ``latent_obs`` (raw observations, e.g.
+    the Koopman training data) fixes the latent standardisation."""
     from morobot.korr.residual import ResidualAgent, ResidualConfig
 
     koop = copy.deepcopy(koopman) if variant != "mlp" else None
-    return ResidualAgent(ResidualConfig(variant, OBS_DIM, ACT_DIM, alpha=alpha, alpha_gripper=alpha_gripper,
-                                        init_log_std=init_log_std), copy.deepcopy(base), koop)
+    agent = ResidualAgent(ResidualConfig(variant, OBS_DIM, ACT_DIM, alpha=alpha, alpha_gripper=alpha_gripper,
+                                         init_log_std=init_log_std, koopman_training=koopman_training,
+                                         latent_norm=latent_norm), copy.deepcopy(base), koop)
+    if variant == "korr" and latent_norm:
+        if latent_obs is None:
+            raise ValueError("latent_norm needs the observations to standardise the latent over")
+        agent.set_latent_normalization(latent_obs)
+    return agent
 
 
 def ppo_config(args: TrainArgs):
@@ -365,10 +386,11 @@ def ppo_config(args: TrainArgs):
     return PPOConfig(anneal_lr=args.anneal_lr, ent_coef=args.ent_coef, gamma=args.gamma, gae_lambda=args.gae_lambda,
                      n_steps=args.ppo_steps, epochs=args.ppo_epochs, minibatch_size=args.minibatch_size,
                      actor_lr=args.actor_lr, target_kl=args.target_kl, bc_coef=args.bc_coef,
-                     bc_coef_final=args.bc_coef_final, bc_gripper=args.bc_gripper, bc_buffer=args.bc_buffer)
+                     bc_coef_final=args.bc_coef_final, bc_gripper=args.bc_gripper, bc_buffer=args.bc_buffer,
+                     model_lr=args.model_lr, model_steps=args.model_steps)
 
 
-DIAG_KEYS = ("explained_var", "v_loss", "log_std", "return_mean", "kl", "aux_loss", "bc_loss")
+DIAG_KEYS = ("explained_var", "v_loss", "log_std", "return_mean", "kl", "aux_loss", "bc_loss", "model_loss")
 
 
 def plot_diagnostics(path: Path, task: str, variant: str, finished: list, history: list[dict]) -> None:
@@ -378,7 +400,7 @@ def plot_diagnostics(path: Path, task: str, variant: str, finished: list, histor
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 4, figsize=(15, 6))
+    fig, axes = plt.subplots(3, 3, figsize=(13, 9))
     xs, ys = success_curve(finished)
     axes[0, 0].plot(xs, ys)
     axes[0, 0].set_title("training success (stochastic)")
@@ -407,13 +429,22 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
         if v not in VARIANTS:
             raise ValueError(f"unknown variant {v!r}; expected {VARIANTS}")
     curves = log.data.get("residual", {})
+    latent_obs = None
+    if args.latent_norm and "korr" in variants:  # the Koopman model's own training data
+        from morobot.korr.bc import DemoData
+
+        found = [out / name for name in ("demos.npz", "koopman_data.npz") if (out / name).is_file()]
+        if not found:
+            raise ValueError(f"--latent-norm needs the Koopman data (demos.npz, koopman_data.npz) in {out}")
+        latent_obs = np.concatenate([DemoData.load(path).obs for path in found])
     for variant in variants:
         path = out / f"residual_{variant}.pt"
         resume_path = out / f"residual_{variant}.resume.pt"
         if path.is_file() and not args.force:
             continue
         torch.manual_seed(args.seed)
-        agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std, args.alpha_gripper)
+        agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std, args.alpha_gripper,
+                           args.koopman_training, args.latent_norm, latent_obs)
         cfg = ppo_config(args)
         ppo = PPO(agent, cfg)
         target_pert = PERTURBATIONS[args.perturbation]
@@ -436,7 +467,8 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
                 spent = dict(state["spent"])
                 torch.set_rng_state(state["torch_rng"])
             except (KeyError, RuntimeError, ValueError, TypeError):
-                agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std, args.alpha_gripper)
+                agent = make_agent(variant, base, koopman, args.alpha, args.init_log_std, args.alpha_gripper,
+                           args.koopman_training, args.latent_norm, latent_obs)
                 ppo = PPO(agent, cfg)
                 start, stats, spent = 0, EpisodeStats(args.n_envs), {"wall_s": 0.0, "cpu_s": 0.0}
         env.perturbation = perturbation_at(start)
@@ -492,7 +524,9 @@ def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
                   "init_log_std": args.init_log_std, "shaping": args.shaping,
                   "curriculum_steps": args.curriculum_steps, "curriculum_start": args.curriculum_start,
                   "bc_coef": args.bc_coef, "bc_coef_final": args.bc_coef_final, "bc_gripper": args.bc_gripper,
-                  "bc_buffer": args.bc_buffer,
+                  "bc_buffer": args.bc_buffer, "koopman_training": agent.config.koopman_training,
+                  "latent_norm": agent.config.latent_norm,
+                  "model_lr": args.model_lr, "model_steps": args.model_steps,
                   "bc_loss_last20": float(np.mean([h.get("bc_loss", 0.0) for h in tail])) if tail else None,
                   "ppo": cfg.to_dict(), **timing}
         ckpt.save_agent(path, agent.eval(), task, SimSettings().control_dt, {"seed": args.seed, "metrics": record})
@@ -523,6 +557,12 @@ def run(args: TrainArgs) -> int:
         raise ValueError("--bc-coef and --bc-coef-final must be >= 0")
     if args.bc_buffer < 0:
         raise ValueError("--bc-buffer must be >= 0")
+    from morobot.korr.residual import KOOPMAN_TRAINING
+
+    if args.koopman_training not in KOOPMAN_TRAINING:
+        raise ValueError(f"--koopman-training must be one of {KOOPMAN_TRAINING}")
+    if args.model_steps < 0 or not args.model_lr > 0:
+        raise ValueError("--model-steps must be >= 0 and --model-lr > 0")
     if not args.target_kl >= 0:
         raise ValueError("--target-kl must be >= 0")
     if not args.alpha > 0 or (args.alpha_gripper is not None and not args.alpha_gripper > 0):

@@ -33,6 +33,13 @@ PARAMS = (
     ParamSpec("points_rate", 10.0, "depth sensor rate in sim time (Hz, 0 = off)", 0.0, 50.0),
     ParamSpec("cmd_timeout", 0.5, "stop when no command arrives for this long (s, sim time)", 0.05, 5.0,
               read_only=True),
+    ParamSpec("stumble_rate", 0.0, "fall hazard (1/s) per leg at twice the stumble threshold; 0 = the robot "
+              "never stumbles (anymal, see morobot.sim.locomotion)", 0.0, 100.0, read_only=True),
+    ParamSpec("stumble_speed", 0.8, "reference foot speed of the stumble threshold (m/s, anymal)", 0.05, 5.0,
+              read_only=True),
+    ParamSpec("stumble_unevenness", 0.05, "reference foot-patch unevenness of the stumble threshold (m, anymal)",
+              0.001, 1.0, read_only=True),
+    ParamSpec("stumble_seed", 0, "seed of the stumble draws (anymal)", 0, 2**31 - 1, read_only=True),
     ParamSpec("odom_frame", "odom", "world-fixed frame (anymal)", read_only=True),
     ParamSpec("base_frame", "base", "robot body frame (anymal)", read_only=True),
     # panda

@@ -11,6 +11,7 @@ from sensor_msgs.msg import PointCloud2
 from morobot.ros import qos
 from morobot.ros.conversions import MessageError, make_odometry, twist_to_array, xyz_to_pointcloud2
 from morobot.sim.anymal import AnymalSim, AnymalSimConfig
+from morobot.sim.locomotion import STUMBLE_PARAMS, LocomotionConfig
 from morobot.sim.worlds import load_world
 
 
@@ -22,7 +23,9 @@ class AnymalBackend:
         self.p = params
         self.lock = lock
         self.world = load_world(params["world"])
-        self.sim = AnymalSim(self.world, AnymalSimConfig(command_timeout=params["cmd_timeout"]))
+        locomotion = LocomotionConfig(**{k: params[k] for k in STUMBLE_PARAMS})
+        self.sim = AnymalSim(self.world, AnymalSimConfig(command_timeout=params["cmd_timeout"],
+                                                         locomotion=locomotion))
         self.sim.reset()
         self._points_every = (max(1, round(1.0 / (params["points_rate"] * params["step"])))
                               if params["points_rate"] > 0 else 0)

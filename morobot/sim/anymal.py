@@ -435,6 +435,11 @@ class AnymalSim:
         self.sensor = DepthSensor(self.model, self.body_id, cams, self.config.depth)
         self._probe = _TerrainProbe(world)
         self._substeps = int(round(self.config.control_dt / self.config.timestep))
+        # leg geoms (every link whose name starts with a leg prefix): they stop colliding when the
+        # legs give way after a stumble, so the trunk comes down onto the ground
+        self._leg_geoms = np.array([mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, f"robot{k}")
+                                    for k, g in enumerate(self.body.geoms) if g[0][:2] in LEG_NAMES], dtype=int)
+        self._leg_contype = self.model.geom_contype[self._leg_geoms].copy()
         self.last_output: Optional[LocomotionOutput] = None
         self.reset()
 
@@ -459,6 +464,7 @@ class AnymalSim:
         if p.shape != (3,) or not np.all(np.isfinite(p)):
             raise ValueError(f"pose must be (x, y, yaw) finite numbers, got {pose!r}")
         mujoco.mj_resetData(self.model, self.data)
+        self.model.geom_contype[self._leg_geoms] = self._leg_contype  # legs stand again
         c, s = math.cos(p[2]), math.sin(p[2])
         feet = self.body.feet[:, :2] @ np.array([[c, -s], [s, c]]).T + p[:2]
         ground = self._probe(feet, p[:2], 1.0)
@@ -561,6 +567,9 @@ class AnymalSim:
         self.model.actuator_forcerange[4:6] = [-out.traction_limit, out.traction_limit]
         self.model.actuator_forcerange[6] = [-out.yaw_torque_limit, out.yaw_torque_limit]
         self.data.xfrc_applied[self.body_id, :3] = out.slip_force
+        if out.stumbled and not self._fallen:
+            self.model.geom_contype[self._leg_geoms] = 0  # the legs give way
+        self._fallen = self._fallen or out.stumbled
         self._update_flags(state, float(probe[-1]), out.reference, cfg.control_dt)
 
     def _update_flags(self, state: BaseState, ground: float, wanted_twist: np.ndarray, dt: float) -> None:

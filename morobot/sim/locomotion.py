@@ -29,6 +29,18 @@ What it models:
       saturates at that force; unloaded legs give no drive. On slopes steeper than ``atan(mu)``
       the feet slip and a downhill force ``N (sin(a) - mu cos(a))`` is applied.
 
+    * **Stumbling** (off by default, ``stumble_rate > 0``): the learned controller's failures on
+      uneven ground, which grow with how fast the feet travel over it. Per leg, the unevenness
+      ``e`` is the peak-to-peak deviation of its sampled patch from a straight line along the
+      direction of travel (a uniform slope adds nothing; bumps, holes and step edges do), and the
+      foot's effective speed ``v`` weights sideways and backward travel up
+      (``stumble_lateral``, ``stumble_backward``). Each leg adds a fall hazard
+      ``stumble_rate * max(0, (v / stumble_speed) * (e / stumble_unevenness) - 1)`` per second;
+      a fall drawn from the total hazard latches ``fallen`` and the legs give way. Standing
+      still or walking slowly never trips; the same terrain at full speed, sideways or
+      backwards may. The geometric traversability risk cannot see this (it ignores speed); a
+      learned dynamics model can learn it from data.
+
 What it does not model: gait, swing legs and foot placement timing, leg joint dynamics and torque
 limits, foot slip on flat ground, the body motion of walking (bobbing, sway), perception errors of
 the real controller (terrain heights come from the world's ground truth), self-collision, stairs
@@ -44,6 +56,8 @@ from typing import Any
 import numpy as np
 
 GRAVITY = 9.81
+#: The stumble-model fields of :class:`LocomotionConfig` that the ``mujoco_sim`` node exposes as parameters.
+STUMBLE_PARAMS = ("stumble_rate", "stumble_speed", "stumble_unevenness", "stumble_seed")
 N_LEGS = 4
 LEG_NAMES = ("LF", "RF", "LH", "RH")
 
@@ -70,6 +84,12 @@ class LocomotionConfig:
         lookahead_time: extra look-ahead per unit foot speed (s).
         lookbehind: patch extent behind the foot (m).
         yaw_lever: lever arm (m) turning traction into yaw torque.
+        stumble_rate: fall hazard (1/s) per leg at twice the stumble threshold; 0 disables stumbling.
+        stumble_speed: reference foot speed (m/s) of the stumble threshold.
+        stumble_unevenness: reference patch unevenness (m) of the stumble threshold.
+        stumble_lateral: weight of sideways foot speed in the effective speed.
+        stumble_backward: weight of backward foot speed in the effective speed.
+        stumble_seed: seed of the stumble draws.
     """
 
     max_velocity: tuple[float, float, float] = (1.0, 0.5, 1.0)
@@ -89,6 +109,17 @@ class LocomotionConfig:
     lookahead_time: float = 0.3
     lookbehind: float = 0.1
     yaw_lever: float = 0.4
+    stumble_rate: float = 0.0
+    stumble_speed: float = 0.8
+    stumble_unevenness: float = 0.05
+    stumble_lateral: float = 2.0
+    stumble_backward: float = 1.5
+    stumble_seed: int = 0
+
+    @property
+    def stumbling(self) -> bool:
+        """Whether the stumble hazard is on."""
+        return self.stumble_rate > 0
 
     def __post_init__(self) -> None:
         mv = tuple(float(v) for v in self.max_velocity)
@@ -97,11 +128,12 @@ class LocomotionConfig:
         object.__setattr__(self, "max_velocity", mv)
         for name in ("max_linear_acceleration", "max_yaw_acceleration", "max_step", "max_slope_deg",
                      "friction", "leg_stiffness", "leg_damping", "max_leg_force", "velocity_gain",
-                     "yaw_gain", "lookahead", "yaw_lever"):
+                     "yaw_gain", "lookahead", "yaw_lever", "stumble_speed", "stumble_unevenness",
+                     "stumble_lateral", "stumble_backward"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"LocomotionConfig.{name} must be positive and finite, got {v}")
-        for name in ("foot_clearance", "lookahead_time", "lookbehind", "slope_speed_drop"):
+        for name in ("foot_clearance", "lookahead_time", "lookbehind", "slope_speed_drop", "stumble_rate"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"LocomotionConfig.{name} must be non-negative and finite, got {v}")
@@ -176,6 +208,8 @@ class LocomotionOutput:
         support: ``[4]`` support heights under the feet (m), NaN where unsupported.
         slope: terrain inclination under the robot (rad).
         speed_scale: slope speed reduction factor in ``(0, 1]``.
+        stumble_hazard: total fall hazard (1/s) from stumbling at this update (0 when off).
+        stumbled: a stumble fall was drawn at this update.
     """
 
     leg_targets: np.ndarray
@@ -187,6 +221,8 @@ class LocomotionOutput:
     support: np.ndarray
     slope: float
     speed_scale: float
+    stumble_hazard: float = 0.0
+    stumbled: bool = False
 
 
 @dataclass
@@ -220,6 +256,7 @@ class LocomotionController:
         cfg = self.config
         self._offsets = np.array([-cfg.lookbehind, 0.0, 0.0, 0.0])
         self._ahead = np.array([0.0, 0.0, 0.5, 1.0])
+        self._rng = np.random.default_rng(cfg.stumble_seed)
         self.reset()
 
     @property
@@ -263,13 +300,8 @@ class LocomotionController:
         foot's direction of travel under the current shaped command. The hip positions include
         the trunk's tilt, so on a slope the legs hold the trunk parallel to the terrain.
         """
-        cfg = self.config
         c, s = math.cos(state.yaw), math.sin(state.yaw)
-        # foot velocity in the heading frame: v + w x r
-        v = self._ref[:2] + self._ref[2] * self._feet_perp
-        speed = np.sqrt((v * v).sum(axis=1))[:, None]
-        direction = np.where(speed > 1e-3, v / np.maximum(speed, 1e-9), np.array([1.0, 0.0]))
-        dist = self._offsets + self._ahead * (cfg.lookahead + cfg.lookahead_time * speed)  # [4, 4]
+        _, direction, dist = self._foot_travel()
         offset = dist[:, :, None] * direction[:, None, :]
         rot = state.rotation()
         hips = self._feet_xy @ rot[:2, :2].T + np.asarray(state.position[:2], dtype=float)  # trunk tilt included
@@ -277,6 +309,50 @@ class LocomotionController:
         world[..., 0] = hips[:, None, 0] + c * offset[..., 0] - s * offset[..., 1]
         world[..., 1] = hips[:, None, 1] + s * offset[..., 0] + c * offset[..., 1]
         return world
+
+    def _foot_travel(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per leg under the current shaped command: foot velocity ``[4, 2]`` (heading frame,
+        ``v + w x r``), unit travel direction ``[4, 2]`` and patch sample distances ``[4, 4]``
+        along it (behind, under, half and full look-ahead)."""
+        cfg = self.config
+        v = self._ref[:2] + self._ref[2] * self._feet_perp
+        speed = np.sqrt((v * v).sum(axis=1))[:, None]
+        direction = np.where(speed > 1e-3, v / np.maximum(speed, 1e-9), np.array([1.0, 0.0]))
+        dist = self._offsets + self._ahead * (cfg.lookahead + cfg.lookahead_time * speed)
+        return v, direction, dist
+
+    def stumble_hazard(self, heights: np.ndarray) -> np.ndarray:
+        """Per-leg fall hazard (1/s) for the patch heights ``[4, S]`` sampled at
+        :meth:`sample_points` under the current shaped command (zeros when stumbling is off).
+
+        Unclimbable samples (walls, boxes) and missing terrain are left out: running into those
+        is a contact, not a stumble.
+        """
+        cfg = self.config
+        h = np.asarray(heights, dtype=float)
+        if not cfg.stumbling:
+            return np.zeros(N_LEGS)
+        v, _, dist = self._foot_travel()
+        vx = np.where(v[:, 0] < 0, cfg.stumble_backward, 1.0) * v[:, 0]
+        speed = np.hypot(vx, cfg.stumble_lateral * v[:, 1])
+        valid = np.isfinite(h)
+        ground = np.min(np.where(valid[:, :2], h[:, :2], np.inf), axis=1, keepdims=True)
+        use = valid & (h <= ground + cfg.max_step)
+        # masked least-squares line y = a + b d per leg; unevenness = peak-to-peak residual
+        w = use.astype(float)
+        y = np.where(use, h, 0.0)
+        n = w.sum(axis=1)
+        d_mean = (w * dist).sum(axis=1) / np.maximum(n, 1)
+        y_mean = (w * y).sum(axis=1) / np.maximum(n, 1)
+        dd, dy = dist - d_mean[:, None], y - y_mean[:, None]
+        var = (w * dd * dd).sum(axis=1)
+        b = np.where(var > 1e-12, (w * dd * dy).sum(axis=1) / np.maximum(var, 1e-12), 0.0)
+        residual = dy - b[:, None] * dd
+        unevenness = (np.max(np.where(use, residual, -np.inf), axis=1)
+                      - np.min(np.where(use, residual, np.inf), axis=1))
+        unevenness = np.where(n >= 3, unevenness, 0.0)
+        load = (speed / cfg.stumble_speed) * (unevenness / cfg.stumble_unevenness)
+        return cfg.stumble_rate * np.maximum(0.0, load - 1.0)
 
     def support_heights(self, heights: np.ndarray) -> np.ndarray:
         """Support height per leg from its sampled patch ``[4, S]`` (columns as in :meth:`sample_points`).
@@ -339,7 +415,9 @@ class LocomotionController:
             raise ValueError(f"dt must be positive, got {dt}")
 
         support = self.support_heights(heights)
-        if state.fallen:
+        hazard = 0.0 if state.fallen else float(self.stumble_hazard(heights).sum())
+        stumbled = hazard > 0 and bool(self._rng.random() < 1.0 - math.exp(-hazard * dt))
+        if state.fallen or stumbled:  # the legs give way
             support[:] = np.nan
         slope, grad = self.terrain_slope(state, support)
         scale = 1.0 - cfg.slope_speed_drop * min(slope / math.radians(cfg.max_slope_deg), 1.0)
@@ -347,7 +425,7 @@ class LocomotionController:
         limits = np.array(cfg.max_velocity)
         target = np.minimum(np.maximum(cmd, -limits), limits)
         target[:2] *= scale
-        if state.fallen:
+        if state.fallen or stumbled:
             target[:] = 0.0
         previous = self._ref.copy()
         dv = target[:2] - previous[:2]
@@ -375,5 +453,5 @@ class LocomotionController:
         return LocomotionOutput(
             leg_targets=targets, drive=drive, traction_limit=traction,
             yaw_torque_limit=traction * cfg.yaw_lever, slip_force=slip, reference=self._ref.copy(),
-            support=support, slope=slope, speed_scale=scale,
+            support=support, slope=slope, speed_scale=scale, stumble_hazard=hazard, stumbled=stumbled,
         )

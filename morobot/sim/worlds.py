@@ -363,6 +363,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 _BASE_PARAMS: dict[str, Any] = {
     "amplitude": 0.0,        # roughness: peak height of the multi-octave noise (m)
     "wavelength": 2.0,       # roughness: longest noise wavelength (m)
+    "rubble": 0.0,           # foot-scale bumps and hollows: peak height (m); 0 = none
+    "rubble_size": 0.4,      # foot-scale bumps and hollows: spacing (m)
     "n_hills": 0,            # Gaussian hills/dips
     "n_ramps": 0,            # plateaus reached by ramps (cliff sides)
     "max_slope_deg": 25.0,   # steepest slope of hills and ramps (deg)
@@ -435,6 +437,17 @@ def _add_rough(cv: _Canvas, amplitude: float, wavelength: float) -> None:
         total += 0.5**k * _value_noise(cv.rng, cv, wavelength / 2**k)
     peak = np.abs(total - total.mean()).max()
     cv.h += amplitude * (total - total.mean()) / max(peak, 1e-9)
+
+
+def _add_rubble(cv: _Canvas, peak: float, size: float) -> None:
+    """Foot-scale bumps and hollows (one noise octave at ``size`` spacing, peak ``peak``)."""
+    if peak <= 0:
+        return
+    if not size >= 2 * cv.res:
+        raise ValueError(f"rubble_size must be at least two cells ({2 * cv.res} m), got {size}")
+    noise = _value_noise(cv.rng, cv, size)
+    noise -= noise.mean()
+    cv.h += peak * noise / max(float(np.abs(noise).max()), 1e-9)
 
 
 def _add_hills(cv: _Canvas, n: int, max_slope_deg: float) -> None:
@@ -639,6 +652,7 @@ def _generate(kind: str, seed: int, attempt: int, size: tuple[float, float], res
     _add_blocks(cv, int(p["n_blocks_low"]), _LOW)
     _add_blocks(cv, int(p["n_blocks_high"]), _HIGH)
     _add_boxes(cv, int(p["n_boxes"]), int(p["n_walls"]))
+    _add_rubble(cv, float(p["rubble"]), float(p["rubble_size"]))  # last: earlier features keep their draws
     world = World(name=name or kind, kind=kind, seed=int(seed), heights=cv.h, resolution=res,
                   origin=cv.origin, start=tuple(start), goal=tuple(goal), limits=limits)
     boxes = []
