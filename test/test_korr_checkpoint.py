@@ -17,12 +17,12 @@ from morobot.korr.tasks import ACT_DIM, OBS_DIM
 torch.set_num_threads(1)
 
 
-def _agent(variant="korr", hidden=256):
+def _agent(variant="korr", hidden=256, **config):
     torch.manual_seed(0)
     base = BCPolicy(OBS_DIM, ACT_DIM, hidden=hidden)
     base.normalizer.fit(np.random.default_rng(0).normal(size=(50, OBS_DIM)))
     koop = KoopmanModel(KoopmanConfig(OBS_DIM, ACT_DIM, latent_dim=16, hidden=hidden)) if variant != "mlp" else None
-    agent = ResidualAgent(ResidualConfig(variant, OBS_DIM, ACT_DIM, hidden=hidden), base, koop)
+    agent = ResidualAgent(ResidualConfig(variant, OBS_DIM, ACT_DIM, hidden=hidden, **config), base, koop)
     with torch.no_grad():
         agent.actor[-1].weight.normal_(0, 0.5)  # a visible residual
     return agent.eval()
@@ -106,27 +106,31 @@ def test_rejects_bad_files(tmp_path, saved_agent):
         ckpt.load_agent(bad)
 
 
-def test_checkpoints_without_koopman_training_load_as_joint(tmp_path, saved_agent):
-    path, _ = saved_agent
+def test_checkpoints_without_koopman_training_load_as_joint(tmp_path):
+    path = tmp_path / "pred.pt"
+    ckpt.save_agent(path, _agent(hidden=16, koopman_training="prediction"), "push", 0.1)
     loaded, payload = ckpt.load_agent(path)
-    assert loaded.config.koopman_training == "prediction"  # the default, saved with the config
+    assert loaded.config.koopman_training == "prediction"  # saved with the config
     del payload["config"]["residual"]["koopman_training"]  # as written before the option existed
+    del payload["config"]["residual"]["latent_norm"]
     old = tmp_path / "old.pt"
     torch.save(payload, old)
-    assert ckpt.load_agent(old)[0].config.koopman_training == "joint"
+    back = ckpt.load_agent(old)[0].config
+    assert back.koopman_training == "joint" and back.latent_norm is False
 
 
 def test_resume_state_keeps_the_model_optimizer(tmp_path):
     from morobot.korr.ppo import PPO
 
-    ppo = PPO(_agent("korr", hidden=16))
-    assert ppo.model_optimizer is not None
+    pred = dict(hidden=16, koopman_training="prediction")
+    ppo = PPO(_agent("korr", **pred))
+    assert ppo.model_optimizer is not None and PPO(_agent("korr", hidden=16)).model_optimizer is None  # joint
     state = ppo.state_dict()
     assert "model_optimizer" in state
-    PPO(_agent("korr", hidden=16)).load_state_dict(state)
+    PPO(_agent("korr", **pred)).load_state_dict(state)
     without = {k: v for k, v in state.items() if k != "model_optimizer"}
     with pytest.raises(KeyError):  # train.py starts such a run over instead of resuming it
-        PPO(_agent("korr", hidden=16)).load_state_dict(without)
+        PPO(_agent("korr", **pred)).load_state_dict(without)
 
 
 def test_atomic_write_keeps_old_file_on_error(tmp_path):

@@ -140,7 +140,7 @@ class ZeroBase(nn.Module):
         return torch.zeros(obs.shape[0], self.act_dim)
 
 
-@pytest.mark.parametrize("variant,koopman_training", [("mlp", "prediction"), ("korr", "prediction"),
+@pytest.mark.parametrize("variant,koopman_training", [("mlp", "joint"), ("korr", "prediction"),
                                                       ("korr", "joint")])
 def test_short_ppo_run_improves_return(variant, koopman_training):
     torch.manual_seed(0)

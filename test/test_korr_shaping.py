@@ -219,7 +219,8 @@ def test_residual_stage_with_shaping_and_curriculum(tmp_path):
     DemoData(obs, act, act, obs, np.arange(64) // 16, (np.arange(64) % 16) == 15).save(task_dir / "demos.npz")
     args = ["--task", "push", "--stage", "residual", "--variants", "korr", "--residual-steps", "48", "--n-envs", "2",
             "--out", str(tmp_path), "--no-progress", "--shaping", "1.0", "--curriculum-steps", "32",
-            "--anneal-lr", "--resume-every", "2", "--alpha", "0.2", "--alpha-gripper", "0.8"]
+            "--anneal-lr", "--resume-every", "2", "--alpha", "0.2", "--alpha-gripper", "0.8",
+            "--koopman-training", "prediction", "--latent-norm"]
     assert main(args) == 0
     agent, payload = ckpt.load_agent(task_dir / "residual_korr.pt")
     metrics = payload["meta"]["metrics"]

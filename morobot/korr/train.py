@@ -47,8 +47,8 @@ class TrainArgs:
 
     The residual defaults are 250 k env steps, potential-based shaping weight 1, gamma 0.99, GAE
     lambda 0.9, linearly annealed learning rates, no curriculum; they are the same for every
-    variant. The shipped checkpoints' full command is in docs/korr.md (round 4); they predate
-    ``koopman_training`` / ``latent_norm`` and need ``--koopman-training joint --no-latent-norm``.
+    variant. The shipped checkpoints' full command is in docs/korr.md (round 4); the KORR
+    defaults ``--koopman-training joint --no-latent-norm`` are theirs (round 6 tried the others).
     """
 
     task: str = "all"
@@ -88,10 +88,10 @@ class TrainArgs:
     bc_coef_final: float | None = None
     bc_gripper: bool = False
     bc_buffer: int = 0
-    koopman_training: str = "prediction"
+    koopman_training: str = "joint"
     model_lr: float = 1e-3
     model_steps: int = 8
-    latent_norm: bool = True
+    latent_norm: bool = False
     resume_every: int = 10
     threads: int = 1
     resume: bool = True
@@ -362,7 +362,7 @@ def stage_koopman(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
 
 
 def make_agent(variant: str, base, koopman, alpha: float, init_log_std: float = -0.7,
-               alpha_gripper: float | None = None, koopman_training: str = "prediction",
+               alpha_gripper: float | None = None, koopman_training: str = "joint",
                latent_norm: bool = False, latent_obs=None):
     """A residual agent; with ``latent_norm`` (``korr``), ``latent_obs`` (raw observations, e.g.
     the Koopman training data) fixes the latent standardisation."""
