@@ -25,17 +25,18 @@ actor sees:
   (:meth:`ResidualAgent.model_loss`: the pre-training loss, one-step, multi-step, state and
   reconstruction terms, with its own optimiser, see :class:`~morobot.korr.ppo.PPO`). The latent
   stays a multi-step predictor of where the base action takes the system.
-* ``latent_norm`` (``korr``, off by default): the predicted latent is standardised per dimension
-  with fixed statistics of the Koopman pre-training data (:meth:`ResidualAgent.set_latent_normalization`)
-  before the actor reads it. The raw latent is not scaled for an MLP input (on insert its
-  per-dimension std reaches 11 against ~1 for the standardised state); in ``"joint"`` mode the
-  encoder could rescale itself, in ``"prediction"`` mode it cannot.
-* ``"joint"`` (default; rounds 1-5 and the shipped checkpoints): the one-step Koopman loss is added to the PPO loss
-  (:meth:`ResidualAgent.aux_loss`) and the actor's gradients, the imitation term's included,
+* ``"joint"`` (default; rounds 1-5 and the shipped checkpoints): the one-step Koopman loss is
+  added to the PPO loss (:meth:`ResidualAgent.aux_loss`) and the actor's gradients, the imitation term's included,
   flow into ``phi``, ``A`` and ``B`` at the actor's learning rate. After round 4's training this
   left the Koopman models worse than DMDc beyond one step (docs/korr.md, round 5). It is still
   the default because its policies are better: in round 6 the prediction-only runs kept the
   Koopman model predictive but their residuals fell well behind on insert (docs/korr.md).
+
+``latent_norm`` (``korr``, off by default): the predicted latent is standardised per dimension
+with fixed statistics of the Koopman pre-training data (:meth:`ResidualAgent.set_latent_normalization`)
+before the actor reads it. The raw latent is not scaled for an MLP input (on insert its
+per-dimension std reaches 11 against ~1 for the standardised state); in ``"joint"`` mode the
+encoder could rescale itself, in ``"prediction"`` mode it cannot.
 
 Expert guidance (round 4, :meth:`ResidualAgent.imitation_loss`): with a scripted expert queried
 on the visited states, the residual that would reproduce the expert's action within the bound is
