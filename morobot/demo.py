@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -49,9 +50,33 @@ class DemoSummary:
                 f"({self.reason}; wall {self.wall_time:.0f}s)")
 
 
+def fall_reason(world, position, gravity_b, min_base_height: Optional[float] = 0.25) -> Optional[str]:
+    """Why the robot counts as fallen, or ``None``.
+
+    Args:
+        world: the world (its ``elevation_at`` gives the topmost surface under the base).
+        position: base position (x, y, z) in the world frame.
+        gravity_b: unit gravity in the base frame; tipped over when its z component is above -0.5.
+        min_base_height: fallen when the base is lower than this above the surface under it
+            (``None``: only tipping counts).
+    """
+    if gravity_b[2] > -0.5:
+        return "robot tipped over"
+    if min_base_height is not None:
+        ground = float(np.asarray(world.elevation_at(position[0], position[1]), dtype=float).reshape(-1)[0])
+        if math.isfinite(ground) and position[2] - ground < min_base_height:
+            return f"robot fell (base {position[2] - ground:.2f} m above the terrain)"
+    return None
+
+
 def supervise(world, goal_tolerance: float, timeout: float, procs: GraphProcesses, wall_limit: float,
-               startup_limit: float = 90.0) -> tuple[DemoRecord, str]:
-    """Run the supervisor node until the robot reaches the goal, time runs out or a node fails."""
+               startup_limit: float = 90.0, min_base_height: Optional[float] = 0.25) -> tuple[DemoRecord, str]:
+    """Run the supervisor node until the robot reaches the goal, falls, time runs out or a node fails.
+
+    The robot has fallen when it tips over (gravity's base-z component above -0.5) or, with
+    ``min_base_height`` set, when its base is less than that far above the world's topmost surface
+    under it (a robot that collapses without tipping, e.g. after a stumble).
+    """
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry, Path as PathMsg
@@ -124,8 +149,9 @@ def supervise(world, goal_tolerance: float, timeout: float, procs: GraphProcesse
                 return rec, f"sim-time budget of {timeout:.0f}s spent"
             if wall > wall_limit:
                 return rec, f"wall-clock limit of {wall_limit:.0f}s spent"
-            if odom.gravity_b[2] > -0.5:
-                return rec, "robot tipped over"
+            fell = fall_reason(world, odom.position, odom.gravity_b, min_base_height)
+            if fell:
+                return rec, fell
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

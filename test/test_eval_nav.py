@@ -302,3 +302,18 @@ def test_graph_mode_passes_the_thread_count_to_the_nodes(tmp_path, monkeypatch):
         with pytest.raises(Stop):
             run_graph(scenario, PlannerSpec("kinematic"), tmp_path, threads=threads)
     assert seen == [("navigate", {"OMP_NUM_THREADS": "1"}), ("navigate", None)]
+
+
+def test_supervisor_fall_rule_matches_the_post_hoc_rule():
+    """The graph supervisor stops on a collapse without tipping (base low over the surface)."""
+    from morobot.demo import fall_reason
+
+    world = make_scenario("rubble", 0).world()
+    x, y = world.start[:2]
+    ground = float(world.elevation_at(x, y))
+    upright = np.array([0.0, 0.0, -1.0])
+    assert fall_reason(world, (x, y, ground + 0.5), upright) is None
+    assert fall_reason(world, (x, y, ground + 0.1), upright).startswith("robot fell")
+    assert fall_reason(world, (x, y, ground + 0.1), upright, min_base_height=None) is None
+    assert fall_reason(world, (x, y, ground + 0.5), np.array([0.0, -1.0, 0.0])) == "robot tipped over"
+    assert fall_reason(world, (1e3, 1e3, -5.0), upright) is None  # off the map: no surface to compare with

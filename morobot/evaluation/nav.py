@@ -510,7 +510,8 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
     wall_limit = scenario.budget / max(rate, 1e-3) * 3.0 + 60.0
     env = None if threads is None else {"OMP_NUM_THREADS": str(int(threads))}
     with GraphProcesses("navigate", args, log_dir=str(base / planner.name / "logs"), env=env) as procs:
-        rec, reason = supervise(world, rules.success_radius, scenario.budget, procs, wall_limit, startup_limit)
+        rec, reason = supervise(world, rules.success_radius, scenario.budget, procs, wall_limit, startup_limit,
+                                min_base_height)
     path = np.asarray(rec.path, dtype=float).reshape(-1, 5)
     error = None
     if not math.isfinite(rec.goal_sent_at):
@@ -527,7 +528,7 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
                        path[:, 3] < float(world.heights.min()) - 0.5)
         if low.any():
             fallen_at = float(t[np.argmax(low)])
-        if reason == "robot tipped over":
+        if reason == "robot tipped over" or reason.startswith("robot fell"):
             fallen_at = min(fallen_at if fallen_at is not None else math.inf, float(t[-1]))
     if error is None and reason.startswith(("node(s) exited", "wall-clock")):
         error = reason
