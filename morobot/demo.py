@@ -2,7 +2,8 @@
 
 ``morobot demo`` starts the ``navigate`` graph (MuJoCo sim, elevation mapper, MPPI planner) as
 separate processes, sends the world's goal on ``/goal_pose``, records ``/odom`` and ``/plan`` and
-stops when the robot is within the goal tolerance, the sim-time budget is spent or a node dies.
+stops when the robot is within the goal tolerance, it falls, the sim-time budget is spent or a node
+dies.
 It writes ``<out>/demo.png`` (top-down terrain, obstacles, driven path, plans), ``<out>/summary.json``
 and prints a one-line summary. Exit code 0 iff the goal was reached.
 """
