@@ -316,4 +316,5 @@ def test_supervisor_fall_rule_matches_the_post_hoc_rule():
     assert fall_reason(world, (x, y, ground + 0.1), upright).startswith("robot fell")
     assert fall_reason(world, (x, y, ground + 0.1), upright, min_base_height=None) is None
     assert fall_reason(world, (x, y, ground + 0.5), np.array([0.0, -1.0, 0.0])) == "robot tipped over"
-    assert fall_reason(world, (1e3, 1e3, -5.0), upright) is None  # off the map: no surface to compare with
+    assert fall_reason(world, (1e3, 1e3, float(world.heights.min())), upright) is None  # off the map, level
+    assert fall_reason(world, (1e3, 1e3, float(world.heights.min()) - 1.0), upright).startswith("robot fell")

@@ -489,7 +489,7 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
         outside the nodes), plus ``graph_reason`` (why the supervisor stopped) and
         ``diagnostics`` (the planner's status changes on /diagnostics).
     """
-    from morobot.demo import supervise
+    from morobot.demo import base_too_low, supervise
     from morobot.launcher import GraphProcesses
     from morobot.sim.worlds import load_world
 
@@ -523,9 +523,7 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
     reached_at = float(t[-1]) if reason == "goal reached" and len(t) else None
     fallen_at = None
     if len(path):
-        ground = world.elevation_at(path[:, 1], path[:, 2])
-        low = np.where(np.isfinite(ground), path[:, 3] - ground < min_base_height,
-                       path[:, 3] < float(world.heights.min()) - 0.5)
+        low = base_too_low(world, path[:, 1], path[:, 2], path[:, 3], min_base_height)
         if low.any():
             fallen_at = float(t[np.argmax(low)])
         if reason == "robot tipped over" or reason.startswith("robot fell"):
