@@ -181,9 +181,10 @@ def test_a_wall_missing_from_the_map_is_marked_and_driven_around(clearance):
 
 
 def test_factory_reads_the_shipped_parameters():
-    from morobot.planning.factory import BLOCKED_PARAMS, load_node_parameters, make_blocked_monitor
+    from morobot.navigation.factory import BLOCKED_PARAMS, make_blocked_monitor
+    from morobot.navigation.params import PlannerParams, load
 
-    p = load_node_parameters("mppi_planner")
+    p = load(PlannerParams, "mppi_planner")
     mon = make_blocked_monitor(p)
     assert mon is not None and mon.config == BlockedMotionConfig()  # the yaml holds the defaults
     assert make_blocked_monitor({**p, "blocked_marking": False}) is None

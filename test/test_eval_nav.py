@@ -14,7 +14,8 @@ from morobot.evaluation.nav import (ContactMonitor, LockstepRunner, NavParams, P
                                     robot_footprint, write_results)
 from morobot.evaluation.report import agreement_table, write_report
 from morobot.evaluation.scenarios import TERRAIN_MIXES, Scenario, custom_scenario, make_scenario, make_scenarios
-from morobot.planning.factory import (load_node_parameters, make_elevation_config, make_kinematic_model,
+from morobot.navigation.params import MapperParams, PlannerParams, load
+from morobot.navigation.factory import (load_node_parameters, make_elevation_config, make_kinematic_model,
                                       make_mppi_config, make_navigation_cost)
 from morobot.sim.worlds import is_reachable, load_world, make_world
 
@@ -169,7 +170,7 @@ def test_agreement_table_pairs_modes():
 
 # ------------------------------------------------------------------------------------ factory
 def test_factory_builds_what_the_node_builds():
-    p = load_node_parameters("mppi_planner")
+    p = load(PlannerParams, "mppi_planner")
     cfg = make_mppi_config(p)
     assert cfg.num_samples == p["num_samples"] and cfg.horizon == p["horizon"] and cfg.dt == p["dt"]
     assert cfg.shift_steps == pytest.approx(min(1.0, 1.0 / (p["control_rate"] * p["dt"])))
@@ -177,7 +178,7 @@ def test_factory_builds_what_the_node_builds():
     assert make_mppi_config({**p, "seed": -1}).seed is None
     assert make_navigation_cost(p).config.risk_threshold == p["risk_threshold"]
     assert make_kinematic_model(p).step_limit == p["step_limit"]
-    m = load_node_parameters("elevation_mapper")
+    m = load(MapperParams, "elevation_mapper")
     assert make_elevation_config(m).max_age == m["max_age"]
     with pytest.raises(KeyError, match="horizon"):
         make_mppi_config({k: v for k, v in p.items() if k != "horizon"})

@@ -18,14 +18,14 @@ from morobot.feasibility.model import ARM_JOINTS, FINGER_JOINTS
 from morobot.feasibility.reference import ExhaustiveReference
 from morobot.feasibility.validation import clutter_cloud
 from morobot.ros import qos
-from morobot.ros.conversions import make_joint_state, make_joint_trajectory, xyz_to_pointcloud2
+from morobot.ros.conversions import make_joint_state, make_joint_trajectory, sec_to_stamp, xyz_to_pointcloud2
 
 from rosutil import RosHarness
 
 pytestmark = pytest.mark.ros
 
 NAMES9 = list(ARM_JOINTS) + list(FINGER_JOINTS)
-FORWARDED = ("pass", "clamped", "hold")
+FORWARDED = ("pass", "limited", "clamped", "hold")
 
 
 class Pools:
@@ -173,6 +173,15 @@ class Verifier:
             vel = forwarded.points[0].velocities
             if len(vel) and np.any(np.abs(np.array(vel[:7])) > p["velocity_scale"] * self.ref.velocity + 1e-12):
                 fail(f"{i}: forwarded velocities above the limit")
+        elif action == "limited":  # a feasible command approached at the velocity/acceleration/lead limits
+            lead = p["velocity_scale"] * self.ref.velocity * p["motion_max_dt"]
+            if np.any(np.abs(q - q_current) > lead + 1e-9):
+                fail(f"{i}: limited target further than one motion_max_dt of motion from the arm")
+            if np.any(np.abs(q - q_cmd) > np.abs(q_current - q_cmd) + lead + 1e-9):
+                fail(f"{i}: limited target not on the way to the command")
+            vel = forwarded.points[0].velocities
+            if len(vel) and np.any(np.abs(np.array(vel[:7])) > p["velocity_scale"] * self.ref.velocity + 1e-12):
+                fail(f"{i}: forwarded velocities above the limit")
         else:  # clamped or hold: from the measured configuration projected into the tightened limits
             margin = self.node.checker.config.limit_margin
             base = q_current
@@ -217,6 +226,10 @@ def test_fuzz_filter_callbacks(world):
         verifier = Verifier(ref, node)
         q_current = pools.feasible[0].copy()
         stamp = 1000.0
+        # The node judges time by its own clock: drive it with the simulated frame times
+        # (including the irregular, standing and backward steps the stamps below take).
+        clock = [stamp]
+        node._now = lambda: clock[0]
         n_frames = 10_000
         for i in range(n_frames):
             if i == n_frames // 2:  # second half: hold policy, no step limit (huge feasible jumps pass)
@@ -230,7 +243,7 @@ def test_fuzz_filter_callbacks(world):
                 q_current = np.clip(q_current + rng.normal(0, 0.02, 7), pools.lower - 0.01, pools.upper + 0.01)
             elif u < 0.12:
                 q_current = pools.boundary_in[rng.integers(len(pools.boundary_in))].copy()
-            now = _now(node)
+            now = node._now()
             r = rng.random()
             state_ok = True
             js = make_joint_state(NAMES9, list(q_current) + [0.04, 0.04], [0.0] * 9, [0.0] * 9, now)
@@ -241,7 +254,9 @@ def test_fuzz_filter_callbacks(world):
                 js.position[int(rng.integers(7))] = float("nan")
                 state_ok = False
             node._on_joint_state(js)
-            stamp += float(rng.choice([0.01, 0.02, 0.0, -0.05, 0.7], p=[0.6, 0.25, 0.05, 0.05, 0.05]))
+            step = float(rng.choice([0.01, 0.02, 0.0, -0.05, 0.7], p=[0.6, 0.25, 0.05, 0.05, 0.05]))
+            stamp += step
+            clock[0] += step
             msg, malformed, q_cmd, fingers = make_command(rng, q_current, pools, max(stamp, 1.0))
             n_sent, n_status = len(sent), len(statuses)
             node._on_command(msg)
@@ -267,12 +282,23 @@ def test_fuzz_filter_real_topics(world):
     h = RosHarness()
     try:
         node = h.add(FeasibilityCheckerNode(parameter_overrides=[
-            Parameter("scene_update_rate", Parameter.Type.DOUBLE, 50.0)]))
+            Parameter("scene_update_rate", Parameter.Type.DOUBLE, 50.0),
+            Parameter("use_sim_time", Parameter.Type.BOOL, True)]))
         io = h.node("fuzz_io")
+        from rosgraph_msgs.msg import Clock
+
+        clock_pub = io.create_publisher(Clock, "/clock", qos.STATE)
+        sim_t = [5000.0]
+
+        def tick(dt=0.0):
+            sim_t[0] += dt
+            clock_pub.publish(Clock(clock=sec_to_stamp(sim_t[0])))
+
         out: dict[float, JointTrajectory] = {}
         statuses = []
         io.create_subscription(JointTrajectory, "/joint_command",
-                               lambda m: out.__setitem__(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec, m),
+                               lambda m: out.__setitem__(round(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec, 6),
+                                                         m),
                                qos.STATE)
         io.create_subscription(DiagnosticArray, "/feasibility/status",
                                lambda m: statuses.append(m) if len(m.status) > 1 else None, qos.STATE)
@@ -284,13 +310,14 @@ def test_fuzz_filter_real_topics(world):
         assert h.spin_until(lambda: raw_pub.get_subscription_count() and pts_pub.get_subscription_count()
                             and io.count_publishers("/joint_command") and io.count_publishers("/feasibility/status"),
                             10.0)
+        assert h.spin_until(lambda: abs(_now(node) - sim_t[0]) < 1e-6, 5.0, tick)
         assert h.spin_until(lambda: node._scene_voxels > 100, 5.0,
-                            lambda: pts_pub.publish(xyz_to_pointcloud2(cloud, _now(io), "panda_link0")))
+                            lambda: pts_pub.publish(xyz_to_pointcloud2(cloud, sim_t[0], "panda_link0")))
         q_current = pools.feasible[5].copy()
         verifier = Verifier(ref, node)
 
         def publish_state():
-            js_pub.publish(make_joint_state(NAMES9, list(q_current) + [0.04, 0.04], [0.0] * 9, [0.0] * 9, _now(io)))
+            js_pub.publish(make_joint_state(NAMES9, list(q_current) + [0.04, 0.04], [0.0] * 9, [0.0] * 9, sim_t[0]))
 
         publish_state()
         h.spin_for(0.2)
@@ -300,18 +327,23 @@ def test_fuzz_filter_real_topics(world):
             if i == 150:  # second half: the arm stands on the checker's feasibility boundary
                 q_current = pools.boundary_in[3].copy()
                 assert h.spin_until(lambda: np.array_equal(node._states[-1][1], q_current), 2.0, publish_state)
-            if i % 5 == 0:
-                publish_state()
-            stamp += 0.3  # commands independent of each other: rated at 0.3 s spacing
+            # commands independent of each other: 0.3 s apart on the node's (simulated) clock
+            tick(0.3)
+            assert h.spin_until(lambda: abs(_now(node) - sim_t[0]) < 1e-6, 5.0)
+            publish_state()
+            h.spin_for(0.01)
+            stamp += 0.3
             msg, malformed, q_cmd, fingers = make_command(rng, q_current, pools, stamp)
             msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), int(round((stamp % 1) * 1e9))
-            key = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
-            frames.append((key, malformed, q_cmd, fingers, q_current))
+            frames.append((malformed, q_cmd, fingers, q_current))
             raw_pub.publish(msg)
             assert h.spin_until(lambda: len(statuses) > i, 5.0)  # paced: the depth-10 queues never overflow
         h.spin_for(0.3)
         assert len(statuses) == 300
-        for i, ((key, malformed, q_cmd, fingers, q_state), status) in enumerate(zip(frames, statuses)):
+        for i, ((malformed, q_cmd, fingers, q_state), status) in enumerate(zip(frames, statuses)):
+            # a forwarded command carries the node-clock time of its verdict
+            values = {kv.key: kv.value for kv in status.status[0].values}
+            key = round(float(values["stamp"]), 6) if "stamp" in values else None
             verifier.frame(i, status, out.get(key), malformed, q_cmd, fingers, q_state, True)
         print(f"actions {verifier.actions}")
         assert not verifier.failures, verifier.failures[:10]

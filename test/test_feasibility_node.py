@@ -293,7 +293,9 @@ def test_scene_obstacle_from_points(rig):
     rig.points.publish(xyz_to_pointcloud2(cloud, _now(rig.io), "world"))
     rig.h.spin_for(0.3)
     fwd, status = rig.command(_cmd(target))
-    assert _values(_statuses(status)["feasibility_checker"])["action"] == "pass"
+    # feasible (the cloud was ignored); a 0.25 rad step is approached at the joint velocity limit
+    assert _values(_statuses(status)["feasibility_checker"])["action"] == "limited"
+    assert _statuses(status)["scene_collision"].level == DiagnosticStatus.OK
     # in panda_link0 (with the robot's own points, removed at the measured configuration)
     robot_pts = np.array([checker.robot.ee_placement(READY).translation])
     rig.publish_state()

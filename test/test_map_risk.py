@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from morobot.planning.factory import load_node_parameters, make_fdm_planner_dynamics, make_planner
+from morobot.navigation.factory import make_fdm_planner_dynamics, make_planner
+from morobot.navigation.params import PlannerParams, load
 from morobot.planning.interface import DynamicsModel, HeightMap, NavState, Rollout
 from morobot.planning.kinematic import KinematicModel
 from morobot.planning.map_risk import MapRiskOverlay
@@ -116,7 +117,7 @@ def test_factory_wraps_the_fdm_per_parameter(tmp_path):
     ckpt = tmp_path / "fdm.pt"
     torch.manual_seed(0)
     save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**SMALL)))
-    p = load_node_parameters("mppi_planner")
+    p = load(PlannerParams, "mppi_planner")
     assert p["fdm_map_risk"] is True  # the shipped default
     dyn, history = make_fdm_planner_dynamics(p, ckpt)
     assert isinstance(dyn, MapRiskOverlay) and isinstance(dyn.inner, FDMDynamics)

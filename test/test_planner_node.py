@@ -204,7 +204,7 @@ def test_the_first_run_time_change_is_seen_as_a_change():
 def test_blocked_parameters_default_to_the_monitor_defaults():
     from morobot.nodes.mppi_planner import PARAMS
     from morobot.planning.blocked import BlockedMotionConfig
-    from morobot.planning.factory import make_blocked_monitor
+    from morobot.navigation.factory import make_blocked_monitor
 
     defaults = {s.name: s.default for s in PARAMS}
     assert make_blocked_monitor(defaults).config == BlockedMotionConfig()

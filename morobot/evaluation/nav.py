@@ -10,9 +10,9 @@ Two execution modes share the scenario list (:mod:`morobot.evaluation.scenarios`
     ``publish_rate``, 5 Hz) → MPPI (``control_rate``, 10 Hz) → ``set_command``. Parameters are
     read from the ``ros__parameters`` of ``mujoco_sim``, ``elevation_mapper`` and ``mppi_planner``
     in ``config/navigate.yaml`` and the components are built with
-    :mod:`morobot.planning.factory`, exactly as the nodes build them. The planner cycle mirrors
+    :mod:`morobot.navigation.factory`, exactly as the nodes build them. The planner cycle mirrors
     the node's: stop once within ``goal_tolerance``, mark obstacles where the commanded motion is
-    blocked (``blocked_marking``, :func:`morobot.planning.factory.make_blocked_monitor`) and plan
+    blocked (``blocked_marking``, :func:`morobot.navigation.factory.make_blocked_monitor`) and plan
     on the marked map, stop by the node's rule (:func:`morobot.planning.cost.should_stop`) when the
     best plan is too risky, otherwise execute the first command. There is no message latency, no map/odometry staleness and no PointCloud2 round trip of the map. Deterministic; much faster
     than real time.
@@ -99,13 +99,14 @@ class NavParams:
             FileNotFoundError: no such file.
             KeyError: a node section or a parameter the lock-step loop needs is missing.
         """
+        from morobot.navigation.factory import load_node_parameters
+        from morobot.navigation.params import MapperParams, PlannerParams, load
         from morobot.paths import config_path
-        from morobot.planning.factory import load_node_parameters
 
         path = Path(params_file) if params_file else config_path("navigate.yaml")
         sim = load_node_parameters("mujoco_sim", path)
-        mapper = load_node_parameters("elevation_mapper", path)
-        planner = load_node_parameters("mppi_planner", path)
+        mapper = load(MapperParams, "elevation_mapper", path)
+        planner = load(PlannerParams, "mppi_planner", path)
         for section, names in ((sim, ("step", "points_rate", "cmd_timeout")), (mapper, ("publish_rate",)),
                                (planner, ("control_rate", "goal_tolerance", "risk_threshold"))):
             missing = [n for n in names if n not in section]
@@ -270,7 +271,7 @@ class LockstepRunner:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        from morobot.planning.factory import make_fdm_planner_dynamics, make_kinematic_model
+        from morobot.navigation.factory import make_dynamics
 
         if self.params is None:
             self.params = NavParams.load()
@@ -280,12 +281,9 @@ class LockstepRunner:
         self.points_every = max(1, round(1.0 / (float(p.sim["points_rate"]) * step)))
         self.map_every = max(1, round(1.0 / (float(p.mapper["publish_rate"]) * step)))
         self.plan_every = max(1, round(1.0 / (float(p.planner["control_rate"]) * step)))
-        self._fdm_history = None
-        if self.planner.name == "kinematic":
-            self.dynamics = make_kinematic_model(p.planner)
-        else:
-            self.dynamics, self._fdm_history = make_fdm_planner_dynamics(p.planner, self.planner.checkpoint,
-                                                                         self.device)
+        self.dynamics, self._fdm_history = make_dynamics(
+            {**p.planner, "dynamics": self.planner.name, "fdm_checkpoint": self.planner.checkpoint or ""},
+            self.device)
 
     def run(self, scenario: Scenario) -> dict[str, Any]:
         """Drive one scenario to its outcome.
@@ -302,10 +300,8 @@ class LockstepRunner:
         """
         from morobot.fdm.history import ProprioHistory
         from morobot.mapping.elevation import ElevationMapper, transform_points
-        from morobot.planning.cost import should_stop
-        from morobot.planning.factory import (make_blocked_monitor, make_elevation_config, make_planner,
-                                              risk_stop_margin)
-        from morobot.planning.interface import NavState
+        from morobot.navigation.controller import NavigationController, Odometry
+        from morobot.navigation.factory import make_elevation_config
         from morobot.sim.anymal import AnymalSim, AnymalSimConfig
 
         wall0 = time.perf_counter()
@@ -315,21 +311,14 @@ class LockstepRunner:
                                                locomotion=scenario.locomotion_config()))
         sim.reset()
         mapper = ElevationMapper(make_elevation_config(p.mapper))
-        mppi = make_planner(p.planner, self.dynamics, device=self.device)
-        blocked = make_blocked_monitor(p.planner)
         history = None
         if self._fdm_history is not None:
             history = ProprioHistory(self._fdm_history.length, self._fdm_history.dt)
+        ctl = NavigationController(p.planner, (self.dynamics, history), device=self.device)
         contacts = ContactMonitor(sim, self.foot_contact_time)
-        tol = float(p.planner["goal_tolerance"])
-        risk_threshold = float(p.planner["risk_threshold"])
-        stop_window = float(p.planner.get("risk_stop_window", 0.0))
-        stop_margin = risk_stop_margin(p.planner)
-        plan_dt = float(p.planner["dt"])
         goal = np.asarray(scenario.goal, dtype=float)
         rules = self.rules
 
-        last_cmd = np.zeros(3)
         hmap = None
         goal_t: Optional[float] = None
         reached_at = fallen_at = None
@@ -351,8 +340,8 @@ class LockstepRunner:
             phase["physics"] += clock() - c0
             now = sim.time
             twist = np.array([st.linear_velocity[0], st.linear_velocity[1], st.angular_velocity[2]])
-            if history is not None:
-                history.push(now, last_cmd, twist, st.gravity)
+            ctl.odometry(Odometry(np.array([st.position[0], st.position[1], st.yaw]), twist,
+                                  float(st.position[2]), st.gravity, now), now)
             contacts.update(sim.data, now, self.step)
             if goal_t is not None:
                 ts.append(now - goal_t)
@@ -370,9 +359,11 @@ class LockstepRunner:
             if k % self.map_every == 0:
                 c0 = clock()
                 hmap = mapper.height_map(st.position[:2], now)
+                ctl.map(hmap, now)
                 phase["mapping"] += clock() - c0
                 if goal_t is None and np.isfinite(hmap.heights.numpy()).any():
                     goal_t = now  # the goal is sent once odometry and a map exist
+                    ctl.set_goal(goal)
                     ts.append(0.0)
                     poses.append((float(st.position[0]), float(st.position[1]), float(st.yaw)))
             if goal_t is None:
@@ -384,39 +375,21 @@ class LockstepRunner:
             elapsed = now - goal_t
             if k % self.plan_every == 0:
                 dist = math.hypot(goal[0] - st.position[0], goal[1] - st.position[1])
-                if dist <= tol:
+                t0 = time.perf_counter()
+                d = ctl.cycle(now)
+                if d.code == "goal_reached":
                     reached_at = elapsed
                     sim.set_command(np.zeros(3), stamp=now)
                     break
-                state = NavState(pose=np.array([st.position[0], st.position[1], st.yaw]), twist=twist,
-                                 z=float(st.position[2]), gravity_b=st.gravity,
-                                 history=None if history is None else history.array(), stamp=now)
-                t0 = time.perf_counter()
-                plan_map = hmap
-                if blocked is not None:
-                    if blocked.update(now, state.pose, twist, last_cmd, state.z) is not None:
-                        blocked_marks += 1
-                        mppi.reset(reseed=False)  # as the node does
-                    plan_map = blocked.apply(hmap, now)
-                try:
-                    plan = mppi.plan(state, plan_map, goal)
-                except ValueError as exc:
-                    error = f"planning failed: {exc}"
+                if d.code == "planning_failed":
+                    error = d.message
                     break
-                cycle_ms.append(1e3 * (time.perf_counter() - t0))
-                phase["planning"] += cycle_ms[-1] * 1e-3
-                stop, _ = should_stop(plan.risk, plan.standstill_risk, plan_dt, stop_window, risk_threshold,
-                                      stop_margin)
-                if not np.all(np.isfinite(plan.commands[0])) or not math.isfinite(plan.cost):
-                    cmd = np.zeros(3)
-                elif stop:
-                    cmd = np.zeros(3)
-                    risk_stops += 1
-                    mppi.reset(reseed=False)  # as the node does
-                else:
-                    cmd = np.asarray(plan.commands[0], dtype=float)
-                last_cmd = cmd
-                sim.set_command(cmd, stamp=now)
+                if d.plan is not None:
+                    cycle_ms.append(1e3 * (time.perf_counter() - t0))
+                    phase["planning"] += cycle_ms[-1] * 1e-3
+                blocked_marks += d.marked is not None
+                risk_stops += d.code == "risk_stop"
+                sim.set_command(ctl.release(d, now).command, stamp=now)
                 # the stuck rule of metrics.classify, evaluated online to end hopeless runs early
                 best = min(dist, best_d[-1]) if best_d else dist
                 best_t.append(elapsed)

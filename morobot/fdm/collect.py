@@ -202,10 +202,10 @@ class _SensorScans:
 
     def __init__(self, sim: Any, cfg: CollectConfig) -> None:
         from morobot.mapping.elevation import ElevationMapper
-        from morobot.paths import config_path
-        from morobot.planning.factory import load_node_parameters, make_elevation_config
+        from morobot.navigation.factory import make_elevation_config
+        from morobot.navigation.params import MapperParams, load
 
-        params = load_node_parameters("elevation_mapper", config_path("navigate.yaml"))
+        params = load(MapperParams, "elevation_mapper")
         self.sim, self.cfg = sim, cfg
         self.mapper = ElevationMapper(make_elevation_config(params))
         self._next = -math.inf

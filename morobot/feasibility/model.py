@@ -19,6 +19,8 @@ from morobot import paths
 
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+#: Joint acceleration limits (rad/s²) of the Franka Emika Panda's datasheet; URDFs carry none.
+PANDA_ACCELERATION_LIMITS = np.array([15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0])
 # Frames drawn as the arm's skeleton in overlays, base to tool.
 SKELETON_FRAMES = ("panda_link0", "panda_link1", "panda_link2", "panda_link3", "panda_link4",
                    "panda_link5", "panda_link6", "panda_link7", "panda_hand", "panda_hand_tcp")

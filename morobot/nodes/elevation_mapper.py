@@ -3,36 +3,37 @@
 Clouds in the ``odom`` frame are used as they are; clouds in the base frame are moved into ``odom``
 with the odometry closest in time (within ``max_odom_lag``). A cloud in any other frame, or with no
 odometry close enough, is dropped with a throttled warning (tf2 is deliberately not a dependency).
+
+The published map is stamped with the time of the newest cloud in it, so a map built from old
+clouds looks old to the planner. When no cloud has arrived for ``points_timeout`` seconds (node
+clock) the map is not published at all and an error says so: the planner then stops on a stale map
+instead of driving on a map that only looks fresh. Clouds above ``max_points`` points are randomly
+downsampled first, so one huge cloud cannot block the mapper. Parameters:
+:class:`morobot.navigation.params.MapperParams`.
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import time
 
+import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 
 from morobot.mapping.elevation import ElevationMapper, transform_points
-from morobot.planning.factory import make_elevation_config
+from morobot.navigation.factory import make_elevation_config
+from morobot.navigation.params import MapperParams
+from morobot.params import specs
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, heightmap_to_pointcloud2, odometry_to_state,
                                      pointcloud2_to_xyz, stamp_to_sec)
-from morobot.ros.params import ParamSpec, declare
+from morobot.ros.params import declare
 from morobot.ros.runner import spin_node
 
-PARAMS = (
-    ParamSpec("size_x", 12.0, "map extent along odom x (m), centred on the robot", 1.0, 50.0),
-    ParamSpec("size_y", 12.0, "map extent along odom y (m), centred on the robot", 1.0, 50.0),
-    ParamSpec("resolution", 0.1, "cell size (m)", 0.02, 1.0),
-    ParamSpec("max_age", 10.0, "a cell not observed for this long (s) becomes unknown", 0.1, 600.0),
-    ParamSpec("voxel_size", 0.05, "voxel downsampling of incoming clouds (m, 0 = off)", 0.0, 1.0),
-    ParamSpec("publish_rate", 5.0, "map publishing rate (Hz)", 0.5, 50.0),
-    ParamSpec("odom_frame", "odom", "world-fixed frame of the map and odometry"),
-    ParamSpec("base_frame", "base", "robot body frame of incoming clouds"),
-    ParamSpec("max_odom_lag", 0.2, "largest cloud/odometry stamp difference accepted (s)", 0.0, 2.0),
-)
+PARAMS = specs(MapperParams)
 
 
 class ElevationMapperNode(Node):
@@ -46,6 +47,9 @@ class ElevationMapperNode(Node):
         self.create_subscription(PointCloud2, "/points", self._on_points, qos.SENSOR)
         self._timer = self.create_timer(1.0 / self.p["publish_rate"], self._publish)
         self._integrate_ms = 0.0
+        self._cloud_stamp = None  # stamp of the newest integrated cloud
+        self._cloud_arrival = -math.inf  # node-clock time it arrived
+        self._rng = np.random.default_rng(0)
 
     def _build_mapper(self) -> None:
         self.mapper = ElevationMapper(make_elevation_config(self.p))
@@ -75,6 +79,10 @@ class ElevationMapperNode(Node):
         except MessageError as exc:
             log.warning(f"dropping malformed point cloud: {exc}", throttle_duration_sec=2.0)
             return
+        if len(pts) > self.p["max_points"]:
+            log.warning(f"point cloud of {len(pts)} points downsampled to max_points {self.p['max_points']}",
+                        throttle_duration_sec=5.0)
+            pts = pts[self._rng.choice(len(pts), self.p["max_points"], replace=False)]
         stamp = stamp_to_sec(msg.header.stamp)
         odom = self._odom_at(stamp)
         if odom is None:
@@ -91,12 +99,22 @@ class ElevationMapperNode(Node):
         t0 = time.perf_counter()
         self.mapper.integrate(pts, odom.position[:2], stamp)
         self._integrate_ms = 1e3 * (time.perf_counter() - t0)
+        self._cloud_stamp = stamp if self._cloud_stamp is None else max(self._cloud_stamp, stamp)
+        self._cloud_arrival = self.get_clock().now().nanoseconds * 1e-9
 
     def _publish(self) -> None:
         if not self._odom:
             return
+        quiet = self.get_clock().now().nanoseconds * 1e-9 - self._cloud_arrival
+        if quiet > self.p["points_timeout"]:
+            if self._cloud_stamp is not None:
+                self.get_logger().error(f"no point cloud for {quiet:.1f} s (points_timeout "
+                                        f"{self.p['points_timeout']} s): elevation map not published",
+                                        throttle_duration_sec=5.0)
+            return
         odom = self._odom[-1]
         hmap = self.mapper.height_map(odom.position[:2], odom.stamp)
+        hmap.stamp = min(odom.stamp, self._cloud_stamp)
         self._map_pub.publish(heightmap_to_pointcloud2(hmap, self.p["odom_frame"]))
 
 

@@ -3,9 +3,12 @@
 **Filter mode** (``mode:=filter``): every ``/joint_command_raw`` (trajectory_msgs/JointTrajectory, one
 point) is checked against the latest ``/joint_states`` and the obstacle scene from ``/points``
 (PointCloud2 in ``panda_link0``; the robot's own points are removed at the configuration measured
-when the cloud was taken). A feasible command whose largest joint distance from the measured
-configuration is within ``max_command_step`` goes to ``/joint_command`` unchanged. Anything else
-follows ``filter_policy``:
+when the cloud was taken). The decision is :class:`morobot.feasibility.filter.CommandFilter`'s, on
+this node's clock (joint-state age by arrival; the joint-rate check and the velocity/acceleration
+limits never trust the sender's stamps). A feasible command whose largest joint distance from the
+measured configuration is within ``max_command_step`` goes to ``/joint_command`` (limited over time
+to ``velocity_scale`` x URDF velocity and ``acceleration_scale`` x the robot's acceleration limits).
+Anything else follows ``filter_policy``:
 
 * ``clamp`` (default): clip into the margin-tightened limits and shrink the step from the measured
   configuration to ``velocity_scale`` x URDF velocity x ``clamp_dt``; send that when it passes the
@@ -51,7 +54,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from morobot.feasibility import (Debouncer, FeasibilityChecker, FeasibilityConfig, Level, PandaModel,
                                  config_from_dict, draw_overlay, haptic_intensity)
-from morobot.feasibility.model import ARM_JOINTS, FINGER_JOINTS
+from morobot.freshness import input_age, stamp_lead_error
+from morobot.feasibility.filter import CommandFilter, FilterSettings
+from morobot.feasibility.model import ARM_JOINTS, FINGER_JOINTS, PANDA_ACCELERATION_LIMITS
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, image_to_rgb, joint_state_to_arrays,
                                      joint_trajectory_to_command, make_joint_trajectory, pointcloud2_to_xyz,
@@ -63,7 +68,6 @@ from morobot.ros.runner import spin_node
 OK, WARN, ERROR, STALE = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR, DiagnosticStatus.STALE
 LEVEL_TO_DIAG = {Level.OK: OK, Level.WARNING: WARN, Level.INFEASIBLE: ERROR}
 NAME = "feasibility_checker"
-MAX_FINGER = 0.04  # m, opening of one finger
 FILTER_CHECKS = ("joint_limits", "joint_rate", "singularity", "self_collision", "scene_collision", "command_step")
 DEMO_CHECKS = ("ik", "joint_limits", "joint_rate", "singularity", "self_collision", "scene_collision")
 HEARTBEAT_S = 1.0
@@ -85,13 +89,19 @@ PARAMS = (
     ParamSpec("filter_policy", "clamp", "infeasible command: clamp (into limits and rate bound, hold if that "
               "is infeasible too) or hold (send the measured configuration)", choices=("clamp", "hold")),
     ParamSpec("clamp_dt", 0.02, "a clamped command moves at most velocity_scale x URDF velocity x clamp_dt "
-              "from the measured configuration (s)", 0.001, 1.0),
+              "from the measured configuration (s)", 0.001, 1.0, tighten="down"),
     ParamSpec("max_command_step", 0.3, "a command farther than this from the measured configuration (largest "
-              "joint, rad) is not passed as is but clamped/held (0 = off)", 0.0, 6.3),
-    ParamSpec("joint_state_max_age", 0.25, "joint states older than this (s, node clock) reject commands",
-              0.005, 10.0),
+              "joint, rad) is not passed as is but clamped/held (0 = off)", 0.0, 1.0, tighten="down"),
+    ParamSpec("acceleration_scale", 0.5, "allowed joint acceleration, fraction of the robot's limits (Franka "
+              "datasheet)", 0.01, 1.0, tighten="down"),
+    ParamSpec("motion_max_dt", 0.1, "longest interval (s) one command's motion is computed over; a longer gap "
+              "restarts from the measured configuration at rest", 0.005, 0.5, tighten="down"),
+    ParamSpec("joint_state_max_age", 0.25, "joint states that arrived longer ago than this (s, node clock) reject "
+              "commands", 0.005, 10.0, tighten="down"),
+    ParamSpec("max_stamp_lead", 0.25, "joint states stamped further than this (s) ahead of the node clock are "
+              "rejected", 0.0, 5.0, tighten="down"),
     ParamSpec("scene_update_rate", 2.0, "largest rate at which /points clouds update the obstacles (Hz; 0 = "
-              "ignore /points)", 0.0, 50.0),
+              "ignore /points, only at start-up)", 0.0, 50.0, tighten="up"),
     ParamSpec("object_exclusion_radius", 0.0, "cloud points within this distance (m) of the latest "
               "/object_pose are the manipulated object, not an obstacle (0 = keep them)", 0.0, 0.5),
     ParamSpec("overlay", True, "demo mode: publish /feasibility/overlay on every camera image"),
@@ -109,7 +119,7 @@ CHECKER_PARAMS = (
               read_only=True),
     ParamSpec("limit_margin", _D.limit_margin, "joint limits tightened by this (rad)", 0.0, 0.5),
     ParamSpec("velocity_scale", _D.velocity_scale, "allowed joint rate, fraction of the URDF velocity limits",
-              0.01, 1.0),
+              0.01, 1.0, tighten="down"),
     ParamSpec("rate_window", _D.rate_window, "frames in the joint-rate window", 1, 100),
     ParamSpec("rate_min_violations", _D.rate_min_violations, "violating frames in the window that fail the rate "
               "check", 1, 100),
@@ -202,9 +212,10 @@ class FeasibilityCheckerNode(Node):
         self.p = declare(self, ALL_PARAMS, on_change=self._on_change, cross_check=self._cross_check)
         self.mode = self.p["mode"]
         self.checker = self._candidate
+        self.filter = self._make_filter()
         self.camera = camera_from_params(self.p)
         self.debouncer = Debouncer(self.p["debounce_frames"])
-        self._states: deque = deque(maxlen=500)  # (stamp, q) of recent joint states
+        self._states: deque = deque(maxlen=500)  # (stamp, q, arrival) of recent joint states
         self._state_fault: Optional[str] = None
         self._scene_cloud = None  # (points, q_robot) last applied, re-applied after a reconfiguration
         self._scene_stamp: Optional[float] = None
@@ -213,7 +224,7 @@ class FeasibilityCheckerNode(Node):
         self._last_input = -math.inf
         self._last_verdict = None
         self._shown_reason = "waiting for /demo/ee_pose"
-        self.counts = {"frames": 0, "pass": 0, "clamped": 0, "hold": 0, "rejected": 0, "none": 0}
+        self.counts = {"frames": 0, "pass": 0, "limited": 0, "clamped": 0, "hold": 0, "rejected": 0, "none": 0}
         self._status_pub = self.create_publisher(DiagnosticArray, "/feasibility/status", qos.STATE)
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos.STATE)
         self.create_subscription(PointCloud2, "/points", self._on_points, qos.SENSOR)
@@ -242,14 +253,21 @@ class FeasibilityCheckerNode(Node):
             return str(exc)
         return None
 
+    def _make_filter(self) -> CommandFilter:
+        settings = FilterSettings(self.p["filter_policy"], self.p["clamp_dt"], self.p["max_command_step"],
+                                  self.p["acceleration_scale"], self.p["motion_max_dt"])
+        return CommandFilter(self.checker, settings, PANDA_ACCELERATION_LIMITS)
+
     def _on_change(self, values: dict) -> None:
         self.p = values
         self.camera = camera_from_params(values)
         if values["debounce_frames"] != self.debouncer.frames:
             self.debouncer = Debouncer(values["debounce_frames"])
         if self._candidate.config == self.checker.config:
-            return  # keep the checker's state (rate window, IK warm start)
+            self.filter = self._make_filter()  # keeps the checker's state (rate window, IK warm start)
+            return
         self.checker = self._candidate  # built and validated by _cross_check
+        self.filter = self._make_filter()
         if self._scene_cloud is not None:
             self._scene_voxels = self.checker.update_scene(*self._scene_cloud)
 
@@ -267,8 +285,8 @@ class FeasibilityCheckerNode(Node):
             return None, f"invalid joint state: {self._state_fault}"
         if not self._states:
             return None, "no joint state received on /joint_states"
-        stamp, q = self._states[-1]
-        age = now - stamp
+        stamp, q, arrival = self._states[-1]
+        age = input_age(now, arrival, stamp)
         if abs(age) > self.p["joint_state_max_age"]:
             return None, (f"stale joint states ({age:.3f} s old > joint_state_max_age "
                           f"{self.p['joint_state_max_age']} s)")
@@ -291,8 +309,15 @@ class FeasibilityCheckerNode(Node):
             self._state_fault = str(exc)
             self.get_logger().error(f"ignoring invalid /joint_states: {exc}", throttle_duration_sec=2.0)
             return
+        now = self._now()
+        stamp = self._stamp(msg.header, now)
+        why = stamp_lead_error("joint state", stamp, now, self.p["max_stamp_lead"])
+        if why:
+            self._state_fault = why
+            self.get_logger().error(f"ignoring /joint_states: {why}", throttle_duration_sec=2.0)
+            return
         self._state_fault = None
-        self._states.append((self._stamp(msg.header, self._now()), q))
+        self._states.append((stamp, q, now))
 
     def _on_object(self, msg: PoseStamped) -> None:
         """The manipulated object: its points are not obstacles (object_exclusion_radius)."""
@@ -348,67 +373,27 @@ class FeasibilityCheckerNode(Node):
             q, qd, extra = joint_trajectory_to_command(msg, ARM_JOINTS, optional=FINGER_JOINTS)
         except MessageError as exc:
             return self._reject(f"malformed command: {exc}", now)
-        bad = {n: v for n, v in extra.items() if not 0.0 <= v <= MAX_FINGER}
-        if bad:
-            return self._reject(f"malformed command: finger positions {bad} outside [0, {MAX_FINGER}] m", now)
         q_current, why = self._current_state(now)
         if q_current is None:
             return self._reject(why, now)
-        stamp = self._stamp(msg.header, now)
-        verdict = self.checker.check_joint_command(q, stamp)
-        step = float(np.max(np.abs(q - q_current)))
-        limit = self.p["max_command_step"]
-        step_ok = limit <= 0.0 or step <= limit
-        step_reason = (f"command {step:.3f} rad from the measured configuration (max_command_step {limit})"
-                       if not step_ok else "ok")
-        out, velocities, action, detail = None, None, "pass", ""
-        if verdict.feasible and step_ok:
-            out = q
-            if qd is not None:
-                bound = self.checker.rate.limit
-                velocities = np.clip(qd, -bound, bound)
-        else:
-            # The measured configuration projected into the tightened limits: equal to it unless the
-            # arm overshot into the limit margin (from where every step would still be infeasible);
-            # never projected from beyond the URDF limits (that would be a jump).
-            robot = self.checker.robot
-            inside = bool(np.all(q_current >= robot.lower) and np.all(q_current <= robot.upper))
-            base = np.clip(q_current, self.checker.lower, self.checker.upper) if inside else q_current
-            if self.p["filter_policy"] == "clamp":
-                result = self.checker.clamp_to_feasible(q, base, self.p["clamp_dt"])
-                if result.action != "hold":
-                    out, action = result.q, "clamped"
-                else:
-                    action, detail = "hold", f"clamped command infeasible too ({result.verdict.reason})"
-            else:
-                action = "hold"
-            if action == "hold":
-                held = self.checker.evaluate(base)
-                if held.feasible:
-                    out = base
-                else:
-                    action = "none"
-                    detail = (f"measured configuration infeasible ({held.reason}): nothing sent, the arm keeps "
-                              "its last forwarded target")
-        if out is not None:
+        tfs = msg.points[0].time_from_start
+        r = self.filter.filter(q, qd, extra, q_current, now, tfs.sec + 1e-9 * tfs.nanosec)
+        if r.action == "rejected":
+            return self._reject(r.reason, now)
+        if r.sends:
             names = list(ARM_JOINTS) + list(extra)
-            positions = list(out) + list(extra.values())
-            vel = None if velocities is None else list(velocities) + [0.0] * len(extra)
-            cmd = make_joint_trajectory(names, positions, stamp, velocities=vel)
-            cmd.header.stamp = msg.header.stamp if stamp_to_sec(msg.header.stamp) > 0 else sec_to_stamp(now)
-            cmd.points[0].time_from_start = msg.points[0].time_from_start
+            positions = list(r.q) + list(extra.values())
+            vel = None if r.velocities is None else list(r.velocities) + [0.0] * len(extra)
+            cmd = make_joint_trajectory(names, positions, now, velocities=vel, time_from_start=r.time_from_start)
             self._cmd_pub.publish(cmd)
-        self.counts[action] += 1
-        level = verdict.level if step_ok else Level.INFEASIBLE
-        shown = self.debouncer.update(level)
-        reasons = ([] if verdict.feasible else [verdict.reason]) + ([] if step_ok else [step_reason])
-        reason = "; ".join(reasons) if reasons else verdict.reason
-        if detail:
-            reason = f"{reason} [{detail}]"
-        step_check = (ERROR if not step_ok else OK, step_reason, step)
-        self._publish_status(level, action, reason, now, verdict=verdict, shown=shown,
+        self.counts[r.action] += 1
+        shown = self.debouncer.update(r.level)
+        step_reason = ("ok" if r.step_ok else f"command {r.step:.3f} rad from the measured configuration "
+                       f"(max_command_step {self.p['max_command_step']})")
+        step_check = (OK if r.step_ok else ERROR, step_reason, r.step)
+        self._publish_status(r.level, r.action, r.reason, now, verdict=r.verdict, shown=shown,
                              extra_checks={"command_step": step_check}, checks=FILTER_CHECKS,
-                             values={"max_step": step})
+                             values={"max_step": r.step, "limited": str(r.limited).lower()})
 
     def _reject(self, reason: str, now: float) -> None:
         self.counts["rejected"] += 1

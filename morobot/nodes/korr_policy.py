@@ -4,8 +4,9 @@ Runs a KORR checkpoint (base policy + Koopman-conditioned residual, or the base 
 :class:`morobot.korr.policy.KorrPolicy`. The command goes to ``/joint_command_raw``; the feasibility
 checker forwards only feasible commands to the robot on ``/joint_command``.
 
-It refuses to act on stale (``max_state_age``) or NaN/malformed state: it then publishes nothing, so
-the arm's joint controller holds its last target, and logs why. A missing or corrupt checkpoint, or
+It refuses to act on stale (``max_state_age``, by arrival on this node's clock, see
+:mod:`morobot.freshness`), future-stamped (``max_stamp_lead``) or NaN/malformed state: it then
+publishes nothing, so the arm's joint controller holds its last target, and logs why. A missing or corrupt checkpoint, or
 one for another task, stops the node at start with one clear error.
 """
 
@@ -19,6 +20,7 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from morobot import paths
+from morobot.freshness import input_age, stamp_lead_error
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, joint_state_to_arrays, make_joint_trajectory,
                                      pose_stamped_to_arrays, stamp_to_sec)
@@ -32,7 +34,10 @@ PARAMS = (
     ParamSpec("task", "push", "manipulation task", choices=("push", "insert"), read_only=True),
     ParamSpec("checkpoint", "", "policy checkpoint (empty = models/korr/<task>/residual_korr.pt)",
               read_only=True),
-    ParamSpec("max_state_age", 0.2, "joint state / object pose older than this (s) is stale", 0.01, 5.0),
+    ParamSpec("max_state_age", 0.2, "joint state / object pose older than this (s, by arrival) is stale", 0.01, 5.0,
+              tighten="down"),
+    ParamSpec("max_stamp_lead", 0.25, "joint states / object poses stamped further than this (s) ahead of the "
+              "node clock are rejected", 0.0, 5.0, tighten="down"),
     ParamSpec("arm_frame", "panda_link0", "frame of the object pose", read_only=True),
     ParamSpec("command_gripper", True, "include the finger joints in the command"),
 )
@@ -73,7 +78,7 @@ class KorrPolicyNode(Node):
             self._js = None
             self.get_logger().error(f"holding: invalid joint state ({exc})", throttle_duration_sec=2.0)
             return
-        self._js = (stamp_to_sec(msg.header.stamp), q, qd)
+        self._js = self._arrived("joint state", msg.header.stamp, q, qd)
 
     def _on_obj(self, msg: PoseStamped) -> None:
         try:
@@ -85,7 +90,16 @@ class KorrPolicyNode(Node):
             self._obj = None
             self.get_logger().error(f"holding: invalid object pose ({exc})", throttle_duration_sec=2.0)
             return
-        self._obj = (stamp_to_sec(msg.header.stamp), pos, quat)
+        self._obj = self._arrived("object pose", msg.header.stamp, pos, quat)
+
+    def _arrived(self, what: str, header_stamp, *values):
+        """``(stamp, arrival, *values)``, or None (with one error line) for a stamp from the future."""
+        now, stamp = self._now(), stamp_to_sec(header_stamp)
+        why = stamp_lead_error(what, stamp, now, self.p["max_stamp_lead"])
+        if why:
+            self.get_logger().error(f"holding: {why}", throttle_duration_sec=2.0)
+            return None
+        return (stamp, now, *values)
 
     def _step(self) -> None:
         now = self._now()
@@ -93,12 +107,12 @@ class KorrPolicyNode(Node):
             self.get_logger().warning("holding: waiting for joint states and object pose",
                                       throttle_duration_sec=5.0)
             return
-        age = max(now - self._js[0], now - self._obj[0])
+        age = max(input_age(now, self._js[1], self._js[0]), input_age(now, self._obj[1], self._obj[0]))
         if age > self.p["max_state_age"]:
             self.get_logger().warning(f"holding: state is {age:.2f}s old", throttle_duration_sec=2.0)
             return
-        _, q, qd = self._js
-        _, pos, quat = self._obj
+        _, _, q, qd = self._js
+        _, _, pos, quat = self._obj
         try:
             cmd = self.policy.act(q, qd, (pos, quat))
         except ValueError as exc:

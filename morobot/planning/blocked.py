@@ -18,7 +18,7 @@ is the role bumper or contact "marking" plays in costmap-based navigation stacks
 the odometry alone.
 
 Pure numpy/torch; the planner node and the lock-step evaluation both call it the same way
-(:func:`morobot.planning.factory.make_blocked_monitor`).
+(:func:`morobot.navigation.factory.make_blocked_monitor`).
 """
 
 from __future__ import annotations

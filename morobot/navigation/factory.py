@@ -151,6 +151,19 @@ def make_fdm_planner_dynamics(
     return dyn, history
 
 
+def make_dynamics(p: Mapping[str, Any], device: str = "cpu") -> tuple[Any, Any]:
+    """The planner's dynamics model from ``dynamics`` (and ``fdm_checkpoint``, empty = the shipped one).
+
+    Returns:
+        ``(model, history)``: the history is None for the kinematic model.
+    """
+    if p["dynamics"] == "kinematic":
+        return make_kinematic_model(p), None
+    from morobot import paths
+
+    return make_fdm_planner_dynamics(p, p["fdm_checkpoint"] or str(paths.default_fdm_checkpoint()), device)
+
+
 def risk_stop_margin(p: Mapping[str, Any]) -> Optional[float]:
     """The ``margin`` argument of :func:`morobot.planning.cost.should_stop` for these parameters.
 

@@ -1,0 +1,164 @@
+"""The navigation nodes' parameters, each defined once (default, range, description).
+
+:class:`PlannerParams` is the ``mppi_planner`` node's table and :class:`MapperParams` the
+``elevation_mapper``'s. The nodes declare them (:func:`morobot.params.specs`), the offline
+evaluation reads the same names from a parameters YAML (:func:`load`), and ``config/*.yaml`` only
+overrides: a key that is not a field here is an error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from morobot.params import param, resolve
+
+
+@dataclass(frozen=True)
+class PlannerParams:
+    """``mppi_planner``: MPPI over a dynamics model, its cost and the safety rules around it."""
+
+    # loop and safety
+    control_rate: float = param(10.0, "planning/command rate (Hz, node clock)", 0.5, 100.0)
+    goal_tolerance: float = param(0.3, "goal reached within this distance (m)", 0.05, 5.0)
+    max_odom_age: float = param(0.4, "odometry older than this (s, by arrival on the node clock) stops the robot; "
+                                "with one control period on top (0.1 s at 10 Hz) the robot is stopped within 0.5 s "
+                                "of the last fresh odometry", 0.05, 10.0, tighten="down")
+    max_map_age: float = param(2.0, "an elevation map older than this (s, by arrival on the node clock, plus how "
+                               "old its stamp was on arrival) stops the robot", 0.1, 30.0, tighten="down")
+    max_stamp_lead: float = param(0.25, "an input stamped further than this (s) ahead of the node clock on arrival "
+                                  "is rejected (a clock from the future would defeat the age checks)",
+                                  0.0, 5.0, tighten="down")
+    speed_limit: tuple = param((1.0, 0.5, 1.0), "hard ceiling on |vx|, |vy|, |wz| of every command (m/s, rad/s); "
+                               "u_min/u_max must lie within it", read_only=True)
+    known_radius: float = param(1.5, "radius (m) around the robot in which the map must be known", 0.3, 10.0)
+    min_known_fraction: float = param(0.25, "stop when less than this fraction of the map within known_radius is "
+                                      "known (sensor lost, all-unknown map)", 0.0, 1.0, tighten="up")
+    risk_threshold: float = param(0.5, "stop when the best plan's peak risk exceeds this", 0.0, 1.0, tighten="down")
+    risk_stop_window: float = param(1.0, "seconds of the best plan the safety stop checks (0 = all of it)",
+                                    0.0, 60.0)
+    risk_relative: bool = param(True, "stop and penalise only plans riskier than standing still by risk_margin "
+                                "(false: any plan above risk_threshold)")
+    risk_margin: float = param(0.05, "allowed risk above standing still's (risk_relative)", 0.0, 1.0, tighten="down")
+    odom_frame: str = param("odom", "frame of odometry, map and goals")
+    # MPPI
+    num_samples: int = param(1024, "sampled command sequences per iteration", 16, 16384, read_only=True)
+    horizon: int = param(10, "steps per sequence", 2, 100, read_only=True)
+    dt: float = param(0.5, "seconds per step", 0.05, 2.0, read_only=True)
+    iterations: int = param(1, "MPPI iterations per cycle", 1, 10)
+    temperature: float = param(3.0, "MPPI temperature λ", 1e-4, 1e4)
+    sigma: tuple = param((0.4, 0.2, 0.6), "sampling std of (vx, vy, wz)")
+    u_min: tuple = param((-0.5, -0.5, -1.0), "lower command bounds (vx, vy, wz); each <= 0 and >= -speed_limit")
+    u_max: tuple = param((1.0, 0.5, 1.0), "upper command bounds (vx, vy, wz); each >= 0 and <= speed_limit")
+    noise_beta: float = param(0.6, "temporal correlation of sampling noise (0 = white)", 0.0, 0.99)
+    seed: int = param(0, "random seed (-1: nondeterministic)", -1, 2**31 - 1, read_only=True)
+    rollouts_shown: int = param(32, "rollouts published on /mppi/rollouts", 0, 512)
+    # dynamics
+    dynamics: str = param("kinematic", "dynamics model", choices=("kinematic", "fdm"), read_only=True)
+    fdm_checkpoint: str = param("", "FDM checkpoint (dynamics fdm; empty = shipped default)", read_only=True)
+    fdm_map_risk: bool = param(True, "dynamics fdm: also count the geometric terrain risk at the FDM's predicted "
+                               "poses (covers the depth cameras' blind spots)", read_only=True)
+    footprint_radius: float = param(0.45, "robot footprint radius for geometric risk (m)", 0.05, 3.0)
+    step_limit: float = param(0.25, "highest step the robot climbs (m)", 0.01, 2.0)
+    slope_limit_deg: float = param(30.0, "steepest slope the robot climbs (deg)", 1.0, 89.0)
+    unknown_risk: float = param(0.3, "risk of unknown map cells", 0.0, 1.0)
+    # cost
+    goal_weight: float = param(20.0, "terminal goal-distance weight", 0.0, 1e4)
+    progress_weight: float = param(10.0, "running goal-distance weight", 0.0, 1e4)
+    heading_weight: float = param(10.0, "goal-heading weight (near the goal)", 0.0, 1e4)
+    risk_weight: float = param(10.0, "expected-risk weight", 0.0, 1e4)
+    collision_penalty: float = param(1000.0, "penalty when a step's risk exceeds risk_threshold", 0.0, 1e6)
+    uncertainty_weight: float = param(5.0, "model-uncertainty weight (FDM ensemble)", 0.0, 1e4)
+    smoothness_weight: float = param(2.0, "command-change weight", 0.0, 1e4)
+    backward_weight: float = param(2.0, "backward-motion weight", 0.0, 1e4)
+    alignment_weight: float = param(20.0, "weight of the heading error against the direction of travel (per rad, "
+                                    "averaged over the predicted steps)", 0.0, 1e4)
+    alignment_radius: float = param(2.0, "goal distance (m) from which a step's heading error has full weight "
+                                    "(none within half of it)", 0.01, 100.0)
+    # geodesic cost-to-go (goal distance around obstacles instead of straight-line)
+    cost_to_go: bool = param(True, "goal distance = geodesic cost-to-go over the map (false: Euclidean)")
+    ctg_risk_cost: float = param(2.0, "cost-to-go: extra cost per metre per unit of risk", 0.0, 100.0)
+    ctg_inflation_radius: float = param(0.3, "cost-to-go: inflation distance around untraversable cells (m)",
+                                        0.0, 3.0)
+    ctg_inflation_cost: float = param(1.0, "cost-to-go: extra cost per metre next to untraversable cells",
+                                      0.0, 100.0)
+    ctg_exit_penalty: float = param(2.0, "cost-to-go: penalty (m) for a way round outside the map", 0.0, 100.0)
+    ctg_downsample: int = param(2, "cost-to-go: solve on n x n blocks of map cells", 1, 4)
+    # obstacles marked where commanded motion made no progress (morobot.planning.blocked)
+    blocked_marking: bool = param(True, "mark an obstacle in the map where commanded motion is blocked")
+    blocked_min_command: float = param(0.15, "blocked marking: planar command speed judged (m/s)", 0.01, 5.0)
+    blocked_max_ratio: float = param(0.25, "blocked marking: progress below this fraction of the command is "
+                                     "blocked", 0.01, 0.99)
+    blocked_duration: float = param(1.5, "blocked marking: seconds of blocking before marking", 0.1, 60.0)
+    blocked_clearance: float = param(0.9, "blocked marking: distance (m) from the robot centre to the obstacle's "
+                                     "edge (keep it above footprint_radius + 0.4 so the robot's own spot stays "
+                                     "below the risk threshold)", 0.05, 5.0)
+    blocked_radius: float = param(0.2, "blocked marking: obstacle radius (m)", 0.01, 2.0)
+    blocked_height: float = param(0.5, "blocked marking: obstacle top above the base height (m)", 0.01, 5.0)
+    blocked_lifetime: float = param(60.0, "blocked marking: seconds an obstacle is kept", 1.0, 3600.0)
+    blocked_max_gap: float = param(0.4, "blocked marking: a longer gap (s) between control cycles restarts the "
+                                   "detection (a late planner lets the robot stop by itself)", 0.05, 10.0)
+
+    @staticmethod
+    def cross_check(p: dict) -> Optional[str]:
+        """Checks across parameters (reason or None)."""
+        for name in ("sigma", "u_min", "u_max", "speed_limit"):
+            v = p[name]
+            if len(v) != 3 or not all(isinstance(x, (int, float)) and math.isfinite(float(x)) for x in v):
+                return f"{name} must be 3 finite numbers"
+        if any(s < 0 for s in p["sigma"]):
+            return "sigma must be non-negative"
+        if any(s < 0 for s in p["speed_limit"]):
+            return "speed_limit must be non-negative"
+        if any(lo > hi for lo, hi in zip(p["u_min"], p["u_max"])):
+            return "u_min must not exceed u_max"
+        if any(lo > 0.0 for lo in p["u_min"]) or any(hi < 0.0 for hi in p["u_max"]):
+            return "u_min must be <= 0 and u_max >= 0 on every axis (the robot must be able to stand still)"
+        over = [i for i, (lo, hi, lim) in enumerate(zip(p["u_min"], p["u_max"], p["speed_limit"]))
+                if hi > lim + 1e-9 or lo < -lim - 1e-9]
+        if over:
+            axes = ", ".join(("vx", "vy", "wz")[i] for i in over)
+            return (f"u_min/u_max exceed speed_limit {list(p['speed_limit'])} on {axes} (the ceiling is read-only; "
+                    "raise it in the parameters file at start-up)")
+        return None
+
+
+@dataclass(frozen=True)
+class MapperParams:
+    """``elevation_mapper``: point clouds fused into a robot-centric height grid."""
+
+    size_x: float = param(12.0, "map extent along odom x (m), centred on the robot", 1.0, 50.0)
+    size_y: float = param(12.0, "map extent along odom y (m), centred on the robot", 1.0, 50.0)
+    resolution: float = param(0.1, "cell size (m)", 0.02, 1.0)
+    max_age: float = param(20.0, "a cell not observed for this long (s) becomes unknown", 0.1, 600.0)
+    voxel_size: float = param(0.05, "voxel downsampling of incoming clouds (m, 0 = off)", 0.0, 1.0)
+    publish_rate: float = param(5.0, "map publishing rate (Hz)", 0.5, 50.0)
+    odom_frame: str = param("odom", "world-fixed frame of the map and odometry")
+    base_frame: str = param("base", "robot body frame of incoming clouds")
+    max_odom_lag: float = param(0.2, "largest cloud/odometry stamp difference accepted (s)", 0.0, 2.0)
+    points_timeout: float = param(1.0, "no cloud for this long (s, node clock): the map is not published (the "
+                                  "planner then stops on a stale map) and an error is logged", 0.1, 30.0,
+                                  tighten="down")
+    max_points: int = param(200000, "clouds with more points are randomly downsampled to this many before "
+                            "mapping (bounded cost per cloud)", 1000, 10000000)
+
+
+def load(cls: type, node: str, params_file: Optional[str | Path] = None) -> dict[str, Any]:
+    """A node's parameters as the node starts with them: the defaults of ``cls`` overridden by the
+    ``ros__parameters`` of ``node`` in ``params_file`` (default ``config/navigate.yaml``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        KeyError: the file has no ``ros__parameters`` section for ``node``.
+        ValueError: an unknown parameter or an invalid value.
+    """
+    from morobot.navigation.factory import load_node_parameters
+
+    path = params_file
+    if path is None:
+        from morobot.paths import config_path
+
+        path = config_path("navigate.yaml")
+    return resolve(cls, load_node_parameters(node, path), source=str(path))

@@ -1,0 +1,249 @@
+"""Fault injection against the real nodes over DDS: whatever arrives, nothing unsafe leaves a node.
+
+Each test drives a node on real topics with one fault class and asserts the safe outcome with a
+figure (docs/reliability.md has the table; rerun with ``pytest test/test_fault_injection.py -s``):
+future-stamped inputs then silence, +Inf map cells, an all-unknown map, a lost point-cloud sensor,
+run-time parameter tampering, negative trajectory timing. Stamps, bad floats and overspeeding
+command streams for the arm filter are covered further in test_feasibility_fuzz.py and
+test_feasibility_filter.py.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from geometry_msgs.msg import PoseStamped, Twist
+from nav_msgs.msg import Odometry
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import PointCloud2
+from trajectory_msgs.msg import JointTrajectory
+
+from morobot.planning.interface import HeightMap
+from morobot.ros import qos
+from morobot.ros.conversions import (heightmap_to_pointcloud2, make_joint_state, make_joint_trajectory,
+                                     make_odometry, make_pose_stamped, xyz_to_pointcloud2)
+
+from rosutil import RosHarness
+
+pytestmark = pytest.mark.ros
+
+
+def _now(node):
+    return node.get_clock().now().nanoseconds * 1e-9
+
+
+def _map(t, heights=None):
+    return heightmap_to_pointcloud2(HeightMap(torch.zeros(60, 60) if heights is None else heights,
+                                              (-3.0, -3.0), 0.1, t))
+
+
+def _odom(t):
+    return make_odometry([0.0, 0.0, 0.5], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], t)
+
+
+class Planner:
+    """An mppi_planner with publishers for its inputs and a log of its commands (io-clock times)."""
+
+    def __init__(self, **overrides):
+        from morobot.nodes.mppi_planner import MppiPlannerNode
+
+        self.h = RosHarness()
+        params = [Parameter("num_samples", Parameter.Type.INTEGER, 256),
+                  Parameter("control_rate", Parameter.Type.DOUBLE, 20.0),
+                  Parameter("blocked_marking", Parameter.Type.BOOL, False)]
+        params += [Parameter(k, value=v) for k, v in overrides.items()]
+        self.node = self.h.add(MppiPlannerNode(parameter_overrides=params))
+        self.io = self.h.node("fault_io")
+        self.cmds: list[tuple[float, Twist]] = []
+        self.io.create_subscription(Twist, "/cmd_vel", lambda m: self.cmds.append((_now(self.io), m)), qos.STATE)
+        self.odom = self.io.create_publisher(Odometry, "/odom", qos.STATE)
+        self.map = self.io.create_publisher(PointCloud2, "/elevation_map", qos.STATE)
+        self.goal = self.io.create_publisher(PoseStamped, "/goal_pose", qos.STATE)
+        assert self.h.spin_until(lambda: self.goal.get_subscription_count() > 0, 5.0)
+
+    def feed(self, heights=None):
+        t = _now(self.io)
+        self.odom.publish(_odom(t))
+        self.map.publish(_map(t, heights))
+
+    def drive(self):
+        """Goal 3 m ahead, fresh inputs until the robot is commanded forward; returns the io time."""
+        self.goal.publish(make_pose_stamped(3.0, 0.0, 0.0, _now(self.io)))
+        assert self.h.spin_until(lambda: any(m.linear.x > 0.2 for _, m in self.cmds), 10.0, self.feed)
+        return _now(self.io)
+
+    def moving_after(self, t0):
+        return [(t, m) for t, m in self.cmds if t > t0 and (m.linear.x or m.linear.y or m.angular.z)]
+
+    def close(self):
+        self.h.close()
+
+
+@pytest.fixture
+def planner():
+    p = Planner()
+    yield p
+    p.close()
+
+
+@pytest.mark.parametrize("topic", ["odom", "map"])
+def test_a_future_stamp_then_silence_stops_the_robot_within_half_a_second(planner, topic):
+    planner.drive()
+    t = _now(planner.io)
+    planner.odom.publish(_odom(t))  # the last fresh input ...
+    planner.map.publish(_map(t))
+    last_fresh = _now(planner.io)
+    if topic == "odom":  # ... then one stamped 1000 s ahead, then nothing
+        planner.odom.publish(_odom(t + 1000.0))
+    else:
+        planner.map.publish(_map(t + 1000.0))
+    planner.h.spin_for(3.0)
+    moving = planner.moving_after(last_fresh + 0.5)
+    zero_at = min((tt for tt, m in planner.cmds if tt > last_fresh and not m.linear.x), default=math.inf)
+    print(f"\n[fault] future-stamped /{topic} then silence: {len(moving)} moving commands after 0.5 s, "
+          f"first zero command {zero_at - last_fresh:.3f} s after the last fresh input")
+    assert not moving and zero_at - last_fresh <= 0.5
+
+
+def test_a_wall_of_inf_cells_is_not_driven_through(planner):
+    from nav_msgs.msg import Path
+
+    from morobot.ros.conversions import path_to_array
+
+    plans = []
+    planner.io.create_subscription(Path, "/plan", lambda m: plans.append(path_to_array(m)), qos.STATE)
+    h = torch.zeros(60, 60)
+    h[38:41, :] = math.inf  # a wall of +Inf cells across the whole map, 0.8-1.0 m ahead of the robot
+    planner.goal.publish(make_pose_stamped(2.5, 0.0, 0.0, _now(planner.io)))
+    assert planner.h.spin_until(lambda: len(plans) >= 20, 10.0, lambda: planner.feed(h))
+    furthest = max(float(p[:, 0].max()) for p in plans)
+    print(f"\n[fault] +Inf wall at x = 0.8 m: furthest planned x {furthest:.2f} m over {len(plans)} plans")
+    assert furthest < 0.8
+
+
+def test_an_all_unknown_map_stops_the_robot(planner):
+    t0 = planner.drive()
+    unknown = torch.full((60, 60), math.nan)
+    planner.h.spin_for(1.5, lambda: planner.feed(unknown))
+    moving = planner.moving_after(t0 + 0.5)
+    print(f"\n[fault] all-unknown map: {len(moving)} moving commands after 0.5 s")
+    assert not moving and planner.cmds[-1][1].linear.x == 0.0
+
+
+def test_run_time_parameter_tampering_is_refused(planner):
+    node = planner.node
+    for name, value in (("u_max", [5.0, 0.5, 1.0]), ("u_min", [1.0, 0.0, 0.0]), ("speed_limit", [5.0, 5.0, 5.0]),
+                        ("max_odom_age", 10.0), ("max_map_age", 30.0), ("risk_threshold", 0.9),
+                        ("min_known_fraction", 0.0), ("max_stamp_lead", 5.0)):
+        result = node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful, (name, value)
+    # tightening is allowed
+    assert node.set_parameters([Parameter("u_max", value=[0.5, 0.5, 1.0])])[0].successful
+    assert node.set_parameters([Parameter("max_odom_age", value=0.3)])[0].successful
+    planner.goal.publish(make_pose_stamped(3.0, 0.0, 0.0, _now(planner.io)))
+    planner.h.spin_for(1.5, planner.feed)
+    top = max((m.linear.x for _, m in planner.cmds), default=0.0)
+    print(f"\n[fault] parameter tampering: 8 loosening changes refused; fastest command {top:.2f} m/s (u_max 0.5)")
+    assert 0.0 < top <= 0.5 + 1e-9
+
+
+def test_the_mapper_stops_publishing_when_the_point_cloud_goes_quiet():
+    from morobot.nodes.elevation_mapper import ElevationMapperNode
+
+    h = RosHarness()
+    try:
+        h.add(ElevationMapperNode(parameter_overrides=[Parameter("points_timeout", value=0.5)]))
+        io = h.node("mapper_io")
+        maps = []
+        io.create_subscription(PointCloud2, "/elevation_map", lambda m: maps.append(_now(io)), qos.STATE)
+        odom = io.create_publisher(Odometry, "/odom", qos.STATE)
+        points = io.create_publisher(PointCloud2, "/points", qos.SENSOR)
+        ground = np.stack(np.meshgrid(np.linspace(-2, 2, 30), np.linspace(-2, 2, 30)), -1).reshape(-1, 2)
+        cloud = np.column_stack([ground, np.zeros(len(ground))])
+
+        def both():
+            t = _now(io)
+            odom.publish(_odom(t))
+            points.publish(xyz_to_pointcloud2(cloud, t, "odom"))
+
+        assert h.spin_until(lambda: len(maps) >= 3, 10.0, both)
+        lost = _now(io)
+        h.spin_for(2.5, lambda: odom.publish(_odom(_now(io))))  # odometry goes on, the sensor is gone
+        last = max(maps)
+        print(f"\n[fault] point cloud lost: last map {last - lost:.2f} s after the last cloud (points_timeout 0.5 s)")
+        assert last - lost <= 0.5 + 0.2 + 0.1  # timeout + one publish period + delivery
+    finally:
+        h.close()
+
+
+def test_checker_safety_limits_cannot_be_loosened_and_timing_is_never_negative():
+    from morobot.feasibility import FeasibilityChecker
+    from morobot.feasibility.model import ARM_JOINTS
+    from morobot.nodes.feasibility_checker import FeasibilityCheckerNode
+    from sensor_msgs.msg import JointState
+
+    h = RosHarness()
+    try:
+        node = h.add(FeasibilityCheckerNode())
+        for name, value in (("max_command_step", 0.9), ("joint_state_max_age", 10.0), ("scene_update_rate", 0.0),
+                            ("velocity_scale", 1.0), ("acceleration_scale", 1.0), ("motion_max_dt", 0.5)):
+            assert not node.set_parameters([Parameter(name, value=value)])[0].successful, name
+        io = h.node("checker_io")
+        out = []
+        io.create_subscription(JointTrajectory, "/joint_command", out.append, qos.STATE)
+        js = io.create_publisher(JointState, "/joint_states", qos.STATE)
+        raw = io.create_publisher(JointTrajectory, "/joint_command_raw", qos.STATE)
+        ready = FeasibilityChecker().robot.ready_pose
+        names = list(ARM_JOINTS) + ["panda_finger_joint1", "panda_finger_joint2"]
+        assert h.spin_until(lambda: raw.get_subscription_count() > 0, 5.0)
+        sent = 0
+        for k in range(20):
+            js.publish(make_joint_state(names, list(ready) + [0.04, 0.04], [0.0] * 9, [0.0] * 9, _now(io)))
+            h.spin_for(0.02)
+            cmd = make_joint_trajectory(list(ARM_JOINTS), list(ready + 0.05 * (-1) ** k), _now(io) - 100.0 * k)
+            cmd.points[0].time_from_start.sec = -5  # negative timing, stamps jumping back 100 s a frame
+            raw.publish(cmd)
+            sent += 1
+            h.spin_for(0.03)
+        assert h.spin_until(lambda: len(out) >= sent - 2, 3.0)
+        tfs = [m.points[0].time_from_start.sec + 1e-9 * m.points[0].time_from_start.nanosec for m in out]
+        steps = [float(np.max(np.abs(np.array(m.points[0].positions[:7]) - ready))) for m in out]
+        print(f"\n[fault] checker: 6 loosening changes refused; {len(out)} forwarded, min time_from_start "
+              f"{min(tfs):.3f} s, largest step {max(steps):.3f} rad for +-0.05 rad commands")
+        assert min(tfs) >= 0.0 and max(steps) <= 0.05 + 1e-9
+    finally:
+        h.close()
+
+
+def test_korr_policy_holds_on_a_future_stamp_then_silence():
+    from morobot.feasibility import FeasibilityChecker
+    from morobot.nodes.korr_policy import ARM, FINGERS, KorrPolicyNode
+    from morobot.ros.conversions import make_pose_stamped_quat
+    from sensor_msgs.msg import JointState
+
+    h = RosHarness()
+    try:
+        h.add(KorrPolicyNode())
+        io = h.node("korr_io")
+        out = []
+        io.create_subscription(JointTrajectory, "/joint_command_raw", lambda m: out.append(_now(io)), qos.STATE)
+        js = io.create_publisher(JointState, "/joint_states", qos.STATE)
+        obj = io.create_publisher(PoseStamped, "/object_pose", qos.STATE)
+        q = list(FeasibilityChecker().robot.ready_pose) + [0.04, 0.04]
+
+        def feed(lead=0.0):
+            t = _now(io) + lead
+            js.publish(make_joint_state(list(ARM + FINGERS), q, [0.0] * 9, [0.0] * 9, t))
+            obj.publish(make_pose_stamped_quat([0.5, 0.0, 0.02], [1.0, 0.0, 0.0, 0.0], t, "panda_link0"))
+
+        assert h.spin_until(lambda: len(out) >= 3, 10.0, feed)
+        feed()
+        last_fresh = _now(io)
+        feed(lead=1000.0)  # a frozen state stamped from the future, then nothing
+        h.spin_for(2.0)
+        late = [t for t in out if t > last_fresh + 0.5]
+        print(f"\n[fault] korr_policy, future-stamped state then silence: {len(late)} commands after 0.5 s")
+        assert not late
+    finally:
+        h.close()

@@ -1,0 +1,138 @@
+"""The navigation control core (morobot.navigation.controller), without ROS: every stop rule, the
+input ages by arrival time, non-finite map cells, unknown surroundings, and the release check."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from morobot.navigation.controller import (NavigationController, Odometry, known_fraction,
+                                           sanitize_heights)
+from morobot.navigation.params import PlannerParams
+from morobot.params import defaults, resolve
+from morobot.planning.interface import HeightMap
+
+
+def _params(**kw):
+    return resolve(PlannerParams, {"num_samples": 128, "blocked_marking": False, **kw})
+
+
+def _map(t, heights=None, x=0.0, y=0.0):
+    h = torch.zeros(60, 60) if heights is None else heights
+    return HeightMap(h, (x - 3.0, y - 3.0), 0.1, t)
+
+
+def _odom(t, x=0.0, y=0.0):
+    return Odometry(np.array([x, y, 0.0]), np.zeros(3), 0.5, np.array([0.0, 0.0, -1.0]), t)
+
+
+@pytest.fixture
+def ctl():
+    c = NavigationController(_params())
+    c.odometry(_odom(0.0), 0.0)
+    c.map(_map(0.0), 0.0)
+    c.set_goal(np.array([2.5, 0.0, 0.0]))
+    return c
+
+
+def _step(c, now):
+    return c.release(c.cycle(now), now)
+
+
+def test_tracks_towards_the_goal(ctl):
+    d = _step(ctl, 0.05)
+    assert d.code == "tracking" and d.command[0] > 0.1 and d.plan is not None
+
+
+def test_waits_without_a_goal_and_stops_at_it():
+    c = NavigationController(_params())
+    assert not c.cycle(0.0).sends
+    c.odometry(_odom(0.0, x=2.4), 0.0)
+    c.map(_map(0.0), 0.0)
+    c.set_goal(np.array([2.5, 0.0, 0.0]))
+    d = _step(c, 0.05)
+    assert d.code == "goal_reached" and not d.command.any() and c.goal is None
+
+
+def test_age_is_by_arrival_and_stale_inputs_stop(ctl):
+    assert _step(ctl, 0.4).code == "tracking"
+    d = _step(ctl, 0.6)  # odometry arrived 0.6 s ago (max_odom_age 0.5)
+    assert d.code == "stale_odom" and not d.command.any()
+    ctl.odometry(_odom(0.6), 0.6)
+    d = _step(ctl, 2.1)  # map arrived 2.1 s ago
+    assert d.code in ("stale_odom", "stale_map") and not d.command.any()
+    # a sample that was already old on arrival counts as old
+    ctl.odometry(_odom(0.0), 3.0)
+    ctl.map(_map(3.0), 3.0)
+    assert _step(ctl, 3.0).code == "stale_odom"
+
+
+def test_a_stamp_from_the_future_is_rejected_and_cannot_keep_the_robot_moving(ctl):
+    why = ctl.odometry(_odom(1000.0), 0.1)
+    assert why and "ahead of the clock" in why
+    d = _step(ctl, 0.15)
+    assert d.code == "fault" and not d.command.any()
+    assert ctl.map(_map(1000.0), 0.2) is not None
+    # then silence: nothing fresh arrives, the robot stays stopped
+    assert all(not _step(ctl, t).command.any() for t in np.arange(0.2, 5.0, 0.1))
+    ctl.odometry(_odom(5.0), 5.0)  # valid odometry again clears the fault
+    ctl.map(_map(5.0), 5.0)
+    assert _step(ctl, 5.05).code == "tracking"
+
+
+def test_release_checks_the_ages_again_and_clamps_to_the_speed_ceiling(ctl):
+    d = ctl.cycle(0.4)
+    assert d.code == "tracking"
+    late = ctl.release(d, 0.7)  # the cycle took 0.3 s: odometry is stale when the command leaves
+    assert late.code == "stale_odom" and "at release" in late.message and not late.command.any()
+    d = ctl.cycle(0.45)
+    d.command = np.array([5.0, -3.0, 2.0])
+    assert np.allclose(ctl.release(d, 0.45).command, [1.0, -0.5, 1.0])
+
+
+def test_inf_cells_are_walls_never_free_ground():
+    h = torch.zeros(60, 60)
+    h[40:43, :] = math.inf  # a wall across the map, 1 m ahead
+    h[10, 10] = -math.inf
+    h[5, 5] = math.nan
+    hmap, n = sanitize_heights(_map(0.0, h))
+    assert n == 60 * 3 + 1 and torch.isnan(hmap.heights[5, 5])
+    assert torch.all(hmap.heights[40:43] == 1.0) and hmap.heights[10, 10] == -1.0
+    c = NavigationController(_params())
+    c.odometry(_odom(0.0), 0.0)
+    assert "non-finite" in c.map(_map(0.0, h), 0.0)
+    c.set_goal(np.array([2.5, 0.0, 0.0]))
+    for t in np.arange(0.05, 2.0, 0.1):
+        d = _step(c, t)
+        c.odometry(_odom(t), t)
+        c.map(_map(t, h), t)
+    assert d.plan is not None and np.all(d.plan.poses[:, 0] < 0.9)  # the plan stays short of the wall
+
+
+def test_an_unknown_map_around_the_robot_stops_it(ctl):
+    h = torch.full((60, 60), math.nan)
+    ctl.map(_map(0.1, h), 0.1)
+    d = _step(ctl, 0.15)
+    assert d.code == "unknown_map" and not d.command.any()
+    h[:, :] = 0.0
+    h[25:35, 25:35] = math.nan  # under the robot only (the cameras' blind spot): drives
+    ctl.map(_map(0.2, h), 0.2)
+    assert _step(ctl, 0.25).code == "tracking"
+
+
+def test_known_fraction_counts_cells_outside_the_map_as_unknown():
+    hmap = _map(0.0)
+    assert known_fraction(hmap, np.array([0.0, 0.0]), 1.0) == pytest.approx(1.0, abs=0.05)
+    assert known_fraction(hmap, np.array([2.95, 0.0]), 1.0) == pytest.approx(0.5, abs=0.08)
+    assert known_fraction(hmap, np.array([50.0, 0.0]), 1.0) == 0.0
+
+
+def test_planner_parameter_ceilings():
+    p = defaults(PlannerParams)
+    assert PlannerParams.cross_check(p) is None
+    for bad, word in (({"u_max": [5.0, 0.5, 1.0]}, "speed_limit"), ({"u_min": [1.0, 0.0, 0.0]}, "stand still"),
+                      ({"u_max": [1.0, 0.5, -0.1]}, "stand still")):
+        assert word in PlannerParams.cross_check({**p, **bad})
+    with pytest.raises(ValueError, match="unknown parameters"):
+        resolve(PlannerParams, {"num_sample": 10})

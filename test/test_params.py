@@ -1,0 +1,73 @@
+"""One source per parameter: dataclass fields → node declarations, YAML overrides checked against them."""
+
+import pytest
+import yaml
+from rclpy.parameter import Parameter
+
+from morobot.navigation import factory
+from morobot.navigation.params import MapperParams, PlannerParams, load
+from morobot.params import ParamSpec, defaults, resolve, specs
+from morobot.paths import config_path
+
+from rosutil import RosHarness
+
+
+def test_spec_checks_coerces_and_tightens():
+    s = ParamSpec("rate", 1.0, "a rate", 0.0, 10.0, tighten="down")
+    assert s.coerce(2) == 2.0 and isinstance(s.coerce(2), float)
+    assert "above its maximum 10 (allowed 0 to 10)" in s.check(11.0)
+    assert "must be a number" in s.check("fast")
+    assert s.check_change(0.5, 1.0) is None
+    assert "only be tightened" in s.check_change(2.0, 1.0)
+    assert "read-only" in ParamSpec("n", 1, "n", read_only=True).check_change(2, 1)
+    assert "only be tightened" in ParamSpec("r", 2.0, "r", 0.0, 50.0, tighten="up").check_change(0.0, 2.0)
+    with pytest.raises(ValueError):
+        ParamSpec("x", 1.0, "x", tighten="sideways")
+
+
+def test_resolve_overrides_defaults_and_names_what_is_wrong():
+    p = resolve(PlannerParams, {"control_rate": 5})
+    assert p["control_rate"] == 5.0 and p["num_samples"] == defaults(PlannerParams)["num_samples"]
+    with pytest.raises(ValueError, match=r"unknown parameters \['controlrate'\]"):
+        resolve(PlannerParams, {"controlrate": 5.0})
+    with pytest.raises(ValueError, match="goal_tolerance = 9 is above its maximum 5"):
+        resolve(PlannerParams, {"goal_tolerance": 9.0}, source="x.yaml")
+
+
+@pytest.mark.parametrize("cls,node", [(PlannerParams, "mppi_planner"), (MapperParams, "elevation_mapper")])
+def test_every_yaml_key_is_a_valid_parameter(cls, node):
+    for path in sorted(config_path("").glob("*.yaml")):
+        section = (yaml.safe_load(path.read_text()) or {}).get(node)
+        if section is not None:
+            resolve(cls, section.get("ros__parameters") or {}, source=str(path))  # raises on any disagreement
+    assert load(cls, node) == resolve(cls, {})  # the shipped file only overrides: nothing today
+
+
+def test_the_factory_reads_only_declared_parameters():
+    names = set(defaults(PlannerParams))
+    for group in (factory.KINEMATIC_PARAMS, factory.MPPI_PARAMS, factory.COST_PARAMS, factory.COST_TO_GO_PARAMS,
+                  factory.BLOCKED_PARAMS):
+        assert set(group) <= names, set(group) - names
+    assert set(factory.ELEVATION_PARAMS) <= set(defaults(MapperParams))
+
+
+@pytest.mark.ros
+def test_nodes_declare_exactly_the_dataclass_fields():
+    from morobot.nodes.elevation_mapper import ElevationMapperNode
+    from morobot.nodes.mppi_planner import MppiPlannerNode
+
+    h = RosHarness()
+    try:
+        for node_cls, cls in ((MppiPlannerNode, PlannerParams), (ElevationMapperNode, MapperParams)):
+            node = h.add(node_cls(parameter_overrides=[Parameter("use_sim_time", value=False)]))
+            builtin = ("use_sim_time", "start_type_description_service")
+            declared = {name: p.value for name, p in node._parameters.items() if name not in builtin}
+            want = {s.name: s.default for s in specs(cls)}
+            assert set(declared) == set(want)
+            for name, value in want.items():
+                got = declared[name]
+                assert (list(got) if isinstance(value, list) else got) == value, name
+            desc = node.describe_parameter("max_map_age" if cls is PlannerParams else "points_timeout")
+            assert "safety limit" in desc.description
+    finally:
+        h.close()
