@@ -247,3 +247,34 @@ def test_korr_policy_holds_on_a_future_stamp_then_silence():
         assert not late
     finally:
         h.close()
+
+
+def test_a_flood_of_large_clouds_is_rate_capped_and_downsampled():
+    from morobot.nodes.elevation_mapper import ElevationMapperNode
+
+    h = RosHarness()
+    try:
+        node = h.add(ElevationMapperNode(parameter_overrides=[Parameter("max_points", value=5000)]))
+        sizes = []
+        real = node.mapper.integrate
+        node.mapper.integrate = lambda pts, *a: (sizes.append(len(pts)), real(pts, *a))[1]
+        io = h.node("flood_io")
+        odom = io.create_publisher(Odometry, "/odom", qos.STATE)
+        points = io.create_publisher(PointCloud2, "/points", qos.SENSOR)
+        assert h.spin_until(lambda: points.get_subscription_count() > 0, 5.0)
+        rng = np.random.default_rng(0)
+        cloud = np.column_stack([rng.uniform(-3, 3, (40000, 2)), rng.normal(0, 0.01, 40000)])
+        t0 = _now(io)
+        sent = 0
+        while _now(io) - t0 < 2.0:  # 40k-point clouds at ~100 Hz for 2 s
+            t = _now(io)
+            odom.publish(_odom(t))
+            points.publish(xyz_to_pointcloud2(cloud, t, "odom"))
+            sent += 1
+            h.spin_for(0.01)
+        rate = len(sizes) / 2.0
+        print(f"\n[fault] {sent} clouds of 40k points in 2 s: {len(sizes)} mapped ({rate:.0f} Hz, cap 20 Hz), "
+              f"largest {max(sizes)} points")
+        assert len(sizes) <= 2.0 * 20 + 2 and max(sizes) <= 5000
+    finally:
+        h.close()

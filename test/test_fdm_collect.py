@@ -58,7 +58,7 @@ def test_episode_into_a_wall_is_labelled_and_frozen(monkeypatch):
 def test_collect_writes_valid_data_and_resumes(tmp_path):
     out = tmp_path / "data"
     manifest = collect(small(out))
-    assert manifest["total_samples"] == 6 and manifest["kinds"] == ["flat"]
+    assert manifest["total_samples"] == 6 and manifest["kinds"] == ["flat"] and manifest["complete"] is True
     ds = FDMDataset(out)
     assert ds.spec.scan == SCAN and len(ds) == 6
     assert np.isfinite(ds.arrays["poses"]).all()
@@ -123,3 +123,63 @@ def test_sensor_scans_see_what_the_depth_cameras_see():
 def test_unknown_scan_source_rejected(tmp_path):
     with pytest.raises(ValueError, match="scan_source"):
         collect(small(tmp_path, scan_source="lidar"))
+
+
+def test_a_killed_collection_never_looks_complete(tmp_path):
+    """A run that stops after its first world (as after kill -9) leaves an incomplete manifest; the
+    resumed run completes it."""
+    import morobot.fdm.collect as collect_module
+
+    out = tmp_path / "data"
+    real = collect_module.collect_world
+    calls = []
+
+    def dies_after_one(task):
+        if calls:
+            raise KeyboardInterrupt  # the process stops here
+        calls.append(task)
+        return real(task)
+
+    collect_module.collect_world = dies_after_one
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            collect(small(out, kinds=("flat", "rough")))
+    finally:
+        collect_module.collect_world = real
+    partial = read_manifest(out)
+    assert partial["complete"] is False and partial["kinds"] == ["flat"]
+    done = collect(small(out, kinds=("flat", "rough"), resume=True))
+    assert done["complete"] is True and done["kinds"] == ["flat", "rough"]
+
+
+def test_collection_workers_die_with_their_parent(tmp_path):
+    """A worker process started with the collection's initializer ends when its parent is killed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import time, multiprocessing as mp\n"
+              "from morobot.fdm.collect import die_with_parent\n"
+              "def work(_):\n    time.sleep(60)\n"
+              "if __name__ == '__main__':\n"
+              "    pool = mp.get_context('spawn').Pool(1, initializer=die_with_parent)\n"
+              "    r = pool.map_async(work, [0])\n"
+              "    print(pool._pool[0].pid, flush=True)\n    time.sleep(60)\n")
+    (tmp_path / "parent.py").write_text(script)
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(1.0)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the worker outlived its killed parent")

@@ -150,3 +150,18 @@ def test_mirror_augmentation_trains_and_is_recorded(data_dir, tmp_path):
     with pytest.raises(ValueError, match="mirror_prob"):
         train.train(args(data_dir, tmp_path / "bad", mirror_prob=1.5))
     assert train.parse_args(["--data", "d", "--out", "o", "--mirror-prob", "0.5"]).mirror_prob == 0.5
+
+
+def test_incomplete_data_is_refused_unless_allowed(data_dir, tmp_path):
+    import json
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(data_dir, partial)
+    manifest = json.loads((partial / "manifest.json").read_text())
+    manifest["complete"] = False
+    (partial / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="incomplete"):
+        train.train(args(partial, tmp_path / "refused", epochs=1))
+    result = train.train(args(partial, tmp_path / "allowed", epochs=1, allow_incomplete=True))
+    assert result is not None

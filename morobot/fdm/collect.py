@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -435,22 +436,24 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
     todo = [(kind, seed) for kind, seed in _tasks(cfg) if f"{kind}-{seed:05d}" not in done]
     cfg_dict = _config_dict(cfg)
     tasks = [(kind, seed, cfg.seed, cfg_dict) for kind, seed in todo]
-    manifest = write_manifest(root, spec, entries, meta)
+    manifest = write_manifest(root, spec, entries, meta, complete=False)
     bar = tqdm(total=len(tasks), desc="worlds", disable=not cfg.progress)
+    finished = 0
     t0 = time.time()
     if cfg.workers == 1:
         results = map(collect_world, tasks)
         pool = None
     else:
-        pool = mp.get_context("spawn").Pool(cfg.workers)
+        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=die_with_parent)
         results = pool.imap_unordered(collect_world, tasks)
     try:
         for entry in results:
             bar.update(1)
+            finished += 1
             if entry is None:
                 continue
             entries.append(entry)
-            manifest = write_manifest(root, spec, entries, meta)
+            manifest = write_manifest(root, spec, entries, meta, complete=False)
             bar.set_postfix(samples=manifest["total_samples"])
     finally:
         bar.close()
@@ -458,7 +461,21 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
             pool.terminate()
             pool.join()
     manifest["meta"]["seconds"] = round(time.time() - t0, 1)
-    return write_manifest(root, spec, entries, manifest["meta"])
+    return write_manifest(root, spec, entries, manifest["meta"], complete=finished == len(tasks))
+
+
+def die_with_parent() -> None:
+    """Worker initializer: the kernel kills this worker when its parent dies (Linux), so a killed
+    collection leaves no orphan writing shards that no manifest lists."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: workers end at their next task fetch instead
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _config_dict(cfg: CollectConfig) -> dict[str, Any]:

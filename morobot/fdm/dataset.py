@@ -183,9 +183,15 @@ def data_hash(spec: DataSpec, shards: Sequence[dict[str, Any]]) -> str:
 
 
 def write_manifest(
-    root: str | Path, spec: DataSpec, shards: Sequence[dict[str, Any]], meta: Optional[dict] = None
+    root: str | Path, spec: DataSpec, shards: Sequence[dict[str, Any]], meta: Optional[dict] = None,
+    complete: bool = True,
 ) -> dict:
-    """Writes ``manifest.json`` atomically and returns it."""
+    """Writes ``manifest.json`` atomically and returns it.
+
+    Args:
+        complete: false while a collection or conversion is still running (or was killed): the data
+            then never looks complete, and training refuses it unless told otherwise.
+    """
     shards = sorted(shards, key=lambda s: s["file"])
     manifest = {
         "format": DATA_FORMAT,
@@ -196,6 +202,7 @@ def write_manifest(
         "worlds": sorted({s["world_id"] for s in shards}),
         "kinds": sorted({s["kind"] for s in shards}),
         "data_hash": data_hash(spec, shards),
+        "complete": bool(complete),
         "meta": meta or {},
     }
     atomic_write_json(Path(root) / MANIFEST, manifest)
@@ -242,7 +249,7 @@ def rebuild_manifest(root: str | Path, spec: DataSpec, meta: Optional[dict] = No
             skipped.append(f"{path.name}: {exc}")
             continue
         entries.append(_entry(f"{SHARD_DIR}/{path.name}", path, arrays, n))
-    return write_manifest(root, spec, entries, {**(meta or {}), "skipped": skipped})
+    return write_manifest(root, spec, entries, {**(meta or {}), "skipped": skipped}, complete=False)
 
 
 def split_worlds(

@@ -59,7 +59,8 @@ def merge_datasets(out: str | Path, sources: Sequence[str | Path]) -> dict:
             shutil.copy2(source, target)
     meta = {"merged_from": [{"dir": str(src), "data_hash": m["data_hash"], "worlds": len(m["shards"])}
                             for src, m in manifests]}
-    return write_manifest(out, DataSpec.from_dict(spec), list(entries.values()), meta)
+    return write_manifest(out, DataSpec.from_dict(spec), list(entries.values()), meta,
+                          complete=all(m.get("complete", True) for _, m in manifests))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -935,7 +935,7 @@ def convert(bag_paths: Sequence[str | Path], out_dir: str | Path, options: Optio
             entries = [e for e in entries if e["file"] not in files] + new
             records.append(record)
             if entries:
-                manifest = write_manifest(root, spec, entries, _meta(opts, old_bags + records))
+                manifest = write_manifest(root, spec, entries, _meta(opts, old_bags + records), complete=False)
     finally:
         for bag in opened:
             if bag.reader.is_open:
@@ -945,8 +945,7 @@ def convert(bag_paths: Sequence[str | Path], out_dir: str | Path, options: Optio
         reasons = ", ".join(f"{b['name']}: {b['candidates']} windows, skipped {b['skipped']}, dropped "
                             f"{b['dropped_messages']}" for b in records)
         raise ConversionError(f"no sample could be made ({reasons})")
-    if manifest is None:
-        manifest = write_manifest(root, spec, entries, _meta(opts, all_bags))
+    manifest = write_manifest(root, spec, entries, _meta(opts, all_bags))
     return {
         "out_dir": str(root),
         "samples": sum(r["samples"] for r in records),

@@ -73,6 +73,8 @@ class TrainArgs:
             (:func:`~morobot.fdm.dataset.mirror_batch`) each time it is drawn; 0 = off.
         init_from: fine-tune: start from this checkpoint's weights and input normalisation
             instead of a fresh model (its model config must equal this run's).
+        allow_incomplete: train on data whose manifest says the collection or conversion did not
+            finish (refused otherwise).
     """
 
     data_dir: str
@@ -89,6 +91,7 @@ class TrainArgs:
     test_fraction: float = 0.1
     split_seed: int = 0
     resume: bool = False
+    allow_incomplete: bool = False
     num_threads: int = 2
     grad_clip: float = 1.0
     max_batches: int = 0
@@ -254,6 +257,12 @@ def train(args: TrainArgs) -> dict[str, Any]:
     gen = seed_everything(args.seed)
 
     manifest = read_manifest(args.data_dir)
+    if manifest.get("complete") is False:
+        if not args.allow_incomplete:
+            raise ValueError(f"{args.data_dir} is incomplete ({len(manifest['shards'])} worlds of kinds "
+                             f"{manifest['kinds']}): its collection or conversion did not finish; resume it, "
+                             "or pass --allow-incomplete to train on what is there")
+        print(f"[train] warning: training on incomplete data in {args.data_dir}", file=sys.stderr)
     split = split_worlds(manifest, args.val_fraction, args.test_fraction, args.split_seed)
     if not split["train"]:
         raise ValueError(f"no training worlds in {args.data_dir}")
@@ -400,6 +409,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     p.add_argument("--split-seed", type=int, default=d.split_seed)
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="train on data whose collection or conversion did not finish")
     p.add_argument("--init-from", default=None,
                    help="fine-tune: start from this checkpoint (same model config) instead of a fresh model")
     p.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0 = default)")
@@ -434,6 +445,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
         test_fraction=ns.test_fraction,
         split_seed=ns.split_seed,
         resume=ns.resume,
+        allow_incomplete=ns.allow_incomplete,
         num_threads=ns.threads,
         grad_clip=ns.grad_clip,
         max_batches=ns.max_batches,

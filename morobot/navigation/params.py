@@ -143,6 +143,8 @@ class MapperParams:
                                   tighten="down")
     max_points: int = param(200000, "clouds with more points are randomly downsampled to this many before "
                             "mapping (bounded cost per cloud)", 1000, 10000000)
+    max_cloud_rate: float = param(20.0, "clouds arriving faster than this (Hz, node clock) are skipped (bounded "
+                                  "cost per second)", 0.5, 1000.0)
 
 
 def load(cls: type, node: str, params_file: Optional[str | Path] = None) -> dict[str, Any]:

@@ -8,7 +8,8 @@ The published map is stamped with the time of the newest cloud in it, so a map b
 clouds looks old to the planner. When no cloud has arrived for ``points_timeout`` seconds (node
 clock) the map is not published at all and an error says so: the planner then stops on a stale map
 instead of driving on a map that only looks fresh. Clouds above ``max_points`` points are randomly
-downsampled first, so one huge cloud cannot block the mapper. Parameters:
+downsampled first and at most ``max_cloud_rate`` clouds a second are mapped, so neither one huge
+cloud nor a flood of them can block the mapper or starve the planner of CPU. Parameters:
 :class:`morobot.navigation.params.MapperParams`.
 """
 
@@ -74,6 +75,9 @@ class ElevationMapperNode(Node):
 
     def _on_points(self, msg: PointCloud2) -> None:
         log = self.get_logger()
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if self._cloud_arrival <= now < self._cloud_arrival + 1.0 / self.p["max_cloud_rate"]:
+            return  # bounded cost: at most max_cloud_rate clouds a second are mapped
         try:
             pts = pointcloud2_to_xyz(msg)
         except MessageError as exc:
@@ -100,7 +104,7 @@ class ElevationMapperNode(Node):
         self.mapper.integrate(pts, odom.position[:2], stamp)
         self._integrate_ms = 1e3 * (time.perf_counter() - t0)
         self._cloud_stamp = stamp if self._cloud_stamp is None else max(self._cloud_stamp, stamp)
-        self._cloud_arrival = self.get_clock().now().nanoseconds * 1e-9
+        self._cloud_arrival = now
 
     def _publish(self) -> None:
         if not self._odom:

@@ -25,10 +25,12 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     if spec.tighten is not None:
         text += (" [safety limit: can only be lowered at run time]" if spec.tighten == "down"
                  else " [safety limit: can only be raised at run time]")
-    desc = ParameterDescriptor(description=text, read_only=spec.read_only)
+    # Dynamic typing: rclpy would refuse an integer for a double (``rate:=2``) with a traceback before
+    # any check of ours runs; the spec coerces what loses nothing and names the parameter otherwise.
+    desc = ParameterDescriptor(description=text, read_only=spec.read_only, dynamic_typing=True)
     if spec.choices is not None:
         desc.additional_constraints = "one of: " + ", ".join(str(c) for c in spec.choices)
-    if isinstance(spec.default, float) and spec.min is not None and spec.max is not None:
+    if spec.min is not None and spec.max is not None and isinstance(spec.default, float):
         desc.floating_point_range = [
             FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)
         ]

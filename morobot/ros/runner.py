@@ -8,6 +8,7 @@ import sys
 from typing import Callable, Optional
 
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
@@ -31,8 +32,8 @@ class _StopRequest:
 def spin_node(factory: Callable[[], "rclpy.node.Node"], args: Optional[list] = None) -> int:
     """Create the node with ``factory`` and spin it until Ctrl-C / shutdown.
 
-    A ``ValueError``/``FileNotFoundError`` raised while constructing (bad parameters, missing or
-    corrupt files) is printed as one clear line and gives exit code 2. Nodes may define
+    A ``ValueError``/``FileNotFoundError``/rclpy ``ParameterException`` raised while constructing
+    (bad parameters, missing or corrupt files) is printed as one clear line and gives exit code 2. Nodes may define
     ``on_shutdown()`` (e.g. to command a stop); it is called before the node is destroyed.
     """
     # Handle SIGINT/SIGTERM ourselves so the context is still valid in on_shutdown() (a planner
@@ -45,7 +46,7 @@ def spin_node(factory: Callable[[], "rclpy.node.Node"], args: Optional[list] = N
     try:
         try:
             node = factory()
-        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        except (ValueError, FileNotFoundError, RuntimeError, ParameterException) as exc:
             print(f"[ERROR] {factory.__name__ if hasattr(factory, '__name__') else 'node'}: {exc}",
                   file=sys.stderr, flush=True)
             return 2

@@ -30,15 +30,21 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--joint-states", action="store_true", help="also record /joint_states")
     parser.add_argument("--use-sim-time", action="store_true", help="stamp messages with /clock time")
     parser.add_argument("--summary-json", default="", help="also write the summary to this JSON file")
+    parser.add_argument("--recover", default="", metavar="PARTIAL_DIR",
+                        help="do not record: rebuild --out from the finished one-second segments a killed "
+                             "recording left in PARTIAL_DIR (the hidden .<name>.*.partial directory)")
 
 
 def run_record(ns: argparse.Namespace) -> int:
-    from morobot.tools.record_demo import record, write_summary
+    from morobot.tools.record_demo import record, recover, write_summary
 
     try:
-        summary = record(ns.out, duration=ns.duration, storage=ns.storage, joint_states=ns.joint_states,
-                         use_sim_time=ns.use_sim_time)
-    except (FileExistsError, ValueError) as exc:
+        if ns.recover:
+            summary = recover(ns.recover, ns.out)
+        else:
+            summary = record(ns.out, duration=ns.duration, storage=ns.storage, joint_states=ns.joint_states,
+                             use_sim_time=ns.use_sim_time)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"morobot record-demo: {exc}", file=sys.stderr)
         return 2
     print(summary.line(), flush=True)
