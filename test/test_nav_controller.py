@@ -56,8 +56,8 @@ def test_waits_without_a_goal_and_stops_at_it():
 
 
 def test_age_is_by_arrival_and_stale_inputs_stop(ctl):
-    assert _step(ctl, 0.4).code == "tracking"
-    d = _step(ctl, 0.6)  # odometry arrived 0.6 s ago (max_odom_age 0.5)
+    assert _step(ctl, 0.35).code == "tracking"
+    d = _step(ctl, 0.5)  # odometry arrived 0.5 s ago (max_odom_age 0.4)
     assert d.code == "stale_odom" and not d.command.any()
     ctl.odometry(_odom(0.6), 0.6)
     d = _step(ctl, 2.1)  # map arrived 2.1 s ago
@@ -82,13 +82,14 @@ def test_a_stamp_from_the_future_is_rejected_and_cannot_keep_the_robot_moving(ct
 
 
 def test_release_checks_the_ages_again_and_clamps_to_the_speed_ceiling(ctl):
-    d = ctl.cycle(0.4)
+    d = ctl.cycle(0.3)
     assert d.code == "tracking"
-    late = ctl.release(d, 0.7)  # the cycle took 0.3 s: odometry is stale when the command leaves
+    late = ctl.release(d, 0.6)  # the cycle took 0.3 s: odometry is stale when the command leaves
     assert late.code == "stale_odom" and "at release" in late.message and not late.command.any()
-    d = ctl.cycle(0.45)
+    ctl.odometry(_odom(0.6), 0.6)
+    d = ctl.cycle(0.65)
     d.command = np.array([5.0, -3.0, 2.0])
-    assert np.allclose(ctl.release(d, 0.45).command, [1.0, -0.5, 1.0])
+    assert np.allclose(ctl.release(d, 0.65).command, [1.0, -0.5, 1.0])
 
 
 def test_inf_cells_are_walls_never_free_ground():
