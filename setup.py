@@ -54,6 +54,7 @@ setup(
         "opencv-python",
         "open3d",
         "rosbags",
+        "rsl-rl-lib==5.5.1",  # PPO for legged robots (morobot train locomotion)
     ],
     extras_require={
         # ROS 2 Kilted from PyPI wheels, for machines without a ROS distro. Never install this

@@ -1,0 +1,168 @@
+"""rsl-rl's ``VecEnv`` over worker processes, each stepping a :class:`~morobot.locomotion.env.LocomotionEnv`.
+
+``num_envs`` environments are split evenly over ``workers`` processes (spawned; each with one
+torch/BLAS thread); one step sends every worker its slice of the actions and gathers
+observations, rewards, dones and episode statistics. With ``workers=0`` the batch runs in this
+process (tests, debugging). Workers are started with :func:`morobot.fdm.collect.die_with_parent`
+semantics: they end when the trainer is killed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from rsl_rl.env import VecEnv
+from tensordict import TensorDict
+
+from morobot.locomotion.env import TERRAINS, EnvConfig, LocomotionEnv
+from morobot.locomotion.observation import NUM_ACTIONS
+
+
+def _worker(conn, num_envs: int, overrides: dict, seed: int) -> None:
+    import ctypes
+    import signal
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG: die with the trainer
+    except (OSError, AttributeError):
+        pass
+    env = LocomotionEnv(num_envs, EnvConfig(**overrides), seed)
+    conn.send(("ready", env.observations()))
+    while True:
+        cmd, arg = conn.recv()
+        if cmd == "step":
+            conn.send(("ok", env.step(arg)))
+        elif cmd == "obs":
+            conn.send(("ok", env.observations()))
+        elif cmd == "levels":
+            env.level[:] = np.clip(np.asarray(arg, dtype=int), 0, env.cfg.levels - 1)
+            conn.send(("ok", None))
+        elif cmd == "close":
+            conn.close()
+            return
+
+
+class ProcessVecEnv(VecEnv):
+    """Locomotion environments for rsl-rl.
+
+    Args:
+        num_envs: total environments.
+        workers: worker processes (0: in this process).
+        seed: base seed (worker ``w`` uses ``seed * 1000 + w``).
+        overrides: :class:`EnvConfig` fields to override.
+    """
+
+    def __init__(self, num_envs: int, workers: int = 2, seed: int = 0, overrides: Optional[dict] = None) -> None:
+        if int(num_envs) < 1 or int(workers) < 0 or (workers and num_envs < workers):
+            raise ValueError(f"need num_envs >= workers >= 0, got {num_envs} and {workers}")
+        self.num_envs = int(num_envs)
+        self.num_actions = NUM_ACTIONS
+        self.device = "cpu"
+        overrides = dict(overrides or {})
+        self.cfg = EnvConfig(**overrides)
+        self.max_episode_length = int(round(self.cfg.episode_s / self.cfg.legged.control_dt))
+        self.episode_length_buf = torch.zeros(self.num_envs, dtype=torch.long)
+        self._local: Optional[LocomotionEnv] = None
+        self._conns: list[Any] = []
+        self._procs: list[Any] = []
+        if workers == 0:
+            self._local = LocomotionEnv(self.num_envs, self.cfg, seed)
+            self._obs = self._local.observations()
+            self.sizes = [self.num_envs]
+        else:
+            self.sizes = [len(a) for a in np.array_split(np.arange(self.num_envs), workers)]
+            ctx = mp.get_context("spawn")
+            for w, n in enumerate(self.sizes):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(child, n, overrides, seed * 1000 + w), daemon=True)
+                proc.start()
+                child.close()
+                self._conns.append(parent)
+                self._procs.append(proc)
+            self._obs = self._merge([self._recv(c)[1] for c in self._conns])
+        self.levels = np.zeros(self.num_envs)
+        self.kinds = np.zeros(self.num_envs, dtype=int)
+
+    @staticmethod
+    def _recv(conn) -> tuple:
+        msg = conn.recv()
+        return msg
+
+    @staticmethod
+    def _merge(parts: list[dict]) -> dict:
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def _tensordict(self, obs: dict) -> TensorDict:
+        return TensorDict({k: torch.from_numpy(v) for k, v in obs.items()}, batch_size=[self.num_envs])
+
+    def get_observations(self) -> TensorDict:
+        return self._tensordict(self._obs)
+
+    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+        a = actions.detach().cpu().numpy().astype(np.float64)
+        if self._local is not None:
+            results = [self._local.step(a)]
+        else:
+            offsets = np.cumsum([0] + self.sizes)
+            for k, conn in enumerate(self._conns):
+                conn.send(("step", a[offsets[k]:offsets[k + 1]]))
+            results = [self._recv(conn)[1] for conn in self._conns]
+        obs = self._merge([r[0] for r in results])
+        rewards = np.concatenate([r[1] for r in results])
+        dones = np.concatenate([r[2] for r in results])
+        infos = [r[3] for r in results]
+        time_outs = np.concatenate([i["time_outs"] for i in infos])
+        self.levels = np.concatenate([i["levels"] for i in infos]).astype(float)
+        self.kinds = np.concatenate([i["kinds"] for i in infos])
+        self._obs = obs
+        self.episode_length_buf += 1
+        self.episode_length_buf[torch.from_numpy(dones)] = 0
+        log: dict[str, float] = {"/terrain_level": float(self.levels.mean())}
+        for k, name in enumerate(TERRAINS):
+            sel = self.kinds == k
+            if sel.any():
+                log[f"/level_{name}"] = float(self.levels[sel].mean())
+        episode = [i["episode"] for i in infos if "episode" in i]
+        if episode:
+            for key in episode[0]:
+                log[f"/rew_{key}"] = float(np.mean([e[key] for e in episode]))
+        extras = {"time_outs": torch.from_numpy(time_outs), "log": log}
+        return (self.get_observations(), torch.from_numpy(rewards), torch.from_numpy(dones.astype(np.int64)),
+                extras)
+
+    def set_levels(self, levels: np.ndarray) -> None:
+        """Set every environment's curriculum level (a resumed run continues where it stopped);
+        the new levels apply from each environment's next reset."""
+        levels = np.asarray(levels, dtype=float).round().astype(int)
+        if levels.shape != (self.num_envs,):
+            return  # another number of environments: the curriculum starts afresh
+        self.levels = levels.astype(float)
+        if self._local is not None:
+            self._local.level[:] = np.clip(levels, 0, self.cfg.levels - 1)
+            return
+        offsets = np.cumsum([0] + self.sizes)
+        for k, conn in enumerate(self._conns):
+            conn.send(("levels", levels[offsets[k]:offsets[k + 1]]))
+        for conn in self._conns:
+            self._recv(conn)
+
+    def close(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+        for proc in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+        self._conns.clear()
+        self._procs.clear()
+        if self._local is not None:
+            self._local.close()

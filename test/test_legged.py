@@ -1,0 +1,75 @@
+"""The articulated ANYmal C (morobot.sim.legged) and its locomotion environment (morobot.locomotion.env)."""
+
+import mujoco
+import numpy as np
+import pytest
+
+from morobot.locomotion.env import TERRAINS, EnvConfig, LocomotionEnv, terrain_params
+from morobot.locomotion.observation import OBS_DIM
+from morobot.sim.legged import (DEFAULT_POSE, JOINTS, LeggedIndex, build_patch_model, build_world_model,
+                                standing_height)
+from morobot.sim.worlds import make_world
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_patch_model(41, 0.1)
+
+
+def test_model_has_the_urdf_mass_12_actuated_joints_and_collides_with_every_link(model):
+    assert model.body_subtreemass[1] == pytest.approx(52.13, abs=0.05)
+    assert model.nu == 12 and model.nq == 7 + 12
+    idx = LeggedIndex(model)
+    assert len(idx.foot_geoms) == 4 and sorted(idx.foot_leg) == [0, 1, 2, 3]
+    assert idx.base.sum() > 5 and idx.thigh_shank.sum() >= 8
+    lim = model.actuator_forcerange[idx.act]
+    assert np.all(lim == [-80.0, 80.0])
+    assert [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, int(a)) for a in idx.act] == list(JOINTS)
+
+
+def test_it_stands_at_anymal_height_on_its_pd_actuators(model):
+    assert 0.44 <= standing_height(model) <= 0.52
+
+
+def test_world_model_holds_the_terrain_tiles_and_boxes():
+    world = make_world("cluttered", 3, size=(10.0, 10.0))
+    m, _ = build_world_model(world)
+    names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_GEOM, i) or "" for i in range(m.ngeom)]
+    assert sum(n.startswith("box") for n in names) == len(world.boxes) and m.nhfield >= 1
+
+
+@pytest.mark.parametrize("kind", TERRAINS)
+def test_terrain_params_make_valid_worlds_at_every_level(kind):
+    for difficulty in (0.0, 1.0):
+        make_world("flat", 1, size=(12.0, 12.0), start=(0, 0, 0), goal=(3, 0, 0), keepout=0.6, path_bias=0.0,
+                   **terrain_params(kind, difficulty))
+
+
+def test_env_resets_steps_and_gives_finite_observations_and_rewards():
+    env = LocomotionEnv(4, EnvConfig(), seed=0)
+    obs = env.observations()
+    assert obs["policy"].shape == (4, OBS_DIM) and np.isfinite(obs["critic"]).all()
+    total_done = 0
+    for _ in range(60):
+        obs, rew, done, info = env.step(np.zeros((4, 12)))
+        assert np.isfinite(obs["policy"]).all() and np.isfinite(rew).all() and np.all(rew >= 0)
+        total_done += done.sum()
+    # standing on its default pose, the robot does not fall on level-0 terrain
+    assert not info["fell"].any()
+    assert np.all(env._state["pos"][:, 2] - env._state["ground"] > 0.35)
+
+
+def test_curriculum_moves_levels_and_a_fall_ends_an_episode():
+    env = LocomotionEnv(2, EnvConfig(levels=5, start_level=2), seed=1)
+    env.commanded_distance[:] = 10.0  # asked for 10 m, walked nothing: one level down at the reset
+    env._reset_one(0)
+    assert env.level[0] == 1
+    env.datas[1].qpos[3:7] = (0.0, 1.0, 0.0, 0.0)  # upside down
+    _, _, done, info = env.step(np.zeros((2, 12)))
+    assert done[1] and info["fell"][1] and not info["time_outs"][1]
+    assert abs(env.datas[1].qpos[4]) < 0.1  # reset upright (yaw only)
+
+
+def test_default_pose_is_within_the_joint_limits(model):
+    idx = LeggedIndex(model)
+    assert np.all(DEFAULT_POSE > idx.lower) and np.all(DEFAULT_POSE < idx.upper)

@@ -1,0 +1,55 @@
+"""morobot train locomotion: a short run with rsl-rl's PPO, resume, the exported policy."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from morobot.locomotion import train
+from morobot.locomotion.env import LocomotionEnv
+from morobot.locomotion.policy import LocomotionPolicy, PolicyError
+
+
+def _cfg(out, **kw):
+    base = dict(out_dir=str(out), num_envs=4, workers=0, steps_per_env=8, iterations=2, actor_hidden=(32, 16),
+                critic_hidden=(32, 16), save_every=1, progress=False)
+    return train.TrainConfig(**{**base, **kw})
+
+
+def test_trains_resumes_and_exports_a_policy(tmp_path):
+    out = tmp_path / "run"
+    figures = train.train(_cfg(out), command="test")
+    assert figures["iteration"] == 2 and figures["env_steps"] == 2 * 4 * 8
+    for name in ("latest.pt", "log.csv", "training.png", "policy.pt", "policy.json"):
+        assert (out / name).is_file(), name
+    with pytest.raises(ValueError, match="--resume"):
+        train.train(_cfg(out))
+    figures = train.train(_cfg(out, iterations=3), resume=True)
+    assert figures["iteration"] == 3
+    rows = (out / "log.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3 and rows[0].startswith("iteration,env_steps")
+    meta = json.loads((out / "policy.json").read_text())
+    assert meta["iterations"] == 3 and meta["seed"] == 0 and meta["command"]
+    policy = LocomotionPolicy(out / "policy.pt")
+    env = LocomotionEnv(2, seed=3)
+    actions = policy.act(env.observations()["critic"])
+    assert actions.shape == (2, 12) and np.isfinite(actions).all()
+    # the exported actor is the trained one: same output as the checkpoint's actor
+    ckpt = torch.load(out / "latest.pt", weights_only=True)
+    assert all(torch.equal(v, ckpt["ppo"]["actor_state_dict"][k])
+               for k, v in torch.load(out / "policy.pt", weights_only=True).items())
+
+
+def test_a_broken_policy_file_is_refused(tmp_path):
+    with pytest.raises(PolicyError, match="not found"):
+        LocomotionPolicy(tmp_path / "none.pt")
+    (tmp_path / "p.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "p.json").write_text(json.dumps({"format": "morobot-locomotion-policy", "format_version": 1}))
+    with pytest.raises(PolicyError):
+        LocomotionPolicy(tmp_path / "p.pt")
+
+
+def test_cli_reports_bad_arguments_in_one_line(tmp_path, capsys):
+    assert train.main(["--out", str(tmp_path / "x"), "--num-envs", "0"]) == 2
+    assert "num_envs" in capsys.readouterr().err
