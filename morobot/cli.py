@@ -7,7 +7,7 @@
     morobot collect --out data/fdm ...          collect FDM training data in simulation
     morobot merge-data --out DIR SRC...         merge data directories (e.g. old data + new worlds)
     morobot convert-bag BAG... --out DIR        turn rosbag2 recordings into the same dataset format
-    morobot train {fdm,korr} ...                train a learned model
+    morobot train {fdm,korr,locomotion} ...     train a learned model
     morobot eval {fdm,nav,korr,feasibility} ... evaluate it
     morobot record-demo ...                     record a demonstration with live feasibility verdicts
 
@@ -88,11 +88,12 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
     ("merge-data",): ("morobot.fdm.merge", "merge FDM data directories into one (hard links, new manifest)"),
     ("convert-bag",): ("morobot.fdm.rosbag", "convert rosbag2 recordings of a robot into the FDM dataset format"),
     ("train", "fdm"): ("morobot.fdm.train", "train the perceptive forward-dynamics model"),
+    ("train", "locomotion"): ("morobot.locomotion.train", "train the legged ANYmal's locomotion policy (PPO, rsl-rl)"),
     ("eval", "fdm"): ("morobot.fdm.evaluate", "evaluate FDM checkpoints on held-out worlds vs baselines"),
 }
 
 #: Verbs that group subcommands (``morobot train fdm``) and their help.
-GROUPS = {"train": "train a learned model (fdm, korr)", "eval": "evaluate (fdm, nav, korr, feasibility)"}
+GROUPS = {"train": "train a learned model (fdm, korr, locomotion)", "eval": "evaluate (fdm, nav, korr, feasibility)"}
 
 
 def _register_extras() -> None:

@@ -9,6 +9,10 @@ test_feasibility_filter.py.
 """
 
 import math
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -276,5 +280,94 @@ def test_a_flood_of_large_clouds_is_rate_capped_and_downsampled():
         print(f"\n[fault] {sent} clouds of 40k points in 2 s: {len(sizes)} mapped ({rate:.0f} Hz, cap 20 Hz), "
               f"largest {max(sizes)} points")
         assert len(sizes) <= 2.0 * 20 + 2 and max(sizes) <= 5000
+    finally:
+        h.close()
+
+
+def test_every_kind_of_malformed_cloud_leaves_a_log_line():
+    from morobot.ros.logthrottle import KeyedThrottle
+
+    lines, t = [], [0.0]
+    warn = KeyedThrottle(lines.append, period=2.0, clock=lambda: t[0])
+    for k in range(10):  # two malformed variants interleaved, 10 times within one period
+        warn("dropping malformed point cloud: missing field z" if k % 2 else "dropping point cloud in frame 'map'")
+    assert len(lines) == 2
+    t[0] = 2.5
+    assert warn("dropping point cloud in frame 'map'") and len(lines) == 3
+
+
+FLOODER = """
+import sys, time
+import numpy as np
+import rclpy
+from sensor_msgs.msg import PointCloud2
+from morobot.ros import qos
+from morobot.ros.conversions import xyz_to_pointcloud2
+rclpy.init()
+node = rclpy.create_node("points_flooder")
+pub = node.create_publisher(PointCloud2, "/points", qos.SENSOR)
+rng = np.random.default_rng(0)
+cloud = xyz_to_pointcloud2(np.column_stack([rng.uniform(-4, 4, (40000, 2)), np.zeros(40000)]), 0.0, "base")
+end, n = time.monotonic() + float(sys.argv[1]), 0
+while time.monotonic() < end:
+    pub.publish(cloud)
+    n += 1
+    time.sleep(0.01)
+print(n)
+"""
+
+
+@pytest.mark.slow
+def test_a_point_cloud_flood_does_not_starve_the_planner(tmp_path):
+    """The navigation graph (separate processes) with 40k-point clouds at up to 100 Hz on /points."""
+    from morobot.launcher import GraphProcesses
+
+    h = RosHarness()
+    try:
+        from morobot.sim.worlds import load_world
+
+        world = load_world("rough_obstacles")  # 14 s of driving: the goal is not reached while measuring
+        with GraphProcesses("navigate", {"world": "rough_obstacles"}, log_dir=str(tmp_path / "logs")) as procs:
+            io = h.node("overload_io")
+            cmds = []
+            io.create_subscription(Twist, "/cmd_vel", lambda m: cmds.append(time.monotonic()), qos.STATE)
+            odom_seen = []
+            io.create_subscription(Odometry, "/odom", lambda m: odom_seen.append(
+                m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec), qos.STATE)
+            goal = io.create_publisher(PoseStamped, "/goal_pose", qos.STATE)
+            assert h.spin_until(lambda: odom_seen and goal.get_subscription_count() > 0, 60.0)
+            h.spin_for(2.0)  # a first map
+            goal.publish(make_pose_stamped(world.goal[0], world.goal[1], world.goal[2], 0.0))
+            assert h.spin_until(lambda: len(cmds) > 20, 30.0), procs.failed()
+
+            def rate(seconds, step=None):
+                """Commands per second of simulated time (the planner runs on /clock)."""
+                n0, s0 = len(cmds), odom_seen[-1]
+                h.spin_for(seconds, step)
+                return (len(cmds) - n0) / max(1e-9, odom_seen[-1] - s0), (odom_seen[-1] - s0) / seconds
+
+            calm, calm_speed = rate(3.0)
+            # the flood comes from its own process, as from a sensor driver
+            flooder = subprocess.Popen([sys.executable, "-c", FLOODER, "8.0"], env=os.environ.copy(),
+                                       stdout=subprocess.PIPE, text=True)
+            h.spin_for(2.0)  # let it start publishing
+            def cpu_seconds():
+                out = {}
+                for name, proc in procs.procs.items():
+                    fields = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
+                    out[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                return out
+
+            before = cpu_seconds()
+            flooded, speed = rate(5.0)
+            share = {k: (v - before[k]) / 5.0 for k, v in cpu_seconds().items()}
+            sent = int(flooder.communicate(timeout=30)[0].strip() or 0)
+            print(f"\n[fault] /points flood ({sent / 8.0:.0f} clouds/s of 40k points): /cmd_vel {flooded:.1f} Hz "
+                  f"of sim time against {calm:.1f} Hz calm (control_rate 10 Hz); simulator at {speed:.2f} x real time "
+                  f"({calm_speed:.2f} calm); CPU share " + ", ".join(f"{k} {v:.2f}" for k, v in share.items()))
+            assert not procs.failed()
+            assert share["elevation_mapper"] <= 0.6  # bounded: the rate cap drops clouds before decoding them
+        log = (tmp_path / "logs" / "mppi_planner.log").read_text()
+        assert flooded >= 0.8 * calm or "missed its rate" in log  # a starved planner says so
     finally:
         h.close()

@@ -22,6 +22,7 @@ import time
 import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import PointCloud2
 
 from morobot.mapping.elevation import ElevationMapper, transform_points
@@ -29,6 +30,7 @@ from morobot.navigation.factory import make_elevation_config
 from morobot.navigation.params import MapperParams
 from morobot.params import specs
 from morobot.ros import qos
+from morobot.ros.logthrottle import KeyedThrottle
 from morobot.ros.conversions import (MessageError, heightmap_to_pointcloud2, odometry_to_state,
                                      pointcloud2_to_xyz, stamp_to_sec)
 from morobot.ros.params import declare
@@ -45,12 +47,14 @@ class ElevationMapperNode(Node):
         self._build_mapper()
         self._map_pub = self.create_publisher(PointCloud2, "/elevation_map", qos.STATE)
         self.create_subscription(Odometry, "/odom", self._on_odom, qos.STATE)
-        self.create_subscription(PointCloud2, "/points", self._on_points, qos.SENSOR)
+        # serialized: a cloud over max_cloud_rate is dropped before the cost of deserializing it
+        self.create_subscription(PointCloud2, "/points", self._on_points, qos.SENSOR_LATEST, raw=True)
         self._timer = self.create_timer(1.0 / self.p["publish_rate"], self._publish)
         self._integrate_ms = 0.0
         self._cloud_stamp = None  # stamp of the newest integrated cloud
         self._cloud_arrival = -math.inf  # node-clock time it arrived
         self._rng = np.random.default_rng(0)
+        self._warn = KeyedThrottle(self.get_logger().warning)  # every kind of bad input leaves a line
 
     def _build_mapper(self) -> None:
         self.mapper = ElevationMapper(make_elevation_config(self.p))
@@ -65,7 +69,7 @@ class ElevationMapperNode(Node):
         try:
             self._odom.append(odometry_to_state(msg))
         except MessageError as exc:
-            self.get_logger().warning(f"dropping odometry: {exc}", throttle_duration_sec=2.0)
+            self._warn(f"dropping odometry: {exc}")
 
     def _odom_at(self, stamp: float):
         if not self._odom:
@@ -73,32 +77,35 @@ class ElevationMapperNode(Node):
         best = min(self._odom, key=lambda o: abs(o.stamp - stamp))
         return best if abs(best.stamp - stamp) <= self.p["max_odom_lag"] else None
 
-    def _on_points(self, msg: PointCloud2) -> None:
-        log = self.get_logger()
+    def _on_points(self, data: bytes) -> None:
         now = self.get_clock().now().nanoseconds * 1e-9
         if self._cloud_arrival <= now < self._cloud_arrival + 1.0 / self.p["max_cloud_rate"]:
             return  # bounded cost: at most max_cloud_rate clouds a second are mapped
         try:
+            msg = deserialize_message(data, PointCloud2)
+        except Exception as exc:  # noqa: BLE001 - a malformed message: one line, the node goes on
+            self._warn(f"dropping undecodable point cloud: {exc}")
+            return
+        try:
             pts = pointcloud2_to_xyz(msg)
         except MessageError as exc:
-            log.warning(f"dropping malformed point cloud: {exc}", throttle_duration_sec=2.0)
+            self._warn(f"dropping malformed point cloud: {exc}")
             return
         if len(pts) > self.p["max_points"]:
-            log.warning(f"point cloud of {len(pts)} points downsampled to max_points {self.p['max_points']}",
-                        throttle_duration_sec=5.0)
+            self._warn(f"point cloud of {len(pts)} points downsampled to max_points {self.p['max_points']}",
+                       key="downsampled")
             pts = pts[self._rng.choice(len(pts), self.p["max_points"], replace=False)]
         stamp = stamp_to_sec(msg.header.stamp)
         odom = self._odom_at(stamp)
         if odom is None:
-            log.warning("dropping point cloud: no odometry within max_odom_lag of its stamp",
-                        throttle_duration_sec=2.0)
+            self._warn("dropping point cloud: no odometry within max_odom_lag of its stamp")
             return
         frame = msg.header.frame_id
         if frame == self.p["base_frame"]:
             pts = transform_points(pts, odom.position, odom.quaternion)
         elif frame != self.p["odom_frame"]:
-            log.warning(f"dropping point cloud in unsupported frame '{frame}' (expected "
-                        f"'{self.p['base_frame']}' or '{self.p['odom_frame']}')", throttle_duration_sec=2.0)
+            self._warn(f"dropping point cloud in unsupported frame '{frame}' (expected "
+                       f"'{self.p['base_frame']}' or '{self.p['odom_frame']}')")
             return
         t0 = time.perf_counter()
         self.mapper.integrate(pts, odom.position[:2], stamp)
