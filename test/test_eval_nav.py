@@ -307,7 +307,7 @@ def test_graph_mode_passes_the_thread_count_to_the_nodes(tmp_path, monkeypatch):
 
 def test_supervisor_fall_rule_matches_the_post_hoc_rule():
     """The graph supervisor stops on a collapse without tipping (base low over the surface)."""
-    from morobot.demo import fall_reason
+    from morobot.sim.falls import fall_reason
 
     world = make_scenario("rubble", 0).world()
     x, y = world.start[:2]

@@ -1,4 +1,4 @@
-"""Demo-replay study (morobot.feasibility.replay, `morobot eval-feasibility`): demonstrations, the
+"""Demo-replay study (morobot.evaluation.feasibility_replay, `morobot eval-feasibility`): demonstrations, the
 feedback corrections and the replay on the simulated Panda, on a few short demos."""
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from morobot.feasibility import FeasibilityChecker, Level
-from morobot.feasibility.replay import (HAZARDS, Replayer, StudyConfig, check_demo, make_demo, markdown_table,
+from morobot.evaluation.feasibility_replay import (HAZARDS, Replayer, StudyConfig, check_demo, make_demo, markdown_table,
                                         run_study)
 
 

@@ -19,7 +19,8 @@ from std_msgs.msg import Float32
 
 from morobot.ros import qos
 from morobot.ros.conversions import make_joint_state, make_pose_stamped_quat, sec_to_stamp
-from morobot.tools.record_demo import DemoBag, make_recorder_node, record, recorder_topics, typestore
+from morobot.recording import DemoBag, recorder_topics, typestore
+from morobot.ros.recorder import make_recorder_node, record
 
 from rosutil import RosHarness
 

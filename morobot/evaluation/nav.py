@@ -462,7 +462,8 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
         outside the nodes), plus ``graph_reason`` (why the supervisor stopped) and
         ``diagnostics`` (the planner's status changes on /diagnostics).
     """
-    from morobot.demo import base_too_low, supervise
+    from morobot.ros.supervisor import supervise
+    from morobot.sim.falls import base_too_low
     from morobot.launcher import GraphProcesses
     from morobot.sim.worlds import load_world
 

@@ -36,7 +36,8 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_record(ns: argparse.Namespace) -> int:
-    from morobot.tools.record_demo import record, recover, write_summary
+    from morobot.recording import recover, write_summary
+    from morobot.ros.recorder import record
 
     try:
         if ns.recover:
@@ -55,7 +56,7 @@ def run_record(ns: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- eval-feasibility
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    from morobot.feasibility.replay import VARIANTS, StudyConfig
+    from morobot.evaluation.feasibility_replay import VARIANTS, StudyConfig
 
     d = StudyConfig()
     parser.description = ("Demo-replay study: synthetic TCP demonstrations (some leave the workspace, pass the "
@@ -82,7 +83,7 @@ def _command_line() -> str:
 
 
 def run_eval(ns: argparse.Namespace) -> int:
-    from morobot.feasibility.replay import StudyConfig, aggregate, markdown_table, results_to_dicts, run_study
+    from morobot.evaluation.feasibility_replay import StudyConfig, aggregate, markdown_table, results_to_dicts, run_study
 
     try:
         config = StudyConfig(num_demos=ns.num, seed=ns.seed, dt=ns.dt, position_tolerance=ns.position_tolerance,
