@@ -11,17 +11,30 @@
     morobot eval {fdm,nav,korr,feasibility} ... evaluate it
     morobot record-demo ...                     record a demonstration with live feasibility verdicts
 
-The learning commands are registered by their modules (``EXTRA``, ``PASSTHROUGH``).
+Every command is one row of :data:`COMMANDS`: its words, the ``module:function`` that runs it with
+the remaining arguments (the function parses them itself, so ``--help`` is the command's own and
+shows its defaults) and its help line. ``morobot --help`` imports none of those modules.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from typing import Callable, Optional
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from morobot.cliutil import parser as _parser
 
 
-def _launch(ns: argparse.Namespace) -> int:
+def launch_main(argv: Sequence[str]) -> int:
+    """``morobot launch GRAPH [name:=value ...]``."""
+    p = _parser("morobot launch", "Start the nodes of a graph (the same description the launch files use) as "
+                                  "separate processes; Ctrl-C stops them all.")
+    p.add_argument("graph", choices=["navigate", "manipulate"], help="which graph")
+    p.add_argument("args", nargs="*", help="launch arguments as name:=value")
+    p.add_argument("--list-args", action="store_true", help="list the graph's launch arguments")
+    ns = p.parse_args(list(argv))
     from morobot.graph import GRAPHS
     from morobot.launcher import run
 
@@ -43,13 +56,30 @@ def _launch(ns: argparse.Namespace) -> int:
         return 2
 
 
-def _demo(ns: argparse.Namespace) -> int:
-    from morobot.demo import main as demo_main
+def demo_main(argv: Sequence[str]) -> int:
+    """``morobot demo``."""
+    p = _parser("morobot demo", "Start the navigation graph with the MuJoCo ANYmal, send the world's goal on "
+                                "/goal_pose, record the run and write a top-down PNG and a one-line summary. "
+                                "Exit code 0 when the goal is reached.")
+    p.add_argument("--world", default="rough_obstacles", help="named world or YAML path")
+    p.add_argument("--out", default="out/demo", help="output directory")
+    p.add_argument("--timeout", type=float, default=120.0, help="sim-time budget (s)")
+    p.add_argument("--rate", type=float, default=1.0, help="sim speed (x real time)")
+    p.add_argument("--dynamics", default="kinematic", choices=["kinematic", "fdm"], help="planner dynamics")
+    p.add_argument("--fdm-checkpoint", default="", help="FDM checkpoint (dynamics fdm)")
+    p.add_argument("--params-file", default="", help="parameters YAML (default config/navigate.yaml)")
+    ns = p.parse_args(list(argv))
+    from morobot.demo import main as run_demo
 
-    return demo_main(ns)
+    return run_demo(ns)
 
 
-def _worlds(ns: argparse.Namespace) -> int:
+def worlds_main(argv: Sequence[str]) -> int:
+    """``morobot worlds``."""
+    p = _parser("morobot worlds", "List the named worlds or draw one.")
+    p.add_argument("--show", metavar="NAME", help="draw this world to a PNG")
+    p.add_argument("--out", help="PNG path for --show")
+    ns = p.parse_args(list(argv))
     from morobot import paths
     from morobot.sim.worlds import load_world
 
@@ -76,127 +106,83 @@ def _worlds(ns: argparse.Namespace) -> int:
     return 0
 
 
-#: Extra subcommands: name → (help, add_arguments(parser), run(namespace) -> int). Modules of the
-#: learning stacks register here so ``--help`` lists only what exists. A name ``"train-korr"`` or
-#: ``"eval-nav"`` (a group verb, a dash, a target) becomes ``morobot train korr`` / ``morobot eval nav``.
-EXTRA: dict[str, tuple[str, Callable, Callable]] = {}
+@dataclass(frozen=True)
+class Command:
+    """One sub-command: ``words`` run ``target`` (``"module:function"``, called with the remaining
+    arguments and returning the exit code)."""
 
-#: Commands whose own module parses the arguments (its ``main(argv)``), so their ``--help`` is the
-#: module's: words → (module, help).
-PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
-    ("collect",): ("morobot.fdm.collect", "collect FDM training data in simulation (parallel, sharded)"),
-    ("merge-data",): ("morobot.fdm.merge", "merge FDM data directories into one (hard links, new manifest)"),
-    ("convert-bag",): ("morobot.fdm.rosbag", "convert rosbag2 recordings of a robot into the FDM dataset format"),
-    ("train", "fdm"): ("morobot.fdm.train", "train the perceptive forward-dynamics model"),
-    ("train", "locomotion"): ("morobot.locomotion.train", "train the legged ANYmal's locomotion policy (PPO, rsl-rl)"),
-    ("eval", "fdm"): ("morobot.fdm.evaluate", "evaluate FDM checkpoints on held-out worlds vs baselines"),
-}
-
-#: Verbs that group subcommands (``morobot train fdm``) and their help.
-GROUPS = {"train": "train a learned model (fdm, korr, locomotion)", "eval": "evaluate (fdm, nav, korr, feasibility)"}
+    words: tuple[str, ...]
+    target: str
+    help: str
 
 
-def _register_extras() -> None:
-    import importlib
+#: Every ``morobot`` command, in the order ``--help`` lists them.
+COMMANDS = (
+    Command(("launch",), "morobot.cli:launch_main", "start a node graph as processes on DDS (like ros2 launch)"),
+    Command(("demo",), "morobot.cli:demo_main", "navigate the simulated ANYmal to its goal and write a PNG"),
+    Command(("worlds",), "morobot.cli:worlds_main", "list the named worlds or draw one"),
+    Command(("collect",), "morobot.fdm.collect:main", "collect FDM training data in simulation (parallel, sharded)"),
+    Command(("merge-data",), "morobot.fdm.merge:main", "merge FDM data directories into one (hard links, new manifest)"),
+    Command(("convert-bag",), "morobot.fdm.rosbag:main",
+            "convert rosbag2 recordings of a robot into the FDM dataset format"),
+    Command(("record-demo",), "morobot.tools.cli:record_main",
+            "record a demonstration stream with its feasibility feedback as a rosbag2"),
+    Command(("train", "fdm"), "morobot.fdm.train:main", "train the perceptive forward-dynamics model"),
+    Command(("train", "korr"), "morobot.korr.cli:train_main",
+            "train the KORR policies (demos, BC base, Koopman model, PPO residuals)"),
+    Command(("train", "locomotion"), "morobot.locomotion.train:main",
+            "train the legged ANYmal's locomotion policy (PPO, rsl-rl)"),
+    Command(("eval", "fdm"), "morobot.evaluation.cli:fdm_main", "evaluate FDM checkpoints on held-out worlds vs baselines"),
+    Command(("eval", "nav"), "morobot.evaluation.cli:nav_main",
+            "navigation benchmark: seeded scenarios per terrain mix, kinematic vs FDM MPPI"),
+    Command(("eval", "korr"), "morobot.evaluation.cli:korr_main",
+            "evaluate KORR policies under perturbations and the Koopman predictions"),
+    Command(("eval", "feasibility"), "morobot.evaluation.cli:feasibility_main",
+            "demo-replay study: replay success with and without feasibility feedback"),
+)
 
-    if EXTRA:  # already registered (build_parser called before in this process)
-        return
-    for module in ("morobot.evaluation.cli", "morobot.korr.cli", "morobot.tools.cli"):
-        try:
-            importlib.import_module(module).register(EXTRA)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+#: Verbs that group sub-commands (``morobot train fdm``) and their help.
+GROUPS = {"train": "train a learned model", "eval": "evaluate (benchmarks and studies)"}
+
+#: The dashed names of earlier releases (``morobot eval-nav``) still work.
+ALIASES = {"eval-nav": ("eval", "nav"), "eval-korr": ("eval", "korr"), "eval-feasibility": ("eval", "feasibility"),
+           "train-korr": ("train", "korr")}
 
 
-def _split_name(name: str) -> tuple[str, ...]:
-    verb, _, target = name.partition("-")
-    return (verb, target) if verb in GROUPS and target else (name,)
-
-
-def _passthrough(words: tuple[str, ...], module: str) -> Callable:
-    def run(ns: argparse.Namespace) -> int:
-        import importlib
-
-        return int(importlib.import_module(module).main(list(ns.rest)) or 0)
-
-    run.__doc__ = f"Runs ``{module}.main`` with the remaining arguments ({' '.join(words)})."
-    return run
-
-
-def _add_rest(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+def _call(target: str, argv: Sequence[str]) -> int:
+    module, _, func = target.partition(":")
+    return int(getattr(importlib.import_module(module), func)(list(argv)) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser (``morobot --help``, ``morobot train --help``); imports no command module."""
     parser = argparse.ArgumentParser(
         prog="morobot", description="morobot: learned-dynamics navigation and manipulation on ROS 2.",
-        epilog="Run 'morobot COMMAND --help' (or 'morobot train fdm --help') for a command's options.")
+        epilog="Run 'morobot COMMAND --help' (or 'morobot train fdm --help') for a command's options and defaults.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("launch", help="start a node graph as processes on DDS (like ros2 launch)",
-                       description="Start the nodes of a graph (the same description the launch files "
-                                   "use) as separate processes; Ctrl-C stops them all.")
-    p.add_argument("graph", choices=["navigate", "manipulate"], help="which graph")
-    p.add_argument("args", nargs="*", help="launch arguments as name:=value")
-    p.add_argument("--list-args", action="store_true", help="list the graph's launch arguments")
-    p.set_defaults(func=_launch)
-
-    p = sub.add_parser("demo", help="navigate the simulated ANYmal to its goal and write a PNG",
-                       description="Start the navigation graph with the MuJoCo ANYmal, send the world's "
-                                   "goal on /goal_pose, record the run and write a top-down PNG and a "
-                                   "one-line summary. Exit code 0 when the goal is reached.")
-    p.add_argument("--world", default="rough_obstacles", help="named world or YAML path")
-    p.add_argument("--out", default="out/demo", help="output directory")
-    p.add_argument("--timeout", type=float, default=120.0, help="sim-time budget (s)")
-    p.add_argument("--rate", type=float, default=1.0, help="sim speed (× real time)")
-    p.add_argument("--dynamics", default="kinematic", choices=["kinematic", "fdm"], help="planner dynamics")
-    p.add_argument("--fdm-checkpoint", default="", help="FDM checkpoint (dynamics fdm)")
-    p.add_argument("--params-file", default="", help="parameters YAML (default config/navigate.yaml)")
-    p.set_defaults(func=_demo)
-
-    p = sub.add_parser("worlds", help="list the named worlds or draw one")
-    p.add_argument("--show", metavar="NAME", help="draw this world to a PNG")
-    p.add_argument("--out", help="PNG path for --show")
-    p.set_defaults(func=_worlds)
-
-    _register_extras()
-    commands: dict[tuple[str, ...], tuple[str, Callable, Callable]] = {}
-    for words, (module, help_text) in PASSTHROUGH.items():
-        commands[words] = (help_text, _add_rest, _passthrough(words, module))
-    for name, entry in EXTRA.items():
-        commands[_split_name(name)] = entry
-
     groups: dict[str, argparse._SubParsersAction] = {}
-    for words, (help_text, add_args, run) in sorted(commands.items()):
-        if len(words) == 1:
-            p = sub.add_parser(words[0], help=help_text, add_help=words not in PASSTHROUGH)
-        else:
-            verb, target = words
-            if verb not in groups:
-                g = sub.add_parser(verb, help=GROUPS[verb], description=GROUPS[verb])
-                groups[verb] = g.add_subparsers(dest="target", required=True, metavar="TARGET")
-            p = groups[verb].add_parser(target, help=help_text, add_help=words not in PASSTHROUGH)
-        add_args(p)
-        p.set_defaults(func=run)
+    for cmd in COMMANDS:
+        if len(cmd.words) == 1:
+            sub.add_parser(cmd.words[0], help=cmd.help, add_help=False)
+            continue
+        verb, target = cmd.words
+        if verb not in groups:
+            targets = ", ".join(c.words[1] for c in COMMANDS if c.words[0] == verb)
+            g = sub.add_parser(verb, help=f"{GROUPS[verb]} ({targets})", description=GROUPS[verb])
+            groups[verb] = g.add_subparsers(dest="target", required=True, metavar="TARGET")
+        groups[verb].add_parser(target, help=cmd.help, add_help=False)
     return parser
-
-
-#: The dashed names of earlier releases (``morobot eval-nav``) still work.
-_DASHED = {"eval-nav", "eval-korr", "eval-feasibility", "train-korr"}
 
 
 def main(argv: Optional[list] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _DASHED:
-        argv = [*argv[0].split("-", 1), *argv[1:]]
-    parser = build_parser()
-    # Pass-through commands hand every following word to their module (``--help`` included).
-    for words in PASSTHROUGH:
-        if tuple(argv[:len(words)]) == words:
-            return _passthrough(words, PASSTHROUGH[words][0])(argparse.Namespace(rest=argv[len(words):]))
-    ns = parser.parse_args(argv)
-    return int(ns.func(ns) or 0)
+    if argv and argv[0] in ALIASES:
+        argv = [*ALIASES[argv[0]], *argv[1:]]
+    for cmd in COMMANDS:
+        if tuple(argv[:len(cmd.words)]) == cmd.words:
+            return _call(cmd.target, argv[len(cmd.words):])
+    build_parser().parse_args(argv)  # --help, or an error naming what is wrong
+    return 2
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The ``morobot`` command: nested groups, pass-through commands and the old dashed names."""
+"""The ``morobot`` command: one table of commands, nested groups, the old dashed names, fast --help."""
 
 import pytest
 
@@ -21,7 +21,7 @@ def test_top_level_help_lists_every_command(capsys):
         assert word in out
 
 
-@pytest.mark.parametrize("group, targets", [("train", ("fdm", "korr")),
+@pytest.mark.parametrize("group, targets", [("train", ("fdm", "korr", "locomotion")),
                                             ("eval", ("fdm", "nav", "korr", "feasibility"))])
 def test_groups_list_their_targets(capsys, group, targets):
     code, out = _run(capsys, group, "--help")
@@ -46,3 +46,25 @@ def test_pass_through_hands_over_its_arguments(capsys):
 def test_unknown_command_fails(capsys):
     code, _ = _run(capsys, "train", "nothing")
     assert code == 2
+
+
+def test_every_command_runs_its_own_parser_with_defaults_shown(capsys):
+    for cmd in cli.COMMANDS:
+        code, out = _run(capsys, *cmd.words, "--help")
+        assert code == 0, cmd.words
+        assert "default" in out or cmd.words in (("merge-data",),), (cmd.words, out[:300])
+
+
+def test_top_level_help_is_fast_and_imports_no_command_module():
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time; t = time.perf_counter(); from morobot import cli; cli.build_parser().format_help(); "
+            "heavy = [m for m in ('torch', 'open3d', 'pinocchio', 'mujoco') if m in sys.modules]; "
+            "print(time.perf_counter() - t, heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    assert out[1].strip() == "[]"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "morobot.cli", "--help"], capture_output=True, check=True)
+    assert time.perf_counter() - t0 < 1.5

@@ -249,36 +249,21 @@ def test_results_and_report_files(flat_run, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ CLI
-def test_cli_registers_and_parses():
-    extra = {}
-    eval_cli.register(extra)
-    assert set(extra) == {"eval-nav"}
-    with pytest.raises(ValueError):
-        eval_cli.register(extra)
-    help_text, add_arguments, run = extra["eval-nav"]
-    parser = argparse.ArgumentParser(prog="morobot")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("eval-nav", help=help_text)
-    add_arguments(p)
-    p.set_defaults(func=run)
-    ns = parser.parse_args(["eval-nav", "-n", "3", "--mixes", "rough", "steps", "--mode", "graph",
-                            "--fdm-checkpoint", "x.pt"])
+def test_cli_parses_with_its_defaults():
+    parser = argparse.ArgumentParser(prog="morobot eval nav")
+    eval_cli.add_arguments(parser)
+    ns = parser.parse_args(["-n", "3", "--mixes", "rough", "steps", "--mode", "graph", "--fdm-checkpoint", "x.pt"])
     assert ns.num == 3 and ns.mixes == ["rough", "steps"] and ns.mode == "graph"
-    assert ns.fdm_checkpoint == "x.pt" and ns.func is run
-    defaults = parser.parse_args(["eval-nav"])
+    assert ns.fdm_checkpoint == "x.pt"
+    defaults = parser.parse_args([])
     assert defaults.num == 30 and defaults.mode == "lockstep" and defaults.budget == 60.0
     assert defaults.mixes == ["rough", "slopes", "steps", "cluttered"]
     with pytest.raises(SystemExit):
-        parser.parse_args(["eval-nav", "--mixes", "lava"])
+        parser.parse_args(["--mixes", "lava"])
 
 
 def test_cli_rejects_a_missing_checkpoint(tmp_path, capsys):
-    extra = {}
-    eval_cli.register(extra)
-    parser = argparse.ArgumentParser()
-    extra["eval-nav"][1](parser)
-    ns = parser.parse_args(["--fdm-checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
-    assert eval_cli.run(ns) == 2
+    assert eval_cli.nav_main(["--fdm-checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
 
 

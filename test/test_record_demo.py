@@ -111,7 +111,7 @@ def test_refuses_existing_output_and_bad_storage(tmp_path):
         DemoBag(tmp_path / "taken", recorder_topics(False))
     with pytest.raises(ValueError, match="storage"):
         DemoBag(tmp_path / "new", recorder_topics(False), storage="rosbag1")
-    from morobot.tools.cli import main
+    from morobot.cli import main
 
     assert main(["record-demo", "--out", str(tmp_path / "taken"), "--duration", "1"]) == 2
 
@@ -163,7 +163,7 @@ def test_records_checker_demo_stream(tmp_path):
 def test_cli_stops_cleanly_on_ctrl_c(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "ctrl_c"
-    proc = subprocess.Popen([sys.executable, "-m", "morobot.tools.cli", "record-demo", "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "morobot.cli", "record-demo", "--out", str(out),
                              "--storage", "sqlite3", "--summary-json", str(tmp_path / "s.json")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     h = RosHarness()
@@ -195,7 +195,7 @@ def test_a_killed_recording_keeps_all_but_the_last_second(tmp_path):
     """kill -9 during a recording: the finished one-second segments rebuild a readable bag."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "morobot.tools.cli", "record-demo", "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "morobot.cli", "record-demo", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     h = RosHarness()
     sent = 0
@@ -218,7 +218,7 @@ def test_a_killed_recording_keeps_all_but_the_last_second(tmp_path):
     partial = [p for p in tmp_path.iterdir() if p.name.startswith(".killed.") and p.name.endswith(".partial")]
     assert len(partial) == 1
     recovered = tmp_path / "recovered"
-    result = subprocess.run([sys.executable, "-m", "morobot.tools.cli", "record-demo", "--recover", str(partial[0]),
+    result = subprocess.run([sys.executable, "-m", "morobot.cli", "record-demo", "--recover", str(partial[0]),
                              "--out", str(recovered), "--summary-json", str(tmp_path / "r.json")],
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

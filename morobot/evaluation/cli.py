@@ -1,4 +1,7 @@
-"""``morobot eval nav``: the navigation benchmark from the command line.
+"""``morobot eval ...``: every evaluation target's entry point (nav here; fdm, korr and feasibility
+hand over to their modules).
+
+``morobot eval nav``: the navigation benchmark from the command line.
 
     morobot eval nav -n 30                                  # kinematic planner, lock-step, 4 mixes
     morobot eval nav -n 30 --fdm-checkpoint fdm.pt          # kinematic and FDM planners
@@ -19,7 +22,9 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Optional, Sequence
+
+from morobot.cliutil import run_with
 
 from morobot.evaluation.scenarios import BENCHMARK_MIXES, TERRAIN_MIXES
 
@@ -136,12 +141,81 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
-def register(extra: dict[str, tuple[str, Callable, Callable]]) -> None:
-    """Add ``eval-nav`` to :data:`morobot.cli.EXTRA`.
+def nav_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``morobot eval nav``."""
+    return run_with("morobot eval nav", add_arguments, run, argv)
 
-    Raises:
-        ValueError: another module already registered ``eval-nav``.
-    """
-    if NAME in extra:
-        raise ValueError(f"subcommand {NAME!r} is already registered")
-    extra[NAME] = (HELP, add_arguments, run)
+
+def fdm_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``morobot eval fdm`` (:mod:`morobot.fdm.evaluate`)."""
+    from morobot.fdm.evaluate import main
+
+    return main(argv)
+
+
+def korr_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``morobot eval korr`` (:mod:`morobot.korr.evaluate`)."""
+    from morobot.korr.cli import eval_args, eval_run
+
+    return run_with("morobot eval korr", eval_args, eval_run, argv)
+
+
+def feasibility_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``morobot eval feasibility`` (:mod:`morobot.evaluation.feasibility_replay`)."""
+    return run_with("morobot eval feasibility", add_feasibility_arguments, run_feasibility, argv)
+
+
+# ------------------------------------------------------------------------- eval feasibility
+def add_feasibility_arguments(parser: argparse.ArgumentParser) -> None:
+    from morobot.evaluation.feasibility_replay import VARIANTS, StudyConfig
+
+    d = StudyConfig()
+    parser.description = ("Demo-replay study: synthetic TCP demonstrations (some leave the workspace, pass the "
+                          "wrist singularity or dip into the table) checked by the feasibility checker and "
+                          "replayed on the simulated Panda without feedback and with feedback (hold / clamp "
+                          "corrections); writes results.json and summary.md with the tables.")
+    parser.add_argument("-n", "--num", type=int, default=d.num_demos, help="demonstrations")
+    parser.add_argument("--seed", type=int, default=d.seed, help="base seed")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--dt", type=float, default=d.dt, help="demo frame period (s)")
+    parser.add_argument("--position-tolerance", type=float, default=d.position_tolerance,
+                        help="replay tracking tolerance (m)")
+    parser.add_argument("--rotation-tolerance", type=float, default=d.rotation_tolerance,
+                        help="replay orientation tolerance (rad)")
+    parser.add_argument("--out", default="out/eval_feasibility", help="output directory")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run_feasibility(ns: argparse.Namespace) -> int:
+    from morobot.evaluation.feasibility_replay import StudyConfig, aggregate, markdown_table, results_to_dicts, run_study
+
+    try:
+        config = StudyConfig(num_demos=ns.num, seed=ns.seed, dt=ns.dt, position_tolerance=ns.position_tolerance,
+                             rotation_tolerance=ns.rotation_tolerance)
+    except ValueError as exc:
+        print(f"morobot eval feasibility: {exc}", file=sys.stderr)
+        return 2
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+
+    def progress(demo):
+        if not ns.quiet:
+            print(f"[{demo.index + 1}/{config.num_demos}] {demo.hazard:<11} {len(demo.stamps)} frames, "
+                  f"{time.monotonic() - start:.0f} s", flush=True)
+
+    results = run_study(config, variants=tuple(ns.variants), progress=progress)
+    wall = time.monotonic() - start
+    table = markdown_table(results, config)
+    command = _command_line()
+    (out / "summary.md").write_text(f"`{command}` ({wall / 60:.1f} min)\n\n{table}\n", encoding="utf-8")
+    data = {"command": command, "wall_s": wall, "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+            "aggregate": aggregate(results, config), "results": results_to_dicts(results)}
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, out / "results.json")
+    print(table)
+    print(f"wrote {out / 'summary.md'} and {out / 'results.json'} ({wall:.0f} s)")
+    return 0
+
+

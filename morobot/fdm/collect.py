@@ -488,7 +488,7 @@ def _config_dict(cfg: CollectConfig) -> dict[str, Any]:
 def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
     """Parses command-line arguments into :class:`CollectConfig`."""
     d = CollectConfig(out_dir="")
-    p = argparse.ArgumentParser(prog="morobot collect", description="Collect FDM training data in simulation.")
+    p = argparse.ArgumentParser(prog="morobot collect", description="Collect FDM training data in simulation.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", required=True, help="data directory to write")
     p.add_argument("--kinds", nargs="*", default=[], help="world kinds (default: all)")
     p.add_argument("--worlds-per-kind", type=int, default=d.worlds_per_kind)

@@ -320,7 +320,7 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> EvalArgs:
     """Parses command-line arguments into :class:`EvalArgs`."""
-    p = argparse.ArgumentParser(prog="morobot eval fdm", description="Evaluate FDM checkpoints on held-out worlds.")
+    p = argparse.ArgumentParser(prog="morobot eval fdm", description="Evaluate FDM checkpoints on held-out worlds.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="data directory")
     p.add_argument("--checkpoint", required=True, help="FDM checkpoint (.pt)")
     p.add_argument("--no-scan-checkpoint", help="checkpoint of the --no-scan ablation")

@@ -64,7 +64,7 @@ def merge_datasets(out: str | Path, sources: Sequence[str | Path]) -> dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="morobot merge-data", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="morobot merge-data", description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", required=True, help="new data directory")
     p.add_argument("sources", nargs="+", help="data directories to merge")
     ns = p.parse_args(argv)

@@ -1036,7 +1036,7 @@ def run(ns: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point (``python -m morobot.fdm.rosbag``, ``morobot convert-bag``)."""
     parser = argparse.ArgumentParser(prog="morobot convert-bag",
-                                     description="Convert rosbag2 recordings of a robot into FDM training data.")
+                                     description="Convert rosbag2 recordings of a robot into FDM training data.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

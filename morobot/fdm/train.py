@@ -389,7 +389,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
 def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
     """Parses command-line arguments into :class:`TrainArgs`."""
     d = TrainArgs(data_dir="", out_dir="")
-    p = argparse.ArgumentParser(prog="morobot train fdm", description="Train the perceptive forward-dynamics model.")
+    p = argparse.ArgumentParser(prog="morobot train fdm", description="Train the perceptive forward-dynamics model.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="data directory (manifest.json + shards/)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--epochs", type=int, default=d.epochs)

@@ -1,22 +1,21 @@
-"""``morobot train korr`` / ``morobot eval korr``.
-
-Registered into ``morobot.cli.EXTRA`` under the dashed names ``train-korr`` / ``eval-korr``,
-which ``morobot.cli`` turns into the nested sub-commands.
-"""
+"""``morobot train korr`` / ``morobot eval korr`` (the latter through :mod:`morobot.evaluation.cli`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Optional, Sequence
+
+from morobot.cliutil import run_with
 
 
-def _train_args(parser: argparse.ArgumentParser) -> None:
+def train_args(parser: argparse.ArgumentParser) -> None:
     from morobot.korr.train import add_arguments
 
     add_arguments(parser)
 
 
-def _train_run(ns: argparse.Namespace) -> int:
+def train_run(ns: argparse.Namespace) -> int:
     from morobot.korr import checkpoint as ckpt
     from morobot.korr.train import args_from_namespace, run
 
@@ -27,13 +26,13 @@ def _train_run(ns: argparse.Namespace) -> int:
         return 2
 
 
-def _eval_args(parser: argparse.ArgumentParser) -> None:
+def eval_args(parser: argparse.ArgumentParser) -> None:
     from morobot.korr.evaluate import add_arguments
 
     add_arguments(parser)
 
 
-def _eval_run(ns: argparse.Namespace) -> int:
+def eval_run(ns: argparse.Namespace) -> int:
     from morobot.korr import checkpoint as ckpt
     from morobot.korr.evaluate import run
 
@@ -44,9 +43,6 @@ def _eval_run(ns: argparse.Namespace) -> int:
         return 2
 
 
-def register(extra: dict) -> None:
-    """Adds ``train-korr`` and ``eval-korr`` to ``extra`` (``name -> (help, add_arguments, run)``)."""
-    extra["train-korr"] = ("train the KORR policies (demos, BC base, Koopman model, PPO residuals)",
-                           _train_args, _train_run)
-    extra["eval-korr"] = ("evaluate KORR policies under perturbations and the Koopman predictions",
-                          _eval_args, _eval_run)
+def train_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``morobot train korr``."""
+    return run_with("morobot train korr", train_args, train_run, argv)
