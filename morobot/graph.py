@@ -83,10 +83,12 @@ GRAPHS = {
             LaunchArg("fdm_checkpoint", "", "FDM checkpoint for dynamics:=fdm and the monitor "
                       "(default: the shipped one)"),
             LaunchArg("use_monitor", "false", "start the FDM monitor"),
+            LaunchArg("locomotion", "abstract", "simulated ANYmal: abstract (rigid body) | learned (articulated, "
+                      "walking under the learned policy)"),
         ),
         nodes=(
             NodeSpec("mujoco_sim", "mujoco_sim", "morobot.nodes.mujoco_sim", condition="use_sim",
-                     arg_params={"world": "world", "rate": "rate"},
+                     arg_params={"world": "world", "rate": "rate", "locomotion": "locomotion"},
                      ),
             NodeSpec("elevation_mapper", "elevation_mapper", "morobot.nodes.elevation_mapper"),
             NodeSpec("mppi_planner", "mppi_planner", "morobot.nodes.mppi_planner",

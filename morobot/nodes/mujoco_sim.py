@@ -1,8 +1,13 @@
 """mujoco_sim: MuJoCo sim-in-the-loop, publishing what the real robot's drivers would.
 
-``robot:=anymal``: /cmd_vel → locomotion abstraction → physics; publishes /odom (odom → base, twist in
-base), /points (depth sensors, base frame) and /clock. Without /cmd_vel for ``cmd_timeout`` seconds
-of sim time the robot stops, as ANYmal's locomotion controller would.
+``robot:=anymal``: /cmd_vel → locomotion → physics; publishes /odom (odom → base, twist in base),
+/points (depth sensors, base frame) and /clock. ``locomotion:=abstract`` is the rigid-body robot with
+a locomotion abstraction (fast, the old benchmarks); ``locomotion:=learned`` the articulated ANYmal
+walking under its learned policy (:mod:`morobot.locomotion.sim`), which also publishes
+/joint_states (12 leg joints: positions, velocities, efforts). Without /cmd_vel for ``cmd_timeout``
+seconds of sim time the robot stands still, as ANYmal's locomotion controller would. A fall is
+logged and reported on /diagnostics (``mujoco_sim``: ERROR "robot fell"); a std_msgs/Empty on
+/sim/reset puts the robot back at the world's start.
 
 ``robot:=panda``: /joint_command (JointTrajectory) → joint position/velocity control → physics;
 publishes /joint_states, /object_pose (panda_link0), /points (scene), /camera/image_raw and /clock.
@@ -32,6 +37,10 @@ PARAMS = (
               0.002, 0.1, read_only=True),
     ParamSpec("points_rate", 10.0, "depth sensor rate in sim time (Hz, 0 = off)", 0.0, 50.0),
     ParamSpec("cmd_timeout", 0.5, "stop when no command arrives for this long (s, sim time)", 0.05, 5.0,
+              read_only=True),
+    ParamSpec("locomotion", "abstract", "anymal: abstract (rigid body, locomotion abstraction) or learned "
+              "(articulated robot under the learned policy)", choices=("abstract", "learned"), read_only=True),
+    ParamSpec("locomotion_policy", "", "anymal, learned: policy file (empty = models/locomotion/anymal_c_policy.pt)",
               read_only=True),
     ParamSpec("stumble_rate", 0.0, "fall hazard (1/s) per leg at twice the stumble threshold; 0 = the robot "
               "never stumbles (anymal, see morobot.sim.locomotion)", 0.0, 100.0, read_only=True),

@@ -1,15 +1,18 @@
-"""ANYmal backend of the mujoco_sim node: /cmd_vel in; /odom and /points out."""
+"""ANYmal backend of the mujoco_sim node: /cmd_vel in; /odom, /points (and /joint_states) out."""
 
 from __future__ import annotations
 
 import threading
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import JointState, PointCloud2
+from std_msgs.msg import Empty
 
 from morobot.ros import qos
-from morobot.ros.conversions import MessageError, make_odometry, twist_to_array, xyz_to_pointcloud2
+from morobot.ros.conversions import (MessageError, make_joint_state, make_odometry, sec_to_stamp, twist_to_array,
+                                     xyz_to_pointcloud2)
 from morobot.sim.anymal import AnymalSim, AnymalSimConfig
 from morobot.sim.locomotion import STUMBLE_PARAMS, LocomotionConfig
 from morobot.sim.worlds import load_world
@@ -23,10 +26,21 @@ class AnymalBackend:
         self.p = params
         self.lock = lock
         self.world = load_world(params["world"])
-        locomotion = LocomotionConfig(**{k: params[k] for k in STUMBLE_PARAMS})
-        self.sim = AnymalSim(self.world, AnymalSimConfig(command_timeout=params["cmd_timeout"],
-                                                         locomotion=locomotion))
+        if params["locomotion"] == "learned":
+            from morobot.locomotion.sim import LeggedAnymalSim, LeggedSimConfig
+
+            self.sim = LeggedAnymalSim(self.world, LeggedSimConfig(policy=params["locomotion_policy"],
+                                                                   command_timeout=params["cmd_timeout"]))
+            self._js_pub = node.create_publisher(JointState, "/joint_states", qos.STATE)
+        else:
+            locomotion = LocomotionConfig(**{k: params[k] for k in STUMBLE_PARAMS})
+            self.sim = AnymalSim(self.world, AnymalSimConfig(command_timeout=params["cmd_timeout"],
+                                                             locomotion=locomotion))
+            self._js_pub = None
         self.sim.reset()
+        self._fall_reported = False
+        self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.STATE)
+        node.create_subscription(Empty, "/sim/reset", self._on_reset, qos.STATE)
         self._points_every = (max(1, round(1.0 / (params["points_rate"] * params["step"])))
                               if params["points_rate"] > 0 else 0)
         self._odom_pub = node.create_publisher(Odometry, "/odom", qos.STATE)
@@ -50,9 +64,16 @@ class AnymalBackend:
         with self.lock:
             self.sim.set_command(cmd)
 
+    def _on_reset(self, _msg: Empty) -> None:
+        with self.lock:
+            self.sim.reset()
+        self._fall_reported = False
+        self.node.get_logger().info("robot reset to the world's start")
+
     def publish(self, stamp: float, step_index: int) -> None:
         with self.lock:
             st = self.sim.state()
+            js = self.sim.joint_state() if self._js_pub is not None else None
             points = (self.sim.depth_points()
                       if self._points_every and step_index % self._points_every == 0 else None)
         self._odom_pub.publish(make_odometry(st.position, st.quaternion, st.linear_velocity,
@@ -60,3 +81,14 @@ class AnymalBackend:
                                              self.p["base_frame"]))
         if points is not None:
             self._points_pub.publish(xyz_to_pointcloud2(points, stamp, self.p["base_frame"]))
+        if js is not None:
+            self._js_pub.publish(make_joint_state(js.names, js.positions, js.velocities, js.efforts, stamp))
+        if st.fallen and not self._fall_reported:
+            self._fall_reported = True
+            self.node.get_logger().error(f"robot fell at ({st.position[0]:.2f}, {st.position[1]:.2f}); "
+                                         "publish std_msgs/Empty on /sim/reset to stand it up at the start")
+            msg = DiagnosticArray()
+            msg.header.stamp = sec_to_stamp(stamp)
+            msg.status = [DiagnosticStatus(level=DiagnosticStatus.ERROR, name="mujoco_sim", message="robot fell",
+                                           hardware_id="anymal")]
+            self._diag_pub.publish(msg)

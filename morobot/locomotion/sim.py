@@ -1,0 +1,184 @@
+"""The legged ANYmal on a navigation world, walking under its learned locomotion policy (no ROS).
+
+:class:`LeggedAnymalSim` has the interface of :class:`morobot.sim.anymal.AnymalSim` (``reset``,
+``set_command``, ``advance``, ``state``, ``depth_points``, ``terrain_height``) so the simulator node
+and the evaluation drive either. Every ``control_dt`` (20 ms) the policy reads the observation the
+real robot's controller has (:mod:`morobot.locomotion.observation`: proprioception plus terrain
+heights around the base, ground truth here as ANYmal's own elevation map gives them) and sets the
+12 joint targets; the PD actuators do the rest. A command older than ``command_timeout`` becomes
+zero: the policy stands, as the real controller does when ``/cmd_vel`` goes silent. The robot has
+fallen (latched until reset) when it tips past ``fallen_tilt_deg`` or its base comes within
+``min_base_height`` of the surface under it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import mujoco
+import numpy as np
+
+from morobot import paths
+from morobot.locomotion.observation import build_observation, height_sample_points, joint_targets, quat_to_rot
+from morobot.locomotion.policy import LocomotionPolicy
+from morobot.sim.anymal import STANDING_POSE, anymal_depth_cameras, load_robot_body
+from morobot.sim.depth import DepthSensor, DepthSensorConfig
+from morobot.sim.legged import DEFAULT_POSE, JOINTS, LeggedConfig, LeggedIndex, build_world_model
+from morobot.sim.locomotion import BaseState
+from morobot.sim.worlds import World
+
+
+def default_policy() -> Path:
+    """The shipped locomotion policy."""
+    return paths.models_dir() / "locomotion" / "anymal_c_policy.pt"
+
+
+@dataclass(frozen=True)
+class LeggedSimConfig:
+    """Parameters of :class:`LeggedAnymalSim`."""
+
+    policy: str = ""  # empty: the shipped policy
+    command_timeout: float = 0.5
+    fallen_tilt_deg: float = 60.0
+    min_base_height: float = 0.25
+    legged: LeggedConfig = field(default_factory=LeggedConfig)
+    depth: DepthSensorConfig = field(default_factory=DepthSensorConfig)
+    tile_cells: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("command_timeout", "fallen_tilt_deg", "min_base_height"):
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"LeggedSimConfig.{name} must be positive, got {v!r}")
+
+
+@dataclass
+class JointStateSample:
+    """The 12 leg joints: names (:data:`~morobot.sim.legged.JOINTS`), positions, velocities, efforts."""
+
+    names: tuple
+    positions: np.ndarray
+    velocities: np.ndarray
+    efforts: np.ndarray
+
+
+class LeggedAnymalSim:
+    """The articulated ANYmal C walking on ``world`` under a learned policy.
+
+    Raises:
+        ValueError: not a World; :class:`~morobot.locomotion.policy.PolicyError` for a bad policy.
+    """
+
+    def __init__(self, world: World, config: Optional[LeggedSimConfig] = None,
+                 policy: Optional[LocomotionPolicy] = None) -> None:
+        if not isinstance(world, World):
+            raise ValueError(f"world must be a morobot.sim.worlds.World, got {type(world).__name__}")
+        self.world = world
+        self.config = config or LeggedSimConfig()
+        self.policy = policy or LocomotionPolicy(self.config.policy or default_policy())
+        self.model, _ = build_world_model(world, self.config.legged, self.config.tile_cells)
+        self.data = mujoco.MjData(self.model)
+        self.idx = LeggedIndex(self.model)
+        body = load_robot_body(paths.anymal_urdf(), STANDING_POSE)
+        self.sensor = DepthSensor(self.model, self.idx.base_body, anymal_depth_cameras(body), self.config.depth)
+        self.control_dt = self.config.legged.control_dt
+        self._substeps = self.config.legged.decimation
+        self.reset()
+
+    # ------------------------------------------------------------------ API
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def reset(self, pose: Optional[Sequence[float]] = None) -> BaseState:
+        """Stand the robot at ``pose`` ``(x, y, yaw)`` (default the world's start)."""
+        p = np.asarray(self.world.start if pose is None else pose, dtype=float).ravel()
+        if p.shape != (3,) or not np.all(np.isfinite(p)):
+            raise ValueError(f"pose must be (x, y, yaw) finite numbers, got {pose!r}")
+        ground = float(self.world.elevation_at(p[0:1], p[1:2])[0])
+        if not math.isfinite(ground):
+            raise ValueError(f"pose {tuple(p)} is off the terrain")
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[0:3] = (p[0], p[1], ground + 0.55)
+        self.data.qpos[3:7] = (math.cos(0.5 * p[2]), 0.0, 0.0, math.sin(0.5 * p[2]))
+        self.data.qpos[self.idx.qpos] = DEFAULT_POSE
+        self.data.ctrl[self.idx.act] = DEFAULT_POSE
+        mujoco.mj_forward(self.model, self.data)
+        self._command = np.zeros(3)
+        self._stamp = -math.inf
+        self._action = np.zeros(12)
+        self._fallen = False
+        self._steps = 0
+        self._control()
+        return self.state()
+
+    def set_command(self, cmd: Sequence[float], stamp: Optional[float] = None) -> None:
+        """Command a body twist ``(vx, vy, wz)``; it is dropped ``command_timeout`` after ``stamp``."""
+        c = np.asarray(cmd, dtype=float).ravel()
+        if c.shape != (3,) or not np.all(np.isfinite(c)):
+            raise ValueError(f"command must be 3 finite numbers (vx, vy, wz), got {cmd!r}")
+        st = self.time if stamp is None else float(stamp)
+        if not math.isfinite(st):
+            raise ValueError(f"command stamp must be finite, got {stamp!r}")
+        self._command, self._stamp = c, st
+
+    def advance(self, duration: float) -> BaseState:
+        """Advance by ``duration`` seconds of sim time (whole physics steps; the policy every ``control_dt``)."""
+        if not (math.isfinite(duration) and duration >= 0):
+            raise ValueError(f"duration must be finite and >= 0, got {duration!r}")
+        remaining = int(round(duration / self.model.opt.timestep))
+        while remaining > 0:
+            chunk = min(remaining, self._substeps - self._steps % self._substeps)
+            mujoco.mj_step(self.model, self.data, nstep=chunk)
+            self._steps += chunk
+            remaining -= chunk
+            if self._steps % self._substeps == 0:
+                self._control()
+        return self.state()
+
+    def state(self) -> BaseState:
+        q = self.data.qpos[3:7].copy()
+        rot = quat_to_rot(q)
+        return BaseState(position=self.data.qpos[:3].copy(), quaternion=q, yaw=math.atan2(rot[1, 0], rot[0, 0]),
+                         linear_velocity=rot.T @ self.data.qvel[:3], angular_velocity=self.data.qvel[3:6].copy(),
+                         gravity=-rot[2, :], fallen=self._fallen, stuck=False, time=self.time)
+
+    def joint_state(self) -> JointStateSample:
+        return JointStateSample(JOINTS, self.data.qpos[self.idx.qpos].copy(), self.data.qvel[self.idx.qvel].copy(),
+                                self.data.actuator_force[self.idx.act].copy())
+
+    def depth_points(self, noise: bool = True) -> np.ndarray:
+        """Points ``[N, 3]`` (float32, base frame) from the depth cameras."""
+        return self.sensor.scan(self.data, self.data.qpos[:3], quat_to_rot(self.data.qpos[3:7]), noise=noise)
+
+    def terrain_height(self, x: Any, y: Any) -> np.ndarray:
+        return self.world.elevation_at(x, y, interp="triangle")
+
+    @property
+    def command(self) -> np.ndarray:
+        """The command in effect now (zero once it timed out)."""
+        fresh = self.time - self._stamp <= self.config.command_timeout + 1e-6
+        return self._command.copy() if fresh else np.zeros(3)
+
+    # ------------------------------------------------------------------ internals
+    def _control(self) -> None:
+        d = self.data
+        pos = d.qpos[0:3]
+        rot = quat_to_rot(d.qpos[3:7])
+        yaw = math.atan2(rot[1, 0], rot[0, 0])
+        pts = height_sample_points(pos[None], np.array([yaw]))[0]
+        terrain = self.world.elevation_at(pts[:, 0], pts[:, 1])
+        ground = float(self.world.elevation_at(pos[0:1], pos[1:2])[0])
+        terrain = np.where(np.isfinite(terrain), terrain, pos[2] - 1.5)
+        obs = build_observation(rot[None], d.qvel[None, 0:3], d.qvel[None, 3:6], self.command[None],
+                                d.qpos[None, self.idx.qpos], d.qvel[None, self.idx.qvel], self._action[None],
+                                np.array([pos[2]]), terrain[None], DEFAULT_POSE)
+        self._action = self.policy.act(obs)[0]
+        d.ctrl[self.idx.act] = joint_targets(self._action[None], DEFAULT_POSE)[0]
+        tilted = -rot[2, 2] > -math.cos(math.radians(self.config.fallen_tilt_deg))
+        low = (pos[2] - ground < self.config.min_base_height) if math.isfinite(ground) \
+            else pos[2] < float(self.world.heights.min()) - 0.5
+        self._fallen = self._fallen or bool(tilted or low)

@@ -1,0 +1,69 @@
+"""The legged ANYmal under a locomotion policy (morobot.locomotion.sim) and the sim node's learned mode."""
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+
+from morobot.locomotion import train
+from morobot.locomotion.sim import LeggedAnymalSim, LeggedSimConfig
+from morobot.sim.legged import JOINTS
+from morobot.sim.worlds import load_world
+
+
+@pytest.fixture(scope="module")
+def policy_path(tmp_path_factory):
+    """An (untrained) policy file in the shipped format: enough to test the plumbing."""
+    out = tmp_path_factory.mktemp("policy")
+    train.train(train.TrainConfig(out_dir=str(out), num_envs=2, workers=0, steps_per_env=4, iterations=1,
+                                  actor_hidden=(16,), critic_hidden=(16,), progress=False))
+    return str(out / "policy.pt")
+
+
+def test_steps_with_the_policy_and_reports_state_joints_and_points(policy_path):
+    sim = LeggedAnymalSim(load_world("flat_small"), LeggedSimConfig(policy=policy_path))
+    assert np.allclose(sim.state().position[:2], load_world("flat_small").start[:2])
+    sim.set_command([0.5, 0.0, 0.0])
+    st = sim.advance(0.2)
+    assert st.time == pytest.approx(0.2) and np.all(np.isfinite(st.position))
+    js = sim.joint_state()
+    assert js.names == JOINTS and js.positions.shape == (12,) and np.all(np.isfinite(js.efforts))
+    assert sim.depth_points().shape[1] == 3
+    assert np.allclose(sim.command, [0.5, 0.0, 0.0])
+    sim.advance(0.6)  # no new command for longer than command_timeout: it stands
+    assert not sim.command.any()
+    sim.reset()
+    assert sim.time == 0.0 and not sim.state().fallen
+
+
+def test_a_robot_on_its_back_counts_as_fallen(policy_path):
+    sim = LeggedAnymalSim(load_world("flat_small"), LeggedSimConfig(policy=policy_path))
+    sim.data.qpos[3:7] = (0.0, 1.0, 0.0, 0.0)
+    assert sim.advance(0.04).fallen
+
+
+@pytest.mark.ros
+def test_the_sim_node_publishes_joint_states_in_learned_mode(policy_path):
+    from sensor_msgs.msg import JointState
+
+    from morobot.nodes.mujoco_sim import MujocoSimNode
+    from morobot.ros import qos
+
+    from rosutil import RosHarness
+
+    h = RosHarness()
+    node = None
+    try:
+        node = h.add(MujocoSimNode(parameter_overrides=[Parameter("world", value="flat_small"),
+                                                 Parameter("locomotion", value="learned"),
+                                                 Parameter("locomotion_policy", value=policy_path),
+                                                 Parameter("points_rate", value=0.0)]))
+        io = h.node("legged_io")
+        got = []
+        io.create_subscription(JointState, "/joint_states", got.append, qos.STATE)
+        assert h.spin_until(lambda: len(got) >= 5, 20.0)
+        assert list(got[-1].name) == list(JOINTS) and len(got[-1].effort) == 12
+        assert np.all(np.isfinite(got[-1].position))
+    finally:
+        if node is not None:
+            node.on_shutdown()  # stop the sim thread before the node is destroyed
+        h.close()
