@@ -137,6 +137,8 @@ COMMANDS = (
             "navigation benchmark: seeded scenarios per terrain mix, kinematic vs FDM MPPI"),
     Command(("eval", "korr"), "morobot.evaluation.cli:korr_main",
             "evaluate KORR policies under perturbations and the Koopman predictions"),
+    Command(("eval", "locomotion"), "morobot.locomotion.evaluate:main",
+            "how well the locomotion policy walks: tracking, falls, steps and slopes per terrain"),
     Command(("eval", "feasibility"), "morobot.evaluation.cli:feasibility_main",
             "demo-replay study: replay success with and without feasibility feedback"),
 )

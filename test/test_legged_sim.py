@@ -67,3 +67,21 @@ def test_the_sim_node_publishes_joint_states_in_learned_mode(policy_path):
         if node is not None:
             node.on_shutdown()  # stop the sim thread before the node is destroyed
         h.close()
+
+
+def test_eval_locomotion_writes_its_table_and_figures(policy_path, tmp_path):
+    from morobot.locomotion.evaluate import main
+
+    out = tmp_path / "eval"
+    assert main(["--policy", policy_path, "--terrains", "flat", "stairs", "--levels", "0", "--episodes", "2",
+                 "--out", str(out)]) == 0
+    import json
+
+    data = json.loads((out / "results.json").read_text())
+    kinds = [(r["terrain"], tuple(r["command"])) for r in data["results"]]
+    assert ("flat", (1.0, 0.0, 0.0)) in kinds and ("stairs", (1.0, 0.0, 0.0)) in kinds
+    assert ("flat", (0.0, 0.0, 1.0)) in kinds  # turning on the spot
+    assert all(0.0 <= r["falls_per_episode"] <= 1.0 and r["tracking_rms"] >= 0 for r in data["results"])
+    assert "Highest step climbed" in (out / "summary.md").read_text()
+    assert (out / "locomotion_eval.png").stat().st_size > 10_000
+    assert main(["--policy", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2

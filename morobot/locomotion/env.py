@@ -75,6 +75,9 @@ class EnvConfig:
     noise: bool = True
     curriculum: bool = True
     start_level: int = 0
+    random_yaw: bool = True  # false: every episode starts heading +x (evaluation)
+    goal_distance: float = 3.0  # terrain features are oriented along the start -> (goal_distance, 0) line
+    path_bias: float = 0.0  # fraction of terrain features placed near that line
     legged: LeggedConfig = field(default_factory=LeggedConfig)
 
     def __post_init__(self) -> None:
@@ -153,8 +156,9 @@ class LocomotionEnv:
         kind = TERRAINS[self.kind[i]]
         difficulty = self.level[i] / max(1, self.cfg.levels - 1)
         world = make_world("flat", int(self.rng.integers(2**31)), size=(self.cfg.patch_size,) * 2,
-                           resolution=self.cfg.resolution, start=(0.0, 0.0, 0.0), goal=(3.0, 0.0, 0.0),
-                           keepout=0.6, path_bias=0.0, **terrain_params(kind, difficulty))
+                           resolution=self.cfg.resolution, start=(0.0, 0.0, 0.0),
+                           goal=(self.cfg.goal_distance, 0.0, 0.0), keepout=0.6, path_bias=self.cfg.path_bias,
+                           **terrain_params(kind, difficulty))
         h = world.heights - world.height_at(0.0, 0.0)
         self.heights[i] = h
         set_patch_heights(self.models[i], h)
@@ -189,7 +193,7 @@ class LocomotionEnv:
         self._randomise(i)
         m, d = self.models[i], self.datas[i]
         mujoco.mj_resetData(m, d)
-        yaw = self.rng.uniform(-math.pi, math.pi)
+        yaw = self.rng.uniform(-math.pi, math.pi) if self.cfg.random_yaw else 0.0
         d.qpos[0:3] = (0.0, 0.0, 0.6)
         d.qpos[3:7] = (math.cos(0.5 * yaw), 0.0, 0.0, math.sin(0.5 * yaw))
         q = DEFAULT_POSE * self.rng.uniform(0.8, 1.2, 12)

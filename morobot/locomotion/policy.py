@@ -58,11 +58,12 @@ class LocomotionPolicy:
         except RuntimeError as exc:
             raise PolicyError(f"{self.path} does not match its sidecar's model: {exc}") from None
         self.model.eval()
-        self._td = TensorDict
+        self._mlp = self.model.as_jit()  # a plain module over the concatenated observation (no TensorDict)
+        self._mlp.eval()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions ``[N, 12]`` for observations ``[N, OBS_DIM]`` (deterministic)."""
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(-1, OBS_DIM)
         with torch.inference_mode():
-            out = self.model(self._td({"policy": x}, batch_size=[x.shape[0]]))
+            out = self._mlp(x)  # the actor's deterministic path: normaliser, MLP, mean of the distribution
         return out.numpy().astype(np.float64)

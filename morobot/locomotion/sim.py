@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 
 from morobot import paths
-from morobot.locomotion.observation import build_observation, height_sample_points, joint_targets, quat_to_rot
+from morobot.locomotion.observation import build_observation, height_sample_points, joint_targets
 from morobot.locomotion.policy import LocomotionPolicy
 from morobot.sim.anymal import STANDING_POSE, anymal_depth_cameras, load_robot_body
 from morobot.sim.depth import DepthSensor, DepthSensorConfig
@@ -139,9 +139,14 @@ class LeggedAnymalSim:
                 self._control()
         return self.state()
 
+    def _rotation(self) -> np.ndarray:
+        flat = np.empty(9)
+        mujoco.mju_quat2Mat(flat, self.data.qpos[3:7])
+        return flat.reshape(3, 3)
+
     def state(self) -> BaseState:
         q = self.data.qpos[3:7].copy()
-        rot = quat_to_rot(q)
+        rot = self._rotation()
         return BaseState(position=self.data.qpos[:3].copy(), quaternion=q, yaw=math.atan2(rot[1, 0], rot[0, 0]),
                          linear_velocity=rot.T @ self.data.qvel[:3], angular_velocity=self.data.qvel[3:6].copy(),
                          gravity=-rot[2, :], fallen=self._fallen, stuck=False, time=self.time)
@@ -152,7 +157,7 @@ class LeggedAnymalSim:
 
     def depth_points(self, noise: bool = True) -> np.ndarray:
         """Points ``[N, 3]`` (float32, base frame) from the depth cameras."""
-        return self.sensor.scan(self.data, self.data.qpos[:3], quat_to_rot(self.data.qpos[3:7]), noise=noise)
+        return self.sensor.scan(self.data, self.data.qpos[:3], self._rotation(), noise=noise)
 
     def terrain_height(self, x: Any, y: Any) -> np.ndarray:
         return self.world.elevation_at(x, y, interp="triangle")
@@ -167,12 +172,12 @@ class LeggedAnymalSim:
     def _control(self) -> None:
         d = self.data
         pos = d.qpos[0:3]
-        rot = quat_to_rot(d.qpos[3:7])
+        rot = self._rotation()
         yaw = math.atan2(rot[1, 0], rot[0, 0])
-        pts = height_sample_points(pos[None], np.array([yaw]))[0]
-        terrain = self.world.elevation_at(pts[:, 0], pts[:, 1])
-        ground = float(self.world.elevation_at(pos[0:1], pos[1:2])[0])
-        terrain = np.where(np.isfinite(terrain), terrain, pos[2] - 1.5)
+        pts = np.vstack([height_sample_points(pos[None], np.array([yaw]))[0], pos[None, :2]])
+        heights = self.world.elevation_at(pts[:, 0], pts[:, 1])  # the samples, then the ground under the base
+        ground = float(heights[-1])
+        terrain = np.where(np.isfinite(heights[:-1]), heights[:-1], pos[2] - 1.5)
         obs = build_observation(rot[None], d.qvel[None, 0:3], d.qvel[None, 3:6], self.command[None],
                                 d.qpos[None, self.idx.qpos], d.qvel[None, self.idx.qvel], self._action[None],
                                 np.array([pos[2]]), terrain[None], DEFAULT_POSE)

@@ -1,0 +1,208 @@
+"""``morobot eval locomotion``: how well a locomotion policy walks, per terrain kind and difficulty.
+
+For every terrain kind (:data:`morobot.locomotion.env.TERRAINS`) and difficulty level, ``episodes``
+seeded 20 s episodes run in :class:`~morobot.locomotion.env.LocomotionEnv` without curriculum,
+sensor noise or pushes, the policy acting deterministically on a fixed command (``speed`` m/s
+forward, or a turn). Reported per cell:
+
+* ``tracking_rms`` — RMS of the planar velocity error against the command (m/s), over the steps
+  before a fall;
+* ``falls_per_episode`` — falls per 20 s episode (an episode ends at a fall);
+* ``distance`` — mean distance walked (m);
+* ``torque_rms`` — RMS joint torque (N·m), and ``cost_of_transport`` — mechanical energy
+  sum(|tau · qdot|) dt / (m g distance).
+
+From the stairs and slopes rows: the highest step (m) and the steepest slope (deg) at which the
+robot falls in at most ``max_fall_rate`` of the episodes and walks at least half the commanded
+distance. Writes ``summary.md``, ``results.json`` and ``locomotion_eval.png`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from morobot.cliutil import parser as make_parser
+from morobot.fileio import atomic_write_json
+from morobot.locomotion.env import TERRAINS, EnvConfig, LocomotionEnv, terrain_params
+
+
+#: Evaluation patch (m): at 1 m/s the robot walks the 20 s episode before reaching its edge.
+PATCH = 44.0
+
+
+@dataclass
+class CellResult:
+    """One (terrain, level, command) cell."""
+
+    terrain: str
+    level: int
+    feature: float  # stair rise (m), max slope (deg), roughness/rubble peak (m); 0 for flat
+    command: list
+    episodes: int
+    tracking_rms: float
+    falls_per_episode: float
+    distance: float
+    torque_rms: float
+    cost_of_transport: float
+
+
+def _feature(kind: str, difficulty: float) -> float:
+    p = terrain_params(kind, difficulty)
+    return {"flat": 0.0, "rough": p.get("amplitude", 0.0), "rubble": p.get("rubble", 0.0),
+            "slopes": p.get("max_slope_deg", 0.0), "stairs": p.get("step_rise", (0.0,))[0]}[kind]
+
+
+def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[float], episodes: int,
+                  seed: int = 0) -> CellResult:
+    """Run ``episodes`` episodes of one terrain kind at one level (in parallel environments)."""
+    weights = tuple(1.0 if t == kind else 0.0 for t in TERRAINS)
+    cmd = [float(c) for c in command]
+    cfg = EnvConfig(levels=levels, start_level=level, curriculum=False, noise=False, terrain_weights=weights,
+                    command_ranges=tuple((c, c) for c in cmd), standing_fraction=0.0, push_speed=0.0,
+                    friction_range=(1.0, 1.0), added_mass_range=(0.0, 0.0), motor_strength_range=(1.0, 1.0),
+                    command_period=1e9, edge_margin=0.5, patch_size=PATCH, random_yaw=False,
+                    goal_distance=0.5 * PATCH - 2.0, path_bias=0.8)
+    env = LocomotionEnv(episodes, cfg, seed)
+    env.commands[:] = cmd  # the commands drawn at construction follow the fixed range too
+    steps = env.max_steps
+    alive = np.ones(episodes, dtype=bool)
+    fell = np.zeros(episodes, dtype=bool)
+    sq_err, n_err, tau_sq, n_tau, energy = 0.0, 0, 0.0, 0, np.zeros(episodes)
+    start = env._state["pos"][:, :2].copy()
+    last_pos = start.copy()
+    obs = env.observations()["policy"]
+    for _ in range(steps):
+        obs_d, _, done, info = env.step(policy.act(obs))
+        obs = obs_d["policy"]
+        s = env._state
+        rt = np.swapaxes(s["rot"], -1, -2)
+        lin_b = np.einsum("nij,nj->ni", rt, s["lin_vel_w"])
+        live = alive & ~done
+        err = lin_b[:, :2] - np.asarray(cmd[:2])
+        sq_err += float(np.sum(err[live] ** 2))
+        n_err += int(live.sum())
+        tau_sq += float(np.sum(s["tau"][live] ** 2))
+        n_tau += int(live.sum()) * 12
+        energy += np.where(live, np.sum(np.abs(s["tau"] * s["qdj"]), axis=1) * env.dt, 0.0)
+        last_pos = np.where(live[:, None], s["pos"][:, :2], last_pos)
+        fell |= alive & info["fell"]
+        alive &= ~done
+        if not alive.any():
+            break
+    distance = np.linalg.norm(last_pos - start, axis=1)
+    mass = float(env.models[0].body_subtreemass[1])
+    cot = float(np.sum(energy) / max(1e-6, mass * 9.81 * np.sum(distance)))
+    env.close()
+    return CellResult(kind, level, _feature(kind, level / max(1, levels - 1)), cmd, episodes,
+                      math.sqrt(sq_err / max(1, n_err)), float(fell.mean()), float(distance.mean()),
+                      math.sqrt(tau_sq / max(1, n_tau)), cot)
+
+
+def capability(results: list[CellResult], kind: str, max_fall_rate: float, commanded_distance: float) -> float:
+    """The largest feature value of ``kind`` walked with at most ``max_fall_rate`` falls and at least
+    half the commanded distance (0 when none)."""
+    ok = [r.feature for r in results if r.terrain == kind and r.falls_per_episode <= max_fall_rate
+          and r.distance >= 0.5 * commanded_distance]
+    return max(ok) if ok else 0.0
+
+
+def markdown(results: list[CellResult], step: float, slope: float, command_line: str) -> str:
+    rows = ["| terrain | level | feature | command (vx, vy, wz) | episodes | tracking RMS (m/s) | falls / 20 s | "
+            "distance (m) | torque RMS (N·m) | cost of transport |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        rows.append(f"| {r.terrain} | {r.level} | {r.feature:.3g} | {tuple(r.command)} | {r.episodes} | "
+                    f"{r.tracking_rms:.3f} | {r.falls_per_episode:.2f} | {r.distance:.1f} | {r.torque_rms:.1f} | "
+                    f"{r.cost_of_transport:.2f} |")
+    return (f"`{command_line}`\n\n" + "\n".join(rows) +
+            f"\n\nHighest step climbed: **{step:.2f} m**; steepest slope walked: **{slope:.0f} deg**.\n")
+
+
+def plot(results: list[CellResult], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for kind in TERRAINS:
+        rs = [r for r in results if r.terrain == kind and r.command[0] > 0 and r.command[2] == 0]
+        if not rs:
+            continue
+        lv = [r.level for r in rs]
+        axes[0].plot(lv, [r.tracking_rms for r in rs], "o-", label=kind)
+        axes[1].plot(lv, [r.falls_per_episode for r in rs], "o-", label=kind)
+        axes[2].plot(lv, [r.distance for r in rs], "o-", label=kind)
+    for ax, title in zip(axes, ("velocity tracking RMS (m/s)", "falls per 20 s episode", "distance walked (m)")):
+        ax.set_xlabel("difficulty level")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    tmp = png.with_name(png.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(png)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--policy", default="", help="policy file (default: the shipped policy)")
+    p.add_argument("--terrains", nargs="+", default=list(TERRAINS), choices=list(TERRAINS))
+    p.add_argument("--levels", type=int, nargs="+", default=[0, 3, 6, 9], help="difficulty levels (of 10)")
+    p.add_argument("--episodes", type=int, default=8, help="episodes per cell")
+    p.add_argument("--speed", type=float, default=1.0, help="forward command (m/s)")
+    p.add_argument("--max-fall-rate", type=float, default=0.1, help="capability: largest fall rate allowed")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out/eval_locomotion", help="output directory")
+
+
+def run(ns: argparse.Namespace) -> int:
+    from morobot.locomotion.policy import LocomotionPolicy, PolicyError
+    from morobot.locomotion.sim import default_policy
+
+    try:
+        policy = LocomotionPolicy(ns.policy or default_policy())
+        if ns.episodes < 1 or not ns.levels or any(not 0 <= lv < 10 for lv in ns.levels):
+            raise ValueError("episodes must be >= 1 and levels within 0..9")
+    except (PolicyError, ValueError) as exc:
+        print(f"morobot eval locomotion: {exc}", file=sys.stderr)
+        return 2
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for kind in ns.terrains:
+        for level in (ns.levels if kind != "flat" else [0]):
+            r = evaluate_cell(policy, kind, level, 10, (ns.speed, 0.0, 0.0), ns.episodes, ns.seed)
+            results.append(r)
+            print(f"{kind:<7} level {level}: tracking {r.tracking_rms:.3f} m/s, falls {r.falls_per_episode:.2f}, "
+                  f"distance {r.distance:.1f} m", flush=True)
+    if "flat" in ns.terrains:  # turning on the spot and walking sideways, on flat ground
+        for cmd in ((0.0, 0.0, 1.0), (0.0, 0.5, 0.0)):
+            results.append(evaluate_cell(policy, "flat", 0, 10, cmd, ns.episodes, ns.seed))
+    commanded = ns.speed * 20.0
+    step = capability(results, "stairs", ns.max_fall_rate, min(commanded, 4.0))
+    slope = capability(results, "slopes", ns.max_fall_rate, min(commanded, 4.0))
+    command_line = "morobot eval locomotion " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
+    (out / "summary.md").write_text(markdown(results, step, slope, command_line), encoding="utf-8")
+    atomic_write_json(out / "results.json", {"policy": str(ns.policy or default_policy()), "highest_step": step,
+                                             "steepest_slope_deg": slope,
+                                             "results": [asdict(r) for r in results]})
+    plot(results, out / "locomotion_eval.png")
+    print(markdown(results, step, slope, command_line))
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = make_parser("morobot eval locomotion", __doc__.split("\n\n")[0])
+    add_arguments(p)
+    return run(p.parse_args(list(sys.argv[1:] if argv is None else argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
