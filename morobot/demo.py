@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from morobot.fileio import atomic_save_figure, atomic_write_text
 from morobot.launcher import GraphProcesses
 from morobot.ros.supervisor import DemoRecord, supervise
 
@@ -72,10 +73,8 @@ def plot(world, rec: DemoRecord, summary: DemoSummary, out_png: Path) -> None:
         ax.plot(path[:, 1], path[:, 2], "-", color="tab:red", lw=2.0, label="path driven")
     ax.set_title(summary.line().replace("[morobot demo] ", ""), fontsize=7)
     ax.legend(loc="upper left", fontsize=8)
-    tmp = out_png.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    atomic_save_figure(fig, out_png, dpi=130, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, out_png)
 
 
 def main(ns) -> int:
@@ -101,9 +100,7 @@ def main(ns) -> int:
         rec, reason = supervise(world, tolerance, ns.timeout, procs, wall_limit)
     summary = summarize(world, rec, reason, time.monotonic() - wall0)
     plot(world, rec, summary, out / "demo.png")
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(asdict(summary), indent=2))
-    os.replace(tmp, out / "summary.json")
+    atomic_write_text(out / "summary.json", json.dumps(asdict(summary), indent=2))
     print(summary.line(), flush=True)
     print(f"[morobot demo] wrote {out / 'demo.png'}", flush=True)
     return 0 if summary.reached else 1

@@ -43,6 +43,28 @@ def atomic_write_bytes(path: str | Path, write: Callable[[BinaryIO], Any]) -> No
         raise
 
 
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Writes ``text`` (UTF-8) atomically; returns the path."""
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+    return Path(path)
+
+
+def atomic_save_figure(fig: Any, path: str | Path, **savefig_kwargs: Any) -> Path:
+    """Saves a matplotlib figure atomically (the format from ``path``'s suffix); returns the path."""
+    path = Path(path)
+    fmt = savefig_kwargs.pop("format", path.suffix.lstrip(".") or "png")
+    atomic_write_bytes(path, lambda fh: fig.savefig(fh, format=fmt, **savefig_kwargs))
+    return path
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` atomically; returns the path."""
+    import torch
+
+    atomic_write_bytes(path, lambda fh: torch.save(obj, fh))
+    return Path(path)
+
+
 def atomic_write_json(path: str | Path, data: Any) -> None:
     """Writes ``data`` as indented, key-sorted JSON atomically."""
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"

@@ -63,7 +63,7 @@ def test_study_replays_and_reports(tmp_path):
     text = markdown_table(results, cfg)
     assert "without feedback" in text and "with feedback: clamp" in text and "| table | 1 |" in text
 
-    from morobot.tools.cli import main
+    from morobot.cli import main
 
     out = tmp_path / "study"
     assert main(["eval-feasibility", "-n", "1", "--variants", "raw", "--out", str(out), "--quiet"]) == 0

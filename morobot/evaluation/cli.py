@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from morobot.cliutil import run_with
+from morobot.fileio import atomic_write_text
 
 from morobot.evaluation.scenarios import BENCHMARK_MIXES, TERRAIN_MIXES
 
@@ -68,9 +69,7 @@ def _command_line() -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def _header(runs: list[dict[str, Any]], params_source: str) -> str:
@@ -211,9 +210,7 @@ def run_feasibility(ns: argparse.Namespace) -> int:
     (out / "summary.md").write_text(f"`{command}` ({wall / 60:.1f} min)\n\n{table}\n", encoding="utf-8")
     data = {"command": command, "wall_s": wall, "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
             "aggregate": aggregate(results, config), "results": results_to_dicts(results)}
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, out / "results.json")
+    atomic_write_text(out / "results.json", json.dumps(data, indent=2, default=str))
     print(table)
     print(f"wrote {out / 'summary.md'} and {out / 'results.json'} ({wall:.0f} s)")
     return 0

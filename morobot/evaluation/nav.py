@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from morobot.fileio import atomic_write_text
 from morobot.evaluation.metrics import OutcomeRules, classify, footprint_contacts, path_length
 from morobot.evaluation.scenarios import Scenario
 
@@ -437,11 +437,7 @@ def _params_with_locomotion(params_file: Optional[str], locomotion: dict, out: P
     sim = data.setdefault("mujoco_sim", {}).setdefault("ros__parameters", {})
     for key, value in locomotion.items():
         sim[key] = int(value) if key == "stumble_seed" else float(value)  # typed as declared
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    os.replace(tmp, out)
-    return out
+    return atomic_write_text(out, yaml.safe_dump(data, sort_keys=False))
 
 
 def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, params_file: Optional[str] = None,
@@ -542,15 +538,8 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
 
 def write_results(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
     """Write records as JSONL, sorted by mode, planner, mix and index (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = sorted(records, key=lambda r: (r["mode"], r["planner"], r["mix"], r["index"], r["id"]))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows))
 
 
 _WORKER: dict[str, Any] = {}

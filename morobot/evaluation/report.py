@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from morobot.evaluation.metrics import OUTCOMES, aggregate
+from morobot.fileio import atomic_save_figure, atomic_write_text
 
 _PLANNER_COLOURS = {"kinematic": "tab:orange", "fdm": "tab:blue"}
 _MODE_STYLES = {"lockstep": "-", "graph": "--"}
@@ -164,12 +164,8 @@ def plot_report(records: Sequence[dict[str, Any]], out_png: str | Path, title: s
         axm.set_title(sid, fontsize=9)
         axm.legend(loc="upper left", fontsize=6)
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    out_png = atomic_save_figure(fig, out_png, dpi=110)
     plt.close(fig)
-    os.replace(tmp, out_png)
     return out_png
 
 
@@ -185,9 +181,7 @@ def _finite(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, header: str = "",

@@ -27,7 +27,6 @@ heading deviates from it by up to 45 deg.
 from __future__ import annotations
 
 import math
-import os
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import yaml
 
+from morobot.fileio import atomic_write_text
 from morobot.sim.worlds import World, make_world
 
 
@@ -145,13 +145,8 @@ class Scenario:
 
     def write_world_yaml(self, path: str | Path) -> Path:
         """Write :meth:`world_spec` as YAML (atomically), loadable by ``load_world`` and the sim node."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         text = yaml.safe_dump(self.world_spec(), sort_keys=False)
-        tmp.write_text(f"# navigation benchmark scenario {self.id}\n{text}")
-        os.replace(tmp, path)
-        return path
+        return atomic_write_text(path, f"# navigation benchmark scenario {self.id}\n{text}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (tuples become lists; :meth:`from_dict` inverts it)."""

@@ -16,9 +16,10 @@ import numpy as np
 import pinocchio as pin
 
 from morobot import paths
+from morobot.robots import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
 
-ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+ARM_JOINTS = PANDA_ARM_JOINTS
+FINGER_JOINTS = PANDA_FINGER_JOINTS
 #: Joint acceleration limits (rad/s²) of the Franka Emika Panda's datasheet; URDFs carry none.
 PANDA_ACCELERATION_LIMITS = np.array([15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0])
 # Frames drawn as the arm's skeleton in overlays, base to tool.

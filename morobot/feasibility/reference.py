@@ -30,8 +30,9 @@ from scipy.spatial import cKDTree
 
 from morobot import paths
 from morobot.feasibility.config import FeasibilityConfig
+from morobot.robots import PANDA_ARM_JOINTS
 
-ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
+ARM = PANDA_ARM_JOINTS
 
 
 def _urdf_limits(urdf: str) -> dict[str, tuple[float, float, float]]:

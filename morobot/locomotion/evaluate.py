@@ -29,7 +29,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from morobot.cliutil import parser as make_parser
-from morobot.fileio import atomic_write_json
+from morobot.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
 from morobot.locomotion.env import TERRAINS, EnvConfig, LocomotionEnv, terrain_params
 
 
@@ -145,10 +145,8 @@ def plot(results: list[CellResult], png: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.tight_layout()
-    tmp = png.with_name(png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    atomic_save_figure(fig, png, dpi=100)
     plt.close(fig)
-    tmp.replace(png)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -189,7 +187,7 @@ def run(ns: argparse.Namespace) -> int:
     step = capability(results, "stairs", ns.max_fall_rate, min(commanded, 4.0))
     slope = capability(results, "slopes", ns.max_fall_rate, min(commanded, 4.0))
     command_line = "morobot eval locomotion " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
-    (out / "summary.md").write_text(markdown(results, step, slope, command_line), encoding="utf-8")
+    atomic_write_text(out / "summary.md", markdown(results, step, slope, command_line))
     atomic_write_json(out / "results.json", {"policy": str(ns.policy or default_policy()), "highest_step": step,
                                              "steepest_slope_deg": slope,
                                              "results": [asdict(r) for r in results]})

@@ -26,7 +26,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import shlex
 import signal
 import sys
@@ -39,7 +38,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from morobot.fileio import atomic_write_json
+from morobot.fileio import atomic_save_figure, atomic_torch_save, atomic_write_json
 from morobot.locomotion.env import REWARD_SCALES, TERRAINS
 from morobot.locomotion.observation import HEIGHT_POINTS, NUM_ACTIONS, OBS_DIM
 
@@ -101,18 +100,12 @@ def rsl_config(cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def export_policy(alg, cfg: TrainConfig, out: Path, iteration: int, steps: int, figures: dict,
                   command: str) -> Path:
     """Write ``policy.pt`` (the actor's state dict) and ``policy.json`` next to it."""
     actor = alg.get_policy()
     state = {k: v.detach().cpu().clone() for k, v in actor.state_dict().items()}
-    _atomic_torch_save(state, out / "policy.pt")
+    atomic_torch_save(state, out / "policy.pt")
     sidecar = {
         "format": POLICY_FORMAT, "format_version": POLICY_VERSION,
         "model": {"class_name": "MLPModel", **{k: v for k, v in rsl_config(cfg)["actor"].items() if k != "class_name"}},
@@ -147,10 +140,8 @@ def plot_log(log_csv: Path, png: Path) -> None:
         ax.set_title(label)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = png.with_name(png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    atomic_save_figure(fig, png, dpi=90)
     plt.close(fig)
-    os.replace(tmp, png)
 
 
 class _Stop:
@@ -209,7 +200,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict[str
         obs = env.get_observations()
 
         def save() -> None:
-            _atomic_torch_save({"ppo": alg.save(), "iteration": it, "env_steps": steps, "seconds": seconds,
+            atomic_torch_save({"ppo": alg.save(), "iteration": it, "env_steps": steps, "seconds": seconds,
                                 "levels": torch.from_numpy(env.levels.astype(np.float64)),
                                 "torch_rng": torch.get_rng_state(), "config": json.dumps(asdict(cfg)),
                                 "command": command}, latest)

@@ -20,6 +20,7 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from morobot import paths
+from morobot.robots import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
 from morobot.freshness import input_age, stamp_lead_error
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, joint_state_to_arrays, make_joint_trajectory,
@@ -27,8 +28,8 @@ from morobot.ros.conversions import (MessageError, joint_state_to_arrays, make_j
 from morobot.ros.params import ParamSpec, declare
 from morobot.ros.runner import spin_node
 
-ARM = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGERS = ("panda_finger_joint1", "panda_finger_joint2")
+ARM = PANDA_ARM_JOINTS
+FINGERS = PANDA_FINGER_JOINTS
 
 PARAMS = (
     ParamSpec("task", "push", "manipulation task", choices=("push", "insert"), read_only=True),

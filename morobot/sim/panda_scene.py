@@ -16,9 +16,10 @@ import mujoco
 import numpy as np
 
 from morobot import paths
+from morobot.robots import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
 
-ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+ARM_JOINTS = PANDA_ARM_JOINTS
+FINGER_JOINTS = PANDA_FINGER_JOINTS
 ROBOT_GEOM_GROUP = 2
 SCENE_GEOM_GROUP = 0
 MARKER_GEOM_GROUP = 1
@@ -137,8 +138,8 @@ def _add_robot_details(spec: mujoco.MjSpec, layout: SceneLayout) -> None:
         act.ctrlrange = [-effort, effort]
         act.forcelimited = True
         act.forcerange = [-effort, effort]
-    lower, upper, effort, _ = _urdf_limits()["panda_finger_joint1"]
-    grip = spec.add_actuator(name="gripper", target="panda_finger_joint1",
+    lower, upper, effort, _ = _urdf_limits()[FINGER_JOINTS[0]]
+    grip = spec.add_actuator(name="gripper", target=FINGER_JOINTS[0],
                              trntype=mujoco.mjtTrn.mjTRN_JOINT)
     grip.set_to_position(kp=1000.0, dampratio=1.0)
     grip.ctrllimited = True

@@ -35,6 +35,13 @@ def run_record(ns: argparse.Namespace) -> int:
     from morobot.recording import recover, write_summary
     from morobot.ros.recorder import record
 
+    if not ns.recover:
+        from pathlib import Path
+
+        out = Path(ns.out).absolute()
+        for partial in sorted(out.parent.glob(f".{out.name}.*.partial")) if out.parent.is_dir() else []:
+            print(f"morobot record-demo: an earlier recording to {out.name} did not finish: recover it with "
+                  f"--recover {partial} --out <new bag>", file=sys.stderr)
     try:
         if ns.recover:
             summary = recover(ns.recover, ns.out)
