@@ -73,3 +73,13 @@ def test_rclpy_only_in_ros_and_nodes():
                  if p.relative_to(ROOT).parts[0] not in ("ros", "nodes")
                  and any(m == "rclpy" or m.startswith("rclpy.") for m in _imports(p))]
     assert not offenders, offenders
+
+
+def test_the_test_tree_mirrors_the_package():
+    tests = ROOT.parent / "test"
+    extra = {"e2e", "bench"}  # end-to-end runs across packages; the bench/ scripts
+    for d in tests.iterdir():
+        if d.is_dir() and not d.name.startswith((".", "__")):
+            assert d.name in extra or (ROOT / d.name).is_dir(), f"test/{d.name} has no morobot/{d.name}"
+    for path in tests.rglob("test_*.py"):
+        assert path.parent == tests or path.parent.name in extra or (ROOT / path.parent.name).is_dir()

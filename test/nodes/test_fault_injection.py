@@ -1,7 +1,7 @@
 """Fault injection against the real nodes over DDS: whatever arrives, nothing unsafe leaves a node.
 
 Each test drives a node on real topics with one fault class and asserts the safe outcome with a
-figure (docs/reliability.md has the table; rerun with ``pytest test/test_fault_injection.py -s``):
+figure (docs/reliability.md has the table; rerun with ``pytest test/nodes/test_fault_injection.py -s``):
 future-stamped inputs then silence, +Inf map cells, an all-unknown map, a lost point-cloud sensor,
 run-time parameter tampering, negative trajectory timing. Stamps, bad floats and overspeeding
 command streams for the arm filter are covered further in test_feasibility_fuzz.py and

@@ -12,7 +12,7 @@ import torch
 from fdm_small import SMALL
 from morobot.fdm.model import FDMConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
