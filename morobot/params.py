@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 TIGHTEN = (None, "down", "up")
@@ -175,3 +176,37 @@ def resolve(cls: type, overrides: Mapping[str, Any], source: str = "") -> dict[s
     if errors:
         raise ValueError(where + "invalid parameters: " + "; ".join(errors))
     return values
+
+
+def load_section(node: str, params_file: str | Path) -> dict[str, Any]:
+    """The ``ros__parameters`` of ``node`` in a ROS 2 parameters YAML (a leading ``/`` is accepted).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        KeyError: the file has no ``ros__parameters`` section for ``node``.
+        ValueError: the file is not a mapping of node sections.
+    """
+    import yaml
+
+    path = Path(params_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"params file not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        spec = yaml.safe_load(fh)
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path}: expected a mapping of node names to sections")
+    section = spec.get(node, spec.get(f"/{node}"))
+    if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+        raise KeyError(f"{path}: no ros__parameters for node {node!r}")
+    return dict(section["ros__parameters"])
+
+
+def load(cls: type, node: str, params_file: str | Path) -> dict[str, Any]:
+    """A node's parameters as it starts with them: the defaults of ``cls`` overridden by the
+    ``ros__parameters`` of ``node`` in ``params_file``.
+
+    Raises:
+        FileNotFoundError, KeyError: as :func:`load_section`.
+        ValueError: an unknown parameter or an invalid value.
+    """
+    return resolve(cls, load_section(node, params_file), source=str(params_file))

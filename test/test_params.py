@@ -5,7 +5,8 @@ import yaml
 from rclpy.parameter import Parameter
 
 from morobot.navigation import factory
-from morobot.navigation.params import MapperParams, PlannerParams, load
+from morobot.mapping.params import SHARED, MapperParams
+from morobot.navigation.params import PlannerParams, load
 from morobot.params import ParamSpec, defaults, resolve, specs
 from morobot.paths import config_path
 
@@ -48,7 +49,7 @@ def test_the_factory_reads_only_declared_parameters():
     for group in (factory.KINEMATIC_PARAMS, factory.MPPI_PARAMS, factory.COST_PARAMS, factory.COST_TO_GO_PARAMS,
                   factory.BLOCKED_PARAMS):
         assert set(group) <= names, set(group) - names
-    assert set(factory.ELEVATION_PARAMS) <= set(defaults(MapperParams))
+    assert set(SHARED) == {"size_x", "size_y", "resolution", "max_age", "voxel_size"}
 
 
 @pytest.mark.ros

@@ -99,12 +99,13 @@ class NavParams:
             FileNotFoundError: no such file.
             KeyError: a node section or a parameter the lock-step loop needs is missing.
         """
-        from morobot.navigation.factory import load_node_parameters
-        from morobot.navigation.params import MapperParams, PlannerParams, load
+        from morobot.mapping.params import MapperParams
+        from morobot.navigation.params import PlannerParams, load
+        from morobot.params import load_section
         from morobot.paths import config_path
 
         path = Path(params_file) if params_file else config_path("navigate.yaml")
-        sim = load_node_parameters("mujoco_sim", path)
+        sim = load_section("mujoco_sim", path)
         mapper = load(MapperParams, "elevation_mapper", path)
         planner = load(PlannerParams, "mppi_planner", path)
         for section, names in ((sim, ("step", "points_rate", "cmd_timeout")), (mapper, ("publish_rate",)),
@@ -301,7 +302,7 @@ class LockstepRunner:
         from morobot.fdm.history import ProprioHistory
         from morobot.mapping.elevation import ElevationMapper, transform_points
         from morobot.navigation.controller import NavigationController, Odometry
-        from morobot.navigation.factory import make_elevation_config
+        from morobot.mapping.params import elevation_config
         from morobot.sim.anymal import AnymalSim, AnymalSimConfig
 
         wall0 = time.perf_counter()
@@ -310,7 +311,7 @@ class LockstepRunner:
         sim = AnymalSim(world, AnymalSimConfig(command_timeout=float(p.sim["cmd_timeout"]),
                                                locomotion=scenario.locomotion_config()))
         sim.reset()
-        mapper = ElevationMapper(make_elevation_config(p.mapper))
+        mapper = ElevationMapper(elevation_config(p.mapper))
         history = None
         if self._fdm_history is not None:
             history = ProprioHistory(self._fdm_history.length, self._fdm_history.dt)

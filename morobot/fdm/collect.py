@@ -203,12 +203,13 @@ class _SensorScans:
 
     def __init__(self, sim: Any, cfg: CollectConfig) -> None:
         from morobot.mapping.elevation import ElevationMapper
-        from morobot.navigation.factory import make_elevation_config
-        from morobot.navigation.params import MapperParams, load
+        from morobot.mapping.params import MapperParams, elevation_config
+        from morobot.params import load
+        from morobot.paths import config_path
 
-        params = load(MapperParams, "elevation_mapper")
+        params = load(MapperParams, "elevation_mapper", config_path("navigate.yaml"))
         self.sim, self.cfg = sim, cfg
-        self.mapper = ElevationMapper(make_elevation_config(params))
+        self.mapper = ElevationMapper(elevation_config(params))
         self._next = -math.inf
 
     def observe(self, state: Any) -> None:

@@ -15,9 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import yaml
 
-from morobot.mapping.elevation import ElevationMapConfig
 from morobot.planning.blocked import BlockedMotionConfig, BlockedMotionMonitor
 from morobot.planning.cost import NavigationCost, NavigationCostConfig
 from morobot.planning.cost_to_go import CostToGo, CostToGoConfig
@@ -42,46 +40,12 @@ COST_TO_GO_PARAMS = ("cost_to_go", "ctg_risk_cost", "ctg_inflation_radius", "ctg
 #: :class:`~morobot.planning.blocked.BlockedMotionConfig` fields with a ``blocked_`` prefix).
 BLOCKED_PARAMS = ("blocked_marking", "blocked_min_command", "blocked_max_ratio", "blocked_duration",
                   "blocked_clearance", "blocked_radius", "blocked_height", "blocked_lifetime", "blocked_max_gap")
-#: Parameters read by :func:`make_elevation_config`.
-ELEVATION_PARAMS = ("size_x", "size_y", "resolution", "max_age", "voxel_size")
 
 
 def _require(p: Mapping[str, Any], names: tuple[str, ...], what: str) -> None:
     missing = [n for n in names if n not in p]
     if missing:
         raise KeyError(f"{what} needs the parameters {missing}")
-
-
-def load_node_parameters(node: str, params_file: Optional[str | Path] = None) -> dict[str, Any]:
-    """The ``ros__parameters`` of ``node`` in a ROS 2 parameters YAML.
-
-    Args:
-        node: node name, e.g. ``"mppi_planner"`` (a leading ``/`` in the file is accepted).
-        params_file: the YAML; default ``config/navigate.yaml``.
-
-    Returns:
-        A new dict of parameter values.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        KeyError: the file has no ``ros__parameters`` section for ``node``.
-        ValueError: the file is not a mapping of node sections.
-    """
-    if params_file is None:
-        from morobot.paths import config_path
-
-        params_file = config_path("navigate.yaml")
-    path = Path(params_file)
-    if not path.is_file():
-        raise FileNotFoundError(f"params file not found: {path}")
-    with open(path, encoding="utf-8") as fh:
-        spec = yaml.safe_load(fh)
-    if not isinstance(spec, dict):
-        raise ValueError(f"{path}: expected a mapping of node names to sections")
-    section = spec.get(node, spec.get(f"/{node}"))
-    if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
-        raise KeyError(f"{path}: no ros__parameters for node {node!r}")
-    return dict(section["ros__parameters"])
 
 
 def make_kinematic_model(p: Mapping[str, Any]) -> KinematicModel:
@@ -256,14 +220,3 @@ def make_blocked_monitor(p: Mapping[str, Any]) -> Optional[BlockedMotionMonitor]
     _require(p, BLOCKED_PARAMS, "the blocked-motion monitor")
     return BlockedMotionMonitor(BlockedMotionConfig(
         **{name[len("blocked_"):]: float(p[name]) for name in BLOCKED_PARAMS[1:]}))
-
-
-def make_elevation_config(p: Mapping[str, Any]) -> ElevationMapConfig:
-    """The elevation mapper configuration of the ``elevation_mapper`` node.
-
-    Raises:
-        KeyError: a parameter of :data:`ELEVATION_PARAMS` is missing.
-        ValueError: invalid values (see :class:`ElevationMapConfig`).
-    """
-    _require(p, ELEVATION_PARAMS, "the elevation mapper")
-    return ElevationMapConfig(**{name: float(p[name]) for name in ELEVATION_PARAMS})

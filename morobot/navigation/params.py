@@ -1,7 +1,7 @@
 """The navigation nodes' parameters, each defined once (default, range, description).
 
-:class:`PlannerParams` is the ``mppi_planner`` node's table and :class:`MapperParams` the
-``elevation_mapper``'s. The nodes declare them (:func:`morobot.params.specs`), the offline
+:class:`PlannerParams` is the ``mppi_planner`` node's table (the ``elevation_mapper``'s is
+:class:`morobot.mapping.params.MapperParams`). The nodes declare them (:func:`morobot.params.specs`), the offline
 evaluation reads the same names from a parameters YAML (:func:`load`), and ``config/*.yaml`` only
 overrides: a key that is not a field here is an error.
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from morobot.params import param, resolve
+from morobot.params import load as params_load
+from morobot.params import param
 
 
 @dataclass(frozen=True)
@@ -125,42 +126,8 @@ class PlannerParams:
         return None
 
 
-@dataclass(frozen=True)
-class MapperParams:
-    """``elevation_mapper``: point clouds fused into a robot-centric height grid."""
-
-    size_x: float = param(12.0, "map extent along odom x (m), centred on the robot", 1.0, 50.0)
-    size_y: float = param(12.0, "map extent along odom y (m), centred on the robot", 1.0, 50.0)
-    resolution: float = param(0.1, "cell size (m)", 0.02, 1.0)
-    max_age: float = param(20.0, "a cell not observed for this long (s) becomes unknown", 0.1, 600.0)
-    voxel_size: float = param(0.05, "voxel downsampling of incoming clouds (m, 0 = off)", 0.0, 1.0)
-    publish_rate: float = param(5.0, "map publishing rate (Hz)", 0.5, 50.0)
-    odom_frame: str = param("odom", "world-fixed frame of the map and odometry")
-    base_frame: str = param("base", "robot body frame of incoming clouds")
-    max_odom_lag: float = param(0.2, "largest cloud/odometry stamp difference accepted (s)", 0.0, 2.0)
-    points_timeout: float = param(1.0, "no cloud for this long (s, node clock): the map is not published (the "
-                                  "planner then stops on a stale map) and an error is logged", 0.1, 30.0,
-                                  tighten="down")
-    max_points: int = param(200000, "clouds with more points are randomly downsampled to this many before "
-                            "mapping (bounded cost per cloud)", 1000, 10000000)
-    max_cloud_rate: float = param(20.0, "clouds arriving faster than this (Hz, node clock) are skipped (bounded "
-                                  "cost per second)", 0.5, 1000.0)
-
-
 def load(cls: type, node: str, params_file: Optional[str | Path] = None) -> dict[str, Any]:
-    """A node's parameters as the node starts with them: the defaults of ``cls`` overridden by the
-    ``ros__parameters`` of ``node`` in ``params_file`` (default ``config/navigate.yaml``).
+    """:func:`morobot.params.load` with ``config/navigate.yaml`` as the default file."""
+    from morobot.paths import config_path
 
-    Raises:
-        FileNotFoundError: no such file.
-        KeyError: the file has no ``ros__parameters`` section for ``node``.
-        ValueError: an unknown parameter or an invalid value.
-    """
-    from morobot.navigation.factory import load_node_parameters
-
-    path = params_file
-    if path is None:
-        from morobot.paths import config_path
-
-        path = config_path("navigate.yaml")
-    return resolve(cls, load_node_parameters(node, path), source=str(path))
+    return params_load(cls, node, params_file if params_file is not None else config_path("navigate.yaml"))

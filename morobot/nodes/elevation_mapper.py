@@ -10,7 +10,7 @@ clock) the map is not published at all and an error says so: the planner then st
 instead of driving on a map that only looks fresh. Clouds above ``max_points`` points are randomly
 downsampled first and at most ``max_cloud_rate`` clouds a second are mapped, so neither one huge
 cloud nor a flood of them can block the mapper or starve the planner of CPU. Parameters:
-:class:`morobot.navigation.params.MapperParams`.
+:class:`morobot.mapping.params.MapperParams`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import PointCloud2
 
 from morobot.mapping.elevation import ElevationMapper, transform_points
-from morobot.navigation.factory import make_elevation_config
-from morobot.navigation.params import MapperParams
+from morobot.mapping.params import MapperParams, elevation_config
 from morobot.params import specs
 from morobot.ros import qos
 from morobot.ros.logthrottle import KeyedThrottle
@@ -57,7 +56,7 @@ class ElevationMapperNode(Node):
         self._warn = KeyedThrottle(self.get_logger().warning)  # every kind of bad input leaves a line
 
     def _build_mapper(self) -> None:
-        self.mapper = ElevationMapper(make_elevation_config(self.p))
+        self.mapper = ElevationMapper(elevation_config(self.p))
 
     def _reconfigure(self, values: dict) -> None:
         self.p = values

@@ -14,8 +14,12 @@ from morobot.evaluation.nav import (ContactMonitor, LockstepRunner, NavParams, P
                                     robot_footprint, write_results)
 from morobot.evaluation.report import agreement_table, write_report
 from morobot.evaluation.scenarios import TERRAIN_MIXES, Scenario, custom_scenario, make_scenario, make_scenarios
-from morobot.navigation.params import MapperParams, PlannerParams, load
-from morobot.navigation.factory import (load_node_parameters, make_elevation_config, make_kinematic_model,
+from morobot.mapping.params import MapperParams
+from morobot.mapping.params import elevation_config as make_elevation_config
+from morobot.navigation.params import PlannerParams, load
+from morobot.params import load_section as load_node_parameters
+from morobot.paths import config_path
+from morobot.navigation.factory import (make_kinematic_model,
                                       make_mppi_config, make_navigation_cost)
 from morobot.sim.worlds import is_reachable, load_world, make_world
 
@@ -183,7 +187,7 @@ def test_factory_builds_what_the_node_builds():
     with pytest.raises(KeyError, match="horizon"):
         make_mppi_config({k: v for k, v in p.items() if k != "horizon"})
     with pytest.raises(KeyError):
-        load_node_parameters("no_such_node")
+        load_node_parameters("no_such_node", config_path("navigate.yaml"))
 
 
 # ------------------------------------------------------------------------------------ simulation
