@@ -30,13 +30,13 @@ Three measurements, each against a baseline timed in the same process and run:
    planner's final command sequence scored with the same model and cost. Target: <= 50 ms per
    cycle on 2 cores.
 
-2. **Collection throughput** of :func:`morobot.fdm.collect.collect` with one worker (in process,
+2. **Collection throughput** of :func:`morobot.fdm.data.collect.collect` with one worker (in process,
    small run, written to a temporary directory) against the raw physics of :class:`AnymalSim`
    on the same worlds for the same simulated time and number of episodes (reset at random free
    starts, the same kind of random command stream re-sent every 0.05 s, ``advance(0.05)``,
    border check only). Sim time = 0.5 s command steps x 0.5 s; MuJoCo steps at 0.005 s.
 
-3. **Training throughput**: one FDM training step as in :mod:`morobot.fdm.train` (forward,
+3. **Training throughput**: one FDM training step as in :mod:`morobot.fdm.training.train` (forward,
    ``fdm_loss`` with Poisson bootstrap weights, backward, gradient clip, AdamW) at the default
    configuration (ensemble 4) and batch size (2048) on synthetic tensors of the data's shapes,
    with and without the scan branch; data loading is not included.
@@ -76,7 +76,7 @@ from morobot.fdm import se2
 from morobot.fdm.dynamics import FDMDynamics
 from morobot.fdm.heightscan import SCAN_CHANNELS, scan_from_heightmap
 from morobot.fdm.history import stationary_history
-from morobot.fdm.loss import LossWeights, fdm_loss
+from morobot.fdm.training.loss import LossWeights, fdm_loss
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
 from morobot.planning.cost import NavigationCost
 from morobot.planning.interface import HeightMap, NavState, Rollout
@@ -451,8 +451,8 @@ def physics_only(kind: str, world_seed: int, cfg: Any, steps: int, episodes: int
     Returns wall/CPU seconds of building world and simulator (``build_*``) and of driving (``drive_*``),
     and the simulated seconds.
     """
-    from morobot.fdm.collect import _free_starts
-    from morobot.fdm.commands import sample_command_sequences
+    from morobot.fdm.data.collect import _free_starts
+    from morobot.fdm.data.commands import sample_command_sequences
     from morobot.sim.anymal import AnymalSim
     from morobot.sim.worlds import make_world
 
@@ -495,7 +495,7 @@ def physics_only(kind: str, world_seed: int, cfg: Any, steps: int, episodes: int
 def bench_collection(kinds: Sequence[str], samples_per_world: int, repeats: int = 1, seed: int = 0,
                      world_size: tuple[float, float] = (20.0, 20.0)) -> dict[str, Any]:
     """Collector (1 worker, in process) vs raw physics on the same worlds, ``repeats`` interleaved runs."""
-    from morobot.fdm.collect import CollectConfig, _tasks, collect
+    from morobot.fdm.data.collect import CollectConfig, _tasks, collect
 
     rows: dict[str, list[dict[str, float]]] = {"collector": [], "physics": []}
     for _ in range(repeats):
@@ -553,7 +553,7 @@ def make_train_batch(config: FDMConfig, batch: int, seed: int = 0) -> dict[str, 
 
 def make_train_step(config: FDMConfig, batch: int, seed: int = 0,
                     lr: float = 3e-3, weight_decay: float = 1e-4, grad_clip: float = 1.0) -> Callable[[], float]:
-    """One training step of :func:`morobot.fdm.train.train` on a fixed synthetic batch; returns the loss."""
+    """One training step of :func:`morobot.fdm.training.train.train` on a fixed synthetic batch; returns the loss."""
     torch.manual_seed(seed)
     model = PerceptiveFDM(config)
     model.train()
@@ -578,9 +578,9 @@ def make_train_step(config: FDMConfig, batch: int, seed: int = 0,
 
 
 def default_train_config(no_scan: bool) -> FDMConfig:
-    """The model :mod:`morobot.fdm.train` builds with its default arguments on the default data spec."""
-    from morobot.fdm.dataset import DataSpec
-    from morobot.fdm.train import TrainArgs, build_config
+    """The model :mod:`morobot.fdm.training.train` builds with its default arguments on the default data spec."""
+    from morobot.fdm.data.dataset import DataSpec
+    from morobot.fdm.training.train import TrainArgs, build_config
 
     return build_config(DataSpec(), TrainArgs(data_dir="", out_dir="", no_scan=no_scan))
 

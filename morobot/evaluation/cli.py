@@ -146,8 +146,8 @@ def nav_main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def fdm_main(argv: Optional[Sequence[str]] = None) -> int:
-    """``morobot eval fdm`` (:mod:`morobot.fdm.evaluate`)."""
-    from morobot.fdm.evaluate import main
+    """``morobot eval fdm`` (:mod:`morobot.fdm.evaluation.evaluate`)."""
+    from morobot.fdm.evaluation.evaluate import main
 
     return main(argv)
 

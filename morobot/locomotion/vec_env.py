@@ -3,7 +3,7 @@
 ``num_envs`` environments are split evenly over ``workers`` processes (spawned; each with one
 torch/BLAS thread); one step sends every worker its slice of the actions and gathers
 observations, rewards, dones and episode statistics. With ``workers=0`` the batch runs in this
-process (tests, debugging). Workers are started with :func:`morobot.fdm.collect.die_with_parent`
+process (tests, debugging). Workers are started with :func:`morobot.fdm.data.collect.die_with_parent`
 semantics: they end when the trainer is killed.
 """
 

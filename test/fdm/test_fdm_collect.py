@@ -1,10 +1,10 @@
-"""Data collection on the MuJoCo ANYmal simulator (morobot.fdm.collect)."""
+"""Data collection on the MuJoCo ANYmal simulator (morobot.fdm.data.collect)."""
 
 import numpy as np
 import pytest
 
-from morobot.fdm.collect import CollectConfig, collect, main, run_episode
-from morobot.fdm.dataset import FDMDataset, read_manifest
+from morobot.fdm.data.collect import CollectConfig, collect, main, run_episode
+from morobot.fdm.data.dataset import FDMDataset, read_manifest
 from morobot.fdm.heightscan import ScanConfig
 from morobot.sim.anymal import AnymalSim
 from morobot.sim.worlds import Box, World
@@ -36,7 +36,7 @@ def test_episode_into_a_wall_is_labelled_and_frozen(monkeypatch):
     cfg = small("unused", episode_steps=24, stride=1)
     # drive straight at the wall: replace the random stream by a constant forward command
     forward = lambda rng, n, t, dt, limits: np.tile([0.8, 0.0, 0.0], (n, t, 1)).astype(np.float32)  # noqa: E731
-    monkeypatch.setattr("morobot.fdm.collect.sample_command_sequences", forward)
+    monkeypatch.setattr("morobot.fdm.data.collect.sample_command_sequences", forward)
     samples, stats = run_episode(sim, world, cfg, np.random.default_rng(0), np.array([-1.0, 0.0, 0.0]))
     assert stats["collision"] == 1 and stats["fall"] == 0
     hit = [s for s in samples if s["failed"].any()]
@@ -98,7 +98,7 @@ def test_sensor_scans_see_what_the_depth_cameras_see():
     sim = AnymalSim(world)
     cfg = small("unused", episode_steps=12, stride=1, scan_source="sensor")
     still = lambda rng, n, t, dt, limits: np.zeros((n, t, 3), np.float32)  # noqa: E731
-    import morobot.fdm.collect as collect_mod
+    import morobot.fdm.data.collect as collect_mod
 
     orig = collect_mod.sample_command_sequences
     collect_mod.sample_command_sequences = still
@@ -128,7 +128,7 @@ def test_unknown_scan_source_rejected(tmp_path):
 def test_a_killed_collection_never_looks_complete(tmp_path):
     """A run that stops after its first world (as after kill -9) leaves an incomplete manifest; the
     resumed run completes it."""
-    import morobot.fdm.collect as collect_module
+    import morobot.fdm.data.collect as collect_module
 
     out = tmp_path / "data"
     real = collect_module.collect_world
@@ -161,7 +161,7 @@ def test_collection_workers_die_with_their_parent(tmp_path):
     import time
 
     script = ("import time, multiprocessing as mp\n"
-              "from morobot.fdm.collect import die_with_parent\n"
+              "from morobot.fdm.data.collect import die_with_parent\n"
               "def work(_):\n    time.sleep(60)\n"
               "if __name__ == '__main__':\n"
               "    pool = mp.get_context('spawn').Pool(1, initializer=die_with_parent)\n"

@@ -1,11 +1,11 @@
-"""On-disk data format, manifest, split and Dataset (morobot.fdm.dataset)."""
+"""On-disk data format, manifest, split and Dataset (morobot.fdm.data.dataset)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from morobot.fdm.dataset import (
+from morobot.fdm.data.dataset import (
     DatasetError,
     DataSpec,
     FDMDataset,
@@ -17,7 +17,7 @@ from morobot.fdm.dataset import (
     write_shard,
 )
 from morobot.fdm.heightscan import ScanConfig
-from morobot.fdm.synthetic import make_world, simulate, write_synthetic_dataset
+from morobot.fdm.data.synthetic import make_world, simulate, write_synthetic_dataset
 
 SPEC = DataSpec(scan=ScanConfig(x_min=-1.0, x_max=3.0, y_min=-1.5, y_max=1.5, resolution=0.2))
 

@@ -1,9 +1,9 @@
-"""AUROC and evaluation helpers (morobot.fdm.evaluate)."""
+"""AUROC and evaluation helpers (morobot.fdm.evaluation.evaluate)."""
 
 import numpy as np
 import pytest
 
-from morobot.fdm.evaluate import auroc, horizon_steps, metrics
+from morobot.fdm.evaluation.evaluate import auroc, horizon_steps, metrics
 
 
 def pairwise_auroc(scores, labels):

@@ -1,9 +1,9 @@
-"""Proprioceptive history (morobot.fdm.history) and command sampling (morobot.fdm.commands)."""
+"""Proprioceptive history (morobot.fdm.history) and command sampling (morobot.fdm.data.commands)."""
 
 import numpy as np
 import pytest
 
-from morobot.fdm.commands import CommandLimits, sample_command_sequences
+from morobot.fdm.data.commands import CommandLimits, sample_command_sequences
 from morobot.fdm.history import HISTORY_DIM, ProprioHistory, history_row, stationary_history
 
 

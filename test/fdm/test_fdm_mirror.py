@@ -1,4 +1,4 @@
-"""Left-right mirror augmentation of FDM samples (morobot.fdm.dataset.mirror_batch)."""
+"""Left-right mirror augmentation of FDM samples (morobot.fdm.data.dataset.mirror_batch)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from morobot.fdm.dataset import DataSpec, FDMDataset, mirror_batch
+from morobot.fdm.data.dataset import DataSpec, FDMDataset, mirror_batch
 from morobot.fdm.heightscan import ScanConfig, sample_heights
 from morobot.fdm.se2 import integrate
-from morobot.fdm.synthetic import write_synthetic_dataset
+from morobot.fdm.data.synthetic import write_synthetic_dataset
 
 SCAN = ScanConfig(x_min=-1.0, x_max=3.0, y_min=-1.5, y_max=1.5, resolution=0.2)
 

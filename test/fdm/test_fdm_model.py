@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from morobot.fdm import se2
-from morobot.fdm.loss import cumulative_collision_bce, fdm_loss
+from morobot.fdm.training.loss import cumulative_collision_bce, fdm_loss
 from morobot.fdm.model import FDMConfig, MemberOutput, PerceptiveFDM, collision_probability
 
 from fdm_small import SMALL

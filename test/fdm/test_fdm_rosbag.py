@@ -1,4 +1,4 @@
-"""morobot.fdm.rosbag: rosbag2 recordings of a synthetic drive (written here with rosbags) converted into
+"""morobot.fdm.data.rosbag: rosbag2 recordings of a synthetic drive (written here with rosbags) converted into
 FDM data and compared value by value with the drive that produced them.
 
 The drive (100 s to 150 s of bag time): a point robot tracks piecewise-constant commands (published at
@@ -18,9 +18,10 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from fdm_small import SMALL
-from morobot.fdm import rosbag, train
-from morobot.fdm.dataset import FDMDataset, read_manifest
-from morobot.fdm.rosbag import ConversionError, ConvertOptions
+from morobot.fdm.data import rosbag
+from morobot.fdm.training import train
+from morobot.fdm.data.dataset import FDMDataset, read_manifest
+from morobot.fdm.data.rosbag import ConversionError, ConvertOptions
 
 TS = get_typestore(Stores.ROS2_KILTED)
 M = TS.types

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from morobot.fdm import evaluate, train
+from morobot.fdm.evaluation import evaluate
+from morobot.fdm.training import train
 from morobot.fdm.checkpoint import load_checkpoint, read_payload
-from morobot.fdm.dataset import DataSpec
+from morobot.fdm.data.dataset import DataSpec
 from morobot.fdm.heightscan import ScanConfig
-from morobot.fdm.synthetic import write_synthetic_dataset
+from morobot.fdm.data.synthetic import write_synthetic_dataset
 
 SPEC = DataSpec(scan=ScanConfig(x_min=-1.0, x_max=3.0, y_min=-1.5, y_max=1.5, resolution=0.2))
 TINY = {
@@ -119,7 +120,7 @@ def test_main_and_evaluation_against_baselines(data_dir, tmp_path):
 
 
 def test_scan_ceiling_is_trained_and_kept(data_dir, tmp_path):
-    from morobot.fdm.dataset import DatasetError, FDMDataset
+    from morobot.fdm.data.dataset import DatasetError, FDMDataset
     from morobot.fdm.heightscan import to_channels
 
     out = tmp_path / "ceil"

@@ -127,7 +127,7 @@ def test_rubble_mix_scenarios_carry_the_stumble_model(tmp_path):
 
 
 def test_collect_passes_world_params_and_locomotion(tmp_path):
-    from morobot.fdm.collect import CollectConfig, collect, parse_args
+    from morobot.fdm.data.collect import CollectConfig, collect, parse_args
     from morobot.fdm.heightscan import ScanConfig
 
     cfg = parse_args(["--out", "x", "--world-param", "rubble=0.06", "--locomotion", "stumble_rate=0.3"])
@@ -148,10 +148,10 @@ def test_collect_passes_world_params_and_locomotion(tmp_path):
 
 
 def test_merge_datasets(tmp_path):
-    from morobot.fdm.dataset import DataSpec, DatasetError, FDMDataset, read_manifest
+    from morobot.fdm.data.dataset import DataSpec, DatasetError, FDMDataset, read_manifest
     from morobot.fdm.heightscan import ScanConfig
-    from morobot.fdm.merge import main, merge_datasets
-    from morobot.fdm.synthetic import write_synthetic_dataset
+    from morobot.fdm.data.merge import main, merge_datasets
+    from morobot.fdm.data.synthetic import write_synthetic_dataset
 
     spec = DataSpec(scan=ScanConfig(x_min=-1.0, x_max=3.0, y_min=-1.5, y_max=1.5, resolution=0.2))
     write_synthetic_dataset(tmp_path / "a", worlds_per_kind=1, samples_per_world=8, seed=1, spec=spec)
@@ -172,11 +172,11 @@ def test_merge_datasets(tmp_path):
 
 
 def test_fine_tuning_starts_from_the_checkpoint(tmp_path):
-    from morobot.fdm import train
+    from morobot.fdm.training import train
     from morobot.fdm.checkpoint import CheckpointError
-    from morobot.fdm.dataset import DataSpec
+    from morobot.fdm.data.dataset import DataSpec
     from morobot.fdm.heightscan import ScanConfig
-    from morobot.fdm.synthetic import write_synthetic_dataset
+    from morobot.fdm.data.synthetic import write_synthetic_dataset
 
     spec = DataSpec(scan=ScanConfig(x_min=-1.0, x_max=3.0, y_min=-1.5, y_max=1.5, resolution=0.2))
     write_synthetic_dataset(tmp_path / "d", worlds_per_kind=3, samples_per_world=48, seed=2, spec=spec)

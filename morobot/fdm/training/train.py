@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from morobot.fdm.checkpoint import CheckpointError, read_payload, save_checkpoint
-from morobot.fdm.dataset import DataSpec, FDMDataset, mirror_batch, read_manifest, split_worlds
+from morobot.fdm.data.dataset import DataSpec, FDMDataset, mirror_batch, read_manifest, split_worlds
 from morobot.fdm.heightscan import ScanConfig
 from morobot.fileio import atomic_write_bytes
-from morobot.fdm.loss import LossWeights, fdm_loss
+from morobot.fdm.training.loss import LossWeights, fdm_loss
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
 
 LATEST = "latest.pt"
@@ -70,7 +70,7 @@ class TrainArgs:
             instead of the data's ``clip_high``, here and at run time (see
             :class:`~morobot.fdm.heightscan.ScanConfig`).
         mirror_prob: probability that a training sample is reflected left-right
-            (:func:`~morobot.fdm.dataset.mirror_batch`) each time it is drawn; 0 = off.
+            (:func:`~morobot.fdm.data.dataset.mirror_batch`) each time it is drawn; 0 = off.
         init_from: fine-tune: start from this checkpoint's weights and input normalisation
             instead of a fresh model (its model config must equal this run's).
         allow_incomplete: train on data whose manifest says the collection or conversion did not

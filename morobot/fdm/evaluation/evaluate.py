@@ -26,7 +26,7 @@ import torch
 
 from morobot.fdm import se2
 from morobot.fdm.checkpoint import CheckpointError, load_checkpoint
-from morobot.fdm.dataset import FDMDataset, read_manifest
+from morobot.fdm.data.dataset import FDMDataset, read_manifest
 from morobot.fileio import atomic_write_bytes, atomic_write_json
 from morobot.fdm.model import PerceptiveFDM
 

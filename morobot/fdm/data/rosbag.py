@@ -1,6 +1,6 @@
-"""Real-robot FDM data: rosbag2 recordings converted into the data format of :mod:`morobot.fdm.collect`.
+"""Real-robot FDM data: rosbag2 recordings converted into the data format of :mod:`morobot.fdm.data.collect`.
 
-``python -m morobot.fdm.rosbag BAG [BAG ...] --out data/fdm_real`` (``morobot convert-bag ...``)
+``python -m morobot.fdm.data.rosbag BAG [BAG ...] --out data/fdm_real`` (``morobot convert-bag ...``)
 
 Reads, with the pure-Python ``rosbags`` package (no ROS install, no rclpy):
 
@@ -46,7 +46,7 @@ As in the collector, the flags of a sample are 1 from the step containing the on
 are frozen at the end of that step, and no sample starts inside an episode.
 
 Output: one shard per bag (or per ``segment_seconds`` segment of a bag, so that
-:func:`~morobot.fdm.dataset.split_worlds` can hold segments out) written atomically, and the
+:func:`~morobot.fdm.data.dataset.split_worlds` can hold segments out) written atomically, and the
 manifest rewritten after every bag, with the source bags, topics, message counts, skip counts and
 the heuristic's parameters; ``--resume`` skips bags already converted. ``world_heights`` of a
 shard is a mosaic of all terrain seen (latest observation per cell), for plots.
@@ -66,7 +66,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from morobot import pointcloud
-from morobot.fdm.dataset import DataSpec, DatasetError, freeze_after_failure, read_manifest, write_manifest, write_shard
+from morobot.fdm.data.dataset import DataSpec, DatasetError, freeze_after_failure, read_manifest, write_manifest, write_shard
 from morobot.fdm.heightscan import ScanConfig, sample_heights
 from morobot.fdm.history import ProprioHistory
 
@@ -859,7 +859,7 @@ def _meta(opts: ConvertOptions, bags: list[dict]) -> dict[str, Any]:
     skipped = {r: sum(b["skipped"].get(r, 0) for b in bags) for r in SKIP_REASONS}
     return {
         "source": SOURCE,
-        "converter": "morobot.fdm.rosbag",
+        "converter": "morobot.fdm.data.rosbag",
         "labels": "heuristic",
         "failure_heuristic": opts.heuristic(),
         "options": opts.to_dict(),
@@ -1034,7 +1034,7 @@ def run(ns: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point (``python -m morobot.fdm.rosbag``, ``morobot convert-bag``)."""
+    """Command-line entry point (``python -m morobot.fdm.data.rosbag``, ``morobot convert-bag``)."""
     parser = argparse.ArgumentParser(prog="morobot convert-bag",
                                      description="Convert rosbag2 recordings of a robot into FDM training data.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_arguments(parser)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from morobot.fdm.dataset import SHARD_DIR, DataSpec, DatasetError, read_manifest, write_manifest
+from morobot.fdm.data.dataset import SHARD_DIR, DataSpec, DatasetError, read_manifest, write_manifest
 
 
 def merge_datasets(out: str | Path, sources: Sequence[str | Path]) -> dict:

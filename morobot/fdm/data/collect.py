@@ -4,7 +4,7 @@
 
 Per world (``make_world(kind, seed)``, all kinds of :data:`morobot.sim.worlds.KINDS`) a worker
 runs episodes: the robot is reset to a random free pose and driven by a continuous stream of
-time-correlated random commands (:mod:`morobot.fdm.commands`), one command per ``dt``, re-sent
+time-correlated random commands (:mod:`morobot.fdm.data.commands`), one command per ``dt``, re-sent
 every ``history_dt`` while the :class:`~morobot.fdm.history.ProprioHistory` is filled exactly as
 the run-time node fills it. Every ``stride`` steps a sample starts: its history, the height scan
 at the start pose, the next ``horizon`` commands, the poses reached at the end of each step
@@ -39,8 +39,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from morobot.fdm.commands import CommandLimits, sample_command_sequences
-from morobot.fdm.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
+from morobot.fdm.data.commands import CommandLimits, sample_command_sequences
+from morobot.fdm.data.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
 from morobot.fdm.heightscan import ScanConfig, corrupt, sample_heights, scan_from_world
 from morobot.fdm.history import ProprioHistory
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from morobot.fdm.commands import CommandLimits, sample_command_sequences
-from morobot.fdm.dataset import DataSpec, write_manifest, write_shard
+from morobot.fdm.data.commands import CommandLimits, sample_command_sequences
+from morobot.fdm.data.dataset import DataSpec, write_manifest, write_shard
 from morobot.fdm.heightscan import corrupt, sample_heights
 from morobot.fdm.history import HISTORY_DIM
 
@@ -106,7 +106,7 @@ def simulate(world: SyntheticWorld, rng: np.random.Generator, count: int, spec: 
     """Generates ``count`` samples in ``world`` following ``spec``.
 
     Returns:
-        Shard arrays (see :mod:`morobot.fdm.dataset`).
+        Shard arrays (see :mod:`morobot.fdm.data.dataset`).
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")

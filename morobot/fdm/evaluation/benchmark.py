@@ -1,4 +1,4 @@
-"""Planning-time benchmark: ``python -m morobot.fdm.benchmark [--checkpoint X] [-k 2048]``.
+"""Planning-time benchmark: ``python -m morobot.fdm.evaluation.benchmark [--checkpoint X] [-k 2048]``.
 
 Times one planning cycle of :class:`~morobot.fdm.dynamics.FDMDynamics`: scan sampling from a
 height map plus ``encode`` (once per cycle), and ``predict`` for ``K`` samples of ``T`` steps
@@ -86,7 +86,7 @@ def benchmark(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point; prints the timings as JSON."""
-    p = argparse.ArgumentParser(prog="python -m morobot.fdm.benchmark", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m morobot.fdm.evaluation.benchmark", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", help="time this checkpoint (default: an untrained default-config model)")
     p.add_argument("-k", "--samples", type=int, default=2048)
     p.add_argument("-t", "--steps", type=int, default=None)

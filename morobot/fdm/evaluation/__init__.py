@@ -1,0 +1,1 @@
+"""FDM evaluation: held-out accuracy against baselines, and the planning-time benchmark."""

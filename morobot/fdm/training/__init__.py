@@ -1,0 +1,1 @@
+"""FDM training: the training command and its loss."""
