@@ -1,5 +1,10 @@
 """PPO (clipped surrogate, GAE) over a vectorised environment, with an optional auxiliary loss.
 
+Split as rsl_rl does: this module is the algorithm (configuration, the update, the optimisers);
+:mod:`morobot.korr.rollout` holds the roll-out storage and its advantages, and
+:mod:`morobot.korr.runner` orchestrates (collecting roll-outs from the environment, schedules,
+the training loop).
+
 Agent interface (see :class:`~morobot.korr.residual.ResidualAgent`):
 
 * ``agent(obs) -> (Normal over u, value, context)``
@@ -101,23 +106,6 @@ class PPOConfig:
         return asdict(self)
 
 
-class EpisodeStats:
-    """Running record of finished episodes: (env step count, success, return, length)."""
-
-    def __init__(self, n_envs: int) -> None:
-        self.ret = np.zeros(n_envs)
-        self.len = np.zeros(n_envs, int)
-        self.finished: list[tuple[int, float, float, int]] = []
-
-    def update(self, global_step: int, reward, done, success) -> None:
-        self.ret += reward
-        self.len += 1
-        for i in np.flatnonzero(done):
-            self.finished.append((global_step, float(success[i]), float(self.ret[i]), int(self.len[i])))
-            self.ret[i] = 0.0
-            self.len[i] = 0
-
-
 class PPO:
     """PPO trainer for one agent.
 
@@ -149,67 +137,13 @@ class PPO:
         keep = self.config.bc_buffer
         self.bc_obs, self.bc_expert = self.bc_obs[-keep:], self.bc_expert[-keep:]
 
-    # ------------------------------------------------------------------ rollouts
-    @torch.no_grad()
-    def collect(self, env, obs: np.ndarray, stats: EpisodeStats, global_step: int):
-        """Runs ``n_steps`` vector steps; returns (batch dict, last obs, new global step)."""
-        cfg = self.config
-        n = len(obs)
-        keys = ("obs", "u", "logp", "value", "reward", "done", "env_action", "next_obs")
-        buf: dict[str, list] = {k: [] for k in keys}
-        guided = cfg.expert_guided
-        if guided:
-            if not callable(getattr(env, "expert_actions", None)):
-                raise ValueError("bc_coef > 0 needs an environment with expert_actions()")
-            buf["expert"] = []
-        for _ in range(cfg.n_steps):
-            if guided:  # the expert's label for the state the policy is in now (before acting)
-                buf["expert"].append(torch.as_tensor(np.asarray(env.expert_actions()), dtype=torch.float32))
-            o = torch.as_tensor(obs, dtype=torch.float32)
-            dist, value, ctx = self.agent(o)
-            u = dist.sample()
-            logp = dist.log_prob(u).sum(-1)
-            action = self.agent.env_action(ctx, u)
-            res = env.step(action.numpy())
-            reward = np.asarray(res.reward, np.float64).copy()
-            trunc = np.asarray(res.truncated) & ~np.asarray(res.terminated)
-            if cfg.bootstrap_truncation and trunc.any():
-                final = torch.as_tensor(res.final_obs[trunc], dtype=torch.float32)
-                reward[trunc] += cfg.gamma * self.agent.value(final).numpy()
-            done = np.asarray(res.terminated) | np.asarray(res.truncated)
-            global_step += n
-            stats.update(global_step, res.reward, done, res.success)
-            for k, v in zip(keys, (o, u, logp, value, torch.as_tensor(reward, dtype=torch.float32),
-                                   torch.as_tensor(done, dtype=torch.float32), action,
-                                   torch.as_tensor(res.final_obs, dtype=torch.float32))):
-                buf[k].append(v)
-            obs = res.obs
-        batch = {k: torch.stack(v) for k, v in buf.items()}
-        last_value = self.agent.value(torch.as_tensor(obs, dtype=torch.float32))
-        batch["advantage"], batch["return"] = self._gae(batch, last_value)
-        return batch, obs, global_step
-
-    def _gae(self, batch, last_value):
-        cfg = self.config
-        t_max = batch["reward"].shape[0]
-        adv = torch.zeros_like(batch["reward"])
-        gae = torch.zeros_like(last_value)
-        next_value = last_value
-        for t in reversed(range(t_max)):
-            nonterminal = 1.0 - batch["done"][t]
-            delta = batch["reward"][t] + cfg.gamma * next_value * nonterminal - batch["value"][t]
-            gae = delta + cfg.gamma * cfg.gae_lambda * nonterminal * gae
-            adv[t] = gae
-            next_value = batch["value"][t]
-        return adv, adv + batch["value"]
-
     # -------------------------------------------------------------------- update
     def update(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None,
                bc_coef: float | None = None) -> dict[str, float]:
         """Clipped-surrogate PPO epochs on one roll-out batch.
 
         Args:
-            batch: output of :meth:`collect`.
+            batch: output of :func:`morobot.korr.runner.collect`.
             generator: minibatch shuffling.
             bc_coef: weight of the imitation loss for this update (None: ``config.bc_coef``).
                 Needs ``batch["expert"]`` when positive.
@@ -312,45 +246,3 @@ class PPO:
             if "model_optimizer" not in state:
                 raise KeyError("resume state has no model_optimizer (saved by a run without a model)")
             self.model_optimizer.load_state_dict(state["model_optimizer"])
-
-
-def lr_factor(config: PPOConfig, step: int, total_steps: int) -> float:
-    """Learning-rate multiplier at env step ``step`` (1 without annealing)."""
-    if not config.anneal_lr or total_steps <= 0:
-        return 1.0
-    frac = min(1.0, max(0, step) / total_steps)
-    return 1.0 - (1.0 - config.lr_floor) * frac
-
-
-def bc_coef_at(config: PPOConfig, step: int, total_steps: int) -> float:
-    """Imitation-loss weight at env step ``step``: ``bc_coef``, or linear to ``bc_coef_final`` if set."""
-    if config.bc_coef_final is None or total_steps <= 0:
-        return float(config.bc_coef)
-    frac = min(1.0, max(0, step) / total_steps)
-    return float(config.bc_coef + (config.bc_coef_final - config.bc_coef) * frac)
-
-
-def train_ppo(env, ppo: PPO, total_steps: int, seed: int = 0, start_step: int = 0,
-              callback=None, stats: EpisodeStats | None = None) -> EpisodeStats:
-    """Alternates :meth:`PPO.collect` and :meth:`PPO.update` until ``total_steps`` env steps.
-
-    Args:
-        callback: called as ``callback(global_step, update_stats, episode_stats)`` after every
-            update; returning True stops training.
-    """
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    obs = env.reset()
-    stats = stats or EpisodeStats(len(obs))
-    step = start_step
-    base_lrs = (ppo.config.actor_lr, ppo.config.critic_lr)
-    while step < total_steps:
-        factor = lr_factor(ppo.config, step, total_steps)
-        for group, lr in zip(ppo.optimizer.param_groups, base_lrs):
-            group["lr"] = lr * factor
-        bc_coef = bc_coef_at(ppo.config, step, total_steps)
-        batch, obs, step = ppo.collect(env, obs, stats, step)
-        info = ppo.update(batch, gen, bc_coef=bc_coef)
-        if callback is not None and callback(step, info, stats):
-            break
-    return stats

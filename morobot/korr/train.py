@@ -418,7 +418,9 @@ def plot_diagnostics(path: Path, task: str, variant: str, finished: list, histor
 
 
 def stage_residual(args: TrainArgs, task: str, out: Path, log: _Log) -> None:
-    from morobot.korr.ppo import PPO, EpisodeStats, train_ppo
+    from morobot.korr.ppo import PPO
+    from morobot.korr.rollout import EpisodeStats
+    from morobot.korr.runner import train_ppo
     from morobot.korr.residual import VARIANTS
     from morobot.korr.tasks import PERTURBATIONS, KorrVecEnv, curriculum_factor, scale_perturbation
 

@@ -202,20 +202,17 @@ def test_policy_rejects_koopman_checkpoint(tmp_path):
         KorrPolicy(tmp_path / "koopman.pt")
 
 
-def test_cli_registration_and_train_bc_stage(tmp_path):
+def test_cli_arguments_and_train_bc_stage(tmp_path):
     from morobot.korr.bc import DemoData
-    from morobot.korr.cli import register
+    from morobot.korr.cli import eval_args, train_args
     from morobot.korr.train import TrainArgs, main
 
-    extra = {}
-    register(extra)
-    assert set(extra) == {"train-korr", "eval-korr"}
     parser = argparse.ArgumentParser()
-    extra["train-korr"][1](parser)
+    train_args(parser)
     ns = parser.parse_args(["--task", "push", "--stage", "bc", "--residual-steps", "10", "--no-progress"])
     assert ns.residual_steps == 10 and ns.progress is False and ns.resume is True
     eval_parser = argparse.ArgumentParser()
-    extra["eval-korr"][1](eval_parser)
+    eval_args(eval_parser)
     assert eval_parser.parse_args(["--episodes", "5"]).episodes == 5
     assert set(vars(ns)) == set(TrainArgs.__dataclass_fields__)
     rng = np.random.default_rng(0)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from morobot.korr.ppo import PPO, EpisodeStats, PPOConfig, bc_coef_at, train_ppo
+from morobot.korr.ppo import PPO, PPOConfig
+from morobot.korr.rollout import EpisodeStats
+from morobot.korr.runner import bc_coef_at, collect, train_ppo
 from morobot.korr.residual import ResidualAgent, ResidualConfig, residual_target
 from morobot.korr.tasks import ACT_DIM, EXPERTS, OBS_DIM, KorrVecEnv, StepResult
 
@@ -105,7 +107,7 @@ def test_expert_labels_of_the_korr_env_match_the_visited_states():
     ppo = PPO(agent, PPOConfig(n_steps=3, epochs=1, minibatch_size=6, bc_coef=1.0, bc_gripper=True))
     obs = env.reset()
     first = np.stack([EXPERTS["insert"](s) for s in env.states])
-    batch, _, _ = ppo.collect(env, obs, EpisodeStats(2), 0)
+    batch, _, _ = collect(ppo, env, obs, EpisodeStats(2), 0)
     assert batch["expert"].shape == (3, 2, ACT_DIM)
     np.testing.assert_allclose(batch["expert"][0].numpy(), first, atol=1e-6)
     target = residual_target(agent.base_action(batch["obs"].reshape(-1, OBS_DIM)),
@@ -132,7 +134,7 @@ def test_bc_coef_zero_leaves_ppo_unchanged():
     agent = _toy_agent()
     env = NoSignal()
     guided = PPO(copy.deepcopy(agent), PPOConfig(n_steps=4, epochs=1, minibatch_size=16, bc_coef=1.0))
-    batch, _, _ = guided.collect(env, env.reset(), EpisodeStats(env.n), 0)
+    batch, _, _ = collect(guided, env, env.reset(), EpisodeStats(env.n), 0)
     plain = PPO(copy.deepcopy(agent), PPOConfig(n_steps=4, epochs=1, minibatch_size=16))
     no_labels = {k: v for k, v in batch.items() if k != "expert"}
     info_a = plain.update(no_labels, torch.Generator().manual_seed(0))
@@ -202,7 +204,7 @@ def test_bc_coef_schedule_and_validation():
     env.expert_actions = None
     ppo = PPO(_toy_agent(), PPOConfig(n_steps=2, bc_coef=1.0))
     with pytest.raises(ValueError, match="expert_actions"):
-        ppo.collect(env, env.reset(), EpisodeStats(env.n), 0)
+        collect(ppo, env, env.reset(), EpisodeStats(env.n), 0)
     with pytest.raises(ValueError, match="expert"):
         PPO(_toy_agent(), PPOConfig()).update({"obs": torch.zeros(2, 2, 2)}, bc_coef=1.0)
 
@@ -241,7 +243,7 @@ def test_bc_buffer_aggregates_labelled_states_up_to_its_size():
     obs = env.reset()
     sizes = []
     for _ in range(3):
-        batch, obs, _ = ppo.collect(env, obs, EpisodeStats(env.n), 0)
+        batch, obs, _ = collect(ppo, env, obs, EpisodeStats(env.n), 0)
         info = ppo.update(batch)
         sizes.append(len(ppo.bc_obs))
         assert info["bc_loss"] > 0

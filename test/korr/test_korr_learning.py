@@ -9,7 +9,8 @@ from morobot.korr.bc import BCPolicy, DemoData, train_bc
 from morobot.korr.koopman import (DMDc, EDMDc, KoopmanConfig, KoopmanModel, fit_koopman, make_windows,
                                   rollout_error, rollout_windows)
 from morobot.korr.nets import Normalizer
-from morobot.korr.ppo import PPO, PPOConfig, train_ppo
+from morobot.korr.ppo import PPO, PPOConfig
+from morobot.korr.runner import collect, train_ppo
 from morobot.korr.residual import ResidualAgent, ResidualConfig
 from morobot.korr.tasks import StepResult
 
@@ -171,7 +172,7 @@ def test_residual_is_bounded_around_the_base():
 
 
 def test_timeouts_are_failures_unless_bootstrapped():
-    from morobot.korr.ppo import EpisodeStats
+    from morobot.korr.rollout import EpisodeStats
 
     torch.manual_seed(0)
     agent = ResidualAgent(ResidualConfig("mlp", 2, 2, alpha=1e-3, hidden=8), ZeroBase())
@@ -181,7 +182,7 @@ def test_timeouts_are_failures_unless_bootstrapped():
     for bootstrap, expected in ((False, 0.0), (True, 0.99 * 0.7)):
         ppo = PPO(agent, PPOConfig(n_steps=3, gamma=0.99, bootstrap_truncation=bootstrap))
         env = PointReach(n_envs=2, max_steps=3)
-        batch, _, _ = ppo.collect(env, env.reset(), EpisodeStats(2), 0)
+        batch, _, _ = collect(ppo, env, env.reset(), EpisodeStats(2), 0)
         np.testing.assert_allclose(batch["reward"][-1].numpy(), [expected, expected], atol=1e-5)
         assert batch["done"][-1].tolist() == [1.0, 1.0]
 
@@ -222,7 +223,7 @@ def _koopman_params(agent):
 
 
 def test_prediction_mode_trains_the_koopman_model_only_by_its_own_loss():
-    from morobot.korr.ppo import EpisodeStats
+    from morobot.korr.rollout import EpisodeStats
 
     env = PointReach()
     # No model steps: the PPO update (actor, critic, imitation-free) must leave phi, A, B untouched.
@@ -230,13 +231,13 @@ def test_prediction_mode_trains_the_koopman_model_only_by_its_own_loss():
     assert ppo.model_optimizer is None and not any(p is q for p in agent.actor_parameters()
                                                   for q in agent.koopman.parameters())
     before = _koopman_params(agent)
-    batch, _, _ = ppo.collect(env, env.reset(), EpisodeStats(16), 0)
+    batch, _, _ = collect(ppo, env, env.reset(), EpisodeStats(16), 0)
     info = ppo.update(batch, torch.Generator().manual_seed(0))
     assert info["aux_loss"] == 0.0 and "model_loss" not in info
     assert all(torch.equal(a, b) for a, b in zip(before, _koopman_params(agent)))
     # With model steps the Koopman loss on the roll-out goes down.
     agent, ppo = _korr_ppo("prediction", model_steps=40)
-    batch, _, _ = ppo.collect(env, env.reset(), EpisodeStats(16), 0)
+    batch, _, _ = collect(ppo, env, env.reset(), EpisodeStats(16), 0)
     windows = agent.model_windows(batch)
     with torch.no_grad():
         loss0 = float(agent.model_loss(*windows))
@@ -248,7 +249,7 @@ def test_prediction_mode_trains_the_koopman_model_only_by_its_own_loss():
 
 
 def test_joint_mode_lets_the_actor_gradient_into_the_koopman_model():
-    from morobot.korr.ppo import EpisodeStats
+    from morobot.korr.rollout import EpisodeStats
 
     env = PointReach()
     agent, ppo = _korr_ppo("joint")

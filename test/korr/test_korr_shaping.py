@@ -11,7 +11,9 @@ import torch
 from morobot.korr import checkpoint as ckpt
 from morobot.korr.bc import BCPolicy
 from morobot.korr.koopman import KoopmanConfig, KoopmanModel
-from morobot.korr.ppo import PPO, EpisodeStats, PPOConfig, lr_factor
+from morobot.korr.ppo import PPO, PPOConfig
+from morobot.korr.rollout import EpisodeStats
+from morobot.korr.runner import collect, lr_factor
 from morobot.korr.residual import ResidualAgent, ResidualConfig
 from morobot.korr.tasks import (ACT_DIM, EXPERTS, INSERT_CARRY_HEIGHT, INSERT_CLEAR_HEIGHT, OBS_DIM, PERTURBATIONS,
                                 POTENTIAL_LENGTH, KorrVecEnv, curriculum_factor, insert_distance, potential,
@@ -194,7 +196,7 @@ def test_ppo_update_reports_critic_diagnostics():
     agent = ResidualAgent(ResidualConfig("mlp", OBS_DIM, ACT_DIM, hidden=16), base)
     ppo = PPO(agent, PPOConfig(n_steps=4, epochs=1, minibatch_size=8))
     env = KorrVecEnv("push", 2, "low", "none", seed=0, shaping=1.0, shaping_gamma=0.999)
-    batch, _, _ = ppo.collect(env, env.reset(), EpisodeStats(2), 0)
+    batch, _, _ = collect(ppo, env, env.reset(), EpisodeStats(2), 0)
     info = ppo.update(batch)
     for key in ("explained_var", "return_mean", "log_std", "kl", "v_loss"):
         assert np.isfinite(info[key]), key
