@@ -83,3 +83,10 @@ def test_the_test_tree_mirrors_the_package():
             assert d.name in extra or (ROOT / d.name).is_dir(), f"test/{d.name} has no morobot/{d.name}"
     for path in tests.rglob("test_*.py"):
         assert path.parent == tests or path.parent.name in extra or (ROOT / path.parent.name).is_dir()
+
+
+def test_long_modules_say_why():
+    long = [p for p in ROOT.rglob("*.py") if len(p.read_text(encoding="utf-8").splitlines()) > 500]
+    unexplained = [str(p.relative_to(ROOT)) for p in long if "Length:" not in (ast.get_docstring(
+        ast.parse(p.read_text(encoding="utf-8"))) or "")]
+    assert not unexplained, f"over 500 lines without a 'Length:' reason in the docstring: {unexplained}"

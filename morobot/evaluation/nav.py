@@ -33,6 +33,8 @@ Two execution modes share the scenario list (:mod:`morobot.evaluation.scenarios`
 Results are appended to ``<out>/results.jsonl`` (one JSON object per scenario, planner and mode;
 the file is rewritten atomically after every scenario, and existing entries are skipped when
 resuming).
+
+Length: both execution modes (lock-step and graph) share the scenario record, the outcome rules and the results file, which keeps their figures comparable.
 """
 
 from __future__ import annotations

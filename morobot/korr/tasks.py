@@ -22,6 +22,8 @@ Randomness levels spread the initial block pose (and the arm start); perturbatio
 random pushes with yaw torque on the block (force = mass x acceleration, like the KORR paper's
 "1 % chance per step" perturbation but per 10 Hz control step) and measurement noise on the
 block pose and the joints.
+
+Length: the two tasks share the scene, the vectorised environment and the scripted expert that labels both.
 """
 
 from __future__ import annotations

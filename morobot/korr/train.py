@@ -18,6 +18,8 @@ residual   ``residual_{variant}.pt`` per variant, ``residual_curves.png`` (train
 plus ``train_log.json`` (timings, losses, curves). The residual stage writes
 ``residual_{variant}.resume.pt`` every few PPO updates and continues from it when restarted
 (``--no-resume`` starts over); finished stages are skipped unless ``--force``.
+
+Length: the stages of the one ``morobot train korr`` command (demos, BC, Koopman, residuals) with their shared resume and logging.
 """
 
 from __future__ import annotations

@@ -36,6 +36,8 @@ overall status ``feasibility_checker`` (level from the raw verdict; values ``ver
 ``action``, ``debounced``, ...), ``feasibility_checker/input`` and one status per check
 (``feasibility_checker/<check>``; STALE = not evaluated because an earlier check failed).
 A 1 Hz heartbeat says so when no input arrives.
+
+Length: the node's two modes (filter and demo) share its inputs, scene, parameters and status reporting; the decisions themselves live in ``morobot.feasibility``.
 """
 
 from __future__ import annotations

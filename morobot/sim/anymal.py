@@ -21,6 +21,8 @@ MuJoCo hfield with a tight elevation range, which keeps ray casting fast); boxes
 floor 2 m below the lowest terrain catches a robot that walks off the map edge.
 
 Run ``python -m morobot.sim.anymal`` to measure the real-time factor and the depth scan time.
+
+Length: one robot's simulator: URDF to rigid body, the MuJoCo model, and the stepping, sensing and fall/stuck flags that use both.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ Every generated world is checked for a traversable connection between start and 
 edges above ``max_step``, slopes above ``max_slope``) and to tall boxes is at least the robot
 radius. Worlds that fail are regenerated from a derived seed; as a last resort a corridor is
 cleared along the straight start-goal line.
+
+Length: the World model and its procedural generators stay one module: every generator writes into the same canvas and ``make_world`` validates its result with the World's own reachability test, and ``load_world`` builds worlds through it.
 """
 
 from __future__ import annotations

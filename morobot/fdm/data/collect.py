@@ -23,6 +23,8 @@ map window (see :func:`morobot.fdm.heightscan.corrupt`).
 Output: one shard per world written atomically when the world is done, and the manifest
 rewritten after every world; ``--resume`` skips worlds already in the manifest (re-indexing
 shards finished just before a crash).
+
+Length: one collection pipeline: the episode loop, the robot's perception in it, and the worker pool with its resumable manifest.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ world_id, kind     [] str                world identifier and terrain kind
 ``manifest.json`` lists the shards (file, samples, world id, kind, SHA-256), the data spec
 (scan geometry, horizon, step and history timing) and a data hash over all of it. The manifest
 is derived data: :func:`rebuild_manifest` regenerates it from the shards after a crash.
+
+Length: the on-disk data format in one place: shards and manifest written, validated, split and loaded.
 """
 
 from __future__ import annotations
