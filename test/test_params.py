@@ -6,7 +6,10 @@ from rclpy.parameter import Parameter
 
 from morobot.navigation import factory
 from morobot.mapping.params import SHARED, MapperParams
+from morobot.fdm.params import MonitorParams
+from morobot.korr.params import PolicyParams
 from morobot.navigation.params import PlannerParams, load
+from morobot.sim.params import SimNodeParams
 from morobot.params import ParamSpec, defaults, resolve, specs
 from morobot.paths import config_path
 
@@ -35,13 +38,33 @@ def test_resolve_overrides_defaults_and_names_what_is_wrong():
         resolve(PlannerParams, {"goal_tolerance": 9.0}, source="x.yaml")
 
 
-@pytest.mark.parametrize("cls,node", [(PlannerParams, "mppi_planner"), (MapperParams, "elevation_mapper")])
+NODE_PARAMS = [(PlannerParams, "mppi_planner"), (MapperParams, "elevation_mapper"), (SimNodeParams, "mujoco_sim"),
+               (MonitorParams, "fdm_monitor"), (PolicyParams, "korr_policy")]
+
+
+@pytest.mark.parametrize("cls,node", NODE_PARAMS)
 def test_every_yaml_key_is_a_valid_parameter(cls, node):
+    found = 0
     for path in sorted(config_path("").glob("*.yaml")):
         section = (yaml.safe_load(path.read_text()) or {}).get(node)
         if section is not None:
             resolve(cls, section.get("ros__parameters") or {}, source=str(path))  # raises on any disagreement
-    assert load(cls, node) == resolve(cls, {})  # the shipped file only overrides: nothing today
+            found += 1
+    assert found >= 1
+
+
+def test_the_navigation_file_only_overrides_the_planner_and_mapper():
+    assert load(PlannerParams, "mppi_planner") == resolve(PlannerParams, {})
+    assert load(MapperParams, "elevation_mapper") == resolve(MapperParams, {})
+
+
+@pytest.mark.parametrize("cls,module", [(SimNodeParams, "mujoco_sim"), (MonitorParams, "fdm_monitor"),
+                                        (PolicyParams, "korr_policy"), (PlannerParams, "mppi_planner"),
+                                        (MapperParams, "elevation_mapper")])
+def test_each_node_declares_its_dataclass(cls, module):
+    import importlib
+
+    assert importlib.import_module(f"morobot.nodes.{module}").PARAMS == specs(cls)
 
 
 def test_the_factory_reads_only_declared_parameters():

@@ -25,17 +25,12 @@ from morobot.planning.interface import NavState
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, make_path, odometry_to_state, pointcloud2_to_heightmap,
                                      twist_to_array)
-from morobot.ros.params import ParamSpec, declare
+from morobot.fdm.params import MonitorParams
+from morobot.params import specs
+from morobot.ros.params import declare
 from morobot.ros.runner import spin_node
 
-PARAMS = (
-    ParamSpec("fdm_checkpoint", "", "FDM checkpoint (empty = the shipped default)", read_only=True),
-    ParamSpec("rate", 5.0, "prediction rate (Hz, node clock)", 0.5, 50.0),
-    ParamSpec("max_odom_age", 0.5, "odometry older than this (s) counts as missing", 0.05, 10.0),
-    ParamSpec("max_map_age", 2.0, "a map older than this (s) is not used", 0.1, 60.0),
-    ParamSpec("max_cmd_age", 0.5, "a command older than this (s) counts as zero", 0.05, 10.0),
-    ParamSpec("odom_frame", "odom", "frame of odometry, map and the predicted path"),
-)
+PARAMS = specs(MonitorParams)
 
 
 class FdmMonitorNode(Node):

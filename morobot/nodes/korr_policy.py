@@ -25,23 +25,15 @@ from morobot.freshness import input_age, stamp_lead_error
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, joint_state_to_arrays, make_joint_trajectory,
                                      pose_stamped_to_arrays, stamp_to_sec)
-from morobot.ros.params import ParamSpec, declare
+from morobot.korr.params import PolicyParams
+from morobot.params import specs
+from morobot.ros.params import declare
 from morobot.ros.runner import spin_node
 
 ARM = PANDA_ARM_JOINTS
 FINGERS = PANDA_FINGER_JOINTS
 
-PARAMS = (
-    ParamSpec("task", "push", "manipulation task", choices=("push", "insert"), read_only=True),
-    ParamSpec("checkpoint", "", "policy checkpoint (empty = models/korr/<task>/residual_korr.pt)",
-              read_only=True),
-    ParamSpec("max_state_age", 0.2, "joint state / object pose older than this (s, by arrival) is stale", 0.01, 5.0,
-              tighten="down"),
-    ParamSpec("max_stamp_lead", 0.25, "joint states / object poses stamped further than this (s) ahead of the "
-              "node clock are rejected", 0.0, 5.0, tighten="down"),
-    ParamSpec("arm_frame", "panda_link0", "frame of the object pose", read_only=True),
-    ParamSpec("command_gripper", True, "include the finger joints in the command"),
-)
+PARAMS = specs(PolicyParams)
 
 
 def default_checkpoint(task: str) -> str:

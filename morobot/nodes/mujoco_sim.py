@@ -26,43 +26,12 @@ from rosgraph_msgs.msg import Clock
 
 from morobot.ros import qos
 from morobot.ros.conversions import sec_to_stamp
-from morobot.ros.params import ParamSpec, declare
+from morobot.sim.params import SimNodeParams
+from morobot.params import specs
+from morobot.ros.params import declare
 from morobot.ros.runner import spin_node
 
-PARAMS = (
-    ParamSpec("robot", "anymal", "which robot to simulate", choices=("anymal", "panda"), read_only=True),
-    ParamSpec("world", "rough_obstacles", "named world (config/worlds) or YAML path", read_only=True),
-    ParamSpec("rate", 1.0, "sim speed as a multiple of real time (0 = as fast as possible)", 0.0, 100.0),
-    ParamSpec("step", 0.02, "sim time per loop (s): /clock and state are published every step",
-              0.002, 0.1, read_only=True),
-    ParamSpec("points_rate", 10.0, "depth sensor rate in sim time (Hz, 0 = off)", 0.0, 50.0),
-    ParamSpec("cmd_timeout", 0.5, "stop when no command arrives for this long (s, sim time)", 0.05, 5.0,
-              read_only=True),
-    ParamSpec("locomotion", "abstract", "anymal: abstract (rigid body, locomotion abstraction) or learned "
-              "(articulated robot under the learned policy)", choices=("abstract", "learned"), read_only=True),
-    ParamSpec("locomotion_policy", "", "anymal, learned: policy file (empty = models/locomotion/anymal_c_policy.pt)",
-              read_only=True),
-    ParamSpec("stumble_rate", 0.0, "fall hazard (1/s) per leg at twice the stumble threshold; 0 = the robot "
-              "never stumbles (anymal, see morobot.sim.locomotion)", 0.0, 100.0, read_only=True),
-    ParamSpec("stumble_speed", 0.8, "reference foot speed of the stumble threshold (m/s, anymal)", 0.05, 5.0,
-              read_only=True),
-    ParamSpec("stumble_unevenness", 0.05, "reference foot-patch unevenness of the stumble threshold (m, anymal)",
-              0.001, 1.0, read_only=True),
-    ParamSpec("stumble_seed", 0, "seed of the stumble draws (anymal)", 0, 2**31 - 1, read_only=True),
-    ParamSpec("odom_frame", "odom", "world-fixed frame (anymal)", read_only=True),
-    ParamSpec("base_frame", "base", "robot body frame (anymal)", read_only=True),
-    # panda
-    ParamSpec("arm_frame", "panda_link0", "arm base frame (panda)", read_only=True),
-    ParamSpec("seed", 0, "seed of perturbations and noise (panda)", 0, 2**31 - 1, read_only=True),
-    ParamSpec("state_rate", 100.0, "/joint_states and /object_pose rate (Hz, panda)", 1.0, 1000.0),
-    ParamSpec("camera_rate", 5.0, "/camera/image_raw rate (Hz, panda; 0 = off)", 0.0, 60.0),
-    ParamSpec("camera_width", 320, "camera image width (panda)", 16, 1280, read_only=True),
-    ParamSpec("camera_height", 240, "camera image height (panda)", 16, 960, read_only=True),
-    ParamSpec("command_latency", 0.0, "joint command latency (s, panda)", 0.0, 1.0, read_only=True),
-    ParamSpec("joint_noise_std", 0.0, "joint position noise (rad, panda)", 0.0, 0.1, read_only=True),
-    ParamSpec("push_probability", 0.0, "chance per physics step of a push on the object (panda)",
-              0.0, 0.1, read_only=True),
-)
+PARAMS = specs(SimNodeParams)
 
 
 class MujocoSimNode(Node):
