@@ -95,3 +95,20 @@ def test_nodes_declare_exactly_the_dataclass_fields():
             assert "safety limit" in desc.description
     finally:
         h.close()
+
+
+def test_planner_defaults_agree_with_the_algorithm_configs():
+    """The node's defaults are the algorithms' defaults, except where a node value is deployed on purpose."""
+    from morobot.navigation.factory import make_mppi_config
+    from morobot.planning.blocked import BlockedMotionConfig
+    from morobot.planning.cost import NavigationCostConfig
+    from morobot.planning.mppi import MPPIConfig
+
+    p = defaults(PlannerParams)
+    built, library = make_mppi_config(p), MPPIConfig()
+    for name in ("num_samples", "horizon", "dt", "temperature", "sigma", "u_min", "u_max", "noise_beta", "iterations"):
+        assert getattr(built, name) == getattr(library, name), name
+    cost = NavigationCostConfig()
+    for name in ("goal_weight", "risk_threshold", "risk_weight", "alignment_weight", "risk_margin"):
+        assert p[name] == getattr(cost, name), name
+    assert BlockedMotionConfig().duration == p["blocked_duration"]

@@ -86,7 +86,8 @@ class PlannerParams:
     ctg_inflation_cost: float = param(1.0, "cost-to-go: extra cost per metre next to untraversable cells",
                                       0.0, 100.0)
     ctg_exit_penalty: float = param(2.0, "cost-to-go: penalty (m) for a way round outside the map", 0.0, 100.0)
-    ctg_downsample: int = param(2, "cost-to-go: solve on n x n blocks of map cells", 1, 4)
+    ctg_downsample: int = param(2, "cost-to-go: solve on n x n blocks of map cells (the planner's deployed value; "
+                                "CostToGoConfig's library default is 1, full resolution)", 1, 4)
     # obstacles marked where commanded motion made no progress (morobot.planning.blocked)
     blocked_marking: bool = param(True, "mark an obstacle in the map where commanded motion is blocked")
     blocked_min_command: float = param(0.15, "blocked marking: planar command speed judged (m/s)", 0.01, 5.0)

@@ -69,7 +69,7 @@ class MPPIConfig:
         device: torch device for sampling and rollouts.
     """
 
-    num_samples: int = 2048
+    num_samples: int = 1024
     horizon: int = 10
     dt: float = 0.5
     temperature: float = 3.0
