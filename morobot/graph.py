@@ -63,12 +63,17 @@ class ResolvedNode:
     params_file: Path
     overrides: dict
     remappings: list
+    namespace: str = ""
 
 
 _COMMON_ARGS = (
     LaunchArg("use_sim", "true", "start the MuJoCo simulator (false on a real robot)"),
     LaunchArg("use_sim_time", "true", "nodes follow /clock (true under simulation)"),
     LaunchArg("rate", "1.0", "simulation speed as a multiple of real time (0 = as fast as possible)"),
+    LaunchArg("namespace", "", "namespace of every node and its topics (e.g. robot1; /clock and /diagnostics "
+              "stay global)"),
+    LaunchArg("remap", "", "extra topic remappings for every node, from:=to pairs separated by commas "
+              "(e.g. cmd_vel:=/locomotion/cmd_vel)"),
 )
 
 GRAPHS = {
@@ -155,6 +160,10 @@ def resolve(graph: str, args: Optional[dict] = None) -> list[ResolvedNode]:
     if not params_file.is_file():
         raise FileNotFoundError(f"params file not found: {params_file}")
     use_sim_time = _truthy(values["use_sim_time"])
+    namespace = _namespace(values.get("namespace", ""))
+    extra = parse_remaps(values.get("remap", ""))
+    if namespace:
+        params_file = namespaced_params_file(params_file, namespace)
     nodes = []
     for node in spec.nodes:
         if node.condition is not None and not _truthy(values[node.condition]):
@@ -163,5 +172,52 @@ def resolve(graph: str, args: Optional[dict] = None) -> list[ResolvedNode]:
         for param, arg in node.arg_params.items():
             if values[arg] != "":
                 overrides[param] = parse_value(values[arg])
-        nodes.append(ResolvedNode(node, params_file, overrides, list(node.remappings)))
+        nodes.append(ResolvedNode(node, params_file, overrides, list(node.remappings) + extra, namespace))
     return nodes
+
+
+def parse_remaps(text: str) -> list[tuple[str, str]]:
+    """``"a:=b,c:=d"`` → ``[("a", "b"), ("c", "d")]``.
+
+    Raises:
+        ValueError: an entry without ``:=`` or with an empty side.
+    """
+    out = []
+    for item in (t.strip() for t in str(text).split(",")):
+        if not item:
+            continue
+        src, sep, dst = item.partition(":=")
+        if not sep or not src.strip() or not dst.strip():
+            raise ValueError(f"remap entries are from:=to, got {item!r}")
+        out.append((src.strip(), dst.strip()))
+    return out
+
+
+def namespaced_params_file(params_file: Path, namespace: str) -> Path:
+    """A copy of ``params_file`` whose node sections are keyed ``<namespace>/<node>``.
+
+    ROS 2 matches a parameters file's keys against fully qualified node names, so ``mppi_planner:``
+    does not reach ``/robot1/mppi_planner``. The copy lives in the temporary directory, named by
+    the content's hash (written once, atomically).
+    """
+    import hashlib
+    import tempfile
+
+    from morobot.fileio import atomic_write_text
+
+    data = yaml.safe_load(Path(params_file).read_text(encoding="utf-8")) or {}
+    renamed = {(key if str(key).startswith("/") else f"{namespace}/{key}"): section for key, section in data.items()}
+    text = yaml.safe_dump(renamed, sort_keys=False)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    out = Path(tempfile.gettempdir()) / f"morobot-params-{Path(params_file).stem}-{digest}.yaml"
+    if not out.exists():
+        atomic_write_text(out, text)
+    return out
+
+
+def _namespace(text: str) -> str:
+    ns = str(text).strip().strip("/")
+    if ns and not all(part and (part[0].isalpha() or part[0] == "_") and all(c.isalnum() or c == "_" for c in part)
+                      for part in ns.split("/")):
+        raise ValueError(f"namespace {text!r} is not a valid ROS name (letters, digits, _ and /)")
+    return f"/{ns}" if ns else ""

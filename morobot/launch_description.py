@@ -20,6 +20,7 @@ def generate(graph: str):
                 package="morobot",
                 executable=node.spec.executable,
                 name=node.spec.name,
+                namespace=node.namespace,
                 parameters=[str(node.params_file), node.overrides],
                 remappings=node.remappings,
                 output="screen",

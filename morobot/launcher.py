@@ -30,6 +30,8 @@ def command_for(node: ResolvedNode, python: str = sys.executable) -> list[str]:
     """The command line that runs one resolved node."""
     cmd = [python, "-m", node.spec.module, "--ros-args", "-r", f"__node:={node.spec.name}",
            "--params-file", str(node.params_file)]
+    if node.namespace:
+        cmd += ["-r", f"__ns:={node.namespace}"]
     for name, value in node.overrides.items():
         cmd += ["-p", f"{name}:={_format(value)}"]
     for src, dst in node.remappings:

@@ -44,10 +44,10 @@ class ElevationMapperNode(Node):
         self.p = declare(self, PARAMS, on_change=self._reconfigure)
         self._odom = collections.deque(maxlen=400)
         self._build_mapper()
-        self._map_pub = self.create_publisher(PointCloud2, "/elevation_map", qos.STATE)
-        self.create_subscription(Odometry, "/odom", self._on_odom, qos.STATE)
+        self._map_pub = self.create_publisher(PointCloud2, "elevation_map", qos.STATE)
+        self.create_subscription(Odometry, "odom", self._on_odom, qos.STATE)
         # serialized: a cloud over max_cloud_rate is dropped before the cost of deserializing it
-        self.create_subscription(PointCloud2, "/points", self._on_points, qos.SENSOR_LATEST, raw=True)
+        self.create_subscription(PointCloud2, "points", self._on_points, qos.SENSOR_LATEST, raw=True)
         self._timer = self.create_timer(1.0 / self.p["publish_rate"], self._publish)
         self._integrate_ms = 0.0
         self._cloud_stamp = None  # stamp of the newest integrated cloud

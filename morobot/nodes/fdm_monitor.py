@@ -48,11 +48,11 @@ class FdmMonitorNode(Node):
         self._hmap = None
         self._cmd = np.zeros(3)
         self._cmd_stamp = -1e18
-        self._path_pub = self.create_publisher(Path, "/fdm/predicted_path", qos.STATE)
-        self._risk_pub = self.create_publisher(Float32, "/fdm/collision_risk", qos.STATE)
-        self.create_subscription(Odometry, "/odom", self._on_odom, qos.STATE)
-        self.create_subscription(PointCloud2, "/elevation_map", self._on_map, qos.STATE)
-        self.create_subscription(Twist, "/cmd_vel", self._on_cmd, qos.STATE)
+        self._path_pub = self.create_publisher(Path, "fdm/predicted_path", qos.STATE)
+        self._risk_pub = self.create_publisher(Float32, "fdm/collision_risk", qos.STATE)
+        self.create_subscription(Odometry, "odom", self._on_odom, qos.STATE)
+        self.create_subscription(PointCloud2, "elevation_map", self._on_map, qos.STATE)
+        self.create_subscription(Twist, "cmd_vel", self._on_cmd, qos.STATE)
         self._timer = self.create_timer(1.0 / self.p["rate"], self._predict)
         self.get_logger().info(f"FDM monitor using {ckpt} ({cfg.horizon} steps × {cfg.dt} s)")
 

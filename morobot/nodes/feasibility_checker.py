@@ -227,19 +227,19 @@ class FeasibilityCheckerNode(Node):
         self._last_verdict = None
         self._shown_reason = "waiting for /demo/ee_pose"
         self.counts = {"frames": 0, "pass": 0, "limited": 0, "clamped": 0, "hold": 0, "rejected": 0, "none": 0}
-        self._status_pub = self.create_publisher(DiagnosticArray, "/feasibility/status", qos.STATE)
-        self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos.STATE)
-        self.create_subscription(PointCloud2, "/points", self._on_points, qos.SENSOR)
+        self._status_pub = self.create_publisher(DiagnosticArray, "feasibility/status", qos.STATE)
+        self.create_subscription(JointState, "joint_states", self._on_joint_state, qos.STATE)
+        self.create_subscription(PointCloud2, "points", self._on_points, qos.SENSOR)
         self._object_position: Optional[np.ndarray] = None
-        self.create_subscription(PoseStamped, "/object_pose", self._on_object, qos.STATE)
+        self.create_subscription(PoseStamped, "object_pose", self._on_object, qos.STATE)
         if self.mode == "filter":
-            self._cmd_pub = self.create_publisher(JointTrajectory, "/joint_command", qos.STATE)
-            self.create_subscription(JointTrajectory, "/joint_command_raw", self._on_command, qos.STATE)
+            self._cmd_pub = self.create_publisher(JointTrajectory, "joint_command", qos.STATE)
+            self.create_subscription(JointTrajectory, "joint_command_raw", self._on_command, qos.STATE)
         else:
-            self._haptic_pub = self.create_publisher(Float32, "/feasibility/haptic", qos.STATE)
-            self._overlay_pub = self.create_publisher(Image, "/feasibility/overlay", qos.STATE)
-            self.create_subscription(PoseStamped, "/demo/ee_pose", self._on_pose, qos.STATE)
-            self.create_subscription(Image, "/camera/image_raw", self._on_image, qos.SENSOR)
+            self._haptic_pub = self.create_publisher(Float32, "feasibility/haptic", qos.STATE)
+            self._overlay_pub = self.create_publisher(Image, "feasibility/overlay", qos.STATE)
+            self.create_subscription(PoseStamped, "demo/ee_pose", self._on_pose, qos.STATE)
+            self.create_subscription(Image, "camera/image_raw", self._on_image, qos.SENSOR)
         self.create_timer(HEARTBEAT_S, self._heartbeat)
         self.get_logger().info(f"feasibility checker ready: mode {self.mode}, policy {self.p['filter_policy']}")
 

@@ -53,9 +53,9 @@ class KorrPolicyNode(Node):
         self.policy.reset()
         self._js = None
         self._obj = None
-        self._pub = self.create_publisher(JointTrajectory, "/joint_command_raw", qos.STATE)
-        self.create_subscription(JointState, "/joint_states", self._on_js, qos.STATE)
-        self.create_subscription(PoseStamped, "/object_pose", self._on_obj, qos.STATE)
+        self._pub = self.create_publisher(JointTrajectory, "joint_command_raw", qos.STATE)
+        self.create_subscription(JointState, "joint_states", self._on_js, qos.STATE)
+        self.create_subscription(PoseStamped, "object_pose", self._on_obj, qos.STATE)
         self.create_timer(self.policy.control_dt, self._step)
         self.get_logger().info(f"KORR policy '{self.policy.variant}' for task '{self.p['task']}' from {ckpt} "
                                f"at {1.0 / self.policy.control_dt:.0f} Hz")

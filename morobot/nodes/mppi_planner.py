@@ -43,13 +43,13 @@ class MppiPlannerNode(Node):
         super().__init__("mppi_planner", **kwargs)
         self.p = declare(self, PARAMS, on_change=self._on_change, cross_check=PlannerParams.cross_check)
         self.core = core.NavigationController(self.p)
-        self._cmd_pub = self.create_publisher(Twist, "/cmd_vel", qos.STATE)
-        self._plan_pub = self.create_publisher(Path, "/plan", qos.STATE)
-        self._roll_pub = self.create_publisher(MarkerArray, "/mppi/rollouts", qos.STATE)
+        self._cmd_pub = self.create_publisher(Twist, "cmd_vel", qos.STATE)
+        self._plan_pub = self.create_publisher(Path, "plan", qos.STATE)
+        self._roll_pub = self.create_publisher(MarkerArray, "mppi/rollouts", qos.STATE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos.STATE)
-        self.create_subscription(Odometry, "/odom", self._on_odom, qos.STATE)
-        self.create_subscription(PointCloud2, "/elevation_map", self._on_map, qos.STATE)
-        self.create_subscription(PoseStamped, "/goal_pose", self._on_goal, qos.STATE)
+        self.create_subscription(Odometry, "odom", self._on_odom, qos.STATE)
+        self.create_subscription(PointCloud2, "elevation_map", self._on_map, qos.STATE)
+        self.create_subscription(PoseStamped, "goal_pose", self._on_goal, qos.STATE)
         self._timer = self.create_timer(1.0 / self.p["control_rate"], self._cycle)
         self.get_logger().info(f"MPPI planner ready: {self.p['num_samples']} samples × {self.p['horizon']} "
                                f"steps × {self.p['dt']} s, dynamics '{self.p['dynamics']}'")
@@ -117,7 +117,7 @@ class MppiPlannerNode(Node):
         now = self._now()
         d = self.core.cycle(now)
         if d.marked is not None:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"commanded motion made no progress for {self.p['blocked_duration']:.1f} s: marked an "
                 f"obstacle at ({d.marked.x:.2f}, {d.marked.y:.2f}) for {self.p['blocked_lifetime']:.0f} s")
         if not d.sends:
@@ -130,7 +130,7 @@ class MppiPlannerNode(Node):
         self._diagnose(d.level, d.message, **d.values)
         spent = time.perf_counter() - t0
         if self.core.overran(spent):
-            self.get_logger().warn(f"control cycle took {1e3 * spent:.0f} ms: missed its rate "
+            self.get_logger().warning(f"control cycle took {1e3 * spent:.0f} ms: missed its rate "
                                    f"({self.p['control_rate']:g} Hz)", throttle_duration_sec=5.0)
 
     # ------------------------------------------------------------------ outputs

@@ -31,7 +31,7 @@ class AnymalBackend:
 
             self.sim = LeggedAnymalSim(self.world, LeggedSimConfig(policy=params["locomotion_policy"],
                                                                    command_timeout=params["cmd_timeout"]))
-            self._js_pub = node.create_publisher(JointState, "/joint_states", qos.STATE)
+            self._js_pub = node.create_publisher(JointState, "joint_states", qos.STATE)
         else:
             locomotion = LocomotionConfig(**{k: params[k] for k in STUMBLE_PARAMS})
             self.sim = AnymalSim(self.world, AnymalSimConfig(command_timeout=params["cmd_timeout"],
@@ -40,12 +40,12 @@ class AnymalBackend:
         self.sim.reset()
         self._fall_reported = False
         self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.STATE)
-        node.create_subscription(Empty, "/sim/reset", self._on_reset, qos.STATE)
+        node.create_subscription(Empty, "sim/reset", self._on_reset, qos.STATE)
         self._points_every = (max(1, round(1.0 / (params["points_rate"] * params["step"])))
                               if params["points_rate"] > 0 else 0)
-        self._odom_pub = node.create_publisher(Odometry, "/odom", qos.STATE)
-        self._points_pub = node.create_publisher(PointCloud2, "/points", qos.SENSOR)
-        node.create_subscription(Twist, "/cmd_vel", self._on_cmd, qos.STATE)
+        self._odom_pub = node.create_publisher(Odometry, "odom", qos.STATE)
+        self._points_pub = node.create_publisher(PointCloud2, "points", qos.SENSOR)
+        node.create_subscription(Twist, "cmd_vel", self._on_cmd, qos.STATE)
 
     @property
     def time(self) -> float:

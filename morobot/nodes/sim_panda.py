@@ -42,11 +42,11 @@ class PandaBackend:
         self._state_every = _every(params["state_rate"], step)
         self._points_every = _every(params["points_rate"], step)
         self._camera_every = _every(params["camera_rate"], step)
-        self._js_pub = node.create_publisher(JointState, "/joint_states", qos.STATE)
-        self._obj_pub = node.create_publisher(PoseStamped, "/object_pose", qos.STATE)
-        self._pts_pub = node.create_publisher(PointCloud2, "/points", qos.SENSOR)
-        self._img_pub = node.create_publisher(Image, "/camera/image_raw", qos.SENSOR)
-        node.create_subscription(JointTrajectory, "/joint_command", self._on_command, qos.STATE)
+        self._js_pub = node.create_publisher(JointState, "joint_states", qos.STATE)
+        self._obj_pub = node.create_publisher(PoseStamped, "object_pose", qos.STATE)
+        self._pts_pub = node.create_publisher(PointCloud2, "points", qos.SENSOR)
+        self._img_pub = node.create_publisher(Image, "camera/image_raw", qos.SENSOR)
+        node.create_subscription(JointTrajectory, "joint_command", self._on_command, qos.STATE)
 
     @property
     def time(self) -> float:

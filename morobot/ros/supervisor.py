@@ -75,11 +75,11 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
                 if s.name == "mppi_planner" and s.message == "goal reached" and math.isfinite(rec.goal_sent_at):
                     state["reached"] = True
 
-        node.create_subscription(Odometry, "/odom", on_odom, qos.STATE)
-        node.create_subscription(PathMsg, "/plan", on_plan, qos.STATE)
+        node.create_subscription(Odometry, "odom", on_odom, qos.STATE)
+        node.create_subscription(PathMsg, "plan", on_plan, qos.STATE)
         node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, qos.STATE)
-        node.create_subscription(PointCloud2, "/elevation_map", lambda m: state.__setitem__("map", True), qos.STATE)
-        goal_pub = node.create_publisher(PoseStamped, "/goal_pose", qos.LATCHED)
+        node.create_subscription(PointCloud2, "elevation_map", lambda m: state.__setitem__("map", True), qos.STATE)
+        goal_pub = node.create_publisher(PoseStamped, "goal_pose", qos.LATCHED)
 
         wall0 = time.monotonic()
         gx, gy, gyaw = world.goal
