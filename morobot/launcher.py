@@ -1,8 +1,11 @@
 """Start a node graph as separate processes on real DDS, without ``launch``/``ros2`` installed.
 
 The processes are the same executables with the same parameters as ``launch/*.launch.py`` starts
-(both come from :func:`morobot.graph.resolve`). Ctrl-C (SIGINT) or SIGTERM stops them all: each
-child gets SIGINT, then SIGTERM and SIGKILL if it does not exit in time.
+(both come from :func:`morobot.graph.resolve`). Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal
+closed) stops them all: each child gets SIGINT, then SIGTERM and SIGKILL if it does not exit in
+time. A launcher that dies without cleaning up (kill -9) takes its nodes with it: each child asks
+the kernel for SIGTERM when its parent dies (:func:`morobot.procutil.die_with_parent`, asked for
+through the environment so that nothing runs between fork and exec).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from typing import Optional
 
 from morobot.graph import ResolvedNode, resolve
+from morobot.procutil import DIE_WITH_PARENT
 
 
 def _format(value) -> str:
@@ -47,7 +51,8 @@ class GraphProcesses:
         self.graph = graph
         self.nodes = resolve(graph, args)
         self.log_dir = log_dir
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # the nodes ask for SIGTERM when the launcher dies (morobot.ros.runner.spin_node)
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", DIE_WITH_PARENT: "1", **(env or {})}
         self.procs: dict[str, subprocess.Popen] = {}
         self._logs = []
 
@@ -104,6 +109,7 @@ def run(graph: str, args: Optional[dict] = None) -> int:
 
     old_int = signal.signal(signal.SIGINT, _on_signal)
     old_term = signal.signal(signal.SIGTERM, _on_signal)
+    old_hup = signal.signal(signal.SIGHUP, _on_signal)
     names = ", ".join(n.spec.name for n in procs.nodes)
     print(f"[morobot launch] {graph}: starting {names}", flush=True)
     procs.start()
@@ -123,5 +129,6 @@ def run(graph: str, args: Optional[dict] = None) -> int:
         codes = procs.stop()
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGHUP, old_hup)
         print(f"[morobot launch] stopped: {codes}", flush=True)
     return rc

@@ -50,3 +50,40 @@ def test_bad_launch_arguments_fail_clearly():
     out = subprocess.run([sys.executable, "-m", "morobot.cli", "launch", "navigate", "wrld:=x"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "unknown launch arguments" in out.stderr
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("how", ["sighup", "kill9"])
+def test_nodes_end_with_the_launcher(tmp_path, how):
+    """Closing the terminal (SIGHUP) stops the graph cleanly; kill -9 of the launcher takes its nodes along."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "morobot.cli", "launch", "navigate", "use_sim:=false",
+                             "use_sim_time:=false"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        children = []
+        while time.monotonic() < deadline and len(children) < 2:
+            out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            children = [int(c) for c in out]
+            time.sleep(0.2)
+        assert len(children) >= 2, "the launcher did not start its nodes"
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGHUP if how == "sighup" else signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        alive = children
+        while time.monotonic() < deadline and alive:
+            alive = [c for c in alive if os.path.exists(f"/proc/{c}") and
+                     open(f"/proc/{c}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+            time.sleep(0.2)
+        assert not alive, f"nodes outlived the launcher ({how}): {alive}"
+        if how == "sighup":
+            assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -4,7 +4,7 @@
 torch/BLAS thread); one step sends every worker its slice of the actions and gathers
 observations, rewards, dones and episode statistics. With ``workers=0`` the batch runs in this
 process (tests, debugging). Workers are started with :func:`morobot.fdm.data.collect.die_with_parent`
-semantics: they end when the trainer is killed.
+(:func:`morobot.procutil.die_with_parent`): they end when the trainer is killed.
 """
 
 from __future__ import annotations
@@ -18,20 +18,15 @@ import torch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
+from morobot.procutil import die_with_parent
 from morobot.locomotion.env import TERRAINS, EnvConfig, LocomotionEnv
 from morobot.locomotion.observation import NUM_ACTIONS
 
 
 def _worker(conn, num_envs: int, overrides: dict, seed: int) -> None:
-    import ctypes
-    import signal
-
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
-    try:
-        ctypes.CDLL("libc.so.6").prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG: die with the trainer
-    except (OSError, AttributeError):
-        pass
+    die_with_parent()  # a killed trainer leaves no workers behind
     env = LocomotionEnv(num_envs, EnvConfig(**overrides), seed)
     conn.send(("ready", env.observations()))
     while True:

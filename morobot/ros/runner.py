@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from typing import Callable, Optional
@@ -11,6 +12,8 @@ import rclpy
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
+
+from morobot.procutil import DIE_WITH_PARENT, die_with_parent
 
 
 class _StopRequest:
@@ -38,6 +41,8 @@ def spin_node(factory: Callable[[], "rclpy.node.Node"], args: Optional[list] = N
     """
     # Handle SIGINT/SIGTERM ourselves so the context is still valid in on_shutdown() (a planner
     # must be able to publish its last zero command).
+    if os.environ.get(DIE_WITH_PARENT) == "1":
+        die_with_parent(signal.SIGTERM)  # started by a launcher: a clean stop if it dies
     rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
     stop = _StopRequest()
     signal.signal(signal.SIGINT, stop)

@@ -161,7 +161,7 @@ def test_collection_workers_die_with_their_parent(tmp_path):
     import time
 
     script = ("import time, multiprocessing as mp\n"
-              "from morobot.fdm.data.collect import die_with_parent\n"
+              "from morobot.procutil import die_with_parent\n"
               "def work(_):\n    time.sleep(60)\n"
               "if __name__ == '__main__':\n"
               "    pool = mp.get_context('spawn').Pool(1, initializer=die_with_parent)\n"

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,6 +41,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from morobot.fdm.data.commands import CommandLimits, sample_command_sequences
+from morobot.procutil import die_with_parent
 from morobot.fdm.data.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
 from morobot.fdm.heightscan import ScanConfig, corrupt, sample_heights, scan_from_world
 from morobot.fdm.history import ProprioHistory
@@ -447,7 +447,7 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
         results = map(collect_world, tasks)
         pool = None
     else:
-        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=die_with_parent)
+        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=die_with_parent)  # no orphans writing shards
         results = pool.imap_unordered(collect_world, tasks)
     try:
         for entry in results:
@@ -465,20 +465,6 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
             pool.join()
     manifest["meta"]["seconds"] = round(time.time() - t0, 1)
     return write_manifest(root, spec, entries, manifest["meta"], complete=finished == len(tasks))
-
-
-def die_with_parent() -> None:
-    """Worker initializer: the kernel kills this worker when its parent dies (Linux), so a killed
-    collection leaves no orphan writing shards that no manifest lists."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: workers end at their next task fetch instead
-    if os.getppid() == 1:  # the parent died before the request took effect
-        os._exit(1)
 
 
 def _config_dict(cfg: CollectConfig) -> dict[str, Any]:
