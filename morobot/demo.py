@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -77,12 +78,26 @@ def plot(world, rec: DemoRecord, summary: DemoSummary, out_png: Path) -> None:
     plt.close(fig)
 
 
+def node_errors(log_dir: Path, per_node: int = 2) -> list[str]:
+    """The last error lines of each node's log (``[ERROR] ...``, tracebacks' last line)."""
+    lines = []
+    for log in sorted(Path(log_dir).glob("*.log")):
+        text = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        errors = [ln.strip() for ln in text if "[ERROR]" in ln or ln.startswith(("Traceback", "ValueError", "Error"))]
+        lines += [f"{log.stem}: {ln}" for ln in errors[-per_node:]]
+    return lines
+
+
 def main(ns) -> int:
     """Run the demo; ``ns`` has world, out, timeout, rate, dynamics, fdm_checkpoint, params_file."""
     from morobot.sim.worlds import load_world
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    world = load_world(ns.world)
+    try:
+        world = load_world(ns.world)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"morobot demo: {exc}", file=sys.stderr)
+        return 2
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
     args = {"world": ns.world, "rate": str(float(ns.rate)), "dynamics": ns.dynamics}
@@ -99,6 +114,11 @@ def main(ns) -> int:
     with GraphProcesses("navigate", args, log_dir=str(out / "logs")) as procs:
         rec, reason = supervise(world, tolerance, ns.timeout, procs, wall_limit)
     summary = summarize(world, rec, reason, time.monotonic() - wall0)
+    if not math.isfinite(rec.goal_sent_at):  # the run never started: say why, draw nothing
+        print(f"morobot demo: the run did not start ({reason})", file=sys.stderr)
+        for line in node_errors(out / "logs"):
+            print(f"  {line}", file=sys.stderr)
+        return 2
     plot(world, rec, summary, out / "demo.png")
     atomic_write_text(out / "summary.json", json.dumps(asdict(summary), indent=2))
     print(summary.line(), flush=True)

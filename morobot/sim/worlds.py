@@ -17,6 +17,7 @@ Length: the World model and its procedural generators stay one module: every gen
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -691,11 +692,17 @@ def load_world(name_or_path: str | Path) -> World:
     text = str(name_or_path)
     path = Path(text)
     if not (text.endswith((".yaml", ".yml")) or path.is_file()):
+        named = world_names()
+        if text not in named:
+            raise FileNotFoundError(f"no world named {text!r}; named worlds: {', '.join(named)} (or a YAML path)")
         path = config_path(f"worlds/{text}.yaml")
     if not path.is_file():
         raise FileNotFoundError(f"world file not found: {path}")
-    with open(path, encoding="utf-8") as fh:
-        spec = yaml.safe_load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            spec = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(spec, dict) or "kind" not in spec or "seed" not in spec:
         raise ValueError(f"{path}: a world file needs at least 'kind' and 'seed'")
     allowed = {"name", "kind", "seed", "size", "resolution", "params", "start", "goal", "boxes"}
@@ -705,11 +712,22 @@ def load_world(name_or_path: str | Path) -> World:
     params = spec.get("params") or {}
     if not isinstance(params, dict):
         raise ValueError(f"{path}: 'params' must be a mapping")
-    return make_world(
-        spec["kind"], int(spec["seed"]), size=spec.get("size", (20.0, 20.0)),
-        resolution=float(spec.get("resolution", 0.1)), name=spec.get("name", path.stem),
-        start=spec.get("start"), goal=spec.get("goal"), boxes=spec.get("boxes") or (), **params,
-    )
+    try:
+        return make_world(
+            spec["kind"], int(spec["seed"]), size=spec.get("size", (20.0, 20.0)),
+            resolution=float(spec.get("resolution", 0.1)), name=spec.get("name", path.stem),
+            start=spec.get("start"), goal=spec.get("goal"), boxes=spec.get("boxes") or (), **params,
+        )
+    except (TypeError, ValueError, KeyError) as exc:  # one line, numbers as written (no numpy reprs)
+        message = re.sub(r"np\.(?:float|int)\d+\(([^)]*)\)", r"\1", str(exc)).splitlines()[0]
+        raise ValueError(f"{path}: {message}") from None
+
+
+def world_names() -> list[str]:
+    """The named worlds (``config/worlds/*.yaml``)."""
+    from morobot import paths
+
+    return sorted(p.stem for p in (paths.share_dir() / "config" / "worlds").glob("*.yaml"))
 
 
 def plot_world(ax: Any, world: World, show_clearance: bool = False) -> Any:

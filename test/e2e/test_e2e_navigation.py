@@ -23,3 +23,21 @@ def test_anymal_reaches_goal_in_small_world(tmp_path):
     assert (tmp_path / "demo.png").stat().st_size > 10_000
     for node in ("mujoco_sim", "elevation_mapper", "mppi_planner"):
         assert (tmp_path / "logs" / f"{node}.log").exists()
+
+
+def test_demo_errors_are_one_line_and_draw_nothing(tmp_path, capsys):
+    from morobot.cli import main
+
+    assert main(["demo", "--world", "nosuchworld", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "no world named 'nosuchworld'" in err and "rough_obstacles" in err and "Traceback" not in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: flat\nseed: 1\nsize: [2.0, 2.0]\n")
+    assert main(["demo", "--world", str(bad), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "at least 4 m" in err and "np.float64" not in err and len(err.strip().splitlines()) == 1
+    assert main(["demo", "--dynamics", "fdm", "--fdm-checkpoint", str(tmp_path / "none.pt"),
+                 "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "did not start" in err and "FDM checkpoint not found" in err  # the failing node's own error
+    assert not (tmp_path / "c" / "demo.png").exists()
