@@ -88,18 +88,22 @@ GRAPHS = {
             LaunchArg("fdm_checkpoint", "", "FDM checkpoint for dynamics:=fdm and the monitor "
                       "(default: the shipped one)"),
             LaunchArg("use_monitor", "false", "start the FDM monitor"),
+            LaunchArg("cmd_vel_stamped", "true", "cmd_vel as geometry_msgs/TwistStamped (Nav2's default on Kilted) "
+                      "or Twist (false)"),
             LaunchArg("locomotion", "abstract", "simulated ANYmal: abstract (rigid body) | learned (articulated, "
                       "walking under the learned policy)"),
         ),
         nodes=(
             NodeSpec("mujoco_sim", "mujoco_sim", "morobot.nodes.mujoco_sim", condition="use_sim",
-                     arg_params={"world": "world", "rate": "rate", "locomotion": "locomotion"},
+                     arg_params={"world": "world", "rate": "rate", "locomotion": "locomotion",
+                                 "cmd_vel_stamped": "cmd_vel_stamped"},
                      ),
             NodeSpec("elevation_mapper", "elevation_mapper", "morobot.nodes.elevation_mapper"),
             NodeSpec("mppi_planner", "mppi_planner", "morobot.nodes.mppi_planner",
-                     arg_params={"dynamics": "dynamics", "fdm_checkpoint": "fdm_checkpoint"}),
+                     arg_params={"dynamics": "dynamics", "fdm_checkpoint": "fdm_checkpoint",
+                                 "cmd_vel_stamped": "cmd_vel_stamped"}),
             NodeSpec("fdm_monitor", "fdm_monitor", "morobot.nodes.fdm_monitor", condition="use_monitor",
-                     arg_params={"fdm_checkpoint": "fdm_checkpoint"}),
+                     arg_params={"fdm_checkpoint": "fdm_checkpoint", "cmd_vel_stamped": "cmd_vel_stamped"}),
         ),
     ),
     "manipulate": GraphSpec(

@@ -17,4 +17,6 @@ class MonitorParams:
     max_odom_age: float = param(0.5, "odometry older than this (s) counts as missing", 0.05, 10.0)
     max_map_age: float = param(2.0, "a map older than this (s) is not used", 0.1, 60.0)
     max_cmd_age: float = param(0.5, "a command older than this (s) counts as zero", 0.05, 10.0)
+    cmd_vel_stamped: bool = param(True, "cmd_vel is geometry_msgs/TwistStamped (Nav2's default on Kilted); false: "
+                                  "Twist", read_only=True)
     odom_frame: str = param("odom", "frame of odometry, map and the predicted path")

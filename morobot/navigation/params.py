@@ -44,6 +44,9 @@ class PlannerParams:
                                 "(false: any plan above risk_threshold)")
     risk_margin: float = param(0.05, "allowed risk above standing still's (risk_relative)", 0.0, 1.0, tighten="down")
     odom_frame: str = param("odom", "frame of odometry, map and goals")
+    base_frame: str = param("base", "robot body frame (the header of stamped commands)")
+    cmd_vel_stamped: bool = param(True, "publish geometry_msgs/TwistStamped on cmd_vel (Nav2's default on Kilted); "
+                                  "false: Twist", read_only=True)
     # MPPI
     num_samples: int = param(1024, "sampled command sequences per iteration", 16, 16384, read_only=True)
     horizon: int = param(10, "steps per sequence", 2, 100, read_only=True)

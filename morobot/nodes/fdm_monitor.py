@@ -24,7 +24,7 @@ from morobot import paths
 from morobot.planning.interface import NavState
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, make_path, odometry_to_state, pointcloud2_to_heightmap,
-                                     twist_to_array)
+                                     twist_to_array, cmd_vel_type)
 from morobot.fdm.params import MonitorParams
 from morobot.params import specs
 from morobot.ros.params import declare
@@ -52,7 +52,7 @@ class FdmMonitorNode(Node):
         self._risk_pub = self.create_publisher(Float32, "fdm/collision_risk", qos.STATE)
         self.create_subscription(Odometry, "odom", self._on_odom, qos.STATE)
         self.create_subscription(PointCloud2, "elevation_map", self._on_map, qos.STATE)
-        self.create_subscription(Twist, "cmd_vel", self._on_cmd, qos.STATE)
+        self.create_subscription(cmd_vel_type(self.p["cmd_vel_stamped"]), "cmd_vel", self._on_cmd, qos.STATE)
         self._timer = self.create_timer(1.0 / self.p["rate"], self._predict)
         self.get_logger().info(f"FDM monitor using {ckpt} ({cfg.horizon} steps × {cfg.dt} s)")
 

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, PoseStamped, Twist
+from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
@@ -29,7 +29,7 @@ from morobot.navigation import controller as core
 from morobot.navigation.params import PlannerParams
 from morobot.params import specs
 from morobot.ros import qos
-from morobot.ros.conversions import (MessageError, array_to_twist, make_path, odometry_to_state,
+from morobot.ros.conversions import (MessageError, cmd_vel_type, make_cmd_vel, make_path, odometry_to_state,
                                      pointcloud2_to_heightmap, pose_stamped_to_xyyaw, sec_to_stamp)
 from morobot.ros.params import declare
 from morobot.ros.runner import spin_node
@@ -43,7 +43,7 @@ class MppiPlannerNode(Node):
         super().__init__("mppi_planner", **kwargs)
         self.p = declare(self, PARAMS, on_change=self._on_change, cross_check=PlannerParams.cross_check)
         self.core = core.NavigationController(self.p)
-        self._cmd_pub = self.create_publisher(Twist, "cmd_vel", qos.STATE)
+        self._cmd_pub = self.create_publisher(cmd_vel_type(self.p["cmd_vel_stamped"]), "cmd_vel", qos.STATE)
         self._plan_pub = self.create_publisher(Path, "plan", qos.STATE)
         self._roll_pub = self.create_publisher(MarkerArray, "mppi/rollouts", qos.STATE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos.STATE)
@@ -66,6 +66,9 @@ class MppiPlannerNode(Node):
         if rate_changed:
             self._timer.cancel()
             self._timer = self.create_timer(1.0 / values["control_rate"], self._cycle)
+
+    def _publish_cmd(self, cmd: np.ndarray) -> None:
+        self._cmd_pub.publish(make_cmd_vel(cmd, self.p["cmd_vel_stamped"], self._now(), self.p["base_frame"]))
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -126,7 +129,7 @@ class MppiPlannerNode(Node):
         if d.plan is not None and d.code != "no_plan":
             self._publish_plan(d.plan, now)
         d = self.core.release(d, self._now())
-        self._cmd_pub.publish(array_to_twist(d.command))
+        self._publish_cmd(d.command)
         self._diagnose(d.level, d.message, **d.values)
         spent = time.perf_counter() - t0
         if self.core.overran(spent):
@@ -181,7 +184,7 @@ class MppiPlannerNode(Node):
 
     def on_shutdown(self) -> None:
         """Leave the robot standing: a last zero command."""
-        self._cmd_pub.publish(array_to_twist(np.zeros(3)))
+        self._publish_cmd(np.zeros(3))
 
 
 def main(args=None) -> int:

@@ -11,7 +11,7 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Empty
 
 from morobot.ros import qos
-from morobot.ros.conversions import (MessageError, make_joint_state, make_odometry, sec_to_stamp, twist_to_array,
+from morobot.ros.conversions import (MessageError, cmd_vel_type, make_joint_state, make_odometry, sec_to_stamp, twist_to_array,
                                      xyz_to_pointcloud2)
 from morobot.sim.anymal import AnymalSim, AnymalSimConfig
 from morobot.sim.locomotion import STUMBLE_PARAMS, LocomotionConfig
@@ -45,7 +45,7 @@ class AnymalBackend:
                               if params["points_rate"] > 0 else 0)
         self._odom_pub = node.create_publisher(Odometry, "odom", qos.STATE)
         self._points_pub = node.create_publisher(PointCloud2, "points", qos.SENSOR)
-        node.create_subscription(Twist, "cmd_vel", self._on_cmd, qos.STATE)
+        node.create_subscription(cmd_vel_type(params["cmd_vel_stamped"]), "cmd_vel", self._on_cmd, qos.STATE)
 
     @property
     def time(self) -> float:

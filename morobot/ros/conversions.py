@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import PoseStamped, Quaternion, Twist
+from geometry_msgs.msg import PoseStamped, Quaternion, Twist, TwistStamped
 from nav_msgs.msg import Odometry, Path
 from sensor_msgs.msg import PointCloud2, PointField
 
@@ -71,8 +71,10 @@ def quaternion_wxyz_to_matrix(q: Sequence[float]) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ twists
-def twist_to_array(msg: Twist) -> np.ndarray:
-    """``(vx, vy, wz)``; raises MessageError on NaN/Inf."""
+def twist_to_array(msg) -> np.ndarray:
+    """``(vx, vy, wz)`` of a Twist or TwistStamped; raises MessageError on NaN/Inf."""
+    if hasattr(msg, "twist"):
+        msg = msg.twist
     arr = np.array([msg.linear.x, msg.linear.y, msg.angular.z], dtype=float)
     if not np.all(np.isfinite(arr)):
         raise MessageError("twist has NaN/Inf components")
@@ -84,6 +86,23 @@ def array_to_twist(cmd: Sequence[float]) -> Twist:
     msg.linear.x = float(cmd[0])
     msg.linear.y = float(cmd[1])
     msg.angular.z = float(cmd[2])
+    return msg
+
+
+def cmd_vel_type(stamped: bool) -> type:
+    """The message type of ``cmd_vel``: TwistStamped (Nav2's default on Kilted) or Twist."""
+    return TwistStamped if stamped else Twist
+
+
+def make_cmd_vel(cmd: Sequence[float], stamped: bool, stamp: float = 0.0, frame_id: str = "base"):
+    """A ``cmd_vel`` message: TwistStamped (header: ``stamp``, ``frame_id``) or Twist."""
+    twist = array_to_twist(cmd)
+    if not stamped:
+        return twist
+    msg = TwistStamped()
+    msg.header.stamp = sec_to_stamp(stamp)
+    msg.header.frame_id = frame_id
+    msg.twist = twist
     return msg
 
 

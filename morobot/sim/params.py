@@ -35,6 +35,8 @@ class SimNodeParams:
                                             "anymal)",
                                             0.001, 1.0, read_only=True)
     stumble_seed: int = param(0, "seed of the stumble draws (anymal)", 0, 2**31 - 1, read_only=True)
+    cmd_vel_stamped: bool = param(True, "cmd_vel is geometry_msgs/TwistStamped (Nav2's default on Kilted); false: "
+                                  "Twist (anymal)", read_only=True)
     odom_frame: str = param("odom", "world-fixed frame (anymal)", read_only=True)
     base_frame: str = param("base", "robot body frame (anymal)", read_only=True)
     arm_frame: str = param("panda_link0", "arm base frame (panda)", read_only=True)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from geometry_msgs.msg import PoseStamped, Twist
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
@@ -60,7 +60,8 @@ class Planner:
         self.node = self.h.add(MppiPlannerNode(parameter_overrides=params))
         self.io = self.h.node("fault_io")
         self.cmds: list[tuple[float, Twist]] = []
-        self.io.create_subscription(Twist, "/cmd_vel", lambda m: self.cmds.append((_now(self.io), m)), qos.STATE)
+        self.io.create_subscription(TwistStamped, "/cmd_vel", lambda m: self.cmds.append((_now(self.io), m.twist)),
+                                    qos.STATE)
         self.odom = self.io.create_publisher(Odometry, "/odom", qos.STATE)
         self.map = self.io.create_publisher(PointCloud2, "/elevation_map", qos.STATE)
         self.goal = self.io.create_publisher(PoseStamped, "/goal_pose", qos.STATE)
@@ -330,7 +331,7 @@ def test_a_point_cloud_flood_does_not_starve_the_planner(tmp_path):
         with GraphProcesses("navigate", {"world": "rough_obstacles"}, log_dir=str(tmp_path / "logs")) as procs:
             io = h.node("overload_io")
             cmds = []
-            io.create_subscription(Twist, "/cmd_vel", lambda m: cmds.append(time.monotonic()), qos.STATE)
+            io.create_subscription(TwistStamped, "/cmd_vel", lambda m: cmds.append(time.monotonic()), qos.STATE)
             odom_seen = []
             io.create_subscription(Odometry, "/odom", lambda m: odom_seen.append(
                 m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec), qos.STATE)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
@@ -16,7 +16,7 @@ from std_msgs.msg import Float32
 from morobot import paths
 from morobot.planning.interface import HeightMap
 from morobot.ros import qos
-from morobot.ros.conversions import array_to_twist, heightmap_to_pointcloud2, make_odometry
+from morobot.ros.conversions import heightmap_to_pointcloud2, make_cmd_vel, make_odometry
 
 from rosutil import RosHarness
 
@@ -57,13 +57,13 @@ def test_monitor_predicts_the_executed_command():
         io.create_subscription(Float32, "/fdm/collision_risk", lambda m: rec["risk"].append(m.data), qos.STATE)
         odom = io.create_publisher(Odometry, "/odom", qos.STATE)
         emap = io.create_publisher(PointCloud2, "/elevation_map", qos.STATE)
-        cmd = io.create_publisher(Twist, "/cmd_vel", qos.STATE)
+        cmd = io.create_publisher(TwistStamped, "/cmd_vel", qos.STATE)
 
         def feed():
             t = io.get_clock().now().nanoseconds * 1e-9
             odom.publish(make_odometry([0, 0, 0.55], [1, 0, 0, 0], [0.6, 0, 0], [0, 0, 0], t))
             emap.publish(heightmap_to_pointcloud2(HeightMap(torch.zeros(60, 60), (-3.0, -3.0), 0.1, t)))
-            cmd.publish(array_to_twist([0.6, 0.0, 0.0]))
+            cmd.publish(make_cmd_vel([0.6, 0.0, 0.0], True))
 
         # no odometry yet: unknown is unsafe
         assert h.spin_until(lambda: rec["risk"], 15.0)

@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from geometry_msgs.msg import PoseStamped, Twist
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
@@ -26,7 +26,7 @@ def _now(node):
 class Robot:
     def __init__(self, h, io, ns):
         self.cmds = []
-        io.create_subscription(Twist, f"/{ns}/cmd_vel", self.cmds.append, qos.STATE)
+        io.create_subscription(TwistStamped, f"/{ns}/cmd_vel", lambda m: self.cmds.append(m.twist), qos.STATE)
         self.odom = io.create_publisher(Odometry, f"/{ns}/odom", qos.STATE)
         self.map = io.create_publisher(PointCloud2, f"/{ns}/elevation_map", qos.STATE)
         self.goal = io.create_publisher(PoseStamped, f"/{ns}/goal_pose", qos.STATE)
@@ -73,7 +73,8 @@ def test_the_launcher_starts_a_namespaced_graph_with_its_parameters(tmp_path):
             io = h.node("ns_launch_io")
             r = Robot(h, io, "robot7")
             cmds = []
-            io.create_subscription(Twist, "/robot7/locomotion/cmd_vel", cmds.append, qos.STATE)
+            io.create_subscription(TwistStamped, "/robot7/locomotion/cmd_vel", lambda m: cmds.append(m.twist),
+                                   qos.STATE)
             assert h.spin_until(lambda: r.goal.get_subscription_count() > 0, 60.0), procs.failed()
             r.goal.publish(make_pose_stamped(3.0, 0.0, 0.0, _now(io)))
             assert h.spin_until(lambda: any(m.linear.x > 0.2 for m in cmds), 30.0, r.feed), procs.failed()

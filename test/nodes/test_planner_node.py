@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped, Twist
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
@@ -36,7 +36,7 @@ def harness(request):
         Parameter("blocked_marking", Parameter.Type.BOOL, False)] + list(getattr(request, "param", []))))
     io = h.node("planner_test_io")
     rec = {"cmd": [], "plan": [], "diag": []}
-    io.create_subscription(Twist, "/cmd_vel", lambda m: rec["cmd"].append(m), qos.STATE)
+    io.create_subscription(TwistStamped, "/cmd_vel", lambda m: rec["cmd"].append(m.twist), qos.STATE)
     io.create_subscription(Path, "/plan", lambda m: rec["plan"].append(m), qos.STATE)
     io.create_subscription(DiagnosticArray, "/diagnostics", lambda m: rec["diag"].append(m.status[0]), qos.STATE)
     rec["markers"] = []

@@ -3,14 +3,14 @@
 import math
 
 import pytest
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import PointCloud2
 
 from morobot.ros import qos
-from morobot.ros.conversions import array_to_twist, pointcloud2_to_xyz, stamp_to_sec
+from morobot.ros.conversions import make_cmd_vel, pointcloud2_to_xyz, stamp_to_sec
 
 from rosutil import RosHarness
 
@@ -30,7 +30,7 @@ def harness():
     io.create_subscription(Odometry, "/odom", lambda m: rec["odom"].append(m), qos.STATE)
     io.create_subscription(PointCloud2, "/points", lambda m: rec["points"].append(m), qos.SENSOR)
     io.create_subscription(Clock, "/clock", lambda m: rec["clock"].append(stamp_to_sec(m.clock)), qos.CLOCK)
-    cmd = io.create_publisher(Twist, "/cmd_vel", qos.STATE)
+    cmd = io.create_publisher(TwistStamped, "/cmd_vel", qos.STATE)  # cmd_vel_stamped: Nav2's default
     yield h, sim, cmd, rec
     sim.on_shutdown()
     h.close()
@@ -51,7 +51,7 @@ def test_tracks_command_then_watchdog_stops(harness):
     assert rec["points"][-1].header.frame_id == "base" and len(pts) > 500
     assert rec["clock"] and rec["clock"] == sorted(rec["clock"])
     t0 = _t(rec)
-    assert h.spin_until(lambda: _t(rec) > t0 + 3.0, 15.0, lambda: cmd.publish(array_to_twist([0.6, 0.0, 0.0])))
+    assert h.spin_until(lambda: _t(rec) > t0 + 3.0, 15.0, lambda: cmd.publish(make_cmd_vel([0.6, 0.0, 0.0], True)))
     assert _vx(rec) == pytest.approx(0.6, abs=0.15)
     # silence: the robot must stop by itself within the 0.5 s timeout plus braking
     t1 = _t(rec)
@@ -63,9 +63,9 @@ def test_nan_command_means_stop(harness):
     h, sim, cmd, rec = harness
     assert h.spin_until(lambda: len(rec["odom"]) > 5, 10.0)
     t0 = _t(rec)
-    assert h.spin_until(lambda: _t(rec) > t0 + 2.5, 15.0, lambda: cmd.publish(array_to_twist([0.6, 0.0, 0.0])))
-    bad = Twist()
-    bad.linear.x = float("nan")
+    assert h.spin_until(lambda: _t(rec) > t0 + 2.5, 15.0, lambda: cmd.publish(make_cmd_vel([0.6, 0.0, 0.0], True)))
+    bad = TwistStamped()
+    bad.twist.linear.x = float("nan")
     t1 = _t(rec)
     assert h.spin_until(lambda: _t(rec) > t1 + 1.0, 10.0, lambda: cmd.publish(bad))
     vx = _vx(rec)
