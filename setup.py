@@ -68,6 +68,8 @@ setup(
             "ros-trajectory-msgs",
             "ros-visualization-msgs",
             "ros-diagnostic-msgs",
+            "ros-std-srvs",
+            "ros-action-msgs",
             "ros-rosgraph-msgs",
         ],
         "dev": [

@@ -3,6 +3,7 @@
     morobot launch navigate [name:=value ...]   start a node graph (no ``ros2 launch`` needed)
     morobot demo [--world W]                    navigate the simulated ANYmal to its goal, write a PNG
     morobot worlds [--show NAME --out F.png]    list / draw the named worlds
+    morobot goal X Y [YAW] [--frame F]          send a goal, follow it until reached (Ctrl-C cancels)
 
     morobot collect --out data/fdm ...          collect FDM training data in simulation
     morobot merge-data --out DIR SRC...         merge data directories (e.g. old data + new worlds)
@@ -125,6 +126,8 @@ COMMANDS = (
     Command(("launch",), "morobot.cli:launch_main", "start a node graph as processes on DDS (like ros2 launch)"),
     Command(("demo",), "morobot.cli:demo_main", "navigate the simulated ANYmal to its goal and write a PNG"),
     Command(("worlds",), "morobot.cli:worlds_main", "list the named worlds or draw one"),
+    Command(("goal",), "morobot.ros.goal_client:main",
+            "send a navigation goal and print its progress until reached (Ctrl-C cancels it)"),
     Command(("collect",), "morobot.fdm.data.collect:main", "collect FDM training data in simulation (parallel, sharded)"),
     Command(("merge-data",), "morobot.fdm.data.merge:main", "merge FDM data directories into one (hard links, new manifest)"),
     Command(("convert-bag",), "morobot.fdm.data.rosbag:main",

@@ -10,18 +10,27 @@ input ages just before a command leaves. Parameters: :class:`morobot.navigation.
 Every control cycle (``control_rate``, node clock) the node hands the core the clock, publishes
 what it decides and says why on /diagnostics; a cycle longer than the control period is logged
 ("missed its rate"). Malformed messages are logged and ignored; the node keeps running.
+
+Goals: ``goal_pose`` (PoseStamped in ``odom_frame``); the ``cancel_goal`` service (std_srvs/Trigger)
+drops the goal and stops the robot; ``navigate/status`` (action_msgs/GoalStatus, latched) says
+where the current goal stands: executing, succeeded (reached) or canceled. ``morobot goal X Y``
+uses the three.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import uuid
+from typing import Optional
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import Odometry, Path
+from action_msgs.msg import GoalStatus
 from rclpy.node import Node
+from std_srvs.srv import Trigger
 from sensor_msgs.msg import PointCloud2
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -50,6 +59,10 @@ class MppiPlannerNode(Node):
         self.create_subscription(Odometry, "odom", self._on_odom, qos.STATE)
         self.create_subscription(PointCloud2, "elevation_map", self._on_map, qos.STATE)
         self.create_subscription(PoseStamped, "goal_pose", self._on_goal, qos.STATE)
+        self._status_pub = self.create_publisher(GoalStatus, "navigate/status", qos.LATCHED)
+        self.create_service(Trigger, "cancel_goal", self._on_cancel)
+        self._goal_id: Optional[bytes] = None
+        self._goal_status = GoalStatus.STATUS_UNKNOWN
         self._timer = self.create_timer(1.0 / self.p["control_rate"], self._cycle)
         self.get_logger().info(f"MPPI planner ready: {self.p['num_samples']} samples × {self.p['horizon']} "
                                f"steps × {self.p['dt']} s, dynamics '{self.p['dynamics']}'")
@@ -112,7 +125,29 @@ class MppiPlannerNode(Node):
             self.get_logger().error(f"ignoring invalid goal: {exc}")
             return
         self.core.set_goal(goal)
+        self._goal_id = uuid.uuid4().bytes
+        self._set_status(GoalStatus.STATUS_EXECUTING)
         self.get_logger().info(f"new goal ({goal[0]:.2f}, {goal[1]:.2f}, yaw {goal[2]:.2f})")
+
+    def _on_cancel(self, _request, response):
+        if self.core.goal is None:
+            response.success, response.message = False, "no goal to cancel"
+            return response
+        self.core.cancel()
+        self._publish_cmd(np.zeros(3))
+        self._set_status(GoalStatus.STATUS_CANCELED)
+        self.get_logger().info("goal canceled: stopped")
+        response.success, response.message = True, "goal canceled, robot stopped"
+        return response
+
+    def _set_status(self, status: int) -> None:
+        if self._goal_id is None:
+            return
+        self._goal_status = status
+        msg = GoalStatus(status=status)
+        msg.goal_info.goal_id.uuid = list(self._goal_id)
+        msg.goal_info.stamp = self.get_clock().now().to_msg()
+        self._status_pub.publish(msg)
 
     # ------------------------------------------------------------------ control cycle
     def _cycle(self) -> None:
@@ -130,6 +165,8 @@ class MppiPlannerNode(Node):
             self._publish_plan(d.plan, now)
         d = self.core.release(d, self._now())
         self._publish_cmd(d.command)
+        if d.code == "goal_reached" and self._goal_status == GoalStatus.STATUS_EXECUTING:
+            self._set_status(GoalStatus.STATUS_SUCCEEDED)
         self._diagnose(d.level, d.message, **d.values)
         spent = time.perf_counter() - t0
         if self.core.overran(spent):
