@@ -73,6 +73,9 @@ def demo_main(argv: Sequence[str]) -> int:
     p.add_argument("--dynamics", default=dynamics.default, choices=list(dynamics.choices), help=dynamics.description)
     p.add_argument("--fdm-checkpoint", default="", help="FDM checkpoint (dynamics fdm)")
     p.add_argument("--params-file", default="", help="parameters YAML (default config/navigate.yaml)")
+    p.add_argument("--locomotion", default="abstract", choices=["abstract", "learned"],
+                   help="simulated ANYmal: abstract (rigid body) or learned (legged, its locomotion policy)")
+    p.add_argument("--no-video", dest="video", action="store_false", help="skip demo.mp4 (rendered from the run)")
     ns = p.parse_args(list(argv))
     from morobot.demo import main as run_demo
 

@@ -100,7 +100,8 @@ def main(ns) -> int:
         return 2
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
-    args = {"world": ns.world, "rate": str(float(ns.rate)), "dynamics": ns.dynamics}
+    args = {"world": ns.world, "rate": str(float(ns.rate)), "dynamics": ns.dynamics,
+            "locomotion": getattr(ns, "locomotion", "abstract")}
     if ns.fdm_checkpoint:
         args["fdm_checkpoint"] = ns.fdm_checkpoint
     if ns.params_file:
@@ -120,6 +121,12 @@ def main(ns) -> int:
             print(f"  {line}", file=sys.stderr)
         return 2
     plot(world, rec, summary, out / "demo.png")
+    if getattr(ns, "video", False) and rec.path:
+        from morobot.sim.video import render_run
+
+        states = np.column_stack([np.asarray(rec.path)[:, :4], np.asarray(rec.orientation)])
+        joints = np.asarray(rec.joints) if rec.joints else None
+        print(f"[morobot demo] wrote {render_run(world, states, out / 'demo.mp4', joints=joints)}", flush=True)
     atomic_write_text(out / "summary.json", json.dumps(asdict(summary), indent=2))
     print(summary.line(), flush=True)
     print(f"[morobot demo] wrote {out / 'demo.png'}", flush=True)

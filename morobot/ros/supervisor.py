@@ -21,6 +21,8 @@ class DemoRecord:
     """What the supervisor saw."""
 
     path: list = field(default_factory=list)        # [t, x, y, z, yaw]
+    orientation: list = field(default_factory=list)  # [qw, qx, qy, qz] of each path row
+    joints: list = field(default_factory=list)      # [t, 12 leg joint angles] (legged robot)
     plans: list = field(default_factory=list)       # [(t, [[x, y, yaw], ...])]
     diagnostics: list = field(default_factory=list)  # [(t, level, message)]
     goal_sent_at: float = math.nan
@@ -40,11 +42,12 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
     from nav_msgs.msg import Odometry, Path as PathMsg
     from rclpy.parameter import Parameter
     from geometry_msgs.msg import PoseStamped
-    from sensor_msgs.msg import PointCloud2
+    from sensor_msgs.msg import JointState, PointCloud2
 
     from morobot.ros import qos
-    from morobot.ros.conversions import (MessageError, make_pose_stamped, odometry_to_state, path_to_array,
-                                         stamp_to_sec)
+    from morobot.ros.conversions import (MessageError, joint_state_to_arrays, make_pose_stamped, odometry_to_state,
+                                         path_to_array, stamp_to_sec)
+    from morobot.sim.legged import JOINTS
 
     rec = DemoRecord()
     state = {"odom": None, "map": False, "plan_t": -1e9, "reached": False}
@@ -59,6 +62,14 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
                 return
             state["odom"] = st
             rec.path.append([st.stamp, *st.position.tolist(), st.yaw])
+            rec.orientation.append(st.quaternion.tolist())
+
+        def on_joints(msg):
+            try:
+                q, _ = joint_state_to_arrays(msg, JOINTS)
+            except MessageError:
+                return  # not the legged robot's joints
+            rec.joints.append([stamp_to_sec(msg.header.stamp), *q.tolist()])
 
         def on_plan(msg):
             t = stamp_to_sec(msg.header.stamp)
@@ -76,6 +87,7 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
                     state["reached"] = True
 
         node.create_subscription(Odometry, "odom", on_odom, qos.STATE)
+        node.create_subscription(JointState, "joint_states", on_joints, qos.STATE)
         node.create_subscription(PathMsg, "plan", on_plan, qos.STATE)
         node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, qos.STATE)
         node.create_subscription(PointCloud2, "elevation_map", lambda m: state.__setitem__("map", True), qos.STATE)
