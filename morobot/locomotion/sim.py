@@ -25,6 +25,7 @@ from morobot import paths
 from morobot.locomotion.observation import build_observation, height_sample_points, joint_targets
 from morobot.locomotion.policy import LocomotionPolicy
 from morobot.sim.anymal import STANDING_POSE, anymal_depth_cameras, load_robot_body
+from morobot.sim.controlled import ControlledSim
 from morobot.sim.depth import DepthSensor, DepthSensorConfig
 from morobot.sim.legged import DEFAULT_POSE, JOINTS, LeggedConfig, LeggedIndex, build_world_model
 from morobot.sim.locomotion import BaseState
@@ -65,7 +66,7 @@ class JointStateSample:
     efforts: np.ndarray
 
 
-class LeggedAnymalSim:
+class LeggedAnymalSim(ControlledSim):
     """The articulated ANYmal C walking on ``world`` under a learned policy.
 
     Raises:
@@ -89,10 +90,6 @@ class LeggedAnymalSim:
         self.reset()
 
     # ------------------------------------------------------------------ API
-    @property
-    def time(self) -> float:
-        return float(self.data.time)
-
     def reset(self, pose: Optional[Sequence[float]] = None) -> BaseState:
         """Stand the robot at ``pose`` ``(x, y, yaw)`` (default the world's start)."""
         p = np.asarray(self.world.start if pose is None else pose, dtype=float).ravel()
@@ -113,30 +110,6 @@ class LeggedAnymalSim:
         self._fallen = False
         self._steps = 0
         self._control()
-        return self.state()
-
-    def set_command(self, cmd: Sequence[float], stamp: Optional[float] = None) -> None:
-        """Command a body twist ``(vx, vy, wz)``; it is dropped ``command_timeout`` after ``stamp``."""
-        c = np.asarray(cmd, dtype=float).ravel()
-        if c.shape != (3,) or not np.all(np.isfinite(c)):
-            raise ValueError(f"command must be 3 finite numbers (vx, vy, wz), got {cmd!r}")
-        st = self.time if stamp is None else float(stamp)
-        if not math.isfinite(st):
-            raise ValueError(f"command stamp must be finite, got {stamp!r}")
-        self._command, self._stamp = c, st
-
-    def advance(self, duration: float) -> BaseState:
-        """Advance by ``duration`` seconds of sim time (whole physics steps; the policy every ``control_dt``)."""
-        if not (math.isfinite(duration) and duration >= 0):
-            raise ValueError(f"duration must be finite and >= 0, got {duration!r}")
-        remaining = int(round(duration / self.model.opt.timestep))
-        while remaining > 0:
-            chunk = min(remaining, self._substeps - self._steps % self._substeps)
-            mujoco.mj_step(self.model, self.data, nstep=chunk)
-            self._steps += chunk
-            remaining -= chunk
-            if self._steps % self._substeps == 0:
-                self._control()
         return self.state()
 
     def _rotation(self) -> np.ndarray:

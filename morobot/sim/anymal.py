@@ -38,6 +38,7 @@ from typing import Any, Mapping, Optional, Sequence
 import mujoco
 import numpy as np
 
+from morobot.sim.controlled import ControlledSim
 from morobot.sim.depth import DepthCamera, DepthSensor, DepthSensorConfig, rpy_matrix
 from morobot.sim.locomotion import (
     LEG_NAMES,
@@ -411,7 +412,7 @@ class _TerrainProbe:
         return np.fmax(h, tops)
 
 
-class AnymalSim:
+class AnymalSim(ControlledSim):
     """ANYmal C on a :class:`World`, driven by body-twist commands.
 
     Args:
@@ -447,11 +448,6 @@ class AnymalSim:
 
     # ------------------------------------------------------------------ API
     @property
-    def time(self) -> float:
-        """Simulation time (s) since the last reset."""
-        return float(self.data.time)
-
-    @property
     def stance_height(self) -> float:
         """Steady base height (m) above flat ground."""
         return self.controller.stance_height
@@ -484,42 +480,6 @@ class AnymalSim:
         self.data.ctrl[:4] = ground + self.stance_height + self.controller.sag
         mujoco.mj_forward(self.model, self.data)
         self._control()
-        return self.state()
-
-    def set_command(self, cmd: Sequence[float], stamp: Optional[float] = None) -> None:
-        """Command a body twist ``(vx, vy, wz)``; it is dropped ``command_timeout`` after ``stamp``.
-
-        Args:
-            cmd: twist in the base frame (m/s, m/s, rad/s); limits are applied by the locomotion.
-            stamp: sim time (s) of the command; default now.
-
-        Raises:
-            ValueError: wrong shape or non-finite values.
-        """
-        c = np.asarray(cmd, dtype=float).ravel()
-        if c.shape != (3,) or not np.all(np.isfinite(c)):
-            raise ValueError(f"command must be 3 finite numbers (vx, vy, wz), got {cmd!r}")
-        st = self.time if stamp is None else float(stamp)
-        if not math.isfinite(st):
-            raise ValueError(f"command stamp must be finite, got {stamp!r}")
-        self._command, self._stamp = c, st
-
-    def advance(self, duration: float) -> BaseState:
-        """Advance physics by ``duration`` seconds of sim time (rounded to whole steps).
-
-        Raises:
-            ValueError: negative or non-finite duration.
-        """
-        if not (math.isfinite(duration) and duration >= 0):
-            raise ValueError(f"duration must be finite and >= 0, got {duration!r}")
-        remaining = int(round(duration / self.config.timestep))
-        while remaining > 0:
-            chunk = min(remaining, self._substeps - self._steps % self._substeps)
-            mujoco.mj_step(self.model, self.data, nstep=chunk)
-            self._steps += chunk
-            remaining -= chunk
-            if self._steps % self._substeps == 0:
-                self._control()
         return self.state()
 
     def state(self) -> BaseState:
