@@ -27,7 +27,8 @@ class MapperParams:
                                   "planner then stops on a stale map) and an error is logged", 0.1, 30.0,
                                   tighten="down")
     max_points: int = param(200000, "clouds with more points are randomly downsampled to this many before "
-                            "mapping (bounded cost per cloud)", 1000, 10000000)
+                            "mapping; a message over ten times that many 48-byte points is dropped undecoded "
+                            "(bounded cost per cloud)", 1000, 10000000)
     max_cloud_rate: float = param(20.0, "clouds arriving faster than this (Hz, node clock) are skipped (bounded "
                                   "cost per second)", 0.5, 1000.0)
 

@@ -36,6 +36,9 @@ from morobot.ros.params import declare
 from morobot.ros.runner import spin_node
 
 PARAMS = specs(MapperParams)
+#: Bytes a point may take (x, y, z float32 and room for intensity, ring, time, padding): a message over
+#: ten times ``max_points`` such points is dropped before decoding, so ``max_points`` bounds that cost too.
+BYTES_PER_POINT = 48
 
 
 class ElevationMapperNode(Node):
@@ -80,6 +83,10 @@ class ElevationMapperNode(Node):
         now = self.get_clock().now().nanoseconds * 1e-9
         if self._cloud_arrival <= now < self._cloud_arrival + 1.0 / self.p["max_cloud_rate"]:
             return  # bounded cost: at most max_cloud_rate clouds a second are mapped
+        if len(data) > 10 * BYTES_PER_POINT * self.p["max_points"]:  # not even decoded
+            self._warn(f"dropping a point cloud of {len(data) / 1e6:.1f} MB undecoded: over ten times what "
+                       f"max_points {self.p['max_points']} points hold ({BYTES_PER_POINT} bytes each)", key="too large")
+            return
         try:
             msg = deserialize_message(data, PointCloud2)
         except Exception as exc:  # noqa: BLE001 - a malformed message: one line, the node goes on

@@ -372,3 +372,25 @@ def test_a_point_cloud_flood_does_not_starve_the_planner(tmp_path):
         assert flooded >= 0.8 * calm or "missed its rate" in log  # a starved planner says so
     finally:
         h.close()
+
+
+def test_a_huge_cloud_is_dropped_before_it_is_decoded():
+    from rclpy.serialization import serialize_message
+
+    from morobot.nodes.elevation_mapper import ElevationMapperNode
+
+    h = RosHarness()
+    try:
+        node = h.add(ElevationMapperNode(parameter_overrides=[Parameter("max_points", value=1000)]))
+        warnings = []
+        node._warn.sink = warnings.append
+        decoded = []
+        real = node.mapper.integrate
+        node.mapper.integrate = lambda pts, *a: (decoded.append(len(pts)), real(pts, *a))[1]
+        cloud = np.random.default_rng(0).normal(size=(50000, 3))
+        t0 = time.perf_counter()
+        node._on_points(serialize_message(xyz_to_pointcloud2(cloud, _now(node), "odom")))
+        print(f"\n[fault] a cloud 50x over max_points: dropped in {1e3 * (time.perf_counter() - t0):.2f} ms, undecoded")
+        assert not decoded and warnings and "dropping a point cloud" in warnings[0]
+    finally:
+        h.close()
