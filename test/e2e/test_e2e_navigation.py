@@ -46,3 +46,15 @@ def test_demo_errors_are_one_line_and_draw_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "did not start" in err and "FDM checkpoint not found" in err  # the failing node's own error
     assert not (tmp_path / "c" / "demo.png").exists()
+
+
+def test_legged_anymal_reaches_goal_in_small_world(tmp_path):
+    """The articulated robot under its learned policy, through the whole ROS graph."""
+    ns = SimpleNamespace(world="flat_small", out=str(tmp_path), timeout=60.0, rate=1.0, dynamics="kinematic",
+                         fdm_checkpoint="", params_file="", video=False, locomotion="learned")
+    rc = demo_main(ns)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert rc == 0, summary
+    assert summary["reached"] and summary["final_distance"] <= 0.5
+    log = (tmp_path / "logs" / "mujoco_sim.log").read_text()
+    assert "robot fell" not in log
