@@ -4,6 +4,10 @@ Runs a KORR checkpoint (base policy + Koopman-conditioned residual, or the base 
 :class:`morobot.korr.policy.KorrPolicy`. The command goes to ``/joint_command_raw``; the feasibility
 checker forwards only feasible commands to the robot on ``/joint_command``.
 
+It judges the task as the evaluation does (:func:`morobot.korr.tasks.success` on the object pose):
+the first time the task is solved it logs so and publishes ``task/success`` (std_msgs/Bool, latched)
+true; when ``task_time_limit`` passes first, it logs the failure and publishes false.
+
 It refuses to act on stale (``max_state_age``, by arrival on this node's clock, see
 :mod:`morobot.freshness`), future-stamped (``max_stamp_lead``) or NaN/malformed state: it then
 publishes nothing, so the arm's joint controller holds its last target, and logs why. A missing or corrupt checkpoint, or
@@ -17,6 +21,7 @@ import math
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from morobot import paths
@@ -54,6 +59,10 @@ class KorrPolicyNode(Node):
         self._js = None
         self._obj = None
         self._pub = self.create_publisher(JointTrajectory, "joint_command_raw", qos.STATE)
+        self._task_pub = self.create_publisher(Bool, "task/success", qos.LATCHED)
+        self._task_done = False
+        self._steps = 0
+
         self.create_subscription(JointState, "joint_states", self._on_js, qos.STATE)
         self.create_subscription(PoseStamped, "object_pose", self._on_obj, qos.STATE)
         self.create_timer(self.policy.control_dt, self._step)
@@ -106,6 +115,7 @@ class KorrPolicyNode(Node):
             return
         _, _, q, qd = self._js
         _, _, pos, quat = self._obj
+        self._judge(pos)
         try:
             cmd = self.policy.act(q, qd, (pos, quat))
         except ValueError as exc:
@@ -118,6 +128,24 @@ class KorrPolicyNode(Node):
             velocities += [0.0, 0.0]
         self._pub.publish(make_joint_trajectory(names, positions, now, velocities=velocities,
                                                 time_from_start=self.policy.control_dt))
+
+
+    def _judge(self, object_position) -> None:
+        """Success or failure of the task, said once (log + ``task/success``)."""
+        from morobot.korr.tasks import success
+
+        if self._task_done:
+            return
+        self._steps += 1
+        if success(self.policy.task, object_position, self.policy.goal):
+            self._task_done = True
+            self.get_logger().info(f"task '{self.policy.task}' succeeded after {self._steps * self.policy.control_dt:.1f} s")
+            self._task_pub.publish(Bool(data=True))
+        elif self._steps * self.policy.control_dt >= self.p["task_time_limit"]:
+            self._task_done = True
+            self.get_logger().error(f"task '{self.policy.task}' failed: not solved within task_time_limit "
+                                    f"{self.p['task_time_limit']:g} s")
+            self._task_pub.publish(Bool(data=False))
 
 
 def main(args=None) -> int:

@@ -33,6 +33,10 @@ def test_push_policy_closes_the_loop_through_the_checker(tmp_path):
         seen["obj"].append((stamp_to_sec(m.header.stamp), m.pose.position.x, m.pose.position.y))
 
     io.create_subscription(PoseStamped, "/object_pose", on_obj, qos.STATE)
+    from std_msgs.msg import Bool
+
+    task = []
+    io.create_subscription(Bool, "/task/success", lambda m: task.append(m.data), qos.LATCHED)
     procs = GraphProcesses("manipulate", {"task": "push"}, log_dir=str(tmp_path / "logs")).start()
     try:
         def done():
@@ -41,10 +45,11 @@ def test_push_policy_closes_the_loop_through_the_checker(tmp_path):
             if not seen["obj"]:
                 return False
             t, x, y = seen["obj"][-1]
-            return math.hypot(x - target[0], y - target[1]) < 0.02 or t > 25.0
+            return bool(task) or t > 25.0  # the policy node said how the task ended, or time is up
 
         h.spin_until(done, 150.0)
         assert not procs.failed(), procs.failed()
+        h.spin_for(1.0)  # the policy judges the task on the next object poses
     finally:
         procs.stop()
         h.close()
@@ -54,3 +59,12 @@ def test_push_policy_closes_the_loop_through_the_checker(tmp_path):
     start = math.hypot(x0 - target[0], y0 - target[1])
     end = math.hypot(x1 - target[0], y1 - target[1])
     assert end < 0.5 * start, f"block {start:.3f} m → {end:.3f} m from the target after {t1 - t0:.1f} s"
+    from morobot.korr.tasks import PUSH_TOLERANCE
+
+    log = (tmp_path / "logs" / "korr_policy.log").read_text()
+    closest = min(math.hypot(x - target[0], y - target[1]) for _, x, y in seen["obj"])
+    # the graph says how the task ended (the policy node's task/success and log), consistently with the block
+    if task == [True]:
+        assert "succeeded" in log and closest < PUSH_TOLERANCE + 0.003, (closest, log[-300:])
+    else:
+        assert task in ([], [False]) and closest > PUSH_TOLERANCE - 0.003, (task, closest)
