@@ -20,6 +20,8 @@ class PolicyParams:
                                         " node clock are rejected",
                                         0.0, 5.0, tighten="down")
     arm_frame: str = param("panda_link0", "frame of the object pose", read_only=True)
+    joint_prefix: str = param("panda_", "joint names on the wire are <prefix>joint1..7 and <prefix>finger_joint1/2 "
+                              "(fr3_ for franka_ros2's FR3)", read_only=True)
     task_time_limit: float = param(20.0, "seconds after its first command within which the task must be solved "
                                    "to count as a success (the evaluation's episodes are shorter; the graph adds "
                                    "start-up and message latency)", 1.0, 600.0)

@@ -58,7 +58,8 @@ from morobot.feasibility import (Debouncer, FeasibilityChecker, FeasibilityConfi
                                  config_from_dict, draw_overlay, haptic_intensity)
 from morobot.freshness import input_age, stamp_lead_error
 from morobot.feasibility.filter import CommandFilter, FilterSettings
-from morobot.feasibility.model import ARM_JOINTS, FINGER_JOINTS, PANDA_ACCELERATION_LIMITS
+from morobot.feasibility.model import PANDA_ACCELERATION_LIMITS
+from morobot.robots import franka_joint_names
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, image_to_rgb, joint_state_to_arrays,
                                      joint_trajectory_to_command, make_joint_trajectory, pointcloud2_to_xyz,
@@ -88,6 +89,8 @@ PARAMS = (
               "/demo/ee_pose and give overlay/haptic feedback", choices=("filter", "demo"), read_only=True),
     ParamSpec("arm_frame", "panda_link0", "frame of /points and /demo/ee_pose (others are rejected)",
               read_only=True),
+    ParamSpec("joint_prefix", "panda_", "joint names on the wire are <prefix>joint1..7 and <prefix>finger_joint1/2 "
+              "(fr3_ for franka_ros2's FR3)", read_only=True),
     ParamSpec("filter_policy", "clamp", "infeasible command: clamp (into limits and rate bound, hold if that "
               "is infeasible too) or hold (send the measured configuration)", choices=("clamp", "hold")),
     ParamSpec("clamp_dt", 0.02, "a clamped command moves at most velocity_scale x URDF velocity x clamp_dt "
@@ -213,6 +216,8 @@ class FeasibilityCheckerNode(Node):
         self._candidate: Optional[FeasibilityChecker] = None
         self.p = declare(self, ALL_PARAMS, on_change=self._on_change, cross_check=self._cross_check)
         self.mode = self.p["mode"]
+        # the robot's joint names on the wire (panda_joint1..7, fr3_joint1..7, ...)
+        self.arm_names, self.finger_names = franka_joint_names(self.p["joint_prefix"])
         self.checker = self._candidate
         self.filter = self._make_filter()
         self.camera = camera_from_params(self.p)
@@ -306,7 +311,7 @@ class FeasibilityCheckerNode(Node):
     # ------------------------------------------------------------------ inputs
     def _on_joint_state(self, msg: JointState) -> None:
         try:
-            q, _ = joint_state_to_arrays(msg, ARM_JOINTS)
+            q, _ = joint_state_to_arrays(msg, self.arm_names)
         except MessageError as exc:
             self._state_fault = str(exc)
             self.get_logger().error(f"ignoring invalid /joint_states: {exc}", throttle_duration_sec=2.0)
@@ -372,7 +377,7 @@ class FeasibilityCheckerNode(Node):
         self._last_input = now
         self.counts["frames"] += 1
         try:
-            q, qd, extra = joint_trajectory_to_command(msg, ARM_JOINTS, optional=FINGER_JOINTS)
+            q, qd, extra = joint_trajectory_to_command(msg, self.arm_names, optional=self.finger_names)
         except MessageError as exc:
             return self._reject(f"malformed command: {exc}", now)
         q_current, why = self._current_state(now)
@@ -383,7 +388,7 @@ class FeasibilityCheckerNode(Node):
         if r.action == "rejected":
             return self._reject(r.reason, now)
         if r.sends:
-            names = list(ARM_JOINTS) + list(extra)
+            names = list(self.arm_names) + list(extra)
             positions = list(r.q) + list(extra.values())
             vel = None if r.velocities is None else list(r.velocities) + [0.0] * len(extra)
             cmd = make_joint_trajectory(names, positions, now, velocities=vel, time_from_start=r.time_from_start)

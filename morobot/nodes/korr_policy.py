@@ -25,7 +25,7 @@ from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from morobot import paths
-from morobot.robots import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS
+from morobot.robots import PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS, franka_joint_names
 from morobot.freshness import input_age, stamp_lead_error
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, joint_state_to_arrays, make_joint_trajectory,
@@ -56,6 +56,7 @@ class KorrPolicyNode(Node):
         if self.policy.task != self.p["task"]:
             raise ValueError(f"checkpoint {ckpt} is for task '{self.policy.task}', not '{self.p['task']}'")
         self.policy.reset()
+        self.arm, self.fingers = franka_joint_names(self.p["joint_prefix"])
         self._js = None
         self._obj = None
         self._pub = self.create_publisher(JointTrajectory, "joint_command_raw", qos.STATE)
@@ -74,7 +75,7 @@ class KorrPolicyNode(Node):
 
     def _on_js(self, msg: JointState) -> None:
         try:
-            names = ARM + FINGERS if all(f in msg.name for f in FINGERS) else ARM
+            names = self.arm + self.fingers if all(f in msg.name for f in self.fingers) else self.arm
             q, qd = joint_state_to_arrays(msg, names)
         except MessageError as exc:
             self._js = None
@@ -121,9 +122,9 @@ class KorrPolicyNode(Node):
         except ValueError as exc:
             self.get_logger().error(f"holding: policy refused the state ({exc})", throttle_duration_sec=2.0)
             return
-        names, positions, velocities = list(ARM), list(cmd.positions), list(cmd.velocities)
+        names, positions, velocities = list(self.arm), list(cmd.positions), list(cmd.velocities)
         if self.p["command_gripper"] and math.isfinite(cmd.gripper):
-            names += list(FINGERS)
+            names += list(self.fingers)
             positions += [cmd.gripper / 2.0, cmd.gripper / 2.0]
             velocities += [0.0, 0.0]
         self._pub.publish(make_joint_trajectory(names, positions, now, velocities=velocities,

@@ -460,3 +460,30 @@ def test_invalid_parameters_rejected():
         assert math.isclose(node.p["clamp_dt"], 0.02)
     finally:
         h.close()
+
+
+def test_fr3_joint_names_with_a_prefix():
+    """franka_ros2's FR3 names its joints fr3_joint1..7: joint_prefix maps them onto the model."""
+    from morobot.nodes.feasibility_checker import FeasibilityCheckerNode
+    from morobot.robots import franka_joint_names
+
+    arm, fingers = franka_joint_names("fr3_")
+    h = RosHarness()
+    try:
+        h.add(FeasibilityCheckerNode(parameter_overrides=[Parameter("joint_prefix", value="fr3_")]))
+        io = h.node("fr3_io")
+        out = []
+        io.create_subscription(JointTrajectory, "/joint_command", out.append, qos.STATE)
+        js = io.create_publisher(JointState, "/joint_states", qos.STATE)
+        raw = io.create_publisher(JointTrajectory, "/joint_command_raw", qos.STATE)
+        assert h.spin_until(lambda: raw.get_subscription_count() > 0, 5.0)
+
+        def send():
+            js.publish(make_joint_state(list(arm) + list(fingers), list(READY) + [0.04, 0.04], [0.0] * 9, [0.0] * 9,
+                                        _now(io)))
+            raw.publish(make_joint_trajectory(list(arm), list(READY + 0.01), 0.0))
+
+        assert h.spin_until(lambda: out, 5.0, send)
+        assert list(out[-1].joint_names) == list(arm)
+    finally:
+        h.close()
