@@ -114,3 +114,22 @@ def test_every_node_is_a_console_script():
         for node in spec.nodes:
             assert scripts[node.executable] == f"{node.module}:main"
             assert importlib.util.find_spec(node.module) is not None, node.module
+
+
+def test_rviz_configs_show_topics_the_graphs_publish():
+    """Every topic an RViz config displays is one a node of that graph publishes or subscribes."""
+    import re
+
+    import yaml
+
+    from morobot.paths import config_path
+
+    nodes_dir = Path(__file__).resolve().parents[1] / "morobot" / "nodes"
+    names = set(re.findall(r'create_(?:publisher|subscription)\([A-Za-z0-9_.]+(?:\([^)]*\))?, "([a-z_/]+)"',
+                           "".join(p.read_text() for p in nodes_dir.glob("*.py"))))
+    names |= set(re.findall(r'create_(?:publisher|subscription)\([^,]+, "([a-z_/]+)"',
+                            "".join(p.read_text() for p in nodes_dir.glob("*.py"))))
+    for graph in ("navigate", "manipulate"):
+        cfg = yaml.safe_load(config_path(f"{graph}.rviz").read_text())
+        topics = [d["Topic"]["Value"] for d in cfg["Visualization Manager"]["Displays"] if "Topic" in d]
+        assert topics and all(t.lstrip("/") in {n.lstrip("/") for n in names} for t in topics), (graph, topics)
