@@ -15,6 +15,7 @@ No rclpy here (the descriptors are built in :mod:`morobot.ros.params`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -108,10 +109,8 @@ class ParamSpec:
 def _show(value: Any) -> str:
     """A value as a user typed it: no numpy reprs."""
     if hasattr(value, "item") and callable(value.item):
-        try:
+        with contextlib.suppress(TypeError, ValueError):  # not a one-element array: shown as it is
             value = value.item()
-        except (TypeError, ValueError):
-            pass
     if isinstance(value, float):
         return f"{value:g}"
     return repr(value) if isinstance(value, str) else str(value)

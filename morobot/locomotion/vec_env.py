@@ -9,6 +9,7 @@ process (tests, debugging). Workers are started with :func:`morobot.fdm.data.col
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from typing import Any, Optional
@@ -149,10 +150,8 @@ class ProcessVecEnv(VecEnv):
 
     def close(self) -> None:
         for conn in self._conns:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):  # a worker that already ended
                 conn.send(("close", None))
-            except (BrokenPipeError, OSError):
-                pass
         for proc in self._procs:
             proc.join(timeout=5)
             if proc.is_alive():

@@ -1,7 +1,7 @@
 """``morobot record-demo``.
 
     morobot record-demo --out demos/run1 [--duration 60] [--storage mcap|sqlite3] [--joint-states]
-    morobot record-demo --recover .run1.XXXX.partial --out demos/run1_recovered
+    morobot record-demo --recover .run1.<id>.partial --out demos/run1_recovered
 
 The module also runs on its own: ``python -m morobot.tools.cli ...`` (the record-demo arguments).
 """
