@@ -27,6 +27,7 @@ import csv
 import json
 import math
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -152,8 +153,15 @@ class _Stop:
         self.requested = True
 
 
-def train(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict[str, Any]:
-    """Run (or resume) training; returns the last iteration's figures."""
+def train(cfg: TrainConfig, resume: bool = False, command: str = "", resume_from: str = "") -> dict[str, Any]:
+    """Run (or resume) training; returns the last iteration's figures.
+
+    Args:
+        resume: continue from ``out_dir/latest.pt``.
+        resume_from: continue from this training state instead (e.g. the shipped
+            ``models/locomotion/anymal_c_train_state.pt``) in a new ``out_dir``; its ``log.csv``, if
+            one lies next to it, is continued too.
+    """
     from rsl_rl.algorithms import PPO
     from tqdm import tqdm
 
@@ -167,6 +175,17 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict[str
     if resume and not latest.exists():
         raise ValueError(f"nothing to resume: {latest} does not exist")
     out.mkdir(parents=True, exist_ok=True)
+    if resume_from:
+        state = Path(resume_from)
+        if not state.is_file():
+            raise ValueError(f"nothing to resume from: {state} does not exist")
+        if resume:
+            raise ValueError("--resume and --resume-from exclude each other")
+        shutil.copyfile(state, latest)
+        log = state.with_name(state.name.replace("_train_state.pt", "_log.csv"))
+        if log.is_file() and not (out / "log.csv").exists():
+            shutil.copyfile(log, out / "log.csv")
+        resume = True
     torch.set_num_threads(max(1, int(cfg.threads)))
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -267,7 +286,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "") -> dict[str
         env.close()
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]:
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool, str]:
     d = TrainConfig(out_dir="")
     p = argparse.ArgumentParser(prog="morobot train locomotion", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -285,6 +304,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="EnvConfig override (JSON value), e.g. --env 'terrain_weights=[1,0,0,0,0]'")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--resume-from", default="", metavar="STATE",
+                   help="continue from this training state (e.g. models/locomotion/anymal_c_train_state.pt) in --out")
     p.add_argument("--no-progress", action="store_true")
     ns = p.parse_args(argv)
     env: dict[str, Any] = {}
@@ -302,14 +323,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[TrainConfig, bool]
                       iterations=ns.iterations, seed=ns.seed, learning_rate=ns.learning_rate,
                       entropy_coef=ns.entropy_coef, save_every=ns.save_every, max_hours=ns.max_hours,
                       threads=ns.threads, progress=not ns.no_progress, env=env)
-    return cfg, ns.resume
+    return cfg, ns.resume, ns.resume_from
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        cfg, resume = parse_args(argv)
-        figures = train(cfg, resume, command="morobot train locomotion " + shlex.join(argv))
+        cfg, resume, resume_from = parse_args(argv)
+        figures = train(cfg, resume, command="morobot train locomotion " + shlex.join(argv), resume_from=resume_from)
     except (ValueError, TypeError) as exc:
         print(f"morobot train locomotion: {exc}", file=sys.stderr)
         return 2

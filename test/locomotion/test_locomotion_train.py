@@ -53,3 +53,17 @@ def test_a_broken_policy_file_is_refused(tmp_path):
 def test_cli_reports_bad_arguments_in_one_line(tmp_path, capsys):
     assert train.main(["--out", str(tmp_path / "x"), "--num-envs", "0"]) == 2
     assert "num_envs" in capsys.readouterr().err
+
+
+def test_a_run_continues_from_a_shipped_training_state(tmp_path):
+    first = tmp_path / "first"
+    train.train(_cfg(first), command="test")
+    shipped = tmp_path / "models" / "robot_train_state.pt"
+    shipped.parent.mkdir()
+    (first / "latest.pt").rename(shipped)
+    (first / "log.csv").rename(shipped.with_name("robot_log.csv"))
+    figures = train.train(_cfg(tmp_path / "second", iterations=3), resume_from=str(shipped))
+    assert figures["iteration"] == 3
+    assert len((tmp_path / "second" / "log.csv").read_text().strip().splitlines()) == 1 + 3
+    with pytest.raises(ValueError, match="does not exist"):
+        train.train(_cfg(tmp_path / "third"), resume_from=str(tmp_path / "none.pt"))
