@@ -17,14 +17,24 @@ class IkConfig:
         position_tolerance: accepted TCP position error (m).
         rotation_tolerance: accepted TCP orientation error (rad).
         restarts: extra attempts from the ready pose when the warm-started one fails.
+        random_restarts: further attempts, each from a configuration drawn uniformly within the
+            joint limits (a seeded generator: the same calls give the same answers), until one
+            succeeds.
+        seed: seed of those draws.
+
+    The defaults were chosen by measurement (docs/feasibility.md, "IK"): FeasibleCap's DLS
+    (lambda^2 0.01, 30 iterations, 0.15 rad steps, one restart) solved 65 % of reachable poses from a
+    cold start; lambda^2 1e-4, 0.5 rad steps, 40 iterations and 8 random restarts solve 99.5 %.
     """
 
-    damping: float = 0.01
-    max_iterations: int = 30
-    max_step: float = 0.15
+    damping: float = 1e-4
+    max_iterations: int = 40
+    max_step: float = 0.5
     position_tolerance: float = 0.005
     rotation_tolerance: float = 0.05
     restarts: int = 1
+    random_restarts: int = 8
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,7 @@ def validate(cfg: FeasibilityConfig) -> None:
     _check(ik.damping > 0.0 and ik.max_iterations >= 1 and ik.max_step > 0.0 and ik.restarts >= 0,
            "IK needs damping > 0, max_iterations >= 1, max_step > 0, restarts >= 0")
     _check(ik.position_tolerance > 0.0 and ik.rotation_tolerance > 0.0, "IK tolerances must be > 0")
+    _check(ik.random_restarts >= 0, "IK random_restarts must be >= 0")
     sc = cfg.scene
     _check(sc.voxel_size > 0.0, "voxel_size must be > 0")
     _check(all(lo < hi for lo, hi in zip(sc.workspace_min, sc.workspace_max)),

@@ -9,6 +9,7 @@ step vanishes (stuck at a limit or at the closest reachable pose).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -77,6 +78,7 @@ class DlsIk:
         self.upper = robot.upper if upper is None else np.asarray(upper, float)
         self._data = robot.model.createData()
         self._damping = config.damping * np.eye(6)
+        self._rng = np.random.default_rng(config.seed)
         model = robot.model
         # Joint 1's origin does not move; by the triangle inequality no TCP position is farther
         # from it than the sum of the (rigid) offsets between consecutive joints and the TCP.
@@ -119,7 +121,8 @@ class DlsIk:
         return q, False, it, pos_err, rot_err
 
     def solve(self, target: pin.SE3, q_init: np.ndarray, restart_from=()) -> IkResult:
-        """Solve for ``target`` starting at ``q_init``; then from each of ``restart_from``.
+        """Solve for ``target`` starting at ``q_init``; then from each of ``restart_from``; then from
+        up to ``random_restarts`` configurations drawn within the limits.
 
         Args:
             target: desired end-effector pose in ``panda_link0``.
@@ -137,7 +140,8 @@ class DlsIk:
             return IkResult(q, False, 0, pos_err, rot_err, out_of_reach=True)
         total = 0
         best = None
-        for start in (q_init, *restart_from):
+        draws = (self._rng.uniform(self.lower, self.upper) for _ in range(self.config.random_restarts))
+        for start in itertools.chain((q_init, *restart_from), draws):
             q, ok, its, pos_err, rot_err = self._attempt(target, np.asarray(start, float))
             total += its
             if ok:

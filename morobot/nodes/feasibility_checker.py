@@ -145,6 +145,9 @@ CHECKER_PARAMS = (
     ParamSpec("ik.position_tolerance", _D.ik.position_tolerance, "IK position tolerance (m)", 1e-5, 0.1),
     ParamSpec("ik.rotation_tolerance", _D.ik.rotation_tolerance, "IK orientation tolerance (rad)", 1e-5, 1.0),
     ParamSpec("ik.restarts", _D.ik.restarts, "IK attempts from the ready pose after a failed warm start", 0, 10),
+    ParamSpec("ik.random_restarts", _D.ik.random_restarts, "further IK attempts from random configurations within "
+              "the limits (seeded)", 0, 100),
+    ParamSpec("ik.seed", _D.ik.seed, "seed of the random IK restarts", 0, 2**31 - 1, read_only=True),
     ParamSpec("scene.voxel_size", _D.scene.voxel_size, "obstacle voxel edge (m)", 0.002, 0.5),
     ParamSpec("scene.robot_padding", _D.scene.robot_padding, "cloud points this close to the robot are its own "
               "(m)", 0.0, 0.2),

@@ -234,7 +234,7 @@ def test_config_from_dict():
     cfg = config_from_dict({"self_margin": 0.02, "ik": {"damping": 0.02}, "scene.voxel_size": 0.03,
                             "scene.table_min": [-0.3, -0.7, -0.05]})
     assert cfg.self_margin == 0.02 and cfg.ik.damping == 0.02 and cfg.scene.voxel_size == 0.03
-    assert cfg.scene.table_min == (-0.3, -0.7, -0.05) and cfg.ik.max_iterations == 30
+    assert cfg.scene.table_min == (-0.3, -0.7, -0.05) and cfg.ik.max_iterations == 40  # issue 18 defaults
     with pytest.raises(ValueError, match="unknown feasibility settings in ik"):
         config_from_dict({"ik.lambda": 0.1})
     with pytest.raises(ValueError, match="margin"):

@@ -1,0 +1,119 @@
+"""IK of the feasibility checker on poses known to be reachable: the shipped settings against
+FeasibleCap's DLS settings (the baseline), measured in the same run on one core.
+
+Reachable poses are the TCP poses (forward kinematics) of random configurations within the
+margin-tightened limits that the checker's own static checks accept (no self collision, no
+singularity). Three measurements per IK setting:
+
+* **cold**: each pose solved from the ready pose (warm start = ready, then the restarts);
+* **warm streams**: smooth streams (joint-space straight lines between two valid configurations,
+  ``--stream-steps`` frames), each frame warm-started from the previous solution, as demo mode does;
+  reported with the largest joint jump between consecutive solutions (a branch switch shows as a
+  jump far above the stream's own step);
+* **demo-mode checks**: the full ``check_ee_pose`` (IK, limits, rate, singularity, self collision,
+  no scene) per second on the stream frames.
+
+    python bench/bench_ik.py [--poses 400] [--streams 20] [--stream-steps 50] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from morobot.feasibility import FeasibilityChecker, FeasibilityConfig  # noqa: E402
+from morobot.feasibility.config import IkConfig  # noqa: E402
+from morobot.feasibility.ik import DlsIk  # noqa: E402
+
+#: FeasibleCap's published DLS settings (docs: ../shared/reference-designs.md), the checker's defaults before.
+BASELINE = IkConfig(damping=0.01, max_iterations=30, max_step=0.15, restarts=1, random_restarts=0)
+
+
+def reachable_configurations(checker: FeasibilityChecker, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` random configurations inside the tightened limits that the static checks accept."""
+    out = []
+    while len(out) < n:
+        q = rng.uniform(checker.lower, checker.upper)
+        if checker.evaluate(q).feasible:
+            out.append(q)
+    return np.array(out)
+
+
+def measure(checker: FeasibilityChecker, ik_config: IkConfig, cold: np.ndarray, streams: list[np.ndarray]) -> dict:
+    robot = checker.robot
+    ik = DlsIk(robot, ik_config, checker.lower, checker.upper)
+    times, ok = [], 0
+    for q in cold:
+        target = robot.ee_placement(q)
+        t0 = time.process_time()
+        ok += ik.solve(target, robot.ready_pose, (robot.ready_pose,) * ik_config.restarts).success
+        times.append(time.process_time() - t0)
+    warm_ok = warm_n = 0
+    jumps, warm_times = [], []
+    for stream in streams:
+        q_prev = stream[0]
+        for q in stream[1:]:
+            t0 = time.process_time()
+            sol = ik.solve(robot.ee_placement(q), q_prev, (robot.ready_pose,) * ik_config.restarts)
+            warm_times.append(time.process_time() - t0)
+            warm_n += 1
+            if sol.success:
+                warm_ok += 1
+                jumps.append(float(np.max(np.abs(sol.q - q_prev))))
+                q_prev = sol.q
+    demo = FeasibilityChecker(replace(checker.config, ik=ik_config), robot=robot)
+    frames = [robot.ee_placement(q) for stream in streams for q in stream]
+    t0 = time.process_time()
+    for i, pose in enumerate(frames):
+        import pinocchio as pin
+
+        quat = pin.Quaternion(pose.rotation)
+        demo.check_ee_pose(pose.translation, [quat.w, quat.x, quat.y, quat.z], 0.05 * i)
+    checks_per_s = len(frames) / (time.process_time() - t0)
+    t = np.array(times + warm_times) * 1e3
+    return {"cold": ok / len(cold), "warm": warm_ok / max(1, warm_n), "p50_ms": float(np.median(t)),
+            "p99_ms": float(np.percentile(t, 99)), "max_jump": max(jumps) if jumps else float("nan"),
+            "checks_per_s": checks_per_s}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--poses", type=int, default=400, help="cold-start poses")
+    p.add_argument("--streams", type=int, default=20, help="smooth pose streams")
+    p.add_argument("--stream-steps", type=int, default=50, help="frames per stream")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    checker = FeasibilityChecker(FeasibilityConfig())
+    rng = np.random.default_rng(args.seed)
+    cold = reachable_configurations(checker, args.poses, rng)
+    ends = reachable_configurations(checker, 2 * args.streams, rng)
+    streams = []
+    for a, b in zip(ends[0::2], ends[1::2]):
+        qs = a + np.linspace(0.0, 1.0, args.stream_steps)[:, None] * (b - a)
+        if all(checker.evaluate(q).feasible for q in qs):  # the whole stream is reachable
+            streams.append(qs)
+    step = max(float(np.max(np.abs(np.diff(s, axis=0)))) for s in streams)
+    print(f"{len(cold)} cold poses, {len(streams)} streams x {args.stream_steps} frames "
+          f"(largest joint step along a stream {step:.3f} rad), CPU time, 1 thread")
+    rows = {"FeasibleCap DLS (baseline)": measure(checker, BASELINE, cold, streams),
+            "shipped": measure(checker, checker.config.ik, cold, streams)}
+    print(f"{'IK':<28} {'cold':>7} {'warm':>7} {'p50 ms':>7} {'p99 ms':>7} {'max jump':>9} {'checks/s':>9}")
+    for name, r in rows.items():
+        print(f"{name:<28} {100 * r['cold']:6.1f}% {100 * r['warm']:6.1f}% {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
+              f"{r['max_jump']:9.3f} {r['checks_per_s']:9.0f}")
+    base, new = rows["FeasibleCap DLS (baseline)"], rows["shipped"]
+    print(f"ratio shipped / baseline: cold success {new['cold'] / max(base['cold'], 1e-9):.2f}, "
+          f"p99 latency {new['p99_ms'] / base['p99_ms']:.2f}, checks/s {new['checks_per_s'] / base['checks_per_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
