@@ -113,7 +113,8 @@ def main(ns) -> int:
           f"goal={tuple(round(v, 2) for v in world.goal)}; logs in {out / 'logs'}", flush=True)
     wall0 = time.monotonic()
     with GraphProcesses("navigate", args, log_dir=str(out / "logs")) as procs:
-        rec, reason = supervise(world, tolerance, ns.timeout, procs, wall_limit)
+        rec, reason = supervise(world, tolerance, ns.timeout, procs, wall_limit,
+                                progress=lambda line: print(f"[morobot demo] {line}", flush=True))
     summary = summarize(world, rec, reason, time.monotonic() - wall0)
     if not math.isfinite(rec.goal_sent_at):  # the run never started: say why, draw nothing
         print(f"morobot demo: the run did not start ({reason})", file=sys.stderr)

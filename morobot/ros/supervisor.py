@@ -30,12 +30,14 @@ class DemoRecord:
 
 
 def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: float,
-               startup_limit: float = 90.0, min_base_height: Optional[float] = 0.25) -> tuple[DemoRecord, str]:
+               startup_limit: float = 90.0, min_base_height: Optional[float] = 0.25,
+               progress=None, progress_every: float = 5.0) -> tuple[DemoRecord, str]:
     """Run the supervisor node until the robot reaches the goal, falls, time runs out or a node fails.
 
     The robot has fallen when it tips over (gravity's base-z component above -0.5) or, with
     ``min_base_height`` set, when its base is less than that far above the world's topmost surface
-    under it (a robot that collapses without tipping, e.g. after a stumble).
+    under it (a robot that collapses without tipping, e.g. after a stumble). ``progress``, when
+    given, is called with a one-line status every ``progress_every`` seconds of sim time.
     """
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -95,6 +97,7 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
 
         wall0 = time.monotonic()
         gx, gy, gyaw = world.goal
+        next_progress = progress_every
         goal_sent = False
         while True:
             rclpy.spin_once(node, timeout_sec=0.05)
@@ -122,6 +125,11 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
             fell = fall_reason(world, odom.position, odom.gravity_b, min_base_height)
             if fell:
                 return rec, fell
+            elapsed = odom.stamp - rec.goal_sent_at
+            if progress is not None and elapsed >= next_progress:
+                next_progress += progress_every
+                progress(f"t={elapsed:5.1f} s  at ({odom.position[0]:.2f}, {odom.position[1]:.2f})  "
+                         f"{math.hypot(odom.position[0] - gx, odom.position[1] - gy):.2f} m to go")
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
