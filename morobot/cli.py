@@ -76,6 +76,7 @@ def demo_main(argv: Sequence[str]) -> int:
     p.add_argument("--locomotion", default="abstract", choices=["abstract", "learned"],
                    help="simulated ANYmal: abstract (rigid body) or learned (legged, its locomotion policy)")
     p.add_argument("--no-video", dest="video", action="store_false", help="skip demo.mp4 (rendered from the run)")
+    p.add_argument("--record", action="store_true", help="also record the run's topics as a rosbag2 (MCAP) in OUT/run")
     ns = p.parse_args(list(argv))
     from morobot.demo import main as run_demo
 

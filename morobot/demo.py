@@ -88,6 +88,23 @@ def node_errors(log_dir: Path, per_node: int = 2) -> list[str]:
     return lines
 
 
+def _start_recording(bag_dir: Path):
+    """A thread recording the navigation topics into ``bag_dir`` (rosbag2, MCAP) until its event is set."""
+    import shutil
+    import threading
+
+    from morobot.ros.recorder import NAVIGATION_TOPICS, record
+
+    if bag_dir.exists():
+        shutil.rmtree(bag_dir)  # the previous run's recording in this output directory
+    stop, ready, result = threading.Event(), threading.Event(), []
+    thread = threading.Thread(target=lambda: result.append(record(bag_dir, use_sim_time=True, stop=stop, ready=ready,
+                                                                   topics=NAVIGATION_TOPICS)), daemon=True)
+    thread.start()
+    ready.wait(timeout=10)
+    return thread, stop, result
+
+
 def main(ns) -> int:
     """Run the demo; ``ns`` has world, out, timeout, rate, dynamics, fdm_checkpoint, params_file."""
     from morobot.sim.worlds import load_world
@@ -112,9 +129,20 @@ def main(ns) -> int:
     print(f"[morobot demo] world={world.name} start={tuple(round(v, 2) for v in world.start)} "
           f"goal={tuple(round(v, 2) for v in world.goal)}; logs in {out / 'logs'}", flush=True)
     wall0 = time.monotonic()
-    with GraphProcesses("navigate", args, log_dir=str(out / "logs")) as procs:
-        rec, reason = supervise(world, tolerance, ns.timeout, procs, wall_limit,
-                                progress=lambda line: print(f"[morobot demo] {line}", flush=True))
+    recorder = _start_recording(out / "run") if getattr(ns, "record", False) else None
+    try:
+        with GraphProcesses("navigate", args, log_dir=str(out / "logs")) as procs:
+            rec, reason = supervise(world, tolerance, ns.timeout, procs, wall_limit,
+                                    progress=lambda line: print(f"[morobot demo] {line}", flush=True),
+                                    goal_subscribers=2 if recorder is not None else 1)
+    finally:
+        if recorder is not None:
+            recorder[1].set()
+            recorder[0].join(timeout=30)
+            if recorder[2]:
+                bag = recorder[2][0]
+                counts = ", ".join(f"{t} {n}" for t, n in bag.counts.items() if n)
+                print(f"[morobot demo] recorded {bag.path} ({bag.duration:.1f} s: {counts})", flush=True)
     summary = summarize(world, rec, reason, time.monotonic() - wall0)
     if not math.isfinite(rec.goal_sent_at):  # the run never started: say why, draw nothing
         print(f"morobot demo: the run did not start ({reason})", file=sys.stderr)

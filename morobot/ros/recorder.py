@@ -13,6 +13,15 @@ from typing import Any, Optional
 from morobot.recording import DemoBag, DemoSummary, recorder_topics
 
 
+#: What ``morobot demo --record`` writes: the navigation graph's topics except the raw clouds.
+NAVIGATION_TOPICS = {
+    "/odom": "nav_msgs/msg/Odometry", "/cmd_vel": "geometry_msgs/msg/TwistStamped", "/plan": "nav_msgs/msg/Path",
+    "/goal_pose": "geometry_msgs/msg/PoseStamped", "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+    "/navigate/status": "action_msgs/msg/GoalStatus", "/elevation_map": "sensor_msgs/msg/PointCloud2",
+    "/joint_states": "sensor_msgs/msg/JointState",
+}
+
+
 def _rclpy_type(msgtype: str):
     import importlib
 
@@ -39,11 +48,12 @@ def make_recorder_node(bag: DemoBag, context=None, use_sim_time: bool = False, n
 
 def record(out, duration: Optional[float] = None, storage: str = "mcap", joint_states: bool = False,
            use_sim_time: bool = False, stop: Optional[threading.Event] = None,
-           ready: Optional[threading.Event] = None) -> DemoSummary:
+           ready: Optional[threading.Event] = None, topics: Optional[dict] = None) -> DemoSummary:
     """Record until ``duration`` (wall seconds) elapses, ``stop`` is set, or Ctrl-C / SIGTERM.
 
     Runs in its own rclpy context, so it can share a process with other ROS code. Signals are
-    handled only when called from the main thread.
+    handled only when called from the main thread. ``topics`` (topic → rosbags type) replaces the
+    demonstration topics, e.g. :data:`NAVIGATION_TOPICS` for a whole navigation run.
     """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -51,7 +61,7 @@ def record(out, duration: Optional[float] = None, storage: str = "mcap", joint_s
 
     if duration is not None and not (math.isfinite(duration) and duration > 0):
         raise ValueError(f"duration must be > 0 s, got {duration}")
-    bag = DemoBag(out, recorder_topics(joint_states), storage)
+    bag = DemoBag(out, topics if topics is not None else recorder_topics(joint_states), storage)
     context = rclpy.Context()
     main_thread = threading.current_thread() is threading.main_thread()
     interrupted = threading.Event()  # set by Ctrl-C / SIGTERM: the loop ends between spins, never mid-write

@@ -31,13 +31,14 @@ class DemoRecord:
 
 def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: float,
                startup_limit: float = 90.0, min_base_height: Optional[float] = 0.25,
-               progress=None, progress_every: float = 5.0) -> tuple[DemoRecord, str]:
+               progress=None, progress_every: float = 5.0, goal_subscribers: int = 1) -> tuple[DemoRecord, str]:
     """Run the supervisor node until the robot reaches the goal, falls, time runs out or a node fails.
 
     The robot has fallen when it tips over (gravity's base-z component above -0.5) or, with
     ``min_base_height`` set, when its base is less than that far above the world's topmost surface
     under it (a robot that collapses without tipping, e.g. after a stumble). ``progress``, when
-    given, is called with a one-line status every ``progress_every`` seconds of sim time.
+    given, is called with a one-line status every ``progress_every`` seconds of sim time. The goal is
+    sent once ``goal_subscribers`` subscribers listen (the planner, and a recorder when one runs).
     """
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -107,7 +108,7 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
             wall = time.monotonic() - wall0
             odom = state["odom"]
             if not goal_sent:
-                ready = odom is not None and state["map"] and goal_pub.get_subscription_count() > 0
+                ready = odom is not None and state["map"] and goal_pub.get_subscription_count() >= goal_subscribers
                 if ready:
                     goal_pub.publish(make_pose_stamped(gx, gy, gyaw, odom.stamp, "odom"))
                     rec.goal_sent_at = odom.stamp

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ros]
 
 def test_anymal_reaches_goal_in_small_world(tmp_path):
     ns = SimpleNamespace(world="flat_small", out=str(tmp_path), timeout=60.0, rate=1.0,
-                         dynamics="kinematic", fdm_checkpoint="", params_file="", video=True)
+                         dynamics="kinematic", fdm_checkpoint="", params_file="", video=True, record=True)
     rc = demo_main(ns)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert rc == 0, summary
@@ -26,6 +26,11 @@ def test_anymal_reaches_goal_in_small_world(tmp_path):
     video = cv2.VideoCapture(str(tmp_path / "demo.mp4"))  # rendered from the run, about 20 frames a second
     frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
     assert frames >= 15 * summary["sim_time"] and video.read()[0]
+    from rosbags.rosbag2 import Reader
+
+    with Reader(tmp_path / "run") as bag:  # --record: the run's topics as a rosbag2
+        counts = {c.topic: c.msgcount for c in bag.connections}
+    assert counts["/odom"] > 100 and counts["/cmd_vel"] > 20 and counts["/goal_pose"] == 1
     for node in ("mujoco_sim", "elevation_mapper", "mppi_planner"):
         assert (tmp_path / "logs" / f"{node}.log").exists()
 
