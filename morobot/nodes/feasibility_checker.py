@@ -83,6 +83,7 @@ SIM_CAMERA_POSITION = [1.35, 0.8, 0.85]
 SIM_CAMERA_ORIENTATION = [-0.25828301798842423, 0.3609269662790013, 0.7287417521822142, -0.5214950299454679]
 
 _D = FeasibilityConfig()
+_F = FilterSettings()
 
 PARAMS = (
     ParamSpec("mode", "filter", "filter: check /joint_command_raw and forward to /joint_command; demo: check "
@@ -91,15 +92,15 @@ PARAMS = (
               read_only=True),
     ParamSpec("joint_prefix", "panda_", "joint names on the wire are <prefix>joint1..7 and <prefix>finger_joint1/2 "
               "(fr3_ for franka_ros2's FR3)", read_only=True),
-    ParamSpec("filter_policy", "clamp", "infeasible command: clamp (into limits and rate bound, hold if that "
+    ParamSpec("filter_policy", _F.policy, "infeasible command: clamp (into limits and rate bound, hold if that "
               "is infeasible too) or hold (send the measured configuration)", choices=("clamp", "hold")),
-    ParamSpec("clamp_dt", 0.02, "a clamped command moves at most velocity_scale x URDF velocity x clamp_dt "
+    ParamSpec("clamp_dt", _F.clamp_dt, "a clamped command moves at most velocity_scale x URDF velocity x clamp_dt "
               "from the measured configuration (s)", 0.001, 1.0, tighten="down"),
-    ParamSpec("max_command_step", 0.3, "a command farther than this from the measured configuration (largest "
+    ParamSpec("max_command_step", _F.max_command_step, "a command farther than this from the measured configuration (largest "
               "joint, rad) is not passed as is but clamped/held (0 = off)", 0.0, 1.0, tighten="down"),
-    ParamSpec("acceleration_scale", 0.5, "allowed joint acceleration, fraction of the robot's limits (Franka "
+    ParamSpec("acceleration_scale", _F.acceleration_scale, "allowed joint acceleration, fraction of the robot's limits (Franka "
               "datasheet)", 0.01, 1.0, tighten="down"),
-    ParamSpec("motion_max_dt", 0.1, "longest interval (s) one command's motion is computed over; a longer gap "
+    ParamSpec("motion_max_dt", _F.max_dt, "longest interval (s) one command's motion is computed over; a longer gap "
               "restarts from the measured configuration at rest", 0.005, 0.5, tighten="down"),
     ParamSpec("joint_state_max_age", 0.25, "joint states that arrived longer ago than this (s, node clock) reject "
               "commands", 0.005, 10.0, tighten="down"),
