@@ -6,14 +6,15 @@ margin-tightened limits that the checker's own static checks accept (no self col
 singularity). Three measurements per IK setting:
 
 * **cold**: each pose solved from the ready pose (warm start = ready, then the restarts);
-* **warm streams**: smooth streams (joint-space straight lines between two valid configurations,
+* **warm streams**: smooth streams (joint-space straight lines between two valid configurations, shortened
+  to a half or a quarter where the whole line is not valid,
   ``--stream-steps`` frames), each frame warm-started from the previous solution, as demo mode does;
   reported with the largest joint jump between consecutive solutions (a branch switch shows as a
   jump far above the stream's own step);
 * **demo-mode checks**: the full ``check_ee_pose`` (IK, limits, rate, singularity, self collision,
   no scene) per second on the stream frames.
 
-    python bench/bench_ik.py [--poses 400] [--streams 20] [--stream-steps 50] [--seed 0]
+    python bench/bench_ik.py [--robot panda|ur5] [--poses 400] [--streams 20] [--stream-steps 50] [--seed 0]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np  # noqa: E402
 from morobot.feasibility import FeasibilityChecker, FeasibilityConfig  # noqa: E402
 from morobot.feasibility.config import IkConfig  # noqa: E402
 from morobot.feasibility.ik import DlsIk  # noqa: E402
+from morobot.robots import ARMS  # noqa: E402
 
 #: FeasibleCap's published DLS settings (docs: ../shared/reference-designs.md), the checker's defaults before.
 BASELINE = IkConfig(damping=0.01, max_iterations=30, max_step=0.15, restarts=1, random_restarts=0)
@@ -91,18 +93,23 @@ def main() -> None:
     p.add_argument("--streams", type=int, default=20, help="smooth pose streams")
     p.add_argument("--stream-steps", type=int, default=50, help="frames per stream")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--robot", default="panda", choices=sorted(ARMS), help="the arm (its URDF/SRDF)")
     args = p.parse_args()
-    checker = FeasibilityChecker(FeasibilityConfig())
+    checker = FeasibilityChecker(FeasibilityConfig(robot=args.robot))
     rng = np.random.default_rng(args.seed)
     cold = reachable_configurations(checker, args.poses, rng)
-    ends = reachable_configurations(checker, 2 * args.streams, rng)
     streams = []
-    for a, b in zip(ends[0::2], ends[1::2]):
-        qs = a + np.linspace(0.0, 1.0, args.stream_steps)[:, None] * (b - a)
-        if all(checker.evaluate(q).feasible for q in qs):  # the whole stream is reachable
-            streams.append(qs)
+    while len(streams) < args.streams:
+        a, b = reachable_configurations(checker, 2, rng)
+        # the whole stream must be reachable: shorten a segment that is not (long ones rarely are on
+        # arms with +-2 pi joints such as the UR5)
+        for fraction in (1.0, 0.5, 0.25):
+            qs = a + np.linspace(0.0, fraction, args.stream_steps)[:, None] * (b - a)
+            if all(checker.evaluate(q).feasible for q in qs):
+                streams.append(qs)
+                break
     step = max(float(np.max(np.abs(np.diff(s, axis=0)))) for s in streams)
-    print(f"{len(cold)} cold poses, {len(streams)} streams x {args.stream_steps} frames "
+    print(f"{args.robot}: {len(cold)} cold poses, {len(streams)} streams x {args.stream_steps} frames "
           f"(largest joint step along a stream {step:.3f} rad), CPU time, 1 thread")
     rows = {"FeasibleCap DLS (baseline)": measure(checker, BASELINE, cold, streams),
             "shipped": measure(checker, checker.config.ik, cold, streams)}

@@ -1,4 +1,7 @@
-"""morobot.feasibility: per-frame feasibility of Panda commands (pinocchio + coal, no ROS).
+"""morobot.feasibility: per-frame feasibility of arm commands (pinocchio + coal, no ROS).
+
+Any arm from its URDF + SRDF: the Panda (default), ``FeasibilityConfig(robot="ur5")``, or another
+:class:`morobot.robots.ArmDescription`.
 
 Public API::
 
@@ -16,12 +19,12 @@ See docs/feasibility.md.
 from morobot.feasibility.checker import FeasibilityChecker, FilterResult
 from morobot.feasibility.config import FeasibilityConfig, IkConfig, SceneConfig, config_from_dict
 from morobot.feasibility.feedback import Debouncer, HapticProfile, haptic_intensity
-from morobot.feasibility.model import PandaModel
+from morobot.feasibility.model import ArmModel, PandaModel
 from morobot.feasibility.overlay import draw_overlay, project_points
 from morobot.feasibility.verdict import CheckResult, Level, Verdict
 
 __all__ = [
-    "CheckResult", "Debouncer", "FeasibilityChecker", "FeasibilityConfig", "FilterResult", "HapticProfile",
+    "ArmModel", "CheckResult", "Debouncer", "FeasibilityChecker", "FeasibilityConfig", "FilterResult", "HapticProfile",
     "IkConfig", "Level", "PandaModel", "SceneConfig", "Verdict", "draw_overlay", "haptic_intensity",
     "config_from_dict", "project_points",
 ]

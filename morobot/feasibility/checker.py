@@ -16,7 +16,7 @@ from morobot.feasibility.checks import RateWindow, SingularityCheck, check_joint
 from morobot.feasibility.collision import SceneCollision, SelfCollision
 from morobot.feasibility.config import FeasibilityConfig
 from morobot.feasibility.ik import DlsIk, pose_from_quaternion
-from morobot.feasibility.model import PandaModel, validate_q
+from morobot.feasibility.model import ArmModel, validate_q
 from morobot.feasibility.scene import RobotSurface, filter_points, voxel_centres
 from morobot.feasibility.verdict import CheckResult, Verdict
 
@@ -26,7 +26,7 @@ class FilterResult:
     """Output of ``clamp_to_feasible``.
 
     Attributes:
-        q: the joint command to send (7,).
+        q: the joint command to send (one value per arm joint).
         action: "pass" (command unchanged), "clamped" (moved into the limits / rate bound) or
             "hold" (stay at the current configuration).
         verdict: static verdict of the command that was examined last.
@@ -45,18 +45,21 @@ def _validate_stamp(stamp: float) -> float:
 
 
 class FeasibilityChecker:
-    """Feasibility of Panda joint commands and TCP targets, in ``panda_link0``.
+    """Feasibility of an arm's joint commands and TCP targets, in its base frame (``panda_link0``).
 
     Args:
-        config: checker settings.
-        robot: a prebuilt model to share between checkers (must match the config's finger opening
-            and end-effector frame).
+        config: checker settings (``robot``/``urdf``/``srdf`` choose the arm).
+        robot: a prebuilt model to share between checkers (must match the config's arm, finger
+            opening and end-effector frame).
     """
 
-    def __init__(self, config: FeasibilityConfig = FeasibilityConfig(), robot: PandaModel | None = None) -> None:
+    def __init__(self, config: FeasibilityConfig = FeasibilityConfig(), robot: ArmModel | None = None) -> None:
         self.config = config
-        self.robot = robot or PandaModel(config.finger_opening, config.ee_frame)
-        if self.robot.ee_frame != config.ee_frame:
+        self.robot = robot or ArmModel(config.robot, config.finger_opening, config.ee_frame,
+                                       config.urdf or None, config.srdf or None)
+        if self.robot.description.name != config.robot:
+            raise ValueError(f"robot model is the {self.robot.description.name}, config wants {config.robot!r}")
+        if config.ee_frame and self.robot.ee_frame != config.ee_frame:
             raise ValueError(f"robot model uses {self.robot.ee_frame!r}, config wants {config.ee_frame!r}")
         if abs(self.robot.finger_opening - config.finger_opening) > 1e-9:
             raise ValueError(f"robot model has finger opening {self.robot.finger_opening}, "
@@ -82,7 +85,7 @@ class FeasibilityChecker:
 
     @property
     def joint_names(self) -> tuple[str, ...]:
-        """The 7 arm joints, in the order every ``q`` uses."""
+        """The arm joints, in the order every ``q`` uses."""
         return self.robot.joint_names
 
     def reset(self) -> None:
@@ -95,7 +98,7 @@ class FeasibilityChecker:
         """Replace the obstacles with a new point cloud.
 
         Args:
-            points: (N, 3) cloud in ``panda_link0``; NaN rows are dropped.
+            points: (N, 3) cloud in the base frame; NaN rows are dropped.
             q_robot: arm configuration when the cloud was taken; the robot's own points (within
                 ``scene.robot_padding`` of its surface) are dropped. None: the cloud must not
                 contain the robot.
@@ -106,7 +109,7 @@ class FeasibilityChecker:
         sc = self.config.scene
         surface = None
         if q_robot is not None:
-            q_robot = validate_q(q_robot, name="q_robot")
+            q_robot = validate_q(q_robot, self.robot.nq, name="q_robot")
             if self._surface is None:
                 self._surface = RobotSurface(self.robot)
             surface = self._surface
@@ -120,6 +123,10 @@ class FeasibilityChecker:
         self.scene_collision.set_voxels(np.zeros((0, 3)), self.config.scene.voxel_size)
 
     # ----------------------------------------------------------------- checks
+    def _limits(self, q: np.ndarray) -> CheckResult:
+        return check_joint_limits(q, self.robot.lower, self.robot.upper, self.config.limit_margin,
+                                  self.robot.joint_names)
+
     def _static(self, q: np.ndarray, checks: dict[str, CheckResult]) -> None:
         early = self.config.early_exit
         if early and any(not r.passed for r in checks.values()):
@@ -134,24 +141,22 @@ class FeasibilityChecker:
 
     def evaluate(self, q, stamp: float = 0.0) -> Verdict:
         """Stateless check of one configuration: limits, singularity, self and scene collision."""
-        q = validate_q(q)
-        checks = {"joint_limits": check_joint_limits(q, self.robot.lower, self.robot.upper,
-                                                     self.config.limit_margin)}
+        q = validate_q(q, self.robot.nq)
+        checks = {"joint_limits": self._limits(q)}
         self._static(q, checks)
         return Verdict.from_checks(checks, q, _validate_stamp(stamp))
 
     def check_joint_command(self, q, stamp: float) -> Verdict:
         """Filter mode: check a joint position command received at ``stamp`` (s)."""
-        q = validate_q(q)
+        q = validate_q(q, self.robot.nq)
         stamp = _validate_stamp(stamp)
-        checks = {"joint_limits": check_joint_limits(q, self.robot.lower, self.robot.upper,
-                                                     self.config.limit_margin),
+        checks = {"joint_limits": self._limits(q),
                   "joint_rate": self.rate.update(q, stamp)}
         self._static(q, checks)
         return Verdict.from_checks(checks, q, stamp)
 
     def check_ee_pose(self, position, quaternion_wxyz, stamp: float) -> Verdict:
-        """Demo mode: check a TCP target pose in ``panda_link0`` via IK warm-started from the last solution."""
+        """Demo mode: check a TCP target pose in the base frame via IK warm-started from the last solution."""
         target = pose_from_quaternion(position, quaternion_wxyz)
         stamp = _validate_stamp(stamp)
         sol = self.ik.solve(target, self._warm, self._restart_seeds)
@@ -164,8 +169,7 @@ class FeasibilityChecker:
             return Verdict.from_checks(checks, sol.q, stamp)
         self._warm = sol.q
         checks = {"ik": CheckResult.ok(sol.position_error, f"IK solved ({detail})"),
-                  "joint_limits": check_joint_limits(sol.q, self.robot.lower, self.robot.upper,
-                                                     self.config.limit_margin),
+                  "joint_limits": self._limits(sol.q),
                   "joint_rate": self.rate.update(sol.q, stamp)}
         self._static(sol.q, checks)
         return Verdict.from_checks(checks, sol.q, stamp)
@@ -182,8 +186,8 @@ class FeasibilityChecker:
 
         Does not touch the rate window or the IK warm start.
         """
-        q_cmd = validate_q(q_cmd, name="q_cmd")
-        q_current = validate_q(q_current, name="q_current")
+        q_cmd = validate_q(q_cmd, self.robot.nq, name="q_cmd")
+        q_current = validate_q(q_current, self.robot.nq, name="q_current")
         q = np.clip(q_cmd, self.lower, self.upper)
         if dt is not None:
             dt = float(dt)
@@ -201,5 +205,5 @@ class FeasibilityChecker:
         return FilterResult(q_current.copy(), "hold", verdict)
 
     def skeleton_points(self, q) -> np.ndarray:
-        """Frame origins (10, 3) from ``panda_link0`` to the TCP, for drawing the arm."""
+        """Frame origins (N, 3) from the base to the TCP, for drawing the arm."""
         return self.robot.skeleton_points(q)

@@ -8,12 +8,13 @@ from collections import deque
 import numpy as np
 import pinocchio as pin
 
-from morobot.feasibility.model import ARM_JOINTS, PandaModel
+from morobot.feasibility.model import ArmModel
 from morobot.feasibility.verdict import CheckResult, Level
 
 
-def check_joint_limits(q: np.ndarray, lower: np.ndarray, upper: np.ndarray, margin: float) -> CheckResult:
-    """Fail when a joint is closer than ``margin`` to (or beyond) its limit.
+def check_joint_limits(q: np.ndarray, lower: np.ndarray, upper: np.ndarray, margin: float,
+                       names: tuple[str, ...] = ()) -> CheckResult:
+    """Fail when a joint is closer than ``margin`` to (or beyond) its limit (``names`` name the joints).
 
     ``value`` is the smallest distance to a limit (rad, negative when violated).
     """
@@ -26,7 +27,7 @@ def check_joint_limits(q: np.ndarray, lower: np.ndarray, upper: np.ndarray, marg
     side = "lower" if to_lower[j] < to_upper[j] else "upper"
     limit = lower[j] if side == "lower" else upper[j]
     return CheckResult.fail(slack[j] + margin,
-                            f"{ARM_JOINTS[j]} at {q[j]:.3f} rad is within {margin:.3f} rad of its "
+                            f"{names[j] if j < len(names) else f'joint {j + 1}'} at {q[j]:.3f} rad is within {margin:.3f} rad of its "
                             f"{side} limit {limit:.3f}")
 
 
@@ -95,8 +96,9 @@ class RateWindow:
 class SingularityCheck:
     """Yoshikawa manipulability ``sqrt(det(J J^T))`` of the TCP Jacobian and wrist alignment.
 
-    Infeasible below ``infeasible``; warning below ``warning`` or when the joint-5 and joint-7
-    axes are within ``wrist_angle`` of parallel. ``value`` is the manipulability.
+    Infeasible below ``infeasible``; warning below ``warning`` or when the two wrist joints' axes
+    (the robot's ``wrist_axes``: the Panda's joints 5 and 7, the UR5's wrist 1 and 3) are within
+    ``wrist_angle`` of parallel. ``value`` is the manipulability.
 
     Args:
         robot: the kinematic model.
@@ -105,12 +107,13 @@ class SingularityCheck:
         wrist_angle: wrist alignment warning angle (rad).
     """
 
-    def __init__(self, robot: PandaModel, infeasible: float = 1e-5, warning: float = 5e-4,
+    def __init__(self, robot: ArmModel, infeasible: float = 1e-5, warning: float = 5e-4,
                  wrist_angle: float = 0.1) -> None:
         self.robot = robot
         self.infeasible = infeasible
         self.warning = warning
         self.wrist_cos = math.cos(wrist_angle)
+        self._wrist_names = " and ".join(robot.joint_names[i] for i in robot.wrist_axes)
         self._data = robot.model.createData()
 
     def manipulability(self, q: np.ndarray) -> float:
@@ -118,12 +121,15 @@ class SingularityCheck:
         return self.evaluate(q)[0]
 
     def evaluate(self, q: np.ndarray) -> tuple[float, float]:
-        """Manipulability and wrist angle (rad, in [0, pi/2]) between the joint-5 and joint-7 axes."""
+        """Manipulability and wrist angle (rad, in [0, pi/2]) between the wrist axes (pi/2 without any)."""
         jac = pin.computeFrameJacobian(self.robot.model, self._data, q, self.robot.ee_frame_id, pin.LOCAL)
         gram = jac @ jac.T
         w = math.sqrt(max(float(np.linalg.det(gram)), 0.0))
         # The angular rows of a joint's Jacobian column are its unit axis (here in the TCP frame).
-        cos = abs(float(jac[3:, 4] @ jac[3:, 6]))
+        if not self.robot.wrist_axes:
+            return w, math.pi / 2
+        a, b = self.robot.wrist_axes
+        cos = abs(float(jac[3:, a] @ jac[3:, b]))
         return w, math.acos(min(1.0, cos))
 
     def __call__(self, q: np.ndarray) -> CheckResult:
@@ -133,6 +139,6 @@ class SingularityCheck:
         if w < self.warning:
             return CheckResult.warning(w, f"near singular: manipulability {w:.2e} < {self.warning:.0e}")
         if math.cos(wrist) > self.wrist_cos:
-            return CheckResult.warning(w, f"wrist near singular: joint 5 and 7 axes {math.degrees(wrist):.1f} deg "
+            return CheckResult.warning(w, f"wrist near singular: {self._wrist_names} axes {math.degrees(wrist):.1f} deg "
                                           "from parallel")
         return CheckResult.ok(w)

@@ -2,8 +2,8 @@
 
 Both run the pair loop in C++ (``pinocchio.computeCollisions``) and stop at the first pair closer
 than the margin (coal's ``security_margin``). The scene is a coal ``OcTree`` of obstacle voxels plus
-an optional table box; ``panda_link0`` is not checked against the scene (it is bolted to the table
-and no command moves it).
+an optional table box; the robot's base link (``panda_link0``, the UR5's ``base_link``) is not
+checked against the scene (it is bolted to the table and no command moves it).
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import coal
 import numpy as np
 import pinocchio as pin
 
-from morobot.feasibility.model import PandaModel
+from morobot.feasibility.model import ArmModel
 from morobot.feasibility.verdict import CheckResult
-
-BASE_LINK = "panda_link0"
 
 
 def _set_margin(gdata: pin.GeometryData, margin: float) -> None:
@@ -36,7 +34,7 @@ class SelfCollision:
         stop_at_first: stop at the first colliding pair.
     """
 
-    def __init__(self, robot: PandaModel, margin: float = 0.01, stop_at_first: bool = True) -> None:
+    def __init__(self, robot: ArmModel, margin: float = 0.01, stop_at_first: bool = True) -> None:
         self.robot = robot
         self.margin = margin
         self.stop_at_first = stop_at_first
@@ -67,13 +65,13 @@ class SceneCollision:
     Args:
         robot: model with convex collision geometry.
         margin: minimum clearance (m).
-        table_min: table box lower corner in ``panda_link0`` or None.
+        table_min: table box lower corner in the base frame or None.
         table_max: table box upper corner.
         ignored_links: links not checked against the scene.
         stop_at_first: stop at the first colliding pair.
     """
 
-    def __init__(self, robot: PandaModel, margin: float = 0.01, table_min=None, table_max=None,
+    def __init__(self, robot: ArmModel, margin: float = 0.01, table_min=None, table_max=None,
                  ignored_links: tuple[str, ...] = (), stop_at_first: bool = True) -> None:
         self.robot = robot
         self.margin = margin
@@ -85,7 +83,7 @@ class SceneCollision:
         unknown = set(ignored_links) - {f.name for f in robot.model.frames}
         if unknown:
             raise ValueError(f"ignored_links not in the robot model: {sorted(unknown)}")
-        skip = set(ignored_links) | {BASE_LINK}
+        skip = set(ignored_links) | {robot.base_link}
         self._checked = [i for i in range(robot.geometry.ngeoms) if robot.link_name(i) not in skip]
         self._data = robot.model.createData()
         self.voxel_size = 0.0

@@ -69,7 +69,12 @@ class FeasibilityConfig:
     """All checker settings (SI units, radians).
 
     Attributes:
-        ee_frame: the frame whose pose ``check_ee_pose`` targets.
+        robot: the arm, a name from ``morobot.robots.ARMS`` (``panda``, ``ur5``); its URDF/SRDF
+            give joints, limits, links and collision pairs.
+        urdf: the arm's URDF file instead of example-robot-data's ("" = the named arm's).
+        srdf: the arm's SRDF file (set with ``urdf``).
+        ee_frame: the frame whose pose ``check_ee_pose`` targets ("" = the arm's tool frame,
+            ``panda_hand_tcp`` / ``tool0``).
         finger_opening: opening of each finger (m) used for the finger collision geometry.
         limit_margin: joint limits are tightened by this much on both sides (rad).
         velocity_scale: allowed joint rate as a fraction of the URDF velocity limits.
@@ -88,7 +93,10 @@ class FeasibilityConfig:
         scene: point cloud settings.
     """
 
-    ee_frame: str = "panda_hand_tcp"
+    robot: str = "panda"
+    urdf: str = ""
+    srdf: str = ""
+    ee_frame: str = ""
     finger_opening: float = 0.04
     limit_margin: float = 0.01
     velocity_scale: float = 0.5
@@ -125,6 +133,7 @@ def validate(cfg: FeasibilityConfig) -> None:
     """Raise ValueError with a clear message when a setting is out of range."""
     for obj in (cfg, cfg.ik, cfg.scene):
         _finite_numbers(obj)
+    _check(bool(cfg.urdf) == bool(cfg.srdf), "set both urdf and srdf, or neither")
     _check(0.0 <= cfg.finger_opening <= 0.04, "finger_opening must be in [0, 0.04] m")
     _check(cfg.limit_margin >= 0.0, "limit_margin must be >= 0")
     _check(0.0 < cfg.velocity_scale <= 1.0, "velocity_scale must be in (0, 1]")

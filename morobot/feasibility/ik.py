@@ -18,7 +18,7 @@ import numpy as np
 import pinocchio as pin
 
 from morobot.feasibility.config import IkConfig
-from morobot.feasibility.model import PandaModel
+from morobot.feasibility.model import ArmModel
 
 
 STALL_STEP = 1e-6  # rad: an iterate that moves less than this ends a failed attempt early
@@ -61,7 +61,7 @@ def pose_from_quaternion(position, quaternion_wxyz) -> pin.SE3:
 
 
 class DlsIk:
-    """DLS IK on ``PandaModel``'s end-effector frame.
+    """DLS IK on an ``ArmModel``'s end-effector frame.
 
     Args:
         robot: the kinematic model.
@@ -70,7 +70,7 @@ class DlsIk:
         upper: upper joint bounds (default: URDF limits).
     """
 
-    def __init__(self, robot: PandaModel, config: IkConfig = IkConfig(),
+    def __init__(self, robot: ArmModel, config: IkConfig = IkConfig(),
                  lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> None:
         self.robot = robot
         self.config = config
@@ -125,7 +125,7 @@ class DlsIk:
         up to ``random_restarts`` configurations drawn within the limits.
 
         Args:
-            target: desired end-effector pose in ``panda_link0``.
+            target: desired end-effector pose in the base frame.
             q_init: warm start (7,).
             restart_from: further start configurations tried in order when an attempt fails.
 

@@ -2,10 +2,11 @@
 
 It shares no check code with the checker:
 
-* limits from the URDF XML, kinematics from the unreduced URDF model (fingers as joints);
+* limits from the URDF XML, kinematics from the unreduced URDF model (fingers as joints), for
+  the arm the config names (the Panda, the UR5 or another URDF/SRDF);
 * manipulability from a central finite-difference Jacobian and its singular values;
 * self collision: coal distance between the original triangle meshes (BVH) and finger boxes of
-  every allowed link pair (all pairs minus the SRDF's, no early exit), plus a containment test of
+  every allowed link pair (links on different joints, minus the SRDF's pairs; no early exit), plus a containment test of
   the finger boxes' corners;
 * scene collision: exact signed distance (open3d) from every obstacle *point* (not voxel) to every
   link mesh, and coal mesh-vs-box distance plus a corner-inside test for the table. The only
@@ -30,9 +31,7 @@ from scipy.spatial import cKDTree
 
 from morobot import paths
 from morobot.feasibility.config import FeasibilityConfig
-from morobot.robots import PANDA_ARM_JOINTS
-
-ARM = PANDA_ARM_JOINTS
+from morobot.robots import ARMS
 
 
 def _urdf_limits(urdf: str) -> dict[str, tuple[float, float, float]]:
@@ -70,27 +69,40 @@ class ExhaustiveReference:
 
     Args:
         config: the settings the checker under test uses.
-        points: obstacle point cloud (N, 3) in ``panda_link0`` (no robot points), or None.
+        points: obstacle point cloud (N, 3) in the arm's base frame (no robot points), or None.
     """
 
     def __init__(self, config: FeasibilityConfig = FeasibilityConfig(), points: np.ndarray | None = None) -> None:
         self.config = config
-        urdf, srdf = str(paths.panda_urdf()), str(paths.panda_srdf())
+        desc = ARMS[config.robot]
+        if config.urdf:
+            urdf, srdf = config.urdf, config.srdf
+        else:
+            folder = paths.robot_dir(desc.description)
+            urdf, srdf = str(folder / desc.urdf), str(folder / desc.srdf)
         limits = _urdf_limits(urdf)
-        self.lower = np.array([limits[j][0] for j in ARM])
-        self.upper = np.array([limits[j][1] for j in ARM])
-        self.velocity = np.array([limits[j][2] for j in ARM])
         self.model = pin.buildModelFromUrdf(urdf)
         self.data = self.model.createData()
+        # the arm: every joint with limits except the gripper's, in the model's configuration order
+        self.arm = tuple(name for name in self.model.names[1:]
+                         if name in limits and name not in desc.gripper_joints)
+        self._arm_idx = [self.model.joints[self.model.getJointId(j)].idx_q for j in self.arm]
+        self._q0 = pin.neutral(self.model)
+        for j in desc.gripper_joints:
+            self._q0[self.model.joints[self.model.getJointId(j)].idx_q] = config.finger_opening
+        self.lower = np.array([limits[j][0] for j in self.arm])
+        self.upper = np.array([limits[j][1] for j in self.arm])
+        self.velocity = np.array([limits[j][2] for j in self.arm])
         self.geoms = pin.buildGeomFromUrdf(self.model, urdf, pin.GeometryType.COLLISION,
                                            package_dirs=[str(paths.robots_share_dir())])
         self.gdata = pin.GeometryData(self.geoms)
-        self.ee = self.model.getFrameId(config.ee_frame)
+        self.ee = self.model.getFrameId(config.ee_frame or desc.ee_frame)
         self.links = [self.model.frames[o.parentFrame].name for o in self.geoms.geometryObjects]
         disabled = _disabled(srdf)
         n = len(self.links)
+        joints = [o.parentJoint for o in self.geoms.geometryObjects]  # links fixed to each other never move apart
         self.pairs = [(i, j) for i, j in itertools.combinations(range(n), 2)
-                      if self.links[i] != self.links[j] and frozenset((self.links[i], self.links[j])) not in disabled]
+                      if joints[i] != joints[j] and frozenset((self.links[i], self.links[j])) not in disabled]
         self._meshes = []
         for obj in self.geoms.geometryObjects:
             mesh, vertices = _o3d_mesh(obj)
@@ -107,7 +119,7 @@ class ExhaustiveReference:
             lo, hi = np.asarray(sc.table_min, float), np.asarray(sc.table_max, float)
             self.table = (lo, hi, coal.Box(*(hi - lo)), pin.SE3(np.eye(3), (lo + hi) / 2))
         self.scene_geoms = [i for i, link in enumerate(self.links)
-                            if link != "panda_link0" and link not in sc.ignored_links]
+                            if link != desc.base_link and link not in sc.ignored_links]
 
     def _obstacle_points(self, points) -> np.ndarray:
         if points is None:
@@ -123,7 +135,9 @@ class ExhaustiveReference:
         return pts[keep]
 
     def _full_q(self, q: np.ndarray) -> np.ndarray:
-        return np.concatenate([q, [self.config.finger_opening] * 2])
+        full = self._q0.copy()
+        full[self._arm_idx] = q
+        return full
 
     def _place(self, q: np.ndarray) -> None:
         pin.forwardKinematics(self.model, self.data, self._full_q(q))
@@ -133,10 +147,11 @@ class ExhaustiveReference:
     # ------------------------------------------------------------- geometry
     def manipulability(self, q: np.ndarray, h: float = 1e-6) -> float:
         """Yoshikawa manipulability from a central-difference TCP Jacobian (frame-local)."""
-        jac = np.zeros((6, 7))
+        n = len(self.arm)
+        jac = np.zeros((6, n))
         base = self.fk(q)
-        for i in range(7):
-            dq = np.zeros(7)
+        for i in range(n):
+            dq = np.zeros(n)
             dq[i] = h
             plus, minus = self.fk(q + dq), self.fk(q - dq)
             jac[:3, i] = base.rotation.T @ (plus.translation - minus.translation) / (2 * h)

@@ -1,7 +1,7 @@
 """Point cloud -> obstacle voxels: crop, drop table and robot points, voxelize.
 
 Every kept point lies inside one obstacle cube (edge ``voxel_size``, cells aligned to multiples of
-``voxel_size`` in ``panda_link0``), so clearance to the cubes is a lower bound on clearance to the
+``voxel_size`` in the base frame), so clearance to the cubes is a lower bound on clearance to the
 points. The table is not voxelized: points within ``table_clearance`` of the table box (e.g. on its top
 face) are dropped and the table box itself is the obstacle. Robot points are found with
 exact signed distances to the robot's collision meshes (open3d) at the configuration the cloud was
@@ -15,7 +15,7 @@ import open3d as o3d
 import pinocchio as pin
 
 from morobot.feasibility.config import SceneConfig
-from morobot.feasibility.model import PandaModel
+from morobot.feasibility.model import ArmModel
 
 
 def validate_points(points) -> np.ndarray:
@@ -49,7 +49,7 @@ class RobotSurface:
         robot: the model whose ``mesh_geometry`` (original meshes and finger boxes) is used.
     """
 
-    def __init__(self, robot: PandaModel) -> None:
+    def __init__(self, robot: ArmModel) -> None:
         self.robot = robot
         self._scenes = []
         self._centres = []
@@ -84,7 +84,7 @@ class RobotSurface:
 
 def filter_points(points: np.ndarray, config: SceneConfig, surface: RobotSurface | None = None,
                   q_robot: np.ndarray | None = None) -> np.ndarray:
-    """Keep the obstacle points of a cloud in ``panda_link0``.
+    """Keep the obstacle points of a cloud in the base frame.
 
     Args:
         points: (N, 3) cloud; non-finite rows are dropped.

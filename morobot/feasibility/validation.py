@@ -26,7 +26,7 @@ def box_surface_points(rng: np.random.Generator, centre, size, n: int) -> np.nda
 
 
 def clutter_cloud(rng: np.random.Generator, n_boxes: int = 4, points_per_box: int = 1500) -> np.ndarray:
-    """A random cluttered scene in ``panda_link0``: boxes on and above the table plus a shelf."""
+    """A random cluttered scene in the arm's base frame: boxes on and above the table plus a shelf."""
     clouds = []
     for _ in range(n_boxes):
         size = rng.uniform([0.05, 0.05, 0.05], [0.2, 0.2, 0.35])
@@ -46,7 +46,7 @@ def boundary_configurations(rng: np.random.Generator, ref: ExhaustiveReference, 
     """
     out = []
     while len(out) < n_pairs * per_pair:
-        a, b = rng.uniform(ref.lower, ref.upper, (2, 7))
+        a, b = rng.uniform(ref.lower, ref.upper, (2, len(ref.lower)))
         fa, fb = ref.static_feasible(a)[0], ref.static_feasible(b)[0]
         if fa == fb:
             continue
@@ -164,7 +164,7 @@ def compare_rate_streams(checker: FeasibilityChecker, ref: ExhaustiveReference, 
     """Filter mode rate rule vs the brute-force reference on a random stream (random dt, gaps,
     stamps that do not increase, runs of slow and fast steps). Both directions must agree exactly."""
     checker.reset()
-    q = np.array([0.0, -0.5, 0.0, -2.0, 0.0, 1.8, 0.5])
+    q = checker.robot.ready_pose.copy()
     qs, stamps, verdicts = [], [], []
     stamp = 0.0
     speed = 0.5
@@ -173,7 +173,7 @@ def compare_rate_streams(checker: FeasibilityChecker, ref: ExhaustiveReference, 
         stamp += dt
         if rng.random() < 0.15:
             speed = rng.choice([0.3, 0.9, 1.5, 3.0])  # rad/s, held for a few frames
-        direction = rng.normal(size=7)
+        direction = rng.normal(size=len(ref.lower))
         q = q + direction / np.max(np.abs(direction)) * speed * max(dt, 0.01) * rng.uniform(0.6, 1.4)
         qs.append(q.copy())
         stamps.append(stamp)

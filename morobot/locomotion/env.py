@@ -99,10 +99,11 @@ def terrain_params(kind: str, difficulty: float) -> dict[str, Any]:
     if kind == "rubble":
         return {"rubble": 0.02 + 0.08 * d, "rubble_size": 0.4, "amplitude": 0.02}
     if kind == "slopes":
-        return {"n_hills": 3, "n_ramps": 3, "max_slope_deg": 12.0 + 18.0 * d, "amplitude": 0.01 + 0.03 * d}
+        return {"n_hills": 3, "n_ramps": 3, "max_slope_deg": 12.0 + 18.0 * d, "amplitude": 0.01 + 0.03 * d,
+                "closed_sides": True}
     if kind == "stairs":
         rise = 0.04 + 0.14 * d
-        return {"n_stairs": 6, "step_rise": (rise, rise + 0.02), "amplitude": 0.01}
+        return {"n_stairs": 6, "step_rise": (rise, rise + 0.02), "amplitude": 0.01, "closed_sides": True}
     raise ValueError(f"unknown terrain kind {kind!r}; expected one of {TERRAINS}")
 
 

@@ -1,4 +1,8 @@
-"""feasibility_checker: per-frame feasibility of Panda commands (filter mode) or demonstrations (demo mode).
+"""feasibility_checker: per-frame feasibility of arm commands (filter mode) or demonstrations (demo mode).
+
+The arm is the Panda by default; ``robot:=ur5`` (or ``urdf``/``srdf`` of another arm, see
+:class:`morobot.robots.ArmDescription`) checks another one: joints, limits, links and collision pairs
+come from its URDF and SRDF, frames and joint names from its description.
 
 **Filter mode** (``mode:=filter``): every ``/joint_command_raw`` (trajectory_msgs/JointTrajectory, one
 point) is checked against the latest ``/joint_states`` and the obstacle scene from ``/points``
@@ -54,12 +58,11 @@ from sensor_msgs.msg import Image, JointState, PointCloud2
 from std_msgs.msg import Float32
 from trajectory_msgs.msg import JointTrajectory
 
-from morobot.feasibility import (Debouncer, FeasibilityChecker, FeasibilityConfig, Level, PandaModel,
+from morobot.feasibility import (ArmModel, Debouncer, FeasibilityChecker, FeasibilityConfig, Level,
                                  config_from_dict, draw_overlay, haptic_intensity)
 from morobot.freshness import input_age, stamp_lead_error
 from morobot.feasibility.filter import CommandFilter, FilterSettings
-from morobot.feasibility.model import PANDA_ACCELERATION_LIMITS
-from morobot.robots import franka_joint_names
+from morobot.robots import ARMS, franka_joint_names
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, image_to_rgb, joint_state_to_arrays,
                                      joint_trajectory_to_command, make_joint_trajectory, pointcloud2_to_xyz,
@@ -88,10 +91,11 @@ _F = FilterSettings()
 PARAMS = (
     ParamSpec("mode", "filter", "filter: check /joint_command_raw and forward to /joint_command; demo: check "
               "/demo/ee_pose and give overlay/haptic feedback", choices=("filter", "demo"), read_only=True),
-    ParamSpec("arm_frame", "panda_link0", "frame of /points and /demo/ee_pose (others are rejected)",
-              read_only=True),
-    ParamSpec("joint_prefix", "panda_", "joint names on the wire are <prefix>joint1..7 and <prefix>finger_joint1/2 "
-              "(fr3_ for franka_ros2's FR3)", read_only=True),
+    ParamSpec("arm_frame", "", "frame of /points and /demo/ee_pose, others are rejected (\"\": the arm's base "
+              "link, panda_link0 / base_link)", read_only=True),
+    ParamSpec("joint_prefix", "", "joint names on the wire (\"\": the URDF's). Panda: <prefix>joint1..7 and "
+              "<prefix>finger_joint1/2 (fr3_ for franka_ros2's FR3); other arms: the prefix is prepended to the "
+              "URDF's names (UR's tf_prefix)", read_only=True),
     ParamSpec("filter_policy", _F.policy, "infeasible command: clamp (into limits and rate bound, hold if that "
               "is infeasible too) or hold (send the measured configuration)", choices=("clamp", "hold")),
     ParamSpec("clamp_dt", _F.clamp_dt, "a clamped command moves at most velocity_scale x URDF velocity x clamp_dt "
@@ -121,6 +125,12 @@ PARAMS = (
 
 #: Parameters mapped onto FeasibilityConfig (same names; ``ik.*``/``scene.*`` are its nested settings).
 CHECKER_PARAMS = (
+    ParamSpec("robot", _D.robot, "the arm (its URDF/SRDF from example-robot-data unless urdf/srdf are set)",
+              choices=tuple(ARMS), read_only=True),
+    ParamSpec("urdf", _D.urdf, "URDF file of the arm (\"\": example-robot-data's)", read_only=True),
+    ParamSpec("srdf", _D.srdf, "SRDF file of the arm, with urdf (\"\": example-robot-data's)", read_only=True),
+    ParamSpec("ee_frame", _D.ee_frame, "frame /demo/ee_pose targets (\"\": the arm's tool frame, panda_hand_tcp / "
+              "tool0)", read_only=True),
     ParamSpec("finger_opening", _D.finger_opening, "finger opening for the collision geometry (m)", 0.0, 0.04,
               read_only=True),
     ParamSpec("limit_margin", _D.limit_margin, "joint limits tightened by this (rad)", 0.0, 0.5),
@@ -134,8 +144,8 @@ CHECKER_PARAMS = (
               "infeasible", 0.0, 1.0),
     ParamSpec("manipulability_warning", _D.manipulability_warning, "manipulability below this is a warning",
               0.0, 1.0),
-    ParamSpec("wrist_warning_angle", _D.wrist_warning_angle, "warn when joint 5/7 axes are this close to parallel "
-              "(rad)", 0.0, 1.5),
+    ParamSpec("wrist_warning_angle", _D.wrist_warning_angle, "warn when the wrist axes (Panda joints 5/7, UR "
+              "wrist 1/3) are this close to parallel (rad)", 0.0, 1.5),
     ParamSpec("self_margin", _D.self_margin, "minimum clearance between links (m)", 0.0, 0.2),
     ParamSpec("scene_margin", _D.scene_margin, "minimum clearance to obstacles and the table (m)", 0.0, 0.2),
     ParamSpec("debounce_frames", _D.debounce_frames, "frames a new feedback level must persist", 1, 1000),
@@ -184,6 +194,16 @@ def checker_config(p: dict) -> FeasibilityConfig:
     return config_from_dict(values)
 
 
+def wire_joint_names(robot: ArmModel, prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(arm joints, gripper joints)`` as named on the wire: the URDF's names with ``prefix`` applied
+    (the Panda: ``<prefix>joint1..7``, ``<prefix>finger_joint1/2``; other arms: prefix + URDF name)."""
+    if robot.description.name == "panda" and prefix:
+        return franka_joint_names(prefix)
+    if prefix and not all(c.isalnum() or c == "_" for c in prefix):
+        raise ValueError(f"joint prefix must be letters, digits and _, got {prefix!r}")
+    return (tuple(prefix + n for n in robot.joint_names), tuple(prefix + n for n in robot.description.gripper_joints))
+
+
 def camera_from_params(p: dict) -> tuple[np.ndarray, tuple[int, int], np.ndarray]:
     """``(K 3x3, (width, height), pose 4x4)`` from the camera parameters; raises ValueError."""
     k = np.asarray(p["camera_matrix"], float)
@@ -216,13 +236,14 @@ def _kv(key: str, value) -> KeyValue:
 class FeasibilityCheckerNode(Node):
     def __init__(self, **kwargs):
         super().__init__(NAME, **kwargs)
-        self._robot: Optional[PandaModel] = None
+        self._robot: Optional[ArmModel] = None
         self._candidate: Optional[FeasibilityChecker] = None
         self.p = declare(self, ALL_PARAMS, on_change=self._on_change, cross_check=self._cross_check)
         self.mode = self.p["mode"]
-        # the robot's joint names on the wire (panda_joint1..7, fr3_joint1..7, ...)
-        self.arm_names, self.finger_names = franka_joint_names(self.p["joint_prefix"])
         self.checker = self._candidate
+        # the robot's joint names on the wire (panda_joint1..7, fr3_joint1..7, shoulder_pan_joint, ...)
+        self.arm_names, self.finger_names = wire_joint_names(self.checker.robot, self.p["joint_prefix"])
+        self.arm_frame = self.p["arm_frame"] or self.checker.robot.base_link
         self.filter = self._make_filter()
         self.camera = camera_from_params(self.p)
         self.debouncer = Debouncer(self.p["debounce_frames"])
@@ -258,7 +279,7 @@ class FeasibilityCheckerNode(Node):
             cfg = checker_config(values)
             camera_from_params(values)
             if self._robot is None:
-                self._robot = PandaModel(cfg.finger_opening, cfg.ee_frame)
+                self._robot = ArmModel(cfg.robot, cfg.finger_opening, cfg.ee_frame, cfg.urdf or None, cfg.srdf or None)
             self._candidate = FeasibilityChecker(cfg, robot=self._robot)
         except ValueError as exc:
             return str(exc)
@@ -267,7 +288,7 @@ class FeasibilityCheckerNode(Node):
     def _make_filter(self) -> CommandFilter:
         settings = FilterSettings(self.p["filter_policy"], self.p["clamp_dt"], self.p["max_command_step"],
                                   self.p["acceleration_scale"], self.p["motion_max_dt"])
-        return CommandFilter(self.checker, settings, PANDA_ACCELERATION_LIMITS)
+        return CommandFilter(self.checker, settings, self.checker.robot.acceleration_limit)
 
     def _on_change(self, values: dict) -> None:
         self.p = values
@@ -333,8 +354,8 @@ class FeasibilityCheckerNode(Node):
     def _on_object(self, msg: PoseStamped) -> None:
         """The manipulated object: its points are not obstacles (object_exclusion_radius)."""
         try:
-            if msg.header.frame_id not in ("", self.p["arm_frame"]):
-                raise MessageError(f"frame '{msg.header.frame_id}', expected '{self.p['arm_frame']}'")
+            if msg.header.frame_id not in ("", self.arm_frame):
+                raise MessageError(f"frame '{msg.header.frame_id}', expected '{self.arm_frame}'")
             self._object_position, _ = pose_stamped_to_arrays(msg)
         except MessageError as exc:
             self._object_position = None
@@ -348,8 +369,8 @@ class FeasibilityCheckerNode(Node):
         if self._last_scene_time <= now < self._last_scene_time + 1.0 / rate:
             return  # rate limit (a clock that jumped back, e.g. a restarted sim, is accepted)
         frame = msg.header.frame_id
-        if frame != self.p["arm_frame"]:
-            self.get_logger().warning(f"ignoring /points in frame '{frame}': expected '{self.p['arm_frame']}' "
+        if frame != self.arm_frame:
+            self.get_logger().warning(f"ignoring /points in frame '{frame}': expected '{self.arm_frame}' "
                                       "(no tf2 here)", throttle_duration_sec=5.0)
             return
         try:
@@ -423,8 +444,8 @@ class FeasibilityCheckerNode(Node):
         self._last_input = now
         self.counts["frames"] += 1
         frame = msg.header.frame_id
-        if frame not in ("", self.p["arm_frame"]):
-            return self._reject(f"pose in frame '{frame}', expected '{self.p['arm_frame']}' (no tf2 here)", now)
+        if frame not in ("", self.arm_frame):
+            return self._reject(f"pose in frame '{frame}', expected '{self.arm_frame}' (no tf2 here)", now)
         try:
             position, quat = pose_stamped_to_arrays(msg)
         except MessageError as exc:

@@ -372,6 +372,7 @@ _BASE_PARAMS: dict[str, Any] = {
     "n_ramps": 0,            # plateaus reached by ramps (cliff sides)
     "max_slope_deg": 25.0,   # steepest slope of hills and ramps (deg)
     "n_stairs": 0,           # staircases (up, landing, down)
+    "closed_sides": False,   # ramps and staircases rise on all four sides (pyramids, no cliff sides)
     "step_rise": (0.10, 0.15),  # stair riser range (m)
     "n_blocks_low": 0,       # climbable platforms (0.08-0.15 m)
     "n_blocks_high": 0,      # unclimbable platforms (0.35-0.6 m)
@@ -465,20 +466,26 @@ def _add_hills(cv: _Canvas, n: int, max_slope_deg: float) -> None:
         cv.h += height * np.exp(-0.5 * r2 / sigma**2)
 
 
-def _add_ramps(cv: _Canvas, n: int, max_slope_deg: float) -> None:
+def _add_ramps(cv: _Canvas, n: int, max_slope_deg: float, closed: bool = False) -> None:
+    """Plateaus reached by ramps at both ends; ``closed``: ramps on the sides too (no cliff edge)."""
     for _ in range(n):
         height = cv.rng.uniform(0.3, 0.7)
         run = height / math.tan(math.radians(cv.rng.uniform(12.0, max_slope_deg)))
         top, width, yaw = cv.rng.uniform(1.0, 3.0), cv.rng.uniform(2.0, 3.5), cv.rng.uniform(0, math.pi)
-        centre = cv.place(0.5 * top + run)
+        centre = cv.place(0.5 * max(top, width if closed else 0.0) + run)
         if centre is None:
             continue
         u, v = cv.local(centre[0], centre[1], yaw)
         along = np.clip((0.5 * top + run - np.abs(u)) / run, 0.0, 1.0)
-        cv.h = np.maximum(cv.h, np.where(np.abs(v) <= 0.5 * width, height * along, cv.h))
+        if closed:
+            along = np.minimum(along, np.clip((0.5 * width + run - np.abs(v)) / run, 0.0, 1.0))
+            cv.h = np.maximum(cv.h, height * along)
+        else:
+            cv.h = np.maximum(cv.h, np.where(np.abs(v) <= 0.5 * width, height * along, cv.h))
 
 
-def _add_stairs(cv: _Canvas, n: int, rise_range: Sequence[float]) -> None:
+def _add_stairs(cv: _Canvas, n: int, rise_range: Sequence[float], closed: bool = False) -> None:
+    """Staircases up to a landing and down again; ``closed``: steps on all four sides (a stepped pyramid)."""
     lo, hi = float(rise_range[0]), float(rise_range[1])
     if not 0 < lo <= hi:
         raise ValueError(f"step_rise must be (low, high) with 0 < low <= high, got {rise_range}")
@@ -488,13 +495,17 @@ def _add_stairs(cv: _Canvas, n: int, rise_range: Sequence[float]) -> None:
         width = cv.rng.uniform(2.0, 4.0)
         direction = cv.goal[:2] - cv.start[:2]
         yaw = math.atan2(direction[1], direction[0]) + cv.rng.normal(0.0, 0.3)
-        centre = cv.place(0.5 * landing + steps * tread)
+        centre = cv.place(0.5 * max(landing, width if closed else 0.0) + steps * tread)
         if centre is None:
             continue
         u, v = cv.local(centre[0], centre[1], yaw)
         outward = np.abs(u) - 0.5 * landing
+        if closed:
+            outward = np.maximum(outward, np.abs(v) - 0.5 * width)
         level = np.clip(steps - np.ceil(np.maximum(outward, 0.0) / tread), 0, steps)
-        inside = (np.abs(v) <= 0.5 * width) & (level > 0)
+        inside = (level > 0) if closed else (np.abs(v) <= 0.5 * width) & (level > 0)
+        if closed and np.ptp(cv.h[inside]) > 0.1:
+            continue  # on another feature: a pyramid on a pyramid would leave a cliff where they meet
         cv.h = np.where(inside, np.maximum(cv.h, _base(cv, centre) + rise * level), cv.h)
 
 
@@ -603,7 +614,7 @@ def make_world(kind: str, seed: int, size: Sequence[float] = (20.0, 20.0), resol
             terrain) and optional ``yaw``; they are never removed by corridor clearing.
         limits: traversability limits (default :class:`TraversabilityLimits`).
         **params: generator parameters, see ``_BASE_PARAMS`` (amplitude, wavelength, n_hills,
-            n_ramps, max_slope_deg, n_stairs, step_rise, n_blocks_low, n_blocks_high, n_boxes,
+            n_ramps, max_slope_deg, n_stairs, step_rise, closed_sides, n_blocks_low, n_blocks_high, n_boxes,
             n_walls, path_bias, keepout).
 
     Returns:
@@ -650,8 +661,8 @@ def _generate(kind: str, seed: int, attempt: int, size: tuple[float, float], res
     cv = _Canvas(size, res, rng, start, goal, float(p["keepout"]), float(p["path_bias"]))
     _add_rough(cv, float(p["amplitude"]), float(p["wavelength"]))
     _add_hills(cv, int(p["n_hills"]), float(p["max_slope_deg"]))
-    _add_ramps(cv, int(p["n_ramps"]), float(p["max_slope_deg"]))
-    _add_stairs(cv, int(p["n_stairs"]), p["step_rise"])
+    _add_ramps(cv, int(p["n_ramps"]), float(p["max_slope_deg"]), bool(p["closed_sides"]))
+    _add_stairs(cv, int(p["n_stairs"]), p["step_rise"], bool(p["closed_sides"]))
     _add_blocks(cv, int(p["n_blocks_low"]), _LOW)
     _add_blocks(cv, int(p["n_blocks_high"]), _HIGH)
     _add_boxes(cv, int(p["n_boxes"]), int(p["n_walls"]))

@@ -36,13 +36,13 @@ def test_joint_limits_inside_margin_and_beyond(robot):
     assert check_joint_limits(READY, robot.lower, robot.upper, 0.01).passed
     q = READY.copy()
     q[3] = -0.075  # 0.0052 rad below the -0.0698 upper limit: inside the 0.01 rad margin
-    result = check_joint_limits(q, robot.lower, robot.upper, 0.01)
+    result = check_joint_limits(q, robot.lower, robot.upper, 0.01, robot.joint_names)
     assert not result.passed and "panda_joint4" in result.reason and "upper" in result.reason
     q[3] = -0.085
     assert check_joint_limits(q, robot.lower, robot.upper, 0.01).passed
     q = READY.copy()
     q[0] = -3.0  # beyond the lower limit
-    result = check_joint_limits(q, robot.lower, robot.upper, 0.01)
+    result = check_joint_limits(q, robot.lower, robot.upper, 0.01, robot.joint_names)
     assert not result.passed and "panda_joint1" in result.reason and result.value < 0
 
 

@@ -487,3 +487,42 @@ def test_fr3_joint_names_with_a_prefix():
         assert list(out[-1].joint_names) == list(arm)
     finally:
         h.close()
+
+
+def test_a_ur5_through_the_same_node():
+    """robot:=ur5: the joints, limits and frames come from the UR5's URDF/SRDF, names as on the wire."""
+    from morobot.nodes.feasibility_checker import FeasibilityCheckerNode
+
+    ur5 = FeasibilityChecker(FeasibilityConfig(robot="ur5")).robot
+    names, ready = list(ur5.joint_names), ur5.ready_pose
+    h = RosHarness()
+    try:
+        node = h.add(FeasibilityCheckerNode(parameter_overrides=[Parameter("robot", value="ur5")]))
+        assert node.arm_frame == "base_link" and node.checker.robot.nq == 6
+        io = h.node("ur5_io")
+        out, status = [], []
+        io.create_subscription(JointTrajectory, "/joint_command", out.append, qos.STATE)
+        io.create_subscription(DiagnosticArray, "/feasibility/status", status.append, qos.STATE)
+        js = io.create_publisher(JointState, "/joint_states", qos.STATE)
+        raw = io.create_publisher(JointTrajectory, "/joint_command_raw", qos.STATE)
+        assert h.spin_until(lambda: raw.get_subscription_count() > 0, 5.0)
+
+        def send(target):
+            def go():
+                js.publish(make_joint_state(names, list(ready), [0.0] * 6, [0.0] * 6, _now(io)))
+                raw.publish(make_joint_trajectory(names, [float(v) for v in target], 0.0))
+            return go
+
+        assert h.spin_until(lambda: out, 5.0, send(ready + 0.005))
+        assert list(out[-1].joint_names) == names
+        np.testing.assert_allclose(out[-1].points[0].positions, ready + 0.005, atol=1e-6)
+        # the elbow beyond its URDF limit (pi): never forwarded as commanded
+        beyond = ready.copy()
+        beyond[2] = np.pi + 0.2
+        out.clear()
+        status.clear()
+        assert h.spin_until(lambda: any("elbow_joint" in s.message for m in status for s in m.status), 5.0,
+                            send(beyond))
+        assert all(m.points[0].positions[2] <= np.pi for m in out)
+    finally:
+        h.close()

@@ -72,6 +72,21 @@ def test_feature_kinds_produce_their_features():
         assert box.center[2] - 0.5 * box.size[2] < ground < box.top
 
 
+def test_closed_sides_leave_no_cliff():
+    """closed_sides: ramps and staircases rise on all four sides; open ones keep their cliff sides."""
+    def largest_jump(w):
+        return max(np.abs(np.diff(w.heights, axis=0)).max(), np.abs(np.diff(w.heights, axis=1)).max())
+
+    for seed in range(3):
+        ramps = dict(n_ramps=3, max_slope_deg=30.0, keepout=0.6, path_bias=0.0)
+        closed = make_world("flat", seed, size=(12.0, 12.0), closed_sides=True, **ramps)
+        assert np.ptp(closed.heights) > 0.3 and largest_jump(closed) < 0.1 * math.tan(math.radians(31.0))
+        assert largest_jump(make_world("flat", seed, size=(12.0, 12.0), **ramps)) > 0.25  # cliff sides
+        stairs = make_world("flat", seed, size=(12.0, 12.0), n_stairs=6, step_rise=(0.16, 0.18), keepout=0.6,
+                            path_bias=0.0, closed_sides=True)
+        assert 0.15 < largest_jump(stairs) <= 0.18 + 1e-9  # every edge is one riser
+
+
 def test_unreachable_goal_is_repaired_or_rejected():
     # a generated wall field can be repaired by clearing a corridor, fixed boxes cannot
     blocked = [{"center": [0.0, 0.0], "size": [0.3, 7.9, 1.0]}]
