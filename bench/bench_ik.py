@@ -9,8 +9,8 @@ singularity). Three measurements per IK setting:
 * **warm streams**: smooth streams (joint-space straight lines between two valid configurations, shortened
   to a half or a quarter where the whole line is not valid,
   ``--stream-steps`` frames), each frame warm-started from the previous solution, as demo mode does;
-  reported with the largest joint jump between consecutive solutions (a branch switch shows as a
-  jump far above the stream's own step);
+  reported with the largest joint jump between consecutive solutions and the number of branch
+  switches (frames whose jump exceeds ``BRANCH_SWITCH``, far above the stream's own step);
 * **demo-mode checks**: the full ``check_ee_pose`` (IK, limits, rate, singularity, self collision,
   no scene) per second on the stream frames.
 
@@ -35,8 +35,11 @@ from morobot.feasibility.config import IkConfig  # noqa: E402
 from morobot.feasibility.ik import DlsIk  # noqa: E402
 from morobot.robots import ARMS  # noqa: E402
 
+#: A frame-to-frame joint jump above this (rad; streams step at most ~0.25 rad) is a branch switch.
+BRANCH_SWITCH = 0.5
 #: FeasibleCap's published DLS settings (docs: ../shared/reference-designs.md), the checker's defaults before.
-BASELINE = IkConfig(damping=0.01, max_iterations=30, max_step=0.15, restarts=1, random_restarts=0)
+BASELINE = IkConfig(damping=0.01, max_iterations=30, max_step=0.15, restarts=1, random_restarts=0, library_starts=0,
+                    patience=0, nullspace_step=0.0)
 
 
 def reachable_configurations(checker: FeasibilityChecker, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -59,7 +62,7 @@ def measure(checker: FeasibilityChecker, ik_config: IkConfig, cold: np.ndarray, 
         ok += ik.solve(target, robot.ready_pose, (robot.ready_pose,) * ik_config.restarts).success
         times.append(time.process_time() - t0)
     warm_ok = warm_n = 0
-    jumps, warm_times = [], []
+    jumps, warm_times, switches = [], [], 0
     for stream in streams:
         q_prev = stream[0]
         for q in stream[1:]:
@@ -70,6 +73,7 @@ def measure(checker: FeasibilityChecker, ik_config: IkConfig, cold: np.ndarray, 
             if sol.success:
                 warm_ok += 1
                 jumps.append(float(np.max(np.abs(sol.q - q_prev))))
+                switches += jumps[-1] > BRANCH_SWITCH
                 q_prev = sol.q
     demo = FeasibilityChecker(replace(checker.config, ik=ik_config), robot=robot)
     frames = [robot.ee_placement(q) for stream in streams for q in stream]
@@ -83,7 +87,7 @@ def measure(checker: FeasibilityChecker, ik_config: IkConfig, cold: np.ndarray, 
     t = np.array(times + warm_times) * 1e3
     return {"cold": ok / len(cold), "warm": warm_ok / max(1, warm_n), "p50_ms": float(np.median(t)),
             "p99_ms": float(np.percentile(t, 99)), "max_jump": max(jumps) if jumps else float("nan"),
-            "checks_per_s": checks_per_s}
+            "checks_per_s": checks_per_s, "switches": switches, "warm_frames": warm_n}
 
 
 def main() -> None:
@@ -113,10 +117,11 @@ def main() -> None:
           f"(largest joint step along a stream {step:.3f} rad), CPU time, 1 thread")
     rows = {"FeasibleCap DLS (baseline)": measure(checker, BASELINE, cold, streams),
             "shipped": measure(checker, checker.config.ik, cold, streams)}
-    print(f"{'IK':<28} {'cold':>7} {'warm':>7} {'p50 ms':>7} {'p99 ms':>7} {'max jump':>9} {'checks/s':>9}")
+    print(f"{'IK':<28} {'cold':>7} {'warm':>7} {'p50 ms':>7} {'p99 ms':>7} {'max jump':>9} {'switches':>9} "
+          f"{'checks/s':>9}")
     for name, r in rows.items():
         print(f"{name:<28} {100 * r['cold']:6.1f}% {100 * r['warm']:6.1f}% {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
-              f"{r['max_jump']:9.3f} {r['checks_per_s']:9.0f}")
+              f"{r['max_jump']:9.3f} {r['switches']:4d}/{r['warm_frames']:<4d} {r['checks_per_s']:9.0f}")
     base, new = rows["FeasibleCap DLS (baseline)"], rows["shipped"]
     print(f"ratio shipped / baseline: cold success {new['cold'] / max(base['cold'], 1e-9):.2f}, "
           f"p99 latency {new['p99_ms'] / base['p99_ms']:.2f}, checks/s {new['checks_per_s'] / base['checks_per_s']:.2f}")

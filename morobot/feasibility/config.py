@@ -17,10 +17,17 @@ class IkConfig:
         position_tolerance: accepted TCP position error (m).
         rotation_tolerance: accepted TCP orientation error (rad).
         restarts: extra attempts from the ready pose when the warm-started one fails.
+        library_size: configurations in the seed library (drawn once within the limits, seeded).
+        library_starts: attempts from the library configurations whose tool poses are nearest the
+            target, after the restarts.
         random_restarts: further attempts, each from a configuration drawn uniformly within the
             joint limits (a seeded generator: the same calls give the same answers), until one
             succeeds.
-        seed: seed of those draws.
+        nullspace_step: largest joint change per iteration (rad) of the warm start's secondary task
+            that moves the joints towards the middle of their ranges without moving the tool (0: off).
+        patience: a restart (not the warm start) is abandoned when its error has not fallen by 1 %
+            for this many iterations (0: never).
+        seed: seed of those draws and of the library.
 
     The defaults were chosen by measurement (docs/feasibility.md, "IK"): FeasibleCap's DLS
     (lambda^2 0.01, 30 iterations, 0.15 rad steps, one restart) solved 65 % of reachable poses from a
@@ -33,7 +40,11 @@ class IkConfig:
     position_tolerance: float = 0.005
     rotation_tolerance: float = 0.05
     restarts: int = 1
+    library_size: int = 4096
+    library_starts: int = 4
     random_restarts: int = 8
+    patience: int = 5
+    nullspace_step: float = 0.05
     seed: int = 0
 
 
@@ -149,7 +160,10 @@ def validate(cfg: FeasibilityConfig) -> None:
     _check(ik.damping > 0.0 and ik.max_iterations >= 1 and ik.max_step > 0.0 and ik.restarts >= 0,
            "IK needs damping > 0, max_iterations >= 1, max_step > 0, restarts >= 0")
     _check(ik.position_tolerance > 0.0 and ik.rotation_tolerance > 0.0, "IK tolerances must be > 0")
-    _check(ik.random_restarts >= 0, "IK random_restarts must be >= 0")
+    _check(0.0 <= ik.nullspace_step <= 0.5, "IK nullspace_step must be in [0, 0.5] rad")
+    _check(ik.random_restarts >= 0 and ik.patience >= 0, "IK random_restarts and patience must be >= 0")
+    _check(0 <= ik.library_starts <= ik.library_size <= 100_000,
+           "IK needs 0 <= library_starts <= library_size <= 100000")
     sc = cfg.scene
     _check(sc.voxel_size > 0.0, "voxel_size must be > 0")
     _check(all(lo < hi for lo, hi in zip(sc.workspace_min, sc.workspace_max)),

@@ -4,7 +4,21 @@ Targets farther from the (fixed) joint-1 origin than the arm's reach bound are r
 iterating. Each iteration takes ``dq = J^T (J J^T + lambda^2 I)^-1 e`` with ``e = log6(T^-1 T_target)`` and the
 frame-local Jacobian, scales ``dq`` so that no joint moves more than ``max_step``, and projects
 the result into the (margin-tightened) joint limits. An attempt ends early when the projected
-step vanishes (stuck at a limit or at the closest reachable pose).
+step vanishes (stuck at a limit or at the closest reachable pose) or when its error has stopped
+falling for ``patience`` iterations (a restart creeping towards a limit or a local minimum; another
+start does better sooner; the warm start keeps its full budget).
+
+Redundancy (the Panda's seventh joint): each iteration of the warm-started attempt adds a null-space
+step (``nullspace_step`` rad at most) towards the middle of the joint ranges, and a warm start that
+already meets the tolerances takes one such step; without it, warm-started streams drift along the self-motion manifold into a
+limit, the warm start fails and a restart lands on another branch (3 rad jumps).
+
+Starts, in order: the warm start (the previous solution, so a stream stays on its branch), the
+given restarts (the ready pose), then the configurations of a **seed library** whose tool poses are
+nearest the target (``library_size`` configurations drawn once within the limits, seeded; nearest
+by position plus ``0.1 m/rad`` times the rotation angle), then random configurations. A start near
+the answer converges in a few iterations, so the library cuts both the failures and the time of
+the slow, restarted frames.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ from morobot.feasibility.model import ArmModel
 
 
 STALL_STEP = 1e-6  # rad: an iterate that moves less than this ends a failed attempt early
+LIBRARY_ROTATION_WEIGHT = 0.1  # m per rad: how the seed library weighs orientation against position
 
 
 @dataclass(frozen=True)
@@ -29,7 +44,7 @@ class IkResult:
     """Outcome of an IK solve.
 
     Attributes:
-        q: the final iterate (7,).
+        q: the final iterate (one value per joint).
         success: both tolerances met.
         iterations: iterations used in total (all attempts).
         position_error: TCP position error of ``q`` (m).
@@ -86,6 +101,31 @@ class DlsIk:
         self.reach_radius = sum(float(np.linalg.norm(model.jointPlacements[j].translation))
                                 for j in range(2, model.njoints))
         self.reach_radius += float(np.linalg.norm(model.frames[robot.ee_frame_id].placement.translation))
+        # a null space exists only with more joints than the pose has dimensions (the Panda's 7)
+        self._redundant = len(self.lower) > 6
+        # revolute joints whose range exceeds a turn (the UR5's +-2 pi): q and q +- 2 pi are the same pose
+        revolute = np.array([j.shortname().startswith("JointModelR") for j in model.joints[1:]])  # RX/RY/RZ/Revolute*
+        self._turn = revolute & (self.upper - self.lower > 2 * math.pi)
+        self._mid = 0.5 * (self.lower + self.upper)
+        self._half_range = np.maximum(0.5 * (self.upper - self.lower), 1e-3)
+        library_rng = np.random.default_rng([config.seed, 1])
+        self._library_q = library_rng.uniform(self.lower, self.upper, (config.library_size, len(self.lower)))
+        poses = [robot.ee_placement(q, self._data) for q in self._library_q]
+        self._library_p = np.array([t.translation for t in poses]).reshape(-1, 3)
+        self._library_r = np.array([t.rotation for t in poses]).reshape(-1, 3, 3)
+
+    def library_starts(self, target: pin.SE3, count: int) -> np.ndarray:
+        """The ``count`` library configurations whose tool poses are nearest ``target``."""
+        if count <= 0 or not len(self._library_q):
+            return self._library_q[:0]
+        position = np.linalg.norm(self._library_p - target.translation, axis=1)
+        # rotation angle from the trace of R_i^T R_target
+        trace = np.einsum("nij,ij->n", self._library_r, target.rotation)
+        angle = np.arccos(np.clip(0.5 * (trace - 1.0), -1.0, 1.0))
+        cost = position + LIBRARY_ROTATION_WEIGHT * angle
+        count = min(count, len(cost))
+        nearest = np.argpartition(cost, count - 1)[:count]
+        return self._library_q[nearest[np.argsort(cost[nearest])]]
 
     def _errors(self, q: np.ndarray, target: pin.SE3) -> tuple[np.ndarray, float, float]:
         # One kinematics pass per iterate: placements and joint Jacobians together.
@@ -98,18 +138,65 @@ class DlsIk:
         rot_err = math.sqrt(float(twist[3:] @ twist[3:]))
         return twist, pos_err, rot_err
 
-    def _attempt(self, target: pin.SE3, q: np.ndarray) -> tuple[np.ndarray, bool, int, float, float]:
+    def _nearest_turn(self, q: np.ndarray, reference) -> np.ndarray:
+        """``q`` with each multi-turn joint shifted by whole turns towards ``reference`` (same pose)
+        where the limits allow: a restart must not jump 2 pi on a joint that needs not move."""
+        if not self._turn.any():
+            return q
+        reference = np.asarray(reference, float)
+        shifted = q + 2 * math.pi * np.round((reference - q) / (2 * math.pi)) * self._turn
+        inside = (shifted >= self.lower) & (shifted <= self.upper)
+        return np.where(inside, shifted, q)
+
+    def _nullspace(self, jac: np.ndarray, solver: eigenpy.LLT, q: np.ndarray) -> np.ndarray:
+        """A step that leaves the tool pose (to first order) and moves the joints towards the middle
+        of their ranges, at most ``nullspace_step`` rad per joint."""
+        z = (self._mid - q) / self._half_range**2  # towards mid-range (measured: better than a limit barrier)
+        z -= jac.T @ solver.solve(jac @ z)
+        largest = float(np.abs(z).max())
+        return z * min(1.0, self.config.nullspace_step / largest) if largest > 1e-12 else z * 0.0
+
+    def _settle(self, target: pin.SE3, q: np.ndarray, pos_err: float,
+                rot_err: float) -> tuple[np.ndarray, bool, int, float, float]:
+        """A start that already meets the tolerances (a warm start along a stream) takes one null-space
+        step; kept if the pose still meets them. Along a stream this keeps the redundant joints from
+        drifting to their limits, where the warm start would fail and a restart jump branches."""
+        jac = pin.getFrameJacobian(self.robot.model, self._data, self.robot.ee_frame_id, pin.LOCAL)
+        solver = eigenpy.LLT(jac @ jac.T + self._damping)
+        moved = np.minimum(np.maximum(q + self._nullspace(jac, solver, q), self.lower), self.upper)
+        _, pos2, rot2 = self._errors(moved, target)
+        if pos2 <= self.config.position_tolerance and rot2 <= self.config.rotation_tolerance:
+            return moved, True, 1, pos2, rot2
+        return q, True, 1, pos_err, rot_err
+
+    def _attempt(self, target: pin.SE3, q: np.ndarray,
+                 warm: bool = False) -> tuple[np.ndarray, bool, int, float, float]:
+        """One DLS attempt from ``q``; ``warm``: the warm start (null-space preference, no patience)."""
         cfg, model, data = self.config, self.robot.model, self._data
         lower, upper = self.lower, self.upper
         q = np.minimum(np.maximum(q, lower), upper)
         twist, pos_err, rot_err = self._errors(q, target)
+        best, since_best = math.inf, 0
         for it in range(cfg.max_iterations + 1):
             if pos_err <= cfg.position_tolerance and rot_err <= cfg.rotation_tolerance:
+                if it == 0 and warm and cfg.nullspace_step > 0 and self._redundant:
+                    return self._settle(target, q, pos_err, rot_err)
                 return q, True, it, pos_err, rot_err
             if it == cfg.max_iterations:
                 break
+            # progress in tolerance units: the error must keep falling by 1 % to keep this start
+            err = max(pos_err / cfg.position_tolerance, rot_err / cfg.rotation_tolerance)
+            if err < 0.99 * best:
+                best, since_best = err, 0
+            else:
+                since_best += 1
+                if cfg.patience and since_best >= cfg.patience and not warm:
+                    break
             jac = pin.getFrameJacobian(model, data, self.robot.ee_frame_id, pin.LOCAL)
-            dq = jac.T @ eigenpy.LLT(jac @ jac.T + self._damping).solve(twist)
+            solver = eigenpy.LLT(jac @ jac.T + self._damping)
+            dq = jac.T @ solver.solve(twist)
+            if warm and cfg.nullspace_step > 0 and self._redundant:
+                dq += self._nullspace(jac, solver, q)
             largest = float(np.abs(dq).max())
             if largest > cfg.max_step:
                 dq *= cfg.max_step / largest
@@ -122,11 +209,12 @@ class DlsIk:
 
     def solve(self, target: pin.SE3, q_init: np.ndarray, restart_from=()) -> IkResult:
         """Solve for ``target`` starting at ``q_init``; then from each of ``restart_from``; then from
-        up to ``random_restarts`` configurations drawn within the limits.
+        the ``library_starts`` nearest library configurations; then from up to ``random_restarts``
+        configurations drawn within the limits.
 
         Args:
             target: desired end-effector pose in the base frame.
-            q_init: warm start (7,).
+            q_init: warm start.
             restart_from: further start configurations tried in order when an attempt fails.
 
         Returns:
@@ -141,11 +229,15 @@ class DlsIk:
         total = 0
         best = None
         draws = (self._rng.uniform(self.lower, self.upper) for _ in range(self.config.random_restarts))
-        for start in itertools.chain((q_init, *restart_from), draws):
-            q, ok, its, pos_err, rot_err = self._attempt(target, np.asarray(start, float))
+        # looked up only when the warm start and the restarts fail
+        library = (q for q in (None,) for q in self.library_starts(target, self.config.library_starts))
+        for k, start in enumerate(itertools.chain((q_init, *restart_from), library, draws)):
+            # the null-space preference steers the warm start only (restarts go straight for the pose);
+            # patience cuts restarts only (the warm start is the continuous answer when it converges)
+            q, ok, its, pos_err, rot_err = self._attempt(target, np.asarray(start, float), warm=k == 0)
             total += its
             if ok:
-                return IkResult(q, True, total, pos_err, rot_err)
+                return IkResult(self._nearest_turn(q, q_init), True, total, pos_err, rot_err)
             if best is None or pos_err < best[1]:
                 best = (q, pos_err, rot_err)
         return IkResult(best[0], False, total, best[1], best[2])

@@ -158,7 +158,15 @@ CHECKER_PARAMS = (
     ParamSpec("ik.restarts", _D.ik.restarts, "IK attempts from the ready pose after a failed warm start", 0, 10),
     ParamSpec("ik.random_restarts", _D.ik.random_restarts, "further IK attempts from random configurations within "
               "the limits (seeded)", 0, 100),
-    ParamSpec("ik.seed", _D.ik.seed, "seed of the random IK restarts", 0, 2**31 - 1, read_only=True),
+    ParamSpec("ik.library_size", _D.ik.library_size, "configurations in the IK seed library (drawn once within the "
+              "limits)", 0, 100_000, read_only=True),
+    ParamSpec("ik.library_starts", _D.ik.library_starts, "IK attempts from the library configurations nearest the "
+              "target, after the restarts", 0, 100),
+    ParamSpec("ik.patience", _D.ik.patience, "an IK restart (not the warm start) is abandoned after this many "
+              "iterations without 1 % progress (0 = never)", 0, 1000),
+    ParamSpec("ik.nullspace_step", _D.ik.nullspace_step, "warm-started IK: largest null-space step towards mid-range "
+              "joints per iteration (rad; 0 = off)", 0.0, 0.5),
+    ParamSpec("ik.seed", _D.ik.seed, "seed of the random IK restarts and the library", 0, 2**31 - 1, read_only=True),
     ParamSpec("scene.voxel_size", _D.scene.voxel_size, "obstacle voxel edge (m)", 0.002, 0.5),
     ParamSpec("scene.robot_padding", _D.scene.robot_padding, "cloud points this close to the robot are its own "
               "(m)", 0.0, 0.2),
