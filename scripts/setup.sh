@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-APT_PKGS="libusb-1.0-0 libosmesa6 libgl1 libglib2.0-0"
+APT_PKGS="libusb-1.0-0 libosmesa6 libgl1 libglib2.0-0 cmake g++ python3-dev"  # cmake..: tf2_msgs
 
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -17,7 +17,8 @@ if [ -n "$missing" ]; then
 fi
 
 stamp="$VENV/.morobot-setup"
-if [ -f "$stamp" ] && [ "$stamp" -nt setup.py ] && [ "$stamp" -nt scripts/setup.sh ]; then
+if [ -f "$stamp" ] && [ "$stamp" -nt setup.py ] && [ "$stamp" -nt scripts/setup.sh ] \
+   && [ "$stamp" -nt scripts/build_interfaces.sh ]; then
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
@@ -26,5 +27,6 @@ $PIP install -q --upgrade pip
 # CPU build from the local wheel cache; a bare `torch` would pull GBs of CUDA.
 $PIP install -q "torch==2.13.0"
 $PIP install -q -e ".[ros,dev]"
+VENV="$VENV" bash scripts/build_interfaces.sh
 touch "$stamp"
 echo "[setup] ready: $VENV"

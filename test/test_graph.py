@@ -131,5 +131,6 @@ def test_rviz_configs_show_topics_the_graphs_publish():
                             "".join(p.read_text() for p in nodes_dir.glob("*.py"))))
     for graph in ("navigate", "manipulate"):
         cfg = yaml.safe_load(config_path(f"{graph}.rviz").read_text())
-        topics = [d["Topic"]["Value"] for d in cfg["Visualization Manager"]["Displays"] if "Topic" in d]
+        displays = cfg["Visualization Manager"]["Displays"]
+        topics = [d[key]["Value"] for d in displays for key in ("Topic", "Description Topic") if key in d]
         assert topics and all(t.lstrip("/") in {n.lstrip("/") for n in names} for t in topics), (graph, topics)

@@ -1,8 +1,11 @@
 """elevation_mapper: /points + /odom → /elevation_map (robot-centric height grid, NaN = unknown).
 
 Clouds in the ``odom`` frame are used as they are; clouds in the base frame are moved into ``odom``
-with the odometry closest in time (within ``max_odom_lag``). A cloud in any other frame, or with no
-odometry close enough, is dropped with a throttled warning (tf2 is deliberately not a dependency).
+with the odometry closest in time (within ``max_odom_lag``). A cloud in any other frame is moved
+through /tf and /tf_static (:mod:`morobot.ros.tf`): into the base frame when the sensor hangs under it
+(a mount on /tf_static), then with the odometry; otherwise straight into ``odom`` at the cloud's
+stamp. A cloud no transform reaches, or with no odometry close enough, is dropped with a throttled
+warning that names the frames the tree knows.
 
 The published map is stamped with the time of the newest cloud in it, so a map built from old
 clouds looks old to the planner. When no cloud has arrived for ``points_timeout`` seconds (node
@@ -32,8 +35,10 @@ from morobot.ros import qos
 from morobot.ros.logthrottle import KeyedThrottle
 from morobot.ros.conversions import (MessageError, heightmap_to_pointcloud2, odometry_to_state,
                                      pointcloud2_to_xyz, stamp_to_sec)
+from morobot.frames import apply
 from morobot.ros.params import declare
 from morobot.ros.runner import spin_node
+from morobot.ros.tf import TfListener
 
 PARAMS = specs(MapperParams)
 #: Bytes a point may take (x, y, z float32 and room for intensity, ring, time, padding): a message over
@@ -57,6 +62,7 @@ class ElevationMapperNode(Node):
         self._cloud_arrival = -math.inf  # node-clock time it arrived
         self._rng = np.random.default_rng(0)
         self._warn = KeyedThrottle(self.get_logger().warning)  # every kind of bad input leaves a line
+        self._tf = TfListener(self, max_lag=max(self.p["max_odom_lag"], 1e-3))
 
     def _build_mapper(self) -> None:
         self.mapper = ElevationMapper(elevation_config(self.p))
@@ -106,18 +112,29 @@ class ElevationMapperNode(Node):
         if odom is None:
             self._warn("dropping point cloud: no odometry within max_odom_lag of its stamp")
             return
-        frame = msg.header.frame_id
+        frame = msg.header.frame_id.lstrip("/")
         if frame == self.p["base_frame"]:
             pts = transform_points(pts, odom.position, odom.quaternion)
         elif frame != self.p["odom_frame"]:
-            self._warn(f"dropping point cloud in unsupported frame '{frame}' (expected "
-                       f"'{self.p['base_frame']}' or '{self.p['odom_frame']}')")
-            return
+            try:
+                pts = self._through_tf(pts, frame, stamp, odom)
+            except LookupError as exc:
+                self._warn(f"dropping point cloud in frame '{frame}': {exc}", key=f"frame {frame}")
+                return
         t0 = time.perf_counter()
         self.mapper.integrate(pts, odom.position[:2], stamp)
         self._integrate_ms = 1e3 * (time.perf_counter() - t0)
         self._cloud_stamp = stamp if self._cloud_stamp is None else max(self._cloud_stamp, stamp)
         self._cloud_arrival = now
+
+    def _through_tf(self, pts: np.ndarray, frame: str, stamp: float, odom) -> np.ndarray:
+        """Cloud points in ``frame`` moved into odom via /tf (raises LookupError when no transform reaches)."""
+        tree = self._tf.tree
+        try:  # a sensor mounted on the robot: its static chain to the base, then the odometry
+            return transform_points(apply(tree.lookup(self.p["base_frame"], frame, stamp), pts), odom.position,
+                                    odom.quaternion)
+        except LookupError:
+            return apply(tree.lookup(self.p["odom_frame"], frame, stamp), pts)
 
     def _publish(self) -> None:
         if not self._odom:

@@ -11,7 +11,8 @@ Every control cycle (``control_rate``, node clock) the node hands the core the c
 what it decides and says why on /diagnostics; a cycle longer than the control period is logged
 ("missed its rate"). Malformed messages are logged and ignored; the node keeps running.
 
-Goals: ``goal_pose`` (PoseStamped in ``odom_frame``); the ``cancel_goal`` service (std_srvs/Trigger)
+Goals: ``goal_pose`` (PoseStamped in ``odom_frame``, or in any frame /tf connects to it, e.g. RViz's
+``map``: moved into ``odom_frame`` with the latest transform); the ``cancel_goal`` service (std_srvs/Trigger)
 drops the goal and stops the robot; ``navigate/status`` (action_msgs/GoalStatus, latched) says
 where the current goal stands: executing, succeeded (reached) or canceled. ``morobot goal X Y``
 uses the three.
@@ -40,7 +41,9 @@ from morobot.params import specs
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, cmd_vel_type, make_cmd_vel, make_path, odometry_to_state,
                                      pointcloud2_to_heightmap, pose_stamped_to_xyyaw, sec_to_stamp)
+from morobot.frames import planar_pose
 from morobot.ros.params import declare
+from morobot.ros.tf import TfListener
 from morobot.ros.runner import spin_node
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
@@ -61,6 +64,7 @@ class MppiPlannerNode(Node):
         self.create_subscription(PoseStamped, "goal_pose", self._on_goal, qos.STATE)
         self._status_pub = self.create_publisher(GoalStatus, "navigate/status", qos.LATCHED)
         self.create_service(Trigger, "cancel_goal", self._on_cancel)
+        self._tf = TfListener(self)
         self._goal_id: Optional[bytes] = None
         self._goal_status = GoalStatus.STATUS_UNKNOWN
         self._timer = self.create_timer(1.0 / self.p["control_rate"], self._cycle)
@@ -114,16 +118,19 @@ class MppiPlannerNode(Node):
             self.get_logger().error(why, throttle_duration_sec=2.0)
 
     def _on_goal(self, msg: PoseStamped) -> None:
-        frame = msg.header.frame_id
-        if frame and frame != self.p["odom_frame"]:
-            self.get_logger().error(f"ignoring goal in frame '{frame}': goals must be in "
-                                    f"'{self.p['odom_frame']}' (no tf2 here)")
-            return
+        frame = msg.header.frame_id.lstrip("/")
         try:
             goal = pose_stamped_to_xyyaw(msg)
         except MessageError as exc:
             self.get_logger().error(f"ignoring invalid goal: {exc}")
             return
+        if frame and frame != self.p["odom_frame"]:
+            try:  # e.g. RViz's "2D Goal Pose" in map: moved into odom with the latest transform
+                goal = np.array(planar_pose(self._tf.tree.lookup(self.p["odom_frame"], frame), *goal))
+            except LookupError as exc:
+                self.get_logger().error(f"ignoring goal in frame '{frame}': no transform to "
+                                        f"'{self.p['odom_frame']}' ({exc})")
+                return
         self.core.set_goal(goal)
         self._goal_id = uuid.uuid4().bytes
         self._set_status(GoalStatus.STATUS_EXECUTING)

@@ -1,18 +1,28 @@
-"""ANYmal backend of the mujoco_sim node: /cmd_vel in; /odom, /points (and /joint_states) out."""
+"""ANYmal backend of the mujoco_sim node: /cmd_vel in; /odom, /points (and /joint_states) out.
+
+Also /tf (``odom_frame`` -> ``base_frame`` at every step), /tf_static (``map_frame`` -> ``odom_frame``,
+identity) and ``robot_description`` (the URDF, latched), so robot_state_publisher on a ROS install
+adds the legs' frames from /joint_states and RViz shows the robot.
+"""
 
 from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import JointState, PointCloud2
-from std_msgs.msg import Empty
+from std_msgs.msg import Empty, String
 
 from morobot.ros import qos
 from morobot.ros.conversions import (MessageError, cmd_vel_type, make_joint_state, make_odometry, sec_to_stamp, twist_to_array,
                                      xyz_to_pointcloud2)
+from morobot import paths
+from morobot.frames import transform
+from morobot.ros.tf import TfPublisher, make_transform
 from morobot.sim.anymal import AnymalSim, AnymalSimConfig
 from morobot.sim.locomotion import STUMBLE_PARAMS, LocomotionConfig
 from morobot.sim.worlds import load_world
@@ -46,6 +56,11 @@ class AnymalBackend:
         self._odom_pub = node.create_publisher(Odometry, "odom", qos.STATE)
         self._points_pub = node.create_publisher(PointCloud2, "points", qos.SENSOR)
         node.create_subscription(cmd_vel_type(params["cmd_vel_stamped"]), "cmd_vel", self._on_cmd, qos.STATE)
+        self._tf = TfPublisher(node)
+        if params["map_frame"]:
+            self._tf.send_static([make_transform(params["map_frame"], params["odom_frame"], np.eye(4), 0.0)])
+        self._description_pub = node.create_publisher(String, "robot_description", qos.LATCHED)
+        self._description_pub.publish(String(data=paths.anymal_urdf().read_text(encoding="utf-8")))
 
     @property
     def time(self) -> float:
@@ -79,6 +94,8 @@ class AnymalBackend:
         self._odom_pub.publish(make_odometry(st.position, st.quaternion, st.linear_velocity,
                                              st.angular_velocity, stamp, self.p["odom_frame"],
                                              self.p["base_frame"]))
+        self._tf.send([make_transform(self.p["odom_frame"], self.p["base_frame"],
+                                      transform(st.position, st.quaternion), stamp)])
         if points is not None:
             self._points_pub.publish(xyz_to_pointcloud2(points, stamp, self.p["base_frame"]))
         if js is not None:

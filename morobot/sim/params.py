@@ -39,6 +39,9 @@ class SimNodeParams:
                                   "Twist (anymal)", read_only=True)
     odom_frame: str = param("odom", "world-fixed frame (anymal)", read_only=True)
     base_frame: str = param("base", "robot body frame (anymal)", read_only=True)
+    map_frame: str = param("map", "published on /tf_static as identical to odom_frame: the simulated robot's "
+                                  "localisation is perfect, so goals from RViz in map work (anymal; empty = none)",
+                           read_only=True)
     arm_frame: str = param("panda_link0", "arm base frame (panda)", read_only=True)
     seed: int = param(0, "seed of perturbations and noise (panda)", 0, 2**31 - 1, read_only=True)
     state_rate: float = param(100.0, "/joint_states and /object_pose rate (Hz, panda)", 1.0, 1000.0)

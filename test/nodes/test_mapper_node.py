@@ -88,3 +88,35 @@ def test_bad_clouds_are_dropped_and_node_survives(harness):
     assert h.spin_until(lambda: len(maps) >= 2, 8.0, step)
     hm = pointcloud2_to_heightmap(maps[-1])
     assert np.all(np.isnan(hm.heights.numpy()))  # nothing valid was integrated
+
+
+def test_a_cloud_from_a_mounted_camera_goes_through_tf(harness):
+    """A cloud in 'camera' with the mount on /tf_static (base -> camera) lands where it belongs; a frame
+    no transform reaches is dropped with a line that names it."""
+    from morobot.frames import transform
+    from morobot.ros.tf import TF_STATIC_QOS, TFMessage, make_transform
+
+    h, mapper, io, odom_pub, pts_pub, maps = harness
+    static = io.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
+    mount = transform((0.3, 0.0, 0.2), (math.cos(0.25), 0.0, 0.0, math.sin(0.25)))  # 0.5 rad yaw
+    static.publish(TFMessage(transforms=[make_transform("base", "camera", mount, 0.0)]))
+    yaw, pos = 0.6, np.array([0.2, -0.1, 0.55])
+    quat = [math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)]
+    in_base = _scene_base_frame(yaw, pos)
+    in_camera = (in_base - mount[:3, 3]) @ mount[:3, :3]  # base -> camera: R^T (p - t)
+    assert h.spin_until(lambda: pts_pub.get_subscription_count() > 0, 5.0)
+
+    def step():
+        t = io.get_clock().now().nanoseconds * 1e-9
+        odom_pub.publish(make_odometry(pos, quat, [0, 0, 0], [0, 0, 0], t))
+        pts_pub.publish(xyz_to_pointcloud2(in_camera, t, "camera"))
+
+    assert h.spin_until(lambda: len(maps) >= 3, 8.0, step)
+    hm = pointcloud2_to_heightmap(maps[-1])
+    xs, ys = hm.cell_centres()
+    heights = hm.heights.numpy()
+    assert heights[np.argmin(abs(xs - 1.75)), np.argmin(abs(ys))] == pytest.approx(0.4, abs=0.05)
+    assert heights[np.argmin(abs(xs - 0.5)), np.argmin(abs(ys - 1.0))] == pytest.approx(0.0, abs=0.05)
+    assert mapper._tf.tree.frames == ["base", "camera"]
+    with pytest.raises(LookupError, match="unknown frame 'lidar'"):
+        mapper._through_tf(np.zeros((1, 3)), "lidar", 0.0, None)

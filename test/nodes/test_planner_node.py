@@ -209,3 +209,23 @@ def test_blocked_parameters_default_to_the_monitor_defaults():
 
     defaults = {s.name: s.default for s in PARAMS}
     assert make_blocked_monitor(defaults).config == BlockedMotionConfig()
+
+
+def test_a_goal_in_map_is_moved_into_odom_through_tf(harness):
+    """RViz's "2D Goal Pose" sends map; with map -> odom on /tf_static the goal is used, in odom."""
+    from morobot.frames import transform
+    from morobot.ros.tf import TF_STATIC_QOS, TFMessage, make_transform
+
+    h, planner, io, pubs, rec = harness
+    static = io.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
+    static.publish(TFMessage(transforms=[make_transform("map", "odom", transform((5.0, 1.0, 0.0), (1, 0, 0, 0)),
+                                                       0.0)]))
+    assert h.spin_until(lambda: "map" in planner._tf.tree.frames, 5.0)
+    pubs["goal"].publish(make_pose_stamped(7.0, 1.0, 0.0, _now(io), frame_id="map"))
+    assert h.spin_until(lambda: planner.core.goal is not None, 5.0, lambda: _feed(io, pubs))
+    assert planner.core.goal[:2] == pytest.approx([2.0, 0.0])
+    # a frame nothing connects: not used
+    planner.core.cancel()
+    pubs["goal"].publish(make_pose_stamped(1.0, 0.0, 0.0, _now(io), frame_id="nowhere"))
+    h.spin_for(0.5, lambda: _feed(io, pubs))
+    assert planner.core.goal is None

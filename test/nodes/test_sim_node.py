@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
@@ -70,3 +72,35 @@ def test_nan_command_means_stop(harness):
     assert h.spin_until(lambda: _t(rec) > t1 + 1.0, 10.0, lambda: cmd.publish(bad))
     vx = _vx(rec)
     assert math.isfinite(vx) and abs(vx) < 0.1
+
+
+def test_publishes_tf_and_the_robot_description(harness):
+    """REP 105: odom -> base on /tf equal to /odom, map -> odom on /tf_static, the URDF latched."""
+    from std_msgs.msg import String
+    from tf2_msgs.msg import TFMessage
+
+    from morobot.ros.tf import TF_QOS, TF_STATIC_QOS, to_matrix
+
+    h, sim, cmd, rec = harness
+    io = h.node("tf_io")
+    tf, static, description = [], [], []
+    io.create_subscription(TFMessage, "/tf", tf.append, TF_QOS)
+    io.create_subscription(TFMessage, "/tf_static", static.append, TF_STATIC_QOS)
+    io.create_subscription(String, "/robot_description", description.append, qos.LATCHED)
+    assert h.spin_until(lambda: tf and static and description and rec["odom"], 10.0,
+                        lambda: cmd.publish(make_cmd_vel([0.5, 0.0, 0.3], True)))
+    t = static[-1].transforms[0]
+    assert (t.header.frame_id, t.child_frame_id) == ("map", "odom")
+    assert to_matrix(t) == pytest.approx(np.eye(4))
+    assert "<robot" in description[-1].data and "LF_HAA" in description[-1].data
+    by_stamp = {stamp_to_sec(m.header.stamp): m for m in rec["odom"]}
+    matched = 0
+    for msg in tf:
+        (t,) = msg.transforms
+        assert (t.header.frame_id, t.child_frame_id) == ("odom", "base")
+        odom = by_stamp.get(stamp_to_sec(t.header.stamp))
+        if odom is not None:
+            p = odom.pose.pose.position
+            assert to_matrix(t)[:3, 3] == pytest.approx([p.x, p.y, p.z])
+            matched += 1
+    assert matched >= 1
