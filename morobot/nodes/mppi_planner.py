@@ -12,7 +12,9 @@ what it decides and says why on /diagnostics; a cycle longer than the control pe
 ("missed its rate"). Malformed messages are logged and ignored; the node keeps running.
 
 Goals: ``goal_pose`` (PoseStamped in ``odom_frame``, or in any frame /tf connects to it, e.g. RViz's
-``map``: moved into ``odom_frame`` with the latest transform); the ``cancel_goal`` service (std_srvs/Trigger)
+``map``: moved into ``odom_frame`` with the latest transform), or Nav2's ``navigate_to_pose`` action
+where ``nav2_msgs`` is importable (feedback, result, cancel; :mod:`morobot.ros.navigate_action`); the
+``cancel_goal`` service (std_srvs/Trigger)
 drops the goal and stops the robot; ``navigate/status`` (action_msgs/GoalStatus, latched) says
 where the current goal stands: executing, succeeded (reached) or canceled. ``morobot goal X Y``
 uses the three.
@@ -43,6 +45,7 @@ from morobot.ros.conversions import (MessageError, cmd_vel_type, make_cmd_vel, m
                                      pointcloud2_to_heightmap, pose_stamped_to_xyyaw, sec_to_stamp)
 from morobot.frames import planar_pose
 from morobot.ros.params import declare
+from morobot.ros import navigate_action
 from morobot.ros.tf import TfListener
 from morobot.ros.runner import spin_node
 
@@ -65,6 +68,9 @@ class MppiPlannerNode(Node):
         self._status_pub = self.create_publisher(GoalStatus, "navigate/status", qos.LATCHED)
         self.create_service(Trigger, "cancel_goal", self._on_cancel)
         self._tf = TfListener(self)
+        self._action = None
+        if navigate_action.AVAILABLE:  # Nav2's action where nav2_msgs is importable (a ROS install with Nav2)
+            self._action = navigate_action.NavigateToPoseServer(self, self._start_goal, self._stop_goal, self._now)
         self._goal_id: Optional[bytes] = None
         self._goal_status = GoalStatus.STATUS_UNKNOWN
         self._timer = self.create_timer(1.0 / self.p["control_rate"], self._cycle)
@@ -118,32 +124,45 @@ class MppiPlannerNode(Node):
             self.get_logger().error(why, throttle_duration_sec=2.0)
 
     def _on_goal(self, msg: PoseStamped) -> None:
+        error = self._start_goal(msg)
+        if error is not None:
+            self.get_logger().error(error)
+        elif self._action is not None:
+            self._action.preempt()  # a goal on the topic replaces an action's goal
+
+    def _start_goal(self, msg: PoseStamped) -> Optional[str]:
+        """Make ``msg`` the goal (moved into odom through TF); the reason when it cannot be."""
         frame = msg.header.frame_id.lstrip("/")
         try:
             goal = pose_stamped_to_xyyaw(msg)
         except MessageError as exc:
-            self.get_logger().error(f"ignoring invalid goal: {exc}")
-            return
+            return f"ignoring invalid goal: {exc}"
         if frame and frame != self.p["odom_frame"]:
             try:  # e.g. RViz's "2D Goal Pose" in map: moved into odom with the latest transform
                 goal = np.array(planar_pose(self._tf.tree.lookup(self.p["odom_frame"], frame), *goal))
             except LookupError as exc:
-                self.get_logger().error(f"ignoring goal in frame '{frame}': no transform to "
-                                        f"'{self.p['odom_frame']}' ({exc})")
-                return
+                return f"ignoring goal in frame '{frame}': no transform to '{self.p['odom_frame']}' ({exc})"
+        if self.core.goal is not None and self._goal_status == GoalStatus.STATUS_EXECUTING:
+            self._set_status(GoalStatus.STATUS_ABORTED)  # replaced
         self.core.set_goal(goal)
         self._goal_id = uuid.uuid4().bytes
         self._set_status(GoalStatus.STATUS_EXECUTING)
         self.get_logger().info(f"new goal ({goal[0]:.2f}, {goal[1]:.2f}, yaw {goal[2]:.2f})")
+        return None
+
+    def _stop_goal(self) -> None:
+        self.core.cancel()
+        self._publish_cmd(np.zeros(3))
+        self._set_status(GoalStatus.STATUS_CANCELED)
+        self.get_logger().info("goal canceled: stopped")
 
     def _on_cancel(self, _request, response):
         if self.core.goal is None:
             response.success, response.message = False, "no goal to cancel"
             return response
-        self.core.cancel()
-        self._publish_cmd(np.zeros(3))
-        self._set_status(GoalStatus.STATUS_CANCELED)
-        self.get_logger().info("goal canceled: stopped")
+        self._stop_goal()
+        if self._action is not None:
+            self._action.preempt("canceled through cancel_goal")
         response.success, response.message = True, "goal canceled, robot stopped"
         return response
 
@@ -160,11 +179,16 @@ class MppiPlannerNode(Node):
     def _cycle(self) -> None:
         t0 = time.perf_counter()
         now = self._now()
+        if self._action is not None:  # a cancel requested through the action stops before this cycle plans
+            odom = self.core.odom
+            self._action.update(None if odom is None else odom.pose, self.core.goal, float(self.p["speed_limit"][0]))
         d = self.core.cycle(now)
         if d.marked is not None:
             self.get_logger().warning(
                 f"commanded motion made no progress for {self.p['blocked_duration']:.1f} s: marked an "
                 f"obstacle at ({d.marked.x:.2f}, {d.marked.y:.2f}) for {self.p['blocked_lifetime']:.0f} s")
+        if self._action is not None and d.code == "goal_reached":
+            self._action.reached()
         if not d.sends:
             self._diagnose(d.level, d.message + " on /goal_pose")
             return
