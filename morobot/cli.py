@@ -73,7 +73,10 @@ def demo_main(argv: Sequence[str]) -> int:
     p.add_argument("--dynamics", default=dynamics.default, choices=list(dynamics.choices), help=dynamics.description)
     p.add_argument("--fdm-checkpoint", default="", help="FDM checkpoint (dynamics fdm)")
     p.add_argument("--params-file", default="", help="parameters YAML (default config/navigate.yaml)")
-    p.add_argument("--locomotion", default="abstract", choices=["abstract", "learned"],
+    from morobot.sim.params import SimNodeParams  # light: parameter definitions only
+
+    locomotion = next(s for s in specs(SimNodeParams) if s.name == "locomotion")
+    p.add_argument("--locomotion", default=locomotion.default, choices=list(locomotion.choices),
                    help="simulated ANYmal: abstract (rigid body) or learned (legged, its locomotion policy)")
     p.add_argument("--no-video", dest="video", action="store_false", help="skip demo.mp4 (rendered from the run)")
     p.add_argument("--record", action="store_true", help="also record the run's topics as a rosbag2 (MCAP) in OUT/run")

@@ -23,6 +23,7 @@ import numpy as np
 from morobot.fileio import atomic_save_figure, atomic_write_text
 from morobot.launcher import GraphProcesses
 from morobot.ros.supervisor import DemoRecord, supervise
+from morobot.sim.params import SimNodeParams
 
 
 @dataclass
@@ -118,7 +119,7 @@ def main(ns) -> int:
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
     args = {"world": ns.world, "rate": str(float(ns.rate)), "dynamics": ns.dynamics,
-            "locomotion": getattr(ns, "locomotion", "abstract")}
+            "locomotion": getattr(ns, "locomotion", SimNodeParams().locomotion)}
     if ns.fdm_checkpoint:
         args["fdm_checkpoint"] = ns.fdm_checkpoint
     if ns.params_file:

@@ -14,6 +14,9 @@ from typing import Optional
 import yaml
 
 from morobot import paths
+from morobot.sim.params import SimNodeParams
+
+_SIM_DEFAULTS = SimNodeParams()
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,8 @@ GRAPHS = {
             LaunchArg("use_monitor", "false", "start the FDM monitor"),
             LaunchArg("cmd_vel_stamped", "true", "cmd_vel as geometry_msgs/TwistStamped (Nav2's default on Kilted) "
                       "or Twist (false)"),
-            LaunchArg("locomotion", "abstract", "simulated ANYmal: abstract (rigid body) | learned (articulated, "
-                      "walking under the learned policy)"),
+            LaunchArg("locomotion", _SIM_DEFAULTS.locomotion, "simulated ANYmal: abstract (rigid body) | learned "
+                      "(articulated, walking under the learned policy)"),
         ),
         nodes=(
             NodeSpec("mujoco_sim", "mujoco_sim", "morobot.nodes.mujoco_sim", condition="use_sim",
