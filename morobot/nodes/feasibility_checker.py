@@ -64,6 +64,7 @@ from morobot.freshness import input_age, stamp_lead_error
 from morobot.feasibility.filter import CommandFilter, FilterSettings
 from morobot.robots import ARMS, franka_joint_names
 from morobot.ros import qos
+from morobot.ros.gripper_action import GripperActionOutput
 from morobot.ros.conversions import (MessageError, image_to_rgb, joint_state_to_arrays,
                                      joint_trajectory_to_command, make_joint_trajectory, pointcloud2_to_xyz,
                                      pose_stamped_to_arrays, quaternion_wxyz_to_matrix, rgb_to_image,
@@ -106,6 +107,13 @@ PARAMS = (
               "datasheet)", 0.01, 1.0, tighten="down"),
     ParamSpec("motion_max_dt", _F.max_dt, "longest interval (s) one command's motion is computed over; a longer gap "
               "restarts from the measured configuration at rest", 0.005, 0.5, tighten="down"),
+    ParamSpec("gripper_output", "joint_command", "where finger commands go: joint_command (in the forwarded "
+              "trajectory, as the sim and position-controlled fingers take them) or action (control_msgs "
+              "GripperCommand on gripper_action, e.g. franka_ros2's franka_gripper; needs control_msgs)",
+              choices=("joint_command", "action"), read_only=True),
+    ParamSpec("gripper_max_effort", 20.0, "gripper_output action: max_effort of each goal (N)", 0.0, 200.0),
+    ParamSpec("gripper_tolerance", 0.001, "gripper_output action: a new goal when the finger target moves more "
+              "than this (m)", 0.0, 0.04),
     ParamSpec("joint_state_max_age", 0.25, "joint states that arrived longer ago than this (s, node clock) reject "
               "commands", 0.005, 10.0, tighten="down"),
     ParamSpec("max_stamp_lead", 0.25, "joint states stamped further than this (s) ahead of the node clock are "
@@ -252,6 +260,10 @@ class FeasibilityCheckerNode(Node):
         # the robot's joint names on the wire (panda_joint1..7, fr3_joint1..7, shoulder_pan_joint, ...)
         self.arm_names, self.finger_names = wire_joint_names(self.checker.robot, self.p["joint_prefix"])
         self.arm_frame = self.p["arm_frame"] or self.checker.robot.base_link
+        self._gripper = None
+        if self.p["gripper_output"] == "action" and self.p["mode"] == "filter":
+            self._gripper = GripperActionOutput(self, "gripper_action", self.p["gripper_max_effort"],
+                                                self.p["gripper_tolerance"])
         self.filter = self._make_filter()
         self.camera = camera_from_params(self.p)
         self.debouncer = Debouncer(self.p["debounce_frames"])
@@ -303,6 +315,8 @@ class FeasibilityCheckerNode(Node):
         self.camera = camera_from_params(values)
         if values["debounce_frames"] != self.debouncer.frames:
             self.debouncer = Debouncer(values["debounce_frames"])
+        if self._gripper is not None:
+            self._gripper.max_effort, self._gripper.tolerance = values["gripper_max_effort"], values["gripper_tolerance"]
         if self._candidate.config == self.checker.config:
             self.filter = self._make_filter()  # keeps the checker's state (rate window, IK warm start)
             return
@@ -420,6 +434,10 @@ class FeasibilityCheckerNode(Node):
         r = self.filter.filter(q, qd, extra, q_current, now, tfs.sec + 1e-9 * tfs.nanosec)
         if r.action == "rejected":
             return self._reject(r.reason, now)
+        if r.sends and self._gripper is not None and extra:
+            # the fingers through their own action; the arm's controller gets the arm joints only
+            self._gripper.send(float(np.mean(list(extra.values()))))
+            extra = {}
         if r.sends:
             names = list(self.arm_names) + list(extra)
             positions = list(r.q) + list(extra.values())

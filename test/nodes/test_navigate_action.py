@@ -3,37 +3,21 @@ stand-in NavigateToPose (the fields the server uses) from its definition with th
 set-up does for tf2_msgs, and runs the planner and an rclpy ActionClient in a subprocess that has it."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.ros
+import standin
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.ros
 
 
 @pytest.fixture(scope="module")
 def nav2_prefix(tmp_path_factory):
-    prefix = tmp_path_factory.mktemp("nav2_msgs")
-    env = dict(os.environ, VENV=str(Path(sys.executable).parents[1]))
-    build = subprocess.run(["bash", str(ROOT / "scripts" / "build_interfaces.sh"),
-                            str(ROOT / "test" / "nodes" / "data" / "nav2_msgs"), str(prefix)],
-                           capture_output=True, text=True, timeout=600, env=env)
-    assert build.returncode == 0, build.stdout + build.stderr
-    return prefix
+    return standin.build("nav2_msgs", tmp_path_factory.mktemp("nav2_msgs"))
 
 
 def test_goal_feedback_result_and_cancel(nav2_prefix):
-    site = next((nav2_prefix / "lib").glob("python3*/site-packages"))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT), env.get("PYTHONPATH", "")])
-    env["LD_LIBRARY_PATH"] = os.pathsep.join([str(nav2_prefix / "lib"), env.get("LD_LIBRARY_PATH", "")])
-    env["AMENT_PREFIX_PATH"] = os.pathsep.join([str(nav2_prefix), str(Path(sys.executable).parents[1])])
-    run = subprocess.run([sys.executable, str(ROOT / "test" / "nodes" / "navigate_action_run.py")],
-                         capture_output=True, text=True, timeout=180, env=env)
+    run = standin.run("navigate_action_run.py", nav2_prefix)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     status = out["statuses"]
