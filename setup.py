@@ -55,6 +55,7 @@ setup(
         "open3d",
         "rosbags",
         "rsl-rl-lib==5.5.1",  # PPO for legged robots (morobot train locomotion)
+        "ray>=2.40",  # parallel data collection and evaluation, on a cluster too (morobot.parallel)
     ],
     extras_require={
         # ROS 2 Kilted from PyPI wheels, for machines without a ROS distro. Never install this

@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +50,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from morobot.fileio import atomic_write_text
+from morobot.parallel import run_tasks
+from morobot.procutil import die_with_parent
 from morobot.evaluation.metrics import OutcomeRules, classify, footprint_contacts, path_length
 from morobot.evaluation.scenarios import Scenario
 
@@ -548,15 +549,16 @@ def write_results(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(params_file: Optional[str], rules: OutcomeRules, threads: int) -> None:
-    import torch
+def _worker_task(task: tuple) -> dict[str, Any]:
+    """One lock-step scenario in a worker; the worker keeps its runners between tasks of the same run."""
+    scenario, planner, params_file, rules, threads = task
+    key = (params_file, rules, threads)
+    if _WORKER.get("key") != key:
+        import torch
 
-    torch.set_num_threads(threads)
-    _WORKER.clear()
-    _WORKER.update(params=NavParams.load(params_file), rules=rules, runners={})
-
-
-def _worker_run(scenario: Scenario, planner: PlannerSpec) -> dict[str, Any]:
+        torch.set_num_threads(threads)
+        _WORKER.clear()
+        _WORKER.update(key=key, params=NavParams.load(params_file), rules=rules, runners={})
     runners = _WORKER["runners"]
     if planner not in runners:
         runners[planner] = LockstepRunner(planner, _WORKER["params"], _WORKER["rules"])
@@ -566,7 +568,8 @@ def _worker_run(scenario: Scenario, planner: PlannerSpec) -> dict[str, Any]:
 def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out_dir: str | Path,
              mode: str = "lockstep", params_file: Optional[str] = None, rules: OutcomeRules = OutcomeRules(),
              workers: int = 1, threads: int = 1, resume: bool = True, rate: float = 1.0, progress: bool = True,
-             on_result: Optional[Callable[[dict[str, Any]], None]] = None) -> list[dict[str, Any]]:
+             on_result: Optional[Callable[[dict[str, Any]], None]] = None, backend: str = "ray",
+             ray_address: str = "") -> list[dict[str, Any]]:
     """Run every scenario with every planner and keep ``<out_dir>/results.jsonl`` up to date.
 
     Args:
@@ -576,7 +579,9 @@ def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out
         mode: ``"lockstep"`` or ``"graph"``.
         params_file: node parameters (default ``config/navigate.yaml``).
         rules: outcome thresholds.
-        workers: lock-step worker processes (graph mode always runs one scenario at a time).
+        workers: lock-step workers (graph mode always runs one scenario at a time): Ray tasks by default.
+        backend: ``ray`` (a local instance, or the cluster at ``ray_address``) or ``processes``.
+        ray_address: join this Ray cluster (``auto``, ``host:port``).
         threads: torch threads per lock-step worker; in graph mode, per node process.
         resume: skip (mode, planner, scenario) triples already in the results file; otherwise
             they are re-run and replaced.
@@ -626,15 +631,10 @@ def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out
             runners = {p: LockstepRunner(p, params, rules) for p in planners}
             for s, p in todo:
                 done(runners[p].run(s))
-        else:
-            import multiprocessing
-
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(int(workers), mp_context=ctx, initializer=_worker_init,
-                                     initargs=(params_file, rules, int(threads))) as pool:
-                futures = [pool.submit(_worker_run, s, p) for s, p in todo]
-                for fut in as_completed(futures):
-                    done(fut.result())
+        else:  # Ray tasks (a local instance, or the cluster at ray_address) or a local pool
+            tasks = [(s, p, params_file, rules, int(threads)) for s, p in todo]
+            for rec in run_tasks(_worker_task, tasks, int(workers), backend, ray_address, initializer=die_with_parent):
+                done(rec)
     finally:
         bar.close()
     keys = {(mode, p.name, s.id) for s, p in wanted}

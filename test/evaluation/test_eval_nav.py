@@ -238,6 +238,18 @@ def test_lockstep_is_deterministic(flat_run):
     assert again["time_to_goal"] == rec["time_to_goal"]
 
 
+def test_lockstep_workers_as_ray_tasks_give_the_same_records(flat_run, tmp_path):
+    """Two lock-step workers on a local Ray instance: the same record as in this process (deterministic)."""
+    from morobot.evaluation.nav import evaluate
+
+    _runner, sc, rec = flat_run
+    other = custom_scenario("flat", (-1.5, 1.0, 0.0), (1.5, 1.0, 0.0), size=8.0, budget=20.0, name="flat-other")
+    out = evaluate([sc, other], [PlannerSpec("kinematic")], tmp_path, workers=2, progress=False)
+    assert len(out) == 2 and all(r["success"] for r in out)
+    same = next(r for r in out if r["id"] == rec["id"])
+    assert same["trajectory"] == rec["trajectory"]
+
+
 def test_results_and_report_files(flat_run, tmp_path):
     _runner, _sc, rec = flat_run
     graph = {**rec, "mode": "graph", "time_to_goal": rec["time_to_goal"] + 0.5, "mean_cycle_ms": None}

@@ -183,3 +183,10 @@ def test_collection_workers_die_with_their_parent(tmp_path):
     else:
         os.kill(child, signal.SIGKILL)
         raise AssertionError("the worker outlived its killed parent")
+
+
+def test_collect_on_ray_workers(tmp_path):
+    """Two worlds as Ray tasks on a local Ray instance (the default backend for more than one worker)."""
+    manifest = collect(small(tmp_path / "data", kinds=("flat", "rough"), workers=2))
+    assert manifest["complete"] is True and manifest["total_samples"] == 12
+    assert manifest["meta"]["config"]["backend"] == "ray"

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing as mp
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,6 +40,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from morobot.fdm.data.commands import CommandLimits, sample_command_sequences
+from morobot.parallel import BACKENDS, run_tasks
 from morobot.procutil import die_with_parent
 from morobot.fdm.data.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
 from morobot.fdm.heightscan import ScanConfig, corrupt, sample_heights, scan_from_world
@@ -60,7 +60,9 @@ class CollectConfig:
         kinds: world kinds (default: all simulator kinds).
         worlds_per_kind: worlds generated per kind.
         samples_per_world: samples collected per world.
-        workers: parallel worker processes.
+        workers: parallel workers (Ray tasks by default; see :mod:`morobot.parallel`).
+        backend: ``ray`` (a local Ray instance, or the cluster at ``ray_address``) or ``processes``.
+        ray_address: join this Ray cluster (``auto``, ``host:port``) instead of a local instance.
         seed: base seed (world seeds and all randomness derive from it).
         world_size: world edge lengths (m).
         horizon: steps per sample.
@@ -99,6 +101,8 @@ class CollectConfig:
     worlds_per_kind: int = 10
     samples_per_world: int = 2000
     workers: int = 2
+    backend: str = "ray"
+    ray_address: str = ""
     seed: int = 0
     world_size: tuple[float, float] = (20.0, 20.0)
     horizon: int = 10
@@ -130,6 +134,8 @@ class CollectConfig:
         unknown = sorted(set(self.kinds) - set(KINDS))
         if unknown:
             raise ValueError(f"unknown world kinds {unknown}; expected some of {KINDS}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         counts = ("worlds_per_kind", "samples_per_world", "workers", "horizon", "history_length", "stride")
         for name in counts + ("episode_steps",):
             if int(getattr(self, name)) < 1:
@@ -443,12 +449,8 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
     bar = tqdm(total=len(tasks), desc="worlds", disable=not cfg.progress)
     finished = 0
     t0 = time.time()
-    if cfg.workers == 1:
-        results = map(collect_world, tasks)
-        pool = None
-    else:
-        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=die_with_parent)  # no orphans writing shards
-        results = pool.imap_unordered(collect_world, tasks)
+    # no orphans writing shards: local workers die with this process
+    results = run_tasks(collect_world, tasks, cfg.workers, cfg.backend, cfg.ray_address, initializer=die_with_parent)
     try:
         for entry in results:
             bar.update(1)
@@ -460,9 +462,7 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
             bar.set_postfix(samples=manifest["total_samples"])
     finally:
         bar.close()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        results.close()  # stops the workers (Ray tasks cancelled, the pool terminated)
     manifest["meta"]["seconds"] = round(time.time() - t0, 1)
     return write_manifest(root, spec, entries, manifest["meta"], complete=finished == len(tasks))
 
@@ -482,7 +482,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
     p.add_argument("--kinds", nargs="*", default=[], help="world kinds (default: all)")
     p.add_argument("--worlds-per-kind", type=int, default=d.worlds_per_kind)
     p.add_argument("--samples-per-world", type=int, default=d.samples_per_world)
-    p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--workers", type=int, default=d.workers, help="parallel workers")
+    p.add_argument("--backend", choices=BACKENDS, default=d.backend,
+                   help="ray: Ray tasks (a local instance, or the cluster at --ray-address); processes: local pool")
+    p.add_argument("--ray-address", default=d.ray_address,
+                   help="join this Ray cluster (auto, host:port) instead of starting a local instance")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--world-size", type=float, nargs=2, default=list(d.world_size))
     p.add_argument("--stride", type=int, default=d.stride, help="steps between sample starts")
@@ -509,6 +513,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
         worlds_per_kind=ns.worlds_per_kind,
         samples_per_world=ns.samples_per_world,
         workers=ns.workers,
+        backend=ns.backend,
+        ray_address=ns.ray_address,
         seed=ns.seed,
         world_size=tuple(ns.world_size),
         stride=ns.stride,
