@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.ros]
 
 
 def test_anymal_reaches_goal_in_small_world(tmp_path):
-    ns = SimpleNamespace(world="flat_small", out=str(tmp_path), timeout=60.0, rate=1.0,
+    """The rigid-body robot (locomotion abstract) through the whole graph, with video and recording."""
+    ns = SimpleNamespace(world="flat_small", out=str(tmp_path), timeout=60.0, rate=1.0, locomotion="abstract",
                          dynamics="kinematic", fdm_checkpoint="", params_file="", video=True, record=True)
     rc = demo_main(ns)
     summary = json.loads((tmp_path / "summary.json").read_text())

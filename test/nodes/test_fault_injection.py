@@ -328,7 +328,8 @@ def test_a_point_cloud_flood_does_not_starve_the_planner(tmp_path):
         from morobot.sim.worlds import load_world
 
         world = load_world("rough_obstacles")  # 14 s of driving: the goal is not reached while measuring
-        with GraphProcesses("navigate", {"world": "rough_obstacles"}, log_dir=str(tmp_path / "logs")) as procs:
+        with GraphProcesses("navigate", {"world": "rough_obstacles", "locomotion": "abstract"},
+                            log_dir=str(tmp_path / "logs")) as procs:
             io = h.node("overload_io")
             cmds = []
             io.create_subscription(TwistStamped, "/cmd_vel", lambda m: cmds.append(time.monotonic()), qos.STATE)

@@ -85,7 +85,7 @@ def test_fdm_planner_reaches_goal_in_sim(tmp_path):
     from morobot.demo import main as demo_main
 
     ns = SimpleNamespace(world="flat_small", out=str(tmp_path), timeout=60.0, rate=1.0, dynamics="fdm",
-                         fdm_checkpoint="", params_file="")
+                         fdm_checkpoint="", params_file="", locomotion="abstract")  # the FDM's robot
     rc = demo_main(ns)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert rc == 0 and summary["reached"], summary

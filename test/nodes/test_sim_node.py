@@ -25,8 +25,8 @@ def harness():
 
     h = RosHarness()
     sim = h.add(MujocoSimNode(parameter_overrides=[
-        Parameter("world", Parameter.Type.STRING, "flat_small"),
-        Parameter("rate", Parameter.Type.DOUBLE, 2.0)]))
+        Parameter("world", Parameter.Type.STRING, "flat_small"), Parameter("locomotion", value="abstract"),
+        Parameter("rate", Parameter.Type.DOUBLE, 2.0)]))  # the legged robot's node test: test/locomotion
     io = h.node("sim_test_io")
     rec = {"odom": [], "points": [], "clock": []}
     io.create_subscription(Odometry, "/odom", lambda m: rec["odom"].append(m), qos.STATE)
