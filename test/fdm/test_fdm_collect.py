@@ -190,3 +190,32 @@ def test_collect_on_ray_workers(tmp_path):
     manifest = collect(small(tmp_path / "data", kinds=("flat", "rough"), workers=2))
     assert manifest["complete"] is True and manifest["total_samples"] == 12
     assert manifest["meta"]["config"]["backend"] == "ray"
+
+
+def test_collect_on_the_legged_robot(tmp_path):
+    """The articulated ANYmal under its policy: valid samples, labelled with its own falls and collisions."""
+    manifest = collect(small(tmp_path / "data", robot="legged", kinds=("boxes",), samples_per_world=8))
+    assert manifest["complete"] is True and manifest["total_samples"] == 8
+    assert manifest["meta"]["source"] == "morobot.locomotion.sim"
+    ds = FDMDataset(tmp_path / "data")
+    assert np.isfinite(ds.arrays["poses"]).all() and np.isfinite(ds.arrays["history"]).all()
+    # it walks: some sample moved, and no further than its commands allow
+    disp = np.linalg.norm(ds.arrays["poses"][:, -1, :2], axis=-1)
+    cmd_speed = np.linalg.norm(ds.arrays["commands"][:, :, :2], axis=-1).sum(-1) * 0.5
+    assert disp.max() > 0.3 and (disp <= cmd_speed + 0.5).all()
+    with pytest.raises(ValueError, match="stumbles"):
+        collect(small(tmp_path / "other", robot="legged", locomotion={"stumble_rate": 0.3}))
+
+
+def test_legged_contacts_count_obstacles_and_the_base_not_legs_on_the_ground():
+    from morobot.fdm.data.collect import _Contacts
+    from morobot.locomotion.sim import LeggedAnymalSim
+    from morobot.sim.worlds import make_world
+
+    sim = LeggedAnymalSim(make_world("flat", 0, size=(8.0, 8.0)))
+    contacts = _Contacts(sim)
+    sim.reset((0.0, 0.0, 0.0))
+    for _ in range(50):
+        sim.advance(0.02)
+    assert contacts.max_force() == 0.0  # standing: only the feet touch the ground
+    assert contacts.legs and contacts.legs < contacts.robot

@@ -51,6 +51,9 @@ from morobot.fdm.history import ProprioHistory
 SCAN_SOURCES = ("world", "sensor")
 
 
+ROBOTS = ("abstract", "legged")
+"""The simulated robots data can be collected on."""
+
 @dataclass
 class CollectConfig:
     """Parameters of a collection run.
@@ -60,6 +63,10 @@ class CollectConfig:
         kinds: world kinds (default: all simulator kinds).
         worlds_per_kind: worlds generated per kind.
         samples_per_world: samples collected per world.
+        robot: ``abstract``: the rigid-body ANYmal (:mod:`morobot.sim.anymal`); ``legged``: the articulated
+            ANYmal walking under its locomotion policy (:mod:`morobot.locomotion.sim`; falls and collisions
+            of any body, legs included, are failures).
+        policy: ``legged``: the locomotion policy file ("" = the shipped one).
         workers: parallel workers (Ray tasks by default; see :mod:`morobot.parallel`).
         backend: ``ray`` (a local Ray instance, or the cluster at ``ray_address``) or ``processes``.
         ray_address: join this Ray cluster (``auto``, ``host:port``) instead of a local instance.
@@ -100,6 +107,8 @@ class CollectConfig:
     kinds: Sequence[str] = ()
     worlds_per_kind: int = 10
     samples_per_world: int = 2000
+    robot: str = "abstract"
+    policy: str = ""
     workers: int = 2
     backend: str = "ray"
     ray_address: str = ""
@@ -134,6 +143,12 @@ class CollectConfig:
         unknown = sorted(set(self.kinds) - set(KINDS))
         if unknown:
             raise ValueError(f"unknown world kinds {unknown}; expected some of {KINDS}")
+        if self.robot not in ROBOTS:
+            raise ValueError(f"robot must be one of {ROBOTS}, got {self.robot!r}")
+        if self.robot != "legged" and self.policy:
+            raise ValueError("policy is for robot legged")
+        if self.robot == "legged" and self.locomotion:
+            raise ValueError("locomotion overrides (stumbles) are for the abstract robot; the legged one really falls")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         counts = ("worlds_per_kind", "samples_per_world", "workers", "horizon", "history_length", "stride")
@@ -182,21 +197,40 @@ def _relative(start: np.ndarray, pose: np.ndarray) -> np.ndarray:
 
 
 class _Contacts:
-    """Largest contact normal force between the robot body and the world."""
+    """Largest normal force of a contact that counts as a collision.
+
+    The rigid-body robot: any contact between its body and the world. The legged robot: any part, feet
+    included, touching an obstacle (a box: a knee or a foot against its face, the base on its edge) and
+    the base touching the terrain; legs brushing the terrain (a shank on a stair edge) are walking, and a
+    misstep that matters ends in a fall, which is a failure of its own.
+    """
 
     def __init__(self, sim: Any) -> None:
         import mujoco
 
         self._mujoco = mujoco
         self.model, self.data = sim.model, sim.data
-        self.robot = set(np.flatnonzero(sim.model.geom_bodyid == sim.body_id).tolist())
+        idx = getattr(sim, "idx", None)
+        if idx is not None and hasattr(idx, "foot"):  # the articulated robot (morobot.locomotion.sim)
+            self.robot = set(np.flatnonzero(idx.robot).tolist())
+            self.legs = self.robot - set(np.flatnonzero(idx.base).tolist())
+            self.boxes = set(np.flatnonzero(~idx.robot & (sim.model.geom_type == mujoco.mjtGeom.mjGEOM_BOX)).tolist())
+        else:
+            self.robot = set(np.flatnonzero(sim.model.geom_bodyid == sim.body_id).tolist())
+            self.legs, self.boxes = set(), set()
         self._force = np.zeros(6)
+
+    def _counts(self, a: int, b: int) -> bool:
+        if (a in self.robot) == (b in self.robot):
+            return False
+        part, other = (a, b) if a in self.robot else (b, a)
+        return part not in self.legs or other in self.boxes
 
     def max_force(self) -> float:
         worst = 0.0
         for j in range(self.data.ncon):
             con = self.data.contact[j]
-            if (con.geom1 in self.robot) != (con.geom2 in self.robot):
+            if self._counts(con.geom1, con.geom2):
                 self._mujoco.mj_contactForce(self.model, self.data, j, self._force)
                 worst = max(worst, abs(float(self._force[0])))
         return worst
@@ -352,8 +386,13 @@ def collect_world(task: tuple[str, int, int, dict]) -> Optional[dict[str, Any]]:
     rng = np.random.default_rng([run_seed, world_seed])
     world = make_world(kind, world_seed, size=cfg.world_size, **cfg.world_params)
     world_id = f"{kind}-{world_seed:05d}"
-    locomotion = LocomotionConfig(**{"stumble_seed": int(world_seed), **cfg.locomotion})
-    sim = AnymalSim(world, AnymalSimConfig(locomotion=locomotion))
+    if cfg.robot == "legged":
+        from morobot.locomotion.sim import LeggedAnymalSim, LeggedSimConfig
+
+        sim = LeggedAnymalSim(world, LeggedSimConfig(policy=cfg.policy))
+    else:
+        locomotion = LocomotionConfig(**{"stumble_seed": int(world_seed), **cfg.locomotion})
+        sim = AnymalSim(world, AnymalSimConfig(locomotion=locomotion))
     candidates = _free_starts(world, cfg)
     if len(candidates) == 0:
         raise RuntimeError(f"world {world_id} has no free start cell")
@@ -428,7 +467,8 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
     cfg.validate()
     root = Path(cfg.out_dir)
     spec = cfg.spec
-    meta = {"source": "morobot.sim.anymal", "config": _config_dict(cfg)}
+    meta = {"source": "morobot.locomotion.sim" if cfg.robot == "legged" else "morobot.sim.anymal",
+            "config": _config_dict(cfg)}
     entries: list[dict] = []
     if (root / "manifest.json").exists() or (root / "shards").exists():
         if not cfg.resume:
@@ -482,6 +522,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
     p.add_argument("--kinds", nargs="*", default=[], help="world kinds (default: all)")
     p.add_argument("--worlds-per-kind", type=int, default=d.worlds_per_kind)
     p.add_argument("--samples-per-world", type=int, default=d.samples_per_world)
+    p.add_argument("--robot", choices=ROBOTS, default=d.robot,
+                   help="abstract: the rigid-body ANYmal; legged: the articulated one under its locomotion policy")
+    p.add_argument("--policy", default=d.policy, help="--robot legged: locomotion policy file (default: the shipped one)")
     p.add_argument("--workers", type=int, default=d.workers, help="parallel workers")
     p.add_argument("--backend", choices=BACKENDS, default=d.backend,
                    help="ray: Ray tasks (a local instance, or the cluster at --ray-address); processes: local pool")
@@ -512,6 +555,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
         kinds=tuple(ns.kinds),
         worlds_per_kind=ns.worlds_per_kind,
         samples_per_world=ns.samples_per_world,
+        robot=ns.robot,
+        policy=ns.policy,
         workers=ns.workers,
         backend=ns.backend,
         ray_address=ns.ray_address,
