@@ -40,6 +40,16 @@ def _scene_base_frame(yaw: float, pos: np.ndarray) -> np.ndarray:
     return (world - pos) @ rot  # odom → base: R^T (p - t)
 
 
+def _box_and_ground_in(msg):
+    """The scene's box (0.4 m at odom x 1.75) and flat ground (0.5, 1.0) at the right cells of a map."""
+    hm = pointcloud2_to_heightmap(msg)
+    xs, ys = hm.cell_centres()
+    heights = hm.heights.numpy()
+    assert heights[np.argmin(abs(xs - 1.75)), np.argmin(abs(ys))] == pytest.approx(0.4, abs=0.05)
+    assert heights[np.argmin(abs(xs - 0.5)), np.argmin(abs(ys - 1.0))] == pytest.approx(0.0, abs=0.05)
+    return xs, ys, heights
+
+
 def test_box_appears_at_the_right_cells(harness):
     h, mapper, io, odom_pub, pts_pub, maps = harness
     yaw, pos = 0.6, np.array([0.2, -0.1, 0.55])
@@ -55,13 +65,8 @@ def test_box_appears_at_the_right_cells(harness):
     assert h.spin_until(lambda: len(maps) >= 3, 8.0, step)
     msg = maps[-1]
     assert msg.header.frame_id == "odom" and msg.height == 120 and msg.width == 120
-    hm = pointcloud2_to_heightmap(msg)
-    xs, ys = hm.cell_centres()
-    heights = hm.heights.numpy()
-    i_box, j_box = np.argmin(abs(xs - 1.75)), np.argmin(abs(ys - 0.0))
-    i_flat, j_flat = np.argmin(abs(xs - 0.5)), np.argmin(abs(ys - 1.0))
-    assert heights[i_box, j_box] == pytest.approx(0.4, abs=0.05)
-    assert heights[i_flat, j_flat] == pytest.approx(0.0, abs=0.05)
+    xs, ys, heights = _box_and_ground_in(msg)
+    j_flat = np.argmin(abs(ys - 1.0))
     # the map is centred on the robot; cells beyond the observed scene stay unknown
     assert xs[0] < pos[0] < xs[-1] and ys[0] < pos[1] < ys[-1]
     i_far = np.argmin(abs(xs - (pos[0] - 5.9)))
@@ -112,11 +117,7 @@ def test_a_cloud_from_a_mounted_camera_goes_through_tf(harness):
         pts_pub.publish(xyz_to_pointcloud2(in_camera, t, "camera"))
 
     assert h.spin_until(lambda: len(maps) >= 3, 8.0, step)
-    hm = pointcloud2_to_heightmap(maps[-1])
-    xs, ys = hm.cell_centres()
-    heights = hm.heights.numpy()
-    assert heights[np.argmin(abs(xs - 1.75)), np.argmin(abs(ys))] == pytest.approx(0.4, abs=0.05)
-    assert heights[np.argmin(abs(xs - 0.5)), np.argmin(abs(ys - 1.0))] == pytest.approx(0.0, abs=0.05)
+    _box_and_ground_in(maps[-1])
     assert mapper._tf.tree.frames == ["base", "camera"]
     with pytest.raises(LookupError, match="unknown frame 'lidar'"):
         mapper._through_tf(np.zeros((1, 3)), "lidar", 0.0, None)
