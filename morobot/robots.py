@@ -75,3 +75,8 @@ ARMS = {
         wrist_axes=(3, 5)),
 }
 """The arms known by name; any other arm is an :class:`ArmDescription` over its own URDF/SRDF."""
+
+ANYMAL_LEGS = ("LF", "RF", "LH", "RH")
+"""ANYmal's legs: left/right front, left/right hind."""
+ANYMAL_JOINTS = tuple(f"{leg}_{j}" for leg in ANYMAL_LEGS for j in ("HAA", "HFE", "KFE"))
+"""ANYmal C's twelve leg joints (hip abduction, hip flexion, knee), leg by leg, as in its URDF."""

@@ -26,6 +26,7 @@ ALLOWED_SIDEWAYS = {
     ("fdm", "planning"),  # the FDM implements the planner's DynamicsModel seam and its map risk
     ("fdm", "mapping"),   # data collection builds height maps like the robot
     ("fdm", "sim"),       # data collection in simulation (to move to a data package)
+    ("fdm", "locomotion"),  # data collection on the legged robot under its policy (the same)
     ("locomotion", "sim"),  # the locomotion environment is the articulated robot in simulation
     ("mapping", "planning"),  # the mapper produces the planner's HeightMap (planning/interface.py)
     ("korr", "sim"),      # KORR tasks and training in the Panda simulator

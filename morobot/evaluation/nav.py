@@ -317,6 +317,9 @@ class LockstepRunner:
         mapper = ElevationMapper(elevation_config(p.mapper))
         history = None
         if self._fdm_history is not None:
+            if self._fdm_history.features != "base":
+                raise ValueError("the lock-step benchmark drives the rigid-body robot, which has no joints: a "
+                                 f"{self._fdm_history.features!r}-history FDM needs the legged robot (issue 16)")
             history = ProprioHistory(self._fdm_history.length, self._fdm_history.dt)
         ctl = NavigationController(p.planner, (self.dynamics, history), device=self.device)
         contacts = ContactMonitor(sim, self.foot_contact_time)

@@ -86,6 +86,8 @@ class FDMDynamics:
     def _history(self, state: NavState) -> np.ndarray:
         cfg = self.config
         if state.history is None:
+            if cfg.history_features != "base":
+                raise ValueError(f"a {cfg.history_features!r} FDM needs a measured history (joint states)")
             return stationary_history(state.twist, state.gravity_b, cfg.history_length)
         hist = np.asarray(state.history, dtype=np.float32)
         if hist.shape != (cfg.history_length, cfg.history_dim):

@@ -1,10 +1,21 @@
 """The proprioceptive history the FDM consumes, and the helper that maintains it.
 
-One history row per ``dt`` (default 0.05 s), oldest first, 9 features::
+One history row per ``dt`` (default 0.05 s), oldest first. Two feature sets; a checkpoint's config
+says which it was trained on. ``base`` (9 features, any robot with odometry)::
 
     0..2  commanded body twist   (vx, vy, wz)  m/s, m/s, rad/s
     3..5  measured body twist    (vx, vy, wz)  m/s, m/s, rad/s
     6..8  gravity in the base frame, unit vector (x, y, z); (0, 0, -1) when level
+
+``legged`` (48 features, the paper's proprioception for ANYmal) adds::
+
+    9..11   the rest of the body twist: vz (m/s), wx, wy (rad/s)
+    12..23  joint positions (rad), :data:`morobot.robots.ANYMAL_JOINTS` order
+    24..35  joint velocities (rad/s)
+    36..47  joint torques (N·m)
+
+(the paper's joint-position errors and last actions need the locomotion controller's joint targets,
+which a robot does not publish by default; the rows at earlier history steps carry the joint motion).
 
 The same :class:`ProprioHistory` is used by data collection and by the run-time node, so the
 model sees identically built histories in training and deployment.
@@ -17,10 +28,62 @@ from typing import Any
 
 import numpy as np
 
-#: Names of the history features, in column order.
+from morobot.robots import ANYMAL_JOINTS
+
+#: Names of the base history features, in column order.
 HISTORY_FEATURES = ("cmd_vx", "cmd_vy", "cmd_wz", "vx", "vy", "wz", "gravity_x", "gravity_y", "gravity_z")
-#: Width of one history row.
+#: Width of one base history row.
 HISTORY_DIM = len(HISTORY_FEATURES)
+#: The legged robot's extra columns, after the base ones.
+LEGGED_EXTRA = (("vz", "wx", "wy") + tuple(f"q_{j}" for j in ANYMAL_JOINTS)
+                + tuple(f"dq_{j}" for j in ANYMAL_JOINTS) + tuple(f"tau_{j}" for j in ANYMAL_JOINTS))
+#: The feature sets by name.
+FEATURE_SETS = {"base": HISTORY_FEATURES, "legged": HISTORY_FEATURES + LEGGED_EXTRA}
+
+
+def feature_names(features: str) -> tuple[str, ...]:
+    """The column names of a feature set; raises ValueError for an unknown one."""
+    if features not in FEATURE_SETS:
+        raise ValueError(f"unknown history features {features!r}; expected one of {sorted(FEATURE_SETS)}")
+    return FEATURE_SETS[features]
+
+
+def legged_extra(linear_velocity: Any, angular_velocity: Any, q: Any, dq: Any, tau: Any) -> np.ndarray:
+    """The ``legged`` set's extra columns from the body twist (base frame) and the 12 joints' state.
+
+    Raises:
+        ValueError: wrong sizes or non-finite values.
+    """
+    v, w = _vec3("linear_velocity", linear_velocity), _vec3("angular_velocity", angular_velocity)
+    joints = [np.asarray(a, dtype=np.float64).reshape(-1) for a in (q, dq, tau)]
+    n = len(ANYMAL_JOINTS)
+    if any(j.shape != (n,) for j in joints):
+        raise ValueError(f"joint positions, velocities and torques must have {n} values each, got "
+                         f"{[j.shape[0] for j in joints]}")
+    extra = np.concatenate([[v[2], w[0], w[1]], *joints])
+    if not np.all(np.isfinite(extra)):
+        raise ValueError("joint states must be finite")
+    return extra
+
+
+def mirror_map(features: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(columns, signs)`` so that ``row[columns] * signs`` is the row of the left-right mirrored robot
+    (reflection about its x-z plane): lateral velocity, yaw and roll rates and the lateral gravity
+    component change sign; legged: left and right legs swap, hip abduction (HAA) changes sign."""
+    names = feature_names(features)
+    flips = {"cmd_vy", "cmd_wz", "vy", "wz", "gravity_y", "wx"}
+    swap = {"L": "R", "R": "L"}
+    columns, signs = [], []
+    for name in names:
+        source, sign = name, -1.0 if name in flips else 1.0
+        for prefix in ("q_", "dq_", "tau_"):
+            if name.startswith(prefix):
+                joint = name[len(prefix):]
+                source = prefix + swap[joint[0]] + joint[1:]
+                sign = -1.0 if joint.endswith("HAA") else 1.0
+        columns.append(names.index(source))
+        signs.append(sign)
+    return np.array(columns), np.array(signs)
 
 
 def _vec3(name: str, value: Any) -> np.ndarray:
@@ -32,16 +95,17 @@ def _vec3(name: str, value: Any) -> np.ndarray:
     return arr
 
 
-def history_row(cmd: Any, twist: Any, gravity: Any) -> np.ndarray:
-    """One 9-d history row.
+def history_row(cmd: Any, twist: Any, gravity: Any, extra: Any = None) -> np.ndarray:
+    """One history row: the 9 base features, then ``extra`` (the legged set's, :func:`legged_extra`).
 
     Args:
         cmd: commanded body twist ``(vx, vy, wz)``.
         twist: measured body twist ``(vx, vy, wz)``.
         gravity: gravity direction in the base frame; normalised to unit length.
+        extra: further columns, or None.
 
     Returns:
-        ``[9]`` float64 row.
+        ``[9]`` (or ``[9 + len(extra)]``) float64 row.
 
     Raises:
         ValueError: on wrong sizes, non-finite values or a zero gravity vector.
@@ -50,7 +114,8 @@ def history_row(cmd: Any, twist: Any, gravity: Any) -> np.ndarray:
     norm = float(np.linalg.norm(g))
     if norm < 1e-6:
         raise ValueError("gravity must be a non-zero vector")
-    return np.concatenate((_vec3("cmd", cmd), _vec3("twist", twist), g / norm))
+    row = np.concatenate((_vec3("cmd", cmd), _vec3("twist", twist), g / norm))
+    return row if extra is None else np.concatenate((row, np.asarray(extra, dtype=np.float64).reshape(-1)))
 
 
 def stationary_history(twist: Any, gravity: Any, length: int = 10) -> np.ndarray:
@@ -83,15 +148,18 @@ class ProprioHistory:
     Args:
         length: number of rows returned by :meth:`array`.
         dt: spacing of the rows (s).
+        features: ``base`` or ``legged`` (then every :meth:`push` carries the joints' ``extra``).
     """
 
-    def __init__(self, length: int = 10, dt: float = 0.05) -> None:
+    def __init__(self, length: int = 10, dt: float = 0.05, features: str = "base") -> None:
         if int(length) != length or length < 1:
             raise ValueError(f"length must be a positive integer, got {length}")
         if not dt > 0.0:
             raise ValueError(f"dt must be positive, got {dt}")
         self.length = int(length)
         self.dt = float(dt)
+        self.features = features
+        self.dim = len(feature_names(features))
         self._stamps: deque[float] = deque()
         self._rows: deque[np.ndarray] = deque()
 
@@ -113,7 +181,7 @@ class ProprioHistory:
         self._stamps.clear()
         self._rows.clear()
 
-    def push(self, stamp: float, cmd: Any, twist: Any, gravity: Any) -> None:
+    def push(self, stamp: float, cmd: Any, twist: Any, gravity: Any, extra: Any = None) -> None:
         """Adds one sample.
 
         Args:
@@ -122,14 +190,19 @@ class ProprioHistory:
             cmd: commanded body twist ``(vx, vy, wz)`` in effect at ``stamp``.
             twist: measured body twist ``(vx, vy, wz)``.
             gravity: gravity direction in the base frame.
+            extra: ``legged``: :func:`legged_extra`; ``base``: None.
 
         Raises:
-            ValueError: on a stamp older than the newest stored one or malformed vectors.
+            ValueError: on a stamp older than the newest stored one, malformed vectors, or ``extra``
+                that does not fit the feature set.
         """
         stamp = float(stamp)
         if not np.isfinite(stamp):
             raise ValueError(f"stamp must be finite, got {stamp}")
-        row = history_row(cmd, twist, gravity)
+        row = history_row(cmd, twist, gravity, extra)
+        if row.shape != (self.dim,):
+            raise ValueError(f"a {self.features!r} history row has {self.dim} features, got {row.shape[0]} "
+                             f"({'joint states missing' if extra is None else 'extra of the wrong size'})")
         if self._stamps and stamp < self._stamps[-1]:
             raise ValueError(f"stamp {stamp} is older than the newest sample {self._stamps[-1]}")
         if self._stamps and stamp == self._stamps[-1]:
@@ -147,7 +220,7 @@ class ProprioHistory:
         """The history resampled on the regular grid.
 
         Returns:
-            ``[length, 9]`` float32, oldest row first.
+            ``[length, dim]`` float32, oldest row first.
 
         Raises:
             ValueError: if no sample has been pushed yet.

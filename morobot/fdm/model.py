@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from morobot.fdm import se2
 from morobot.fdm.heightscan import SCAN_CHANNELS, ScanConfig
-from morobot.fdm.history import HISTORY_DIM
+from morobot.fdm.history import HISTORY_DIM, feature_names
 from morobot.fdm.modules import EnsemblePredictor, HistoryEncoder, ScanEncoder
 
 
@@ -31,6 +31,7 @@ class FDMConfig:
         history_length: history rows (oldest first).
         history_dt: spacing of the history rows (s).
         history_dim: features per history row (see :mod:`morobot.fdm.history`).
+        history_features: their feature set, ``base`` or ``legged`` (which inputs the run time feeds).
         history_hidden: width of the history GRU.
         history_layers: layers of the history GRU.
         use_scan: False removes the scan CNN (the "no perception" ablation).
@@ -51,6 +52,7 @@ class FDMConfig:
     history_length: int = 10
     history_dt: float = 0.05
     history_dim: int = HISTORY_DIM
+    history_features: str = "base"
     history_hidden: int = 64
     history_layers: int = 2
     use_scan: bool = True
@@ -103,6 +105,9 @@ class FDMConfig:
             raise ValueError(f"FDMConfig.command_limits must be 3 positive values, got {self.command_limits}")
         if not isinstance(self.use_scan, bool):
             raise ValueError(f"FDMConfig.use_scan must be a bool, got {self.use_scan!r}")
+        if len(feature_names(self.history_features)) != self.history_dim:
+            raise ValueError(f"FDMConfig.history_dim {self.history_dim} does not fit the {self.history_features!r} "
+                             f"history features ({len(feature_names(self.history_features))})")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dictionary (tuples become lists)."""
@@ -122,6 +127,7 @@ class FDMConfig:
         if not isinstance(data, dict):
             raise ValueError(f"FDMConfig data must be a dict, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
+        data = {"history_features": "base", **data}  # checkpoints from before the legged history
         unknown = sorted(set(data) - names)
         missing = sorted(names - set(data))
         if unknown or missing:

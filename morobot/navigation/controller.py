@@ -38,6 +38,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
+from morobot.fdm.history import legged_extra
 from morobot.freshness import input_age, stamp_lead_error
 from morobot.navigation import factory
 from morobot.planning.cost import should_stop
@@ -70,6 +71,18 @@ class Odometry:
     twist: np.ndarray
     z: float
     gravity_b: np.ndarray
+    stamp: float
+    linear: Optional[np.ndarray] = None  # full body linear velocity (vx, vy, vz): the legged FDM's input
+    angular: Optional[np.ndarray] = None  # full body angular velocity (wx, wy, wz)
+
+
+@dataclass
+class Joints:
+    """One joint-state sample of the 12 legs (:data:`morobot.robots.ANYMAL_JOINTS` order)."""
+
+    positions: np.ndarray
+    velocities: np.ndarray
+    efforts: np.ndarray
     stamp: float
 
 
@@ -164,6 +177,8 @@ class NavigationController:
         self.odom: Optional[Odometry] = None
         self.hmap: Optional[HeightMap] = None
         self._odom_arrival = self._map_arrival = self._odom_stamp = self._map_stamp = -math.inf
+        self.joints: Optional[Joints] = None  # the legged FDM's joint input (history features "legged")
+        self._joints_arrival = -math.inf
         self.fault: Optional[str] = None
         self.last_command = np.zeros(3)
 
@@ -204,12 +219,33 @@ class NavigationController:
         self.odom = odom
         self._odom_arrival, self._odom_stamp = float(arrival), float(odom.stamp)
         if self.history is not None:
+            extra = self._joint_columns(odom, arrival)
+            if self.needs_joints and extra is None:
+                return None  # no fresh joint state: input_fault stops the robot until one comes
             try:
-                self.history.push(odom.stamp, self.last_command, odom.twist, odom.gravity_b)
+                self.history.push(odom.stamp, self.last_command, odom.twist, odom.gravity_b, extra)
             except ValueError:
                 self.history.reset()  # time went backwards (a restarted simulator): start afresh
-                self.history.push(odom.stamp, self.last_command, odom.twist, odom.gravity_b)
+                self.history.push(odom.stamp, self.last_command, odom.twist, odom.gravity_b, extra)
         return None
+
+    @property
+    def needs_joints(self) -> bool:
+        """Whether the dynamics model's history takes the legs' joint states (a ``legged`` FDM)."""
+        return self.history is not None and getattr(self.history, "features", "base") == "legged"
+
+    def joint_state(self, joints: Joints, arrival: float) -> None:
+        """A joint-state sample (the legged FDM's input), received at ``arrival`` (caller's clock)."""
+        self.joints = joints
+        self._joints_arrival = float(arrival)
+
+    def _joint_columns(self, odom: Odometry, now: float) -> Optional[np.ndarray]:
+        if not self.needs_joints:
+            return None
+        j = self.joints
+        if j is None or now - self._joints_arrival > self.p["max_odom_age"] or odom.linear is None:
+            return None
+        return legged_extra(odom.linear, odom.angular, j.positions, j.velocities, j.efforts)
 
     def invalid_odometry(self, why: str) -> None:
         """An odometry message that could not be read: the robot stops until a valid one comes."""
@@ -260,6 +296,12 @@ class NavigationController:
         age = self.odom_age(now)
         if age > self.p["max_odom_age"]:
             return "stale_odom", f"stale odometry ({age:.2f}s old)", {"odom_age": age}
+        if self.needs_joints:
+            if self.joints is None:
+                return "no_joints", "no joint state received (the legged FDM needs the joints)", {}
+            age = now - self._joints_arrival
+            if age > self.p["max_odom_age"]:
+                return "stale_joints", f"stale joint state ({age:.2f}s old)", {"joints_age": age}
         if self.hmap is None:
             return "no_map", "no elevation map received", {}
         age = self.map_age(now)

@@ -84,7 +84,8 @@ def make_fdm_dynamics(p: Mapping[str, Any], checkpoint: str | Path, device: str 
     dyn = FDMDynamics.from_checkpoint(checkpoint, device=device)
     if abs(dyn.dt - float(p["dt"])) > 1e-9:
         raise ValueError(f"dt ({p['dt']}) differs from the FDM checkpoint's step ({dyn.dt})")
-    history = ProprioHistory(length=int(dyn.config.history_length), dt=float(dyn.config.history_dt))
+    history = ProprioHistory(length=int(dyn.config.history_length), dt=float(dyn.config.history_dt),
+                             features=dyn.config.history_features)
     return dyn, history
 
 

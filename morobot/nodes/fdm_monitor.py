@@ -43,6 +43,9 @@ class FdmMonitorNode(Node):
         ckpt = self.p["fdm_checkpoint"] or str(paths.default_fdm_checkpoint())
         self.fdm = FDMDynamics.from_checkpoint(ckpt)
         cfg = self.fdm.config
+        if cfg.history_features != "base":
+            raise ValueError(f"fdm_monitor feeds the base history (odometry and commands); {ckpt} was trained on "
+                             f"the {cfg.history_features!r} one: use it in the planner")
         self.history = ProprioHistory(length=cfg.history_length, dt=cfg.history_dt)
         self._odom = None
         self._hmap = None

@@ -34,15 +34,17 @@ from nav_msgs.msg import Odometry, Path
 from action_msgs.msg import GoalStatus
 from rclpy.node import Node
 from std_srvs.srv import Trigger
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import JointState, PointCloud2
 from visualization_msgs.msg import Marker, MarkerArray
 
 from morobot.navigation import controller as core
 from morobot.navigation.params import PlannerParams
 from morobot.params import specs
 from morobot.ros import qos
-from morobot.ros.conversions import (MessageError, cmd_vel_type, make_cmd_vel, make_path, odometry_to_state,
-                                     pointcloud2_to_heightmap, pose_stamped_to_xyyaw, sec_to_stamp)
+from morobot.robots import ANYMAL_JOINTS
+from morobot.ros.conversions import (MessageError, cmd_vel_type, joint_state_to_arrays, make_cmd_vel, make_path,
+                                     odometry_to_state, pointcloud2_to_heightmap, pose_stamped_to_xyyaw, sec_to_stamp,
+                                     stamp_to_sec)
 from morobot.frames import planar_pose
 from morobot.ros.params import declare
 from morobot.ros import navigate_action
@@ -68,6 +70,8 @@ class MppiPlannerNode(Node):
         self._status_pub = self.create_publisher(GoalStatus, "navigate/status", qos.LATCHED)
         self.create_service(Trigger, "cancel_goal", self._on_cancel)
         self._tf = TfListener(self)
+        if self.core.needs_joints:  # an FDM trained with the legs' joint states (history features "legged")
+            self.create_subscription(JointState, "joint_states", self._on_joints, qos.STATE)
         self._action = None
         if navigate_action.AVAILABLE:  # Nav2's action where nav2_msgs is importable (a ROS install with Nav2)
             self._action = navigate_action.NavigateToPoseServer(self, self._start_goal, self._stop_goal, self._now)
@@ -108,7 +112,7 @@ class MppiPlannerNode(Node):
         why = self.core.odometry(core.Odometry(
             pose=np.array([o.position[0], o.position[1], o.yaw]),
             twist=np.array([o.linear[0], o.linear[1], o.angular[2]]),
-            z=float(o.position[2]), gravity_b=o.gravity_b, stamp=o.stamp), now)
+            z=float(o.position[2]), gravity_b=o.gravity_b, stamp=o.stamp, linear=o.linear, angular=o.angular), now)
         if why:
             self.get_logger().error(why, throttle_duration_sec=2.0)
 
@@ -122,6 +126,18 @@ class MppiPlannerNode(Node):
         why = self.core.map(hmap, now)
         if why:
             self.get_logger().error(why, throttle_duration_sec=2.0)
+
+    def _on_joints(self, msg: JointState) -> None:
+        try:
+            q, dq = joint_state_to_arrays(msg, ANYMAL_JOINTS)
+            index = [list(msg.name).index(n) for n in ANYMAL_JOINTS]
+            tau = np.asarray(msg.effort, dtype=float)[index] if len(msg.effort) == len(msg.name) else None
+            if tau is None or not np.all(np.isfinite(tau)):
+                raise MessageError("joint state needs finite efforts for every joint (the legged FDM's torques)")
+        except MessageError as exc:
+            self.get_logger().error(f"ignoring joint state: {exc}", throttle_duration_sec=2.0)
+            return
+        self.core.joint_state(core.Joints(q, dq, tau, stamp_to_sec(msg.header.stamp)), self._now())
 
     def _on_goal(self, msg: PoseStamped) -> None:
         error = self._start_goal(msg)

@@ -28,12 +28,13 @@ from typing import Optional
 import mujoco
 import numpy as np
 
+from morobot.robots import ANYMAL_JOINTS, ANYMAL_LEGS
 from morobot import paths
 from morobot.sim.anymal import STANDING_POSE, _fmt, _terrain_tiles, balance_inertia
 from morobot.sim.worlds import World
 
-LEGS = ("LF", "RF", "LH", "RH")
-JOINTS = tuple(f"{leg}_{j}" for leg in LEGS for j in ("HAA", "HFE", "KFE"))
+LEGS = ANYMAL_LEGS
+JOINTS = ANYMAL_JOINTS
 DEFAULT_POSE = np.array([STANDING_POSE[j] for j in JOINTS])
 """Nominal standing joint angles (rad), in :data:`JOINTS` order."""
 

@@ -1,6 +1,7 @@
 """Data collection on the MuJoCo ANYmal simulator (morobot.fdm.data.collect)."""
 
 import numpy as np
+import torch
 import pytest
 
 from morobot.fdm.data.collect import CollectConfig, collect, main, run_episode
@@ -219,3 +220,31 @@ def test_legged_contacts_count_obstacles_and_the_base_not_legs_on_the_ground():
         sim.advance(0.02)
     assert contacts.max_force() == 0.0  # standing: only the feet touch the ground
     assert contacts.legs and contacts.legs < contacts.robot
+
+
+def test_legged_history_features_are_collected_and_trainable(tmp_path):
+    """--history-features legged: 48-column rows with the joints, a spec that says so, a model that takes them."""
+    from morobot.fdm.data.dataset import mirror_batch
+    from morobot.fdm.history import feature_names
+    from morobot.fdm.model import FDMConfig, PerceptiveFDM
+
+    out = tmp_path / "data"
+    manifest = collect(small(out, robot="legged", history_features="legged", samples_per_world=6))
+    ds = FDMDataset(out)
+    assert ds.spec.history_features == "legged" and ds.arrays["history"].shape[1:] == (10, 48)
+    names = feature_names("legged")
+    q = ds.arrays["history"][:, -1, names.index("q_LF_KFE")]
+    assert np.all(q < -0.3)  # a bent front knee: the robot stands on its legs
+    assert manifest["spec"]["history_dim"] == 48
+    model = PerceptiveFDM(FDMConfig(history_dim=48, history_features="legged", scan=ds.spec.scan))
+    batch = ds.batch(np.arange(len(ds)), True)
+    model.eval()
+    with torch.no_grad():
+        outputs = model(batch["history"], batch["scan"], batch["commands"])
+    assert all(torch.isfinite(v).all() for v in (outputs if isinstance(outputs, tuple) else outputs.values()))
+    flipped = mirror_batch(batch, torch.ones(len(ds), dtype=torch.bool), ds.spec.scan, "legged")
+    assert torch.allclose(flipped["history"][:, :, names.index("q_RF_KFE")], batch["history"][:, :, names.index("q_LF_KFE")])
+    with pytest.raises(ValueError, match="needs robot legged"):
+        collect(small(tmp_path / "x", history_features="legged"))
+    with pytest.raises(ValueError, match="does not fit"):
+        FDMConfig(history_dim=9, history_features="legged")

@@ -76,3 +76,48 @@ def test_commands_within_limits_and_correlated():
         sample_command_sequences(np.random.default_rng(0), 0, 10, 0.5)
     with pytest.raises(ValueError):
         CommandLimits(vx=-1.0)
+
+
+def test_legged_rows_carry_the_joints():
+    from morobot.fdm.history import LEGGED_EXTRA, ProprioHistory, feature_names, legged_extra
+    from morobot.robots import ANYMAL_JOINTS
+
+    names = feature_names("legged")
+    assert len(names) == 48 and names[:9] == feature_names("base") and names[9:] == LEGGED_EXTRA
+    q, dq, tau = np.arange(12.0), np.arange(12.0) + 100, np.arange(12.0) + 200
+    extra = legged_extra([1, 2, 3], [4, 5, 6], q, dq, tau)
+    hist = ProprioHistory(3, 0.05, "legged")
+    hist.push(0.0, [0.5, 0, 0], [0.4, 0, 0], [0, 0, -1], extra)
+    row = hist.array()[-1]
+    assert row.shape == (48,) and row[9:12].tolist() == [3, 4, 5]
+    assert row[names.index(f"q_{ANYMAL_JOINTS[4]}")] == 4 and row[names.index(f"tau_{ANYMAL_JOINTS[0]}")] == 200
+    with pytest.raises(ValueError, match="joint states missing"):
+        hist.push(0.1, [0.5, 0, 0], [0.4, 0, 0], [0, 0, -1])
+    with pytest.raises(ValueError, match="12 values each"):
+        legged_extra([1, 2, 3], [4, 5, 6], q[:11], dq, tau)
+    with pytest.raises(ValueError, match="extra of the wrong size"):
+        ProprioHistory(3, 0.05).push(0.0, [0, 0, 0], [0, 0, 0], [0, 0, -1], extra)
+    with pytest.raises(ValueError, match="unknown history features"):
+        ProprioHistory(3, 0.05, "wheeled")
+
+
+def test_legged_mirror_swaps_left_and_right_legs():
+    from morobot.fdm.history import feature_names, mirror_map
+    from morobot.sim.anymal import STANDING_POSE
+    from morobot.robots import ANYMAL_JOINTS
+
+    names = feature_names("legged")
+    columns, signs = mirror_map("legged")
+    row = np.zeros(48)
+    row[[names.index(f"q_{j}") for j in ANYMAL_JOINTS]] = [STANDING_POSE[j] for j in ANYMAL_JOINTS]
+    row[names.index("q_LF_HFE")] += 0.3  # the left front leg swings forward
+    row[names.index("vy")], row[names.index("wx")], row[names.index("wy")] = 0.2, 0.1, 0.05
+    mirrored = row[columns] * signs
+    assert mirrored[names.index("q_RF_HFE")] == pytest.approx(STANDING_POSE["RF_HFE"] + 0.3)  # now the right one
+    assert mirrored[names.index("q_LF_HFE")] == pytest.approx(STANDING_POSE["LF_HFE"])
+    standing = [mirrored[names.index(f"q_{j}")] for j in ANYMAL_JOINTS if j[1] == "H"]  # hind legs untouched
+    assert standing == pytest.approx([STANDING_POSE[j] for j in ANYMAL_JOINTS if j[1] == "H"])  # symmetric pose
+    assert (mirrored[names.index("vy")], mirrored[names.index("wx")], mirrored[names.index("wy")]) == (-0.2, -0.1, 0.05)
+    np.testing.assert_array_equal((mirrored[columns] * signs), row)  # mirroring twice is the identity
+    base_columns, base_signs = mirror_map("base")
+    assert base_columns.tolist() == list(range(9)) and np.flatnonzero(base_signs < 0).tolist() == [1, 2, 4, 5, 7]

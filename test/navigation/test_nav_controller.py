@@ -137,3 +137,44 @@ def test_planner_parameter_ceilings():
         assert word in PlannerParams.cross_check({**p, **bad})
     with pytest.raises(ValueError, match="unknown parameters"):
         resolve(PlannerParams, {"num_sample": 10})
+
+
+def test_a_legged_fdm_takes_the_joints_and_stops_without_them(tmp_path):
+    """An FDM trained on the legged history (joints): the core feeds it joint states; none or stale ones
+    stop the robot, as any missing input does."""
+    from fdm_small import SMALL
+
+    from morobot.fdm.checkpoint import save_checkpoint
+    from morobot.fdm.model import FDMConfig, PerceptiveFDM
+    from morobot.navigation.controller import Joints
+    from morobot.sim.anymal import STANDING_POSE
+    from morobot.robots import ANYMAL_JOINTS
+
+    ckpt = tmp_path / "legged.pt"
+    save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**{**SMALL, "history_dim": 48, "history_features": "legged"})))
+    c = NavigationController(_params(dynamics="fdm", fdm_checkpoint=str(ckpt), num_samples=64))
+    assert c.needs_joints and c.history.features == "legged"
+
+    def odom(t):
+        o = _odom(t)
+        o.linear, o.angular = np.zeros(3), np.zeros(3)
+        return o
+
+    c.odometry(odom(0.0), 0.0)
+    c.map(_map(0.0), 0.0)
+    c.set_goal(np.array([2.5, 0.0, 0.0]))
+    d = _step(c, 0.05)
+    assert d.code == "no_joints" and not d.command.any() and len(c.history) == 0
+    q = np.array([STANDING_POSE[j] for j in ANYMAL_JOINTS])
+    for k in range(12):  # 0.55 s of joint states and odometry at 20 Hz
+        t = 0.1 + 0.05 * k
+        c.joint_state(Joints(q, np.zeros(12), np.full(12, 5.0), t), t)
+        c.odometry(odom(t), t)
+        c.map(_map(t), t)
+    assert c.history.ready and c.history.array().shape == (10, 48)
+    d = _step(c, 0.7)
+    assert d.code in ("tracking", "risk_stop") and d.code != "no_joints"
+    c.odometry(odom(1.2), 1.2)  # odometry goes on, the joints went quiet at 0.65 s
+    c.map(_map(1.2), 1.2)
+    d = _step(c, 1.25)
+    assert d.code == "stale_joints" and not d.command.any()

@@ -44,7 +44,7 @@ from morobot.parallel import BACKENDS, run_tasks
 from morobot.procutil import die_with_parent
 from morobot.fdm.data.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
 from morobot.fdm.heightscan import ScanConfig, corrupt, sample_heights, scan_from_world
-from morobot.fdm.history import ProprioHistory
+from morobot.fdm.history import ProprioHistory, feature_names, legged_extra
 
 
 #: Where the height scans of the samples come from (see ``CollectConfig.scan_source``).
@@ -67,6 +67,8 @@ class CollectConfig:
             ANYmal walking under its locomotion policy (:mod:`morobot.locomotion.sim`; falls and collisions
             of any body, legs included, are failures).
         policy: ``legged``: the locomotion policy file ("" = the shipped one).
+        history_features: ``base`` (commands, body twist, gravity) or, on the legged robot, ``legged``
+            (also the joints: :mod:`morobot.fdm.history`).
         workers: parallel workers (Ray tasks by default; see :mod:`morobot.parallel`).
         backend: ``ray`` (a local Ray instance, or the cluster at ``ray_address``) or ``processes``.
         ray_address: join this Ray cluster (``auto``, ``host:port``) instead of a local instance.
@@ -109,6 +111,7 @@ class CollectConfig:
     samples_per_world: int = 2000
     robot: str = "abstract"
     policy: str = ""
+    history_features: str = "base"
     workers: int = 2
     backend: str = "ray"
     ray_address: str = ""
@@ -147,6 +150,9 @@ class CollectConfig:
             raise ValueError(f"robot must be one of {ROBOTS}, got {self.robot!r}")
         if self.robot != "legged" and self.policy:
             raise ValueError("policy is for robot legged")
+        feature_names(self.history_features)
+        if self.history_features == "legged" and self.robot != "legged":
+            raise ValueError("history_features legged needs robot legged (the rigid body has no joints)")
         if self.robot == "legged" and self.locomotion:
             raise ValueError("locomotion overrides (stumbles) are for the abstract robot; the legged one really falls")
         if self.backend not in BACKENDS:
@@ -186,6 +192,8 @@ class CollectConfig:
             dt=self.dt,
             history_length=self.history_length,
             history_dt=self.history_dt,
+            history_dim=len(feature_names(self.history_features)),
+            history_features=self.history_features,
         )
 
 
@@ -296,8 +304,15 @@ def run_episode(
     substeps = int(round(cfg.dt / cfg.history_dt))
     contacts = _Contacts(sim)
     state = sim.reset(start)
-    hist = ProprioHistory(cfg.history_length, cfg.history_dt)
-    hist.push(state.time, np.zeros(3), state.twist, state.gravity)
+    hist = ProprioHistory(cfg.history_length, cfg.history_dt, cfg.history_features)
+
+    def extra(state: Any) -> Optional[np.ndarray]:
+        if cfg.history_features != "legged":
+            return None
+        js = sim.joint_state()
+        return legged_extra(state.linear_velocity, state.angular_velocity, js.positions, js.velocities, js.efforts)
+
+    hist.push(state.time, np.zeros(3), state.twist, state.gravity, extra(state))
     sensing = _SensorScans(sim, cfg) if cfg.scan_source == "sensor" else None
     if sensing is not None:
         sensing.observe(state)
@@ -322,7 +337,7 @@ def run_episode(
         for _ in range(substeps):
             sim.set_command(cmd)
             state = sim.advance(cfg.history_dt)
-            hist.push(state.time, cmd, state.twist, state.gravity)
+            hist.push(state.time, cmd, state.twist, state.gravity, extra(state))
             if sensing is not None:
                 sensing.observe(state)
             force = contacts.max_force()
@@ -525,6 +540,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
     p.add_argument("--robot", choices=ROBOTS, default=d.robot,
                    help="abstract: the rigid-body ANYmal; legged: the articulated one under its locomotion policy")
     p.add_argument("--policy", default=d.policy, help="--robot legged: locomotion policy file (default: the shipped one)")
+    p.add_argument("--history-features", choices=("base", "legged"), default=d.history_features,
+                   help="proprioceptive history: base (commands, body twist, gravity) or legged (also the 12 joints; "
+                        "--robot legged)")
     p.add_argument("--workers", type=int, default=d.workers, help="parallel workers")
     p.add_argument("--backend", choices=BACKENDS, default=d.backend,
                    help="ray: Ray tasks (a local instance, or the cluster at --ray-address); processes: local pool")
@@ -557,6 +575,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
         samples_per_world=ns.samples_per_world,
         robot=ns.robot,
         policy=ns.policy,
+        history_features=ns.history_features,
         workers=ns.workers,
         backend=ns.backend,
         ray_address=ns.ray_address,

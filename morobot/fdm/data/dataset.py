@@ -46,7 +46,7 @@ from torch.utils.data import Dataset
 
 from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256
 from morobot.fdm.heightscan import ScanConfig, to_channels
-from morobot.fdm.history import HISTORY_DIM
+from morobot.fdm.history import HISTORY_DIM, feature_names, mirror_map
 
 DATA_FORMAT = "morobot-fdm-data"
 DATA_FORMAT_VERSION = 1
@@ -71,6 +71,7 @@ class DataSpec:
         history_length: history rows ``L``.
         history_dt: spacing of history rows (s).
         history_dim: features per history row.
+        history_features: the feature set of the rows (``base``, ``legged``; :mod:`morobot.fdm.history`).
     """
 
     scan: ScanConfig = field(default_factory=ScanConfig)
@@ -79,6 +80,12 @@ class DataSpec:
     history_length: int = 10
     history_dt: float = 0.05
     history_dim: int = HISTORY_DIM
+    history_features: str = "base"
+
+    def __post_init__(self) -> None:
+        if len(feature_names(self.history_features)) != self.history_dim:
+            raise DatasetError(f"history_dim {self.history_dim} does not fit the {self.history_features!r} features "
+                               f"({len(feature_names(self.history_features))})")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -89,7 +96,7 @@ class DataSpec:
     def from_dict(cls, data: dict[str, Any]) -> "DataSpec":
         try:
             return cls(**{**data, "scan": ScanConfig(**data["scan"])})
-        except (TypeError, KeyError) as exc:
+        except (TypeError, KeyError, ValueError) as exc:
             raise DatasetError(f"bad data spec {data!r}: {exc}") from exc
 
 
@@ -318,12 +325,9 @@ def freeze_after_failure(poses: np.ndarray, failed: np.ndarray) -> tuple[np.ndar
     return poses, failed
 
 
-#: History columns that change sign under the left-right mirror (lateral and yaw components).
-MIRROR_HISTORY_COLUMNS = (1, 2, 4, 5, 7)
-
-
 def mirror_batch(
-    batch: dict[str, torch.Tensor], mask: torch.Tensor, scan: Optional[ScanConfig] = None
+    batch: dict[str, torch.Tensor], mask: torch.Tensor, scan: Optional[ScanConfig] = None,
+    features: str = "base",
 ) -> dict[str, torch.Tensor]:
     """Reflects the samples selected by ``mask`` about the robot's sagittal (x-z) plane.
 
@@ -338,6 +342,8 @@ def mirror_batch(
         mask: ``[B]`` bool, the samples to mirror.
         scan: the scan geometry; its window must be symmetric (``y_min == -y_max``) when the
             batch has a scan.
+        features: the history's feature set: with ``legged`` the left and right legs' joints swap
+            too (:func:`morobot.fdm.history.mirror_map`).
 
     Returns:
         A new batch dict.
@@ -352,12 +358,14 @@ def mirror_batch(
     out = dict(batch)
     if not bool(mask.any()):
         return out
-    hist_sign = torch.ones(batch["history"].shape[-1], dtype=batch["history"].dtype)
-    hist_sign[list(MIRROR_HISTORY_COLUMNS)] = -1.0
+    columns, signs = mirror_map(features)
+    if len(columns) != batch["history"].shape[-1]:
+        raise ValueError(f"history has {batch['history'].shape[-1]} features, {features!r} has {len(columns)}")
+    hist_sign = torch.as_tensor(signs, dtype=batch["history"].dtype)
     twist_sign = torch.tensor([1.0, -1.0, -1.0], dtype=batch["commands"].dtype)
     pose_sign = torch.tensor([1.0, -1.0, -1.0], dtype=batch["poses"].dtype)
     m = mask.view(n, 1, 1)
-    out["history"] = torch.where(m, batch["history"] * hist_sign, batch["history"])
+    out["history"] = torch.where(m, batch["history"][..., torch.as_tensor(columns)] * hist_sign, batch["history"])
     out["commands"] = torch.where(m, batch["commands"] * twist_sign, batch["commands"])
     out["poses"] = torch.where(m, batch["poses"] * pose_sign, batch["poses"])
     if "scan" in batch:

@@ -122,6 +122,7 @@ def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
         history_length=spec.history_length,
         history_dt=spec.history_dt,
         history_dim=spec.history_dim,
+        history_features=spec.history_features,
         scan=spec.scan if args.scan_ceiling is None else _ceiled(spec.scan, args.scan_ceiling),
         horizon=spec.horizon,
         dt=spec.dt,
@@ -131,7 +132,8 @@ def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
     unknown = sorted(set(args.model_overrides) - set(base))
     if unknown:
         raise ValueError(f"unknown model overrides {unknown}")
-    fixed = {"history_length", "history_dt", "history_dim", "scan", "horizon", "dt"} & set(args.model_overrides)
+    fixed = ({"history_length", "history_dt", "history_dim", "history_features", "scan", "horizon", "dt"}
+             & set(args.model_overrides))
     if fixed:
         raise ValueError(f"{sorted(fixed)} are fixed by the data and cannot be overridden")
     return FDMConfig.from_dict({**base, **args.model_overrides})
@@ -329,7 +331,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
                 break
             if args.mirror_prob > 0:
                 flip = torch.rand(batch["commands"].shape[0], generator=gen) < args.mirror_prob
-                batch = mirror_batch(batch, flip, config.scan)
+                batch = mirror_batch(batch, flip, config.scan, config.history_features)
             b = _to(batch, device)
             n = b["commands"].shape[0]
             out_m = model(b["history"], b.get("scan"), b["commands"])
