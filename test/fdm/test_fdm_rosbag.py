@@ -173,8 +173,18 @@ def points_msg(ns, drive, terrain, i, radius=3.5, res=0.1):
     return cloud_msg(ns, "base", base)
 
 
+def joint_msg(ns, i):
+    """The 12 leg joints at ``i`` ms: positions j + t, velocities -j, efforts 100 + j (t in s since 100 s)."""
+    from morobot.robots import ANYMAL_JOINTS
+
+    j = np.arange(12.0)
+    return M["sensor_msgs/msg/JointState"](header=header(ns, ""), name=list(ANYMAL_JOINTS)[::-1],
+                                           position=(j + i * 1e-3)[::-1].copy(), velocity=(-j)[::-1].copy(),
+                                           effort=(100.0 + j)[::-1].copy())
+
+
 def write_bag(path, drive, terrain, storage="sqlite3", terrain_topic="elevation_map", stamped_cmd=False,
-              odom_gap=None, odom_nan_ms=None, cmd_nan_ms=None, map_gap=None, cmd_from_ms=0):
+              odom_gap=None, odom_nan_ms=None, cmd_nan_ms=None, map_gap=None, cmd_from_ms=0, joints=False):
     """Writes the drive as a rosbag2; the optional defects are (start, end) ms ranges or ms indices."""
     rng = np.random.default_rng(0)
     cmd_type = "geometry_msgs/msg/TwistStamped" if stamped_cmd else "geometry_msgs/msg/Twist"
@@ -199,6 +209,9 @@ def write_bag(path, drive, terrain, storage="sqlite3", terrain_topic="elevation_
         for i in range(250, STEPS_MS + 1, 500):
             out.append((i, "/points", points_msg(T0_NS + i * 10**6, drive, terrain, i)))
     types = {"/odom": "nav_msgs/msg/Odometry", "/cmd_vel": cmd_type, f"/{terrain_topic}": "sensor_msgs/msg/PointCloud2"}
+    if joints:  # reversed name order: the converter must pick joints by name
+        types["/joint_states"] = "sensor_msgs/msg/JointState"
+        out += [(i, "/joint_states", joint_msg(T0_NS + i * 10**6, i)) for i in range(0, STEPS_MS + 1, 10)]
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with Writer(path, version=9, storage_plugin=plugin) as writer:
         conns = {t: writer.add_connection(t, m, typestore=TS) for t, m in types.items()}
@@ -432,3 +445,26 @@ def test_segments_load_and_train(bags, tmp_path):
                                       num_threads=1, progress=False, plot_every=100, model_overrides=model))
     assert math.isfinite(out["best_score"])
     assert (tmp_path / "run" / "best.pt").exists()
+
+
+def test_legged_history_from_joint_states(tmp_path, drive, terrain):
+    """--history-features legged: the 12 leg joints from /joint_states, by name, on the history grid."""
+    from morobot.fdm.history import feature_names
+
+    bag = write_bag(tmp_path / "legged", drive, terrain, joints=True)
+    summary = rosbag.convert([bag], tmp_path / "data", opts(history_features="legged"))
+    assert summary["samples"] == 40
+    data = FDMDataset(tmp_path / "data")
+    assert data.spec.history_features == "legged" and data.arrays["history"].shape[1:] == (10, 48)
+    names = feature_names("legged")
+    for k, t0 in enumerate(start_times(data, drive)):
+        hist = data.arrays["history"][k]
+        base, _, _, _, _ = expected(drive, t0)
+        np.testing.assert_allclose(hist[:, :9], base, atol=1e-5)
+        last = hist[-1]
+        for j, joint in enumerate(("LF_HAA", "LF_HFE", "LF_KFE", "RF_HAA")):
+            assert last[names.index(f"q_{joint}")] == pytest.approx(j + (t0 - 100.0), abs=1e-3)
+            assert last[names.index(f"dq_{joint}")] == -j and last[names.index(f"tau_{joint}")] == 100 + j
+    with pytest.raises(rosbag.ConversionError, match="/joint_states is not in the bag"):
+        rosbag.convert([write_bag(tmp_path / "no_joints", drive, terrain)], tmp_path / "x",
+                       opts(history_features="legged"))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from morobot import pointcloud
-from morobot.fdm.data.rosbag.options import (ODOM_TYPE, TWIST_TYPES, CLOUD_TYPE, _NS, ConversionError, ConvertOptions)
-from morobot.fdm.data.rosbag.series import _Commands, _Odometry, _ns, _unique_sorted
+from morobot.fdm.data.rosbag.options import (ODOM_TYPE, TWIST_TYPES, CLOUD_TYPE, JOINT_STATE_TYPE, _NS,
+                                             ConversionError, ConvertOptions)
+from morobot.fdm.data.rosbag.series import _Commands, _Joints, _Odometry, _ns, _unique_sorted
+from morobot.robots import ANYMAL_JOINTS
 
 
 # ------------------------------------------------------------------------------ point clouds
@@ -114,6 +116,8 @@ def _open_bag(path: str | Path, opts: ConvertOptions) -> _Bag:
         topics = {t: {"type": info.msgtype, "messages": int(info.msgcount)} for t, info in reader.topics.items()}
         terrain_topic = opts.map_topic if opts.terrain == "elevation_map" else opts.points_topic
         need = {opts.odom_topic: (ODOM_TYPE,), opts.cmd_topic: TWIST_TYPES, terrain_topic: (CLOUD_TYPE,)}
+        if opts.history_features == "legged":
+            need[opts.joint_states_topic] = (JOINT_STATE_TYPE,)
         for topic, types in need.items():
             if topic not in topics:
                 have = ", ".join(f"{t} ({v['type']})" for t, v in sorted(topics.items())) or "none"
@@ -141,6 +145,7 @@ class _Motion:
     clock_offset_ns: int
     t_ref: int
     dropped: dict[str, int]
+    joints: Optional[_Joints] = None  # history_features "legged"
 
 
 def _read_motion(bag: _Bag, opts: ConvertOptions, store: Any, bar: Any) -> _Motion:
@@ -186,5 +191,34 @@ def _read_motion(bag: _Bag, opts: ConvertOptions, store: Any, bar: Any) -> _Moti
     ct, cv = _unique_sorted(c_t[c_ok], c_val[c_ok])
     cmds = _Commands(ct, cv, c_t[~c_ok], _ns(opts.cmd_timeout))
     (odom_frame, base_frame) = max(frames, key=frames.get)
-    return _Motion(odom, cmds, odom_frame, base_frame, offset, int(t[0]),
-                   {"odom_invalid": int((~o_ok).sum()), "cmd_invalid": int((~c_ok).sum())})
+    dropped = {"odom_invalid": int((~o_ok).sum()), "cmd_invalid": int((~c_ok).sum())}
+    joints = None
+    if opts.history_features == "legged":
+        joints, dropped["joints_invalid"] = _read_joints(bag, opts, store, bar, offset)
+    return _Motion(odom, cmds, odom_frame, base_frame, offset, int(t[0]), dropped, joints)
+
+
+def _read_joints(bag: _Bag, opts: ConvertOptions, store: Any, bar: Any, offset: int) -> tuple[_Joints, int]:
+    """The 12 leg joints' positions, velocities and efforts from ``joint_states_topic``."""
+    stamps, values, bad = [], [], 0
+    for conn, bag_ns, raw in bag.reader.messages(connections=bag.conns[opts.joint_states_topic]):
+        bar.update(1)
+        msg = store.deserialize_cdr(raw, conn.msgtype)
+        names = list(msg.name)
+        try:
+            index = [names.index(j) for j in ANYMAL_JOINTS]
+            row = np.concatenate([np.asarray(a, np.float64)[index] for a in (msg.position, msg.velocity, msg.effort)])
+        except (ValueError, IndexError):  # a joint or a velocity/effort missing
+            bad += 1
+            continue
+        if not np.all(np.isfinite(row)):
+            bad += 1
+            continue
+        header = _stamp_ns(msg.header)
+        stamps.append(header if opts.time_source == "header" and header != 0 else bag_ns + offset)
+        values.append(row)
+    if len(stamps) < 2:
+        raise ConversionError(f"{bag.path}: {opts.joint_states_topic} has fewer than two valid messages with the "
+                              f"12 leg joints ({', '.join(ANYMAL_JOINTS[:3])}, ...), velocities and efforts")
+    t, v = _unique_sorted(np.asarray(stamps, np.int64), np.asarray(values, np.float64))
+    return _Joints(t, v), bad

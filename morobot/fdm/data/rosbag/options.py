@@ -8,10 +8,12 @@ from typing import Any, Optional
 
 import numpy as np
 
+from morobot.fdm.history import FEATURE_SETS, feature_names
 from morobot.fdm.data.dataset import DataSpec
 from morobot.fdm.heightscan import ScanConfig
 
 
+JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 ODOM_TYPE = "nav_msgs/msg/Odometry"
 TWIST_TYPES = ("geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped")
 CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
@@ -33,6 +35,9 @@ class ConvertOptions:
 
     Attributes:
         odom_topic: nav_msgs/Odometry topic.
+        history_features: ``base`` or ``legged`` (the 12 leg joints too, from ``joint_states_topic``;
+            :mod:`morobot.fdm.history`).
+        joint_states_topic: sensor_msgs/JointState topic (``history_features="legged"``).
         cmd_topic: geometry_msgs/Twist or TwistStamped topic.
         terrain: ``"elevation_map"`` (read height grids) or ``"points"`` (map point clouds).
         map_topic: organized PointCloud2 height grid in the odom frame (``terrain="elevation_map"``).
@@ -71,6 +76,8 @@ class ConvertOptions:
 
     odom_topic: str = "/odom"
     cmd_topic: str = "/cmd_vel"
+    history_features: str = "base"
+    joint_states_topic: str = "/joint_states"
     terrain: str = "elevation_map"
     map_topic: str = "/elevation_map"
     points_topic: str = "/points"
@@ -103,6 +110,8 @@ class ConvertOptions:
 
     def validate(self) -> None:
         """Raises ConversionError on bad parameters."""
+        if self.history_features not in FEATURE_SETS:
+            raise ConversionError(f"history_features must be one of {sorted(FEATURE_SETS)}, got {self.history_features!r}")
         if self.terrain not in TERRAIN_SOURCES:
             raise ConversionError(f"terrain must be one of {TERRAIN_SOURCES}, got {self.terrain!r}")
         if self.time_source not in TIME_SOURCES:
@@ -143,7 +152,8 @@ class ConvertOptions:
     def spec(self) -> DataSpec:
         """The data spec of the samples this conversion writes."""
         return DataSpec(scan=self.scan, horizon=self.horizon, dt=self.dt, history_length=self.history_length,
-                        history_dt=self.history_dt)
+                        history_dt=self.history_dt, history_dim=len(feature_names(self.history_features)),
+                        history_features=self.history_features)
 
     def heuristic(self) -> dict[str, Any]:
         """The failure heuristic's description and parameters (stored in the manifest)."""

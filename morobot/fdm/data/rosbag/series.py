@@ -87,6 +87,18 @@ class _Odometry:
         return np.stack((pos[:, 0], pos[:, 1], np.arctan2(rot[:, 1, 0], rot[:, 0, 0])), -1), pos[:, 2]
 
 
+class _Joints:
+    """Joint states ``[N, 36]`` (positions, velocities, efforts of the 12 leg joints), held to the next sample."""
+
+    def __init__(self, t: np.ndarray, values: np.ndarray) -> None:
+        self.t, self.values = t, values
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """The newest sample at or before each of ``t`` (the first sample before it)."""
+        idx = np.clip(np.searchsorted(self.t, t, side="right") - 1, 0, len(self.t) - 1)
+        return self.values[idx]
+
+
 class _Commands:
     """The held command: each message's twist from its stamp until the next one or the watchdog."""
 
