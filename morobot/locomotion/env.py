@@ -8,8 +8,11 @@ the project's world generators (:func:`morobot.sim.worlds.make_world`):
 * **terrain kinds** (``TERRAINS``): flat, rough, rubble, slopes (hills and ramps) and stairs, each
   with a difficulty ``level`` in ``0 … levels-1`` (:func:`terrain_params`);
 * **curriculum**: an environment that walked farther than ``promote_distance`` in its episode (or
-  reached the patch edge) moves one level up, one that covered less than half of what its command
-  asked moves one level down (legged_gym's rule);
+  reached the patch edge), or that did not fall and tracked at least ``promote_tracking`` of the
+  distance its commands asked (at least ``promote_min_commanded`` m) moves one level up; one that
+  tracked less than half of it moves one level down. Tracked distance is the body velocity along the
+  commanded direction, integrated: unlike the straight-line distance of legged_gym's rule it does
+  not punish turning commands, which kept every terrain, flat included, near level 2;
 * **commands** (vx, vy, wz) uniform in ``command_ranges``, resampled every ``command_period``;
   ``standing_fraction`` of them are zero (the robot must stand still);
 * **domain randomisation**: friction, added base mass, motor strength (PD gains), pushes;
@@ -65,6 +68,8 @@ class EnvConfig:
     standing_fraction: float = 0.1
     edge_margin: float = 1.0
     promote_distance: float = 4.0
+    promote_tracking: float = 0.8
+    promote_min_commanded: float = 2.0
     max_tilt: float = 1.0  # rad
     min_height: float = 0.25  # m above the terrain under the base
     friction_range: tuple = (0.5, 1.25)
@@ -143,6 +148,8 @@ class LocomotionEnv:
         self.step_count = np.zeros(self.n, dtype=int)
         self.start_xy = np.zeros((self.n, 2))
         self.commanded_distance = np.zeros(self.n)
+        self.tracked_distance = np.zeros(self.n)  # body velocity along the commanded direction, integrated
+        self._fell = np.zeros(self.n, dtype=bool)
         self.episode_sums = {k: np.zeros(self.n) for k in REWARD_SCALES}
         self.lower, self.upper = self.idx.lower, self.idx.upper
         self._state = {}
@@ -186,9 +193,12 @@ class LocomotionEnv:
     def _reset_one(self, i: int, first: bool = False) -> None:
         if not first and self.cfg.curriculum:
             walked = float(np.linalg.norm(self._state["pos"][i, :2] - self.start_xy[i]))
-            if walked > self.cfg.promote_distance or self._at_edge(i):
+            asked, tracked = self.commanded_distance[i], self.tracked_distance[i]
+            tracked_well = (not self._fell[i] and asked >= self.cfg.promote_min_commanded
+                            and tracked >= self.cfg.promote_tracking * asked)
+            if walked > self.cfg.promote_distance or self._at_edge(i) or tracked_well:
                 self.level[i] = min(self.level[i] + 1, self.cfg.levels - 1)
-            elif walked < 0.5 * self.commanded_distance[i]:
+            elif tracked < 0.5 * asked:
                 self.level[i] = max(self.level[i] - 1, 0)
         self._new_terrain(i)
         self._randomise(i)
@@ -209,6 +219,7 @@ class LocomotionEnv:
         self.step_count[i] = 0
         self.start_xy[i] = d.qpos[0:2]
         self.commanded_distance[i] = 0.0
+        self.tracked_distance[i] = 0.0
         for v in self.episode_sums.values():
             v[i] = 0.0
         self._resample_commands(np.array([i]))
@@ -284,7 +295,11 @@ class LocomotionEnv:
         self._read_state()
         s = self._state
         rewards = self._rewards(s, prev, feet, limb_hit)
-        self.commanded_distance += np.linalg.norm(self.commands[:, :2], axis=1) * self.dt
+        asked = np.linalg.norm(self.commands[:, :2], axis=1)
+        self.commanded_distance += asked * self.dt
+        lin_b = np.einsum("nji,nj->ni", s["rot"], s["lin_vel_w"])[:, :2]  # R^T v: body frame
+        direction = self.commands[:, :2] / np.maximum(asked, 1e-9)[:, None]
+        self.tracked_distance += np.where(asked > 1e-6, np.sum(lin_b * direction, axis=1), 0.0) * self.dt
         tilt = np.arccos(np.clip(s["rot"][:, 2, 2], -1.0, 1.0))
         fell = base_hit | (tilt > self.cfg.max_tilt) | (s["pos"][:, 2] - s["ground"] < self.cfg.min_height)
         edge = np.array([self._at_edge(i) for i in range(self.n)])
@@ -301,6 +316,7 @@ class LocomotionEnv:
         push = int(round(self.cfg.push_period / self.dt))
         for i in np.flatnonzero((self.step_count % push == 0) & ~dones):
             self.datas[i].qvel[0:2] += self.rng.uniform(-self.cfg.push_speed, self.cfg.push_speed, 2)
+        self._fell = fell
         for i in ended:
             self._reset_one(int(i))
         if len(ended):
