@@ -1,9 +1,10 @@
 """mujoco_sim: MuJoCo sim-in-the-loop, publishing what the real robot's drivers would.
 
 ``robot:=anymal``: /cmd_vel → locomotion → physics; publishes /odom (odom → base, twist in base),
-/points (depth sensors, base frame) and /clock. ``locomotion:=abstract`` is the rigid-body robot with
-a locomotion abstraction (fast, the old benchmarks); ``locomotion:=learned`` the articulated ANYmal
-walking under its learned policy (:mod:`morobot.locomotion.sim`), which also publishes
+/points (depth sensors, base frame) and /clock. ``locomotion:=learned`` (the default) is the articulated
+ANYmal walking under its learned policy (:mod:`morobot.locomotion.sim`), as the real robot walks under its
+controller; ``locomotion:=abstract`` the rigid-body robot with a locomotion abstraction (fast; the robot
+the FDM and the navigation benchmarks were made on). The learned one also publishes
 /joint_states (12 leg joints: positions, velocities, efforts). Without /cmd_vel for ``cmd_timeout``
 seconds of sim time the robot stands still, as ANYmal's locomotion controller would. A fall is
 logged and reported on /diagnostics (``mujoco_sim``: ERROR "robot fell"); a std_msgs/Empty on

@@ -20,9 +20,10 @@ class SimNodeParams:
     points_rate: float = param(10.0, "depth sensor rate in sim time (Hz, 0 = off)", 0.0, 50.0)
     cmd_timeout: float = param(0.5, "stop when no command arrives for this long (s, sim time)",
                                     0.05, 5.0, read_only=True)
-    locomotion: str = param("abstract", "anymal: abstract (rigid body, locomotion abstraction) or learned "
-                                        "(articulated robot under the learned policy)",
-                                        choices=("abstract", "learned"), read_only=True)
+    locomotion: str = param("learned", "anymal: learned (the articulated robot walking under its learned "
+                                       "policy, as the real one does) or abstract (the rigid body with a "
+                                       "locomotion abstraction: fast, the FDM benchmarks' robot)",
+                                       choices=("learned", "abstract"), read_only=True)
     locomotion_policy: str = param("", "anymal, learned: policy file (empty = "
                                        "models/locomotion/anymal_c_policy.pt)",
                                        read_only=True)
