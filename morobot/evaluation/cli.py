@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["ray", "processes"], default="ray",
                         help="lock-step workers: ray (a local instance, or the cluster at --ray-address) or processes")
     parser.add_argument("--ray-address", default="", help="join this Ray cluster (auto, host:port)")
+    parser.add_argument("--robot", choices=["abstract", "legged"], default="abstract",
+                        help="abstract: the rigid-body ANYmal (the FDM's so far); legged: the articulated one under its "
+                             "locomotion policy (use its own --out)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per lock-step worker (graph mode: per node process, OMP_NUM_THREADS)")
     parser.add_argument("--rate", type=float, default=1.0, help="graph mode: sim speed (x real time)")
     parser.add_argument("--ros-domain-id", type=int, default=None,
@@ -123,7 +126,7 @@ def run(ns: argparse.Namespace) -> int:
         wall0 = time.monotonic()
         evaluate(scenarios, planners, out, mode=ns.mode, params_file=ns.params_file or None,
                  workers=ns.workers, threads=ns.threads, resume=not ns.no_resume, rate=ns.rate,
-                 progress=not ns.quiet, backend=ns.backend, ray_address=ns.ray_address)
+                 progress=not ns.quiet, backend=ns.backend, ray_address=ns.ray_address, robot=ns.robot)
         wall = time.monotonic() - wall0
         after = len(read_results(out / "results.jsonl"))
         runs.append({"command": _command_line(), "mode": ns.mode, "new_results": after - before,

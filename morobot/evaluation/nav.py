@@ -56,6 +56,7 @@ from morobot.evaluation.metrics import OutcomeRules, classify, footprint_contact
 from morobot.evaluation.scenarios import Scenario
 
 MODES = ("lockstep", "graph")
+ROBOTS = ("abstract", "legged")
 PLANNERS = ("kinematic", "fdm")
 
 
@@ -154,9 +155,12 @@ class ContactMonitor:
     """Classifies the MuJoCo contacts of the simulated robot after every control step.
 
     Args:
-        sim: the :class:`~morobot.sim.anymal.AnymalSim`.
+        sim: the :class:`~morobot.sim.anymal.AnymalSim`, or the legged
+            :class:`~morobot.locomotion.sim.LeggedAnymalSim`: then its legs play the feet's part (they
+            touch the terrain when walking; the base touching it is a collision) and the foot-run rule
+            is off (a walking robot's feet are on the ground all the time).
         foot_contact_time: a foot in continuous contact with the terrain for this long (s) counts
-            as pressing against an edge.
+            as pressing against an edge (the rigid-body robot).
     """
 
     def __init__(self, sim: Any, foot_contact_time: float = 0.2) -> None:
@@ -164,16 +168,24 @@ class ContactMonitor:
 
         model = sim.model
         n = model.ngeom
-        names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, i) or "" for i in range(n)]
-        self.robot = np.zeros(n, dtype=bool)
-        self.foot = np.zeros(n, dtype=bool)
-        self.box = np.array([nm.startswith("box") for nm in names])
-        self.terrain = np.array([nm.startswith("terrain") or nm == "floor" for nm in names])
-        for i, nm in enumerate(names):
-            if nm.startswith("robot") and nm[5:].isdigit():
-                self.robot[i] = True
-                self.foot[i] = sim.body.geoms[int(nm[5:])][0].endswith("_FOOT")
-        self.foot_contact_time = float(foot_contact_time)
+        idx = getattr(sim, "idx", None)
+        if idx is not None and hasattr(idx, "foot"):  # the articulated robot
+            self.robot = np.asarray(idx.robot, dtype=bool)
+            self.foot = self.robot & ~np.asarray(idx.base, dtype=bool)
+            self.box = ~self.robot & (model.geom_type == mujoco.mjtGeom.mjGEOM_BOX)
+            self.terrain = ~self.robot & ~self.box
+            self.foot_contact_time = math.inf
+        else:
+            names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, i) or "" for i in range(n)]
+            self.robot = np.zeros(n, dtype=bool)
+            self.foot = np.zeros(n, dtype=bool)
+            self.box = np.array([nm.startswith("box") for nm in names])
+            self.terrain = np.array([nm.startswith("terrain") or nm == "floor" for nm in names])
+            for i, nm in enumerate(names):
+                if nm.startswith("robot") and nm[5:].isdigit():
+                    self.robot[i] = True
+                    self.foot[i] = sim.body.geoms[int(nm[5:])][0].endswith("_FOOT")
+            self.foot_contact_time = float(foot_contact_time)
         self.box_time = 0.0
         self.body_terrain_time = 0.0
         self.foot_run = 0.0
@@ -265,6 +277,8 @@ class LockstepRunner:
         foot_contact_time: see :class:`ContactMonitor`.
         startup_limit: sim seconds allowed for the first map before the run is an error.
         device: torch device of the planner.
+        robot: ``abstract`` (the rigid-body ANYmal, the FDM benchmarks so far) or ``legged`` (the
+            articulated one under its locomotion policy; joint states feed a legged-history FDM).
     """
 
     planner: PlannerSpec
@@ -273,10 +287,13 @@ class LockstepRunner:
     foot_contact_time: float = 0.2
     startup_limit: float = 5.0
     device: str = "cpu"
+    robot: str = "abstract"
 
     def __post_init__(self) -> None:
         from morobot.navigation.factory import make_dynamics
 
+        if self.robot not in ROBOTS:
+            raise ValueError(f"robot must be one of {ROBOTS}, got {self.robot!r}")
         if self.params is None:
             self.params = NavParams.load()
         p = self.params
@@ -304,23 +321,29 @@ class LockstepRunner:
         """
         from morobot.fdm.history import ProprioHistory
         from morobot.mapping.elevation import ElevationMapper, transform_points
-        from morobot.navigation.controller import NavigationController, Odometry
+        from morobot.navigation.controller import Joints, NavigationController, Odometry
         from morobot.mapping.params import elevation_config
         from morobot.sim.anymal import AnymalSim, AnymalSimConfig
 
         wall0 = time.perf_counter()
         p = self.params
         world = scenario.world()
-        sim = AnymalSim(world, AnymalSimConfig(command_timeout=float(p.sim["cmd_timeout"]),
-                                               locomotion=scenario.locomotion_config()))
+        legged = self.robot == "legged"
+        if legged:
+            from morobot.locomotion.sim import LeggedAnymalSim, LeggedSimConfig
+
+            sim = LeggedAnymalSim(world, LeggedSimConfig(command_timeout=float(p.sim["cmd_timeout"])))
+        else:
+            sim = AnymalSim(world, AnymalSimConfig(command_timeout=float(p.sim["cmd_timeout"]),
+                                                   locomotion=scenario.locomotion_config()))
         sim.reset()
         mapper = ElevationMapper(elevation_config(p.mapper))
         history = None
         if self._fdm_history is not None:
-            if self._fdm_history.features != "base":
-                raise ValueError("the lock-step benchmark drives the rigid-body robot, which has no joints: a "
-                                 f"{self._fdm_history.features!r}-history FDM needs the legged robot (issue 16)")
-            history = ProprioHistory(self._fdm_history.length, self._fdm_history.dt)
+            if self._fdm_history.features != "base" and not legged:
+                raise ValueError("the rigid-body robot has no joints: a "
+                                 f"{self._fdm_history.features!r}-history FDM needs robot legged")
+            history = ProprioHistory(self._fdm_history.length, self._fdm_history.dt, self._fdm_history.features)
         ctl = NavigationController(p.planner, (self.dynamics, history), device=self.device)
         contacts = ContactMonitor(sim, self.foot_contact_time)
         goal = np.asarray(scenario.goal, dtype=float)
@@ -347,8 +370,12 @@ class LockstepRunner:
             phase["physics"] += clock() - c0
             now = sim.time
             twist = np.array([st.linear_velocity[0], st.linear_velocity[1], st.angular_velocity[2]])
+            if legged:  # what /joint_states carries, before the odometry as on the wire
+                js = sim.joint_state()
+                ctl.joint_state(Joints(js.positions, js.velocities, js.efforts, now), now)
             ctl.odometry(Odometry(np.array([st.position[0], st.position[1], st.yaw]), twist,
-                                  float(st.position[2]), st.gravity, now), now)
+                                  float(st.position[2]), st.gravity, now, linear=np.asarray(st.linear_velocity),
+                                  angular=np.asarray(st.angular_velocity)), now)
             contacts.update(sim.data, now, self.step)
             if goal_t is not None:
                 ts.append(now - goal_t)
@@ -420,6 +447,7 @@ class LockstepRunner:
             "first_collision_s": None if contacts.first_collision is None or goal_t is None
             else round(contacts.first_collision - goal_t, 3),
         }
+        extra["robot"] = self.robot
         return _record(scenario, self.planner, "lockstep", world, np.array(ts), np.array(poses).reshape(-1, 3),
                        reached_at, fallen_at, rules, time.perf_counter() - wall0, extra, contacts.collided, error)
 
@@ -449,7 +477,7 @@ def _params_with_locomotion(params_file: Optional[str], locomotion: dict, out: P
 
 def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, params_file: Optional[str] = None,
               rules: OutcomeRules = OutcomeRules(), rate: float = 1.0, startup_limit: float = 90.0,
-              min_base_height: float = 0.25, threads: Optional[int] = None) -> dict[str, Any]:
+              min_base_height: float = 0.25, threads: Optional[int] = None, robot: str = "abstract") -> dict[str, Any]:
     """Drive one scenario through the real ``navigate`` graph (real DDS, separate processes).
 
     The scenario's world is written to ``<out_dir>/graph/<id>/world.yaml`` and passed to the sim
@@ -459,6 +487,7 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
     drops below ``min_base_height`` above the terrain (as the simulator's own rule). ``threads``
     sets ``OMP_NUM_THREADS`` (torch's intra-op threads) of the node processes; on a machine that
     is busy with other work, 1 keeps the planner from waiting on a descheduled second thread.
+    ``robot``: the sim node's ``locomotion`` (``abstract``, or ``legged`` = ``learned``).
 
     Returns:
         The scenario record (timing and contact fields are ``None``: they are not observable from
@@ -477,10 +506,9 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
     loaded = load_world(world_yaml)
     if not (np.array_equal(loaded.heights, world.heights) and loaded.boxes == world.boxes):
         raise RuntimeError(f"{world_yaml} does not reproduce scenario {scenario.id}")
-    # the benchmark's robot is the rigid-body one, in lock-step and through the graph alike (issue 16 moves
-    # the benchmark and the FDM to the legged robot)
+    # the same robot as in lock-step: the rigid body unless the run asks for the legged one
     args = {"world": str(world_yaml.resolve()), "rate": str(float(rate)), "dynamics": planner.name,
-            "locomotion": "abstract"}
+            "locomotion": "learned" if robot == "legged" else "abstract"}
     if planner.checkpoint:
         args["fdm_checkpoint"] = str(Path(planner.checkpoint).resolve())
     if scenario.locomotion:
@@ -513,7 +541,7 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
     extra = {"loop_sim_s": None, "loop_wall_s": None, "phase_s": None,
              "mean_cycle_ms": None, "max_cycle_ms": None, "planner_cycles": None, "risk_stops": None,
              "box_contact_s": None, "terrain_contact_s": None, "max_foot_contact_s": None,
-             "first_collision_s": None, "graph_reason": reason,
+             "first_collision_s": None, "graph_reason": reason, "robot": robot,
              # planner status changes seen on /diagnostics: [t since the goal, level, message]
              "diagnostics": [[round(float(dt) - (rec.goal_sent_at if math.isfinite(rec.goal_sent_at) else 0.0), 2),
                               int(level), str(msg)] for dt, level, msg in rec.diagnostics[:200]]}
@@ -557,17 +585,17 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_task(task: tuple) -> dict[str, Any]:
     """One lock-step scenario in a worker; the worker keeps its runners between tasks of the same run."""
-    scenario, planner, params_file, rules, threads = task
-    key = (params_file, rules, threads)
+    scenario, planner, params_file, rules, threads, robot = task
+    key = (params_file, rules, threads, robot)
     if _WORKER.get("key") != key:
         import torch
 
         torch.set_num_threads(threads)
         _WORKER.clear()
-        _WORKER.update(key=key, params=NavParams.load(params_file), rules=rules, runners={})
+        _WORKER.update(key=key, params=NavParams.load(params_file), rules=rules, robot=robot, runners={})
     runners = _WORKER["runners"]
     if planner not in runners:
-        runners[planner] = LockstepRunner(planner, _WORKER["params"], _WORKER["rules"])
+        runners[planner] = LockstepRunner(planner, _WORKER["params"], _WORKER["rules"], robot=_WORKER["robot"])
     return runners[planner].run(scenario)
 
 
@@ -575,7 +603,7 @@ def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out
              mode: str = "lockstep", params_file: Optional[str] = None, rules: OutcomeRules = OutcomeRules(),
              workers: int = 1, threads: int = 1, resume: bool = True, rate: float = 1.0, progress: bool = True,
              on_result: Optional[Callable[[dict[str, Any]], None]] = None, backend: str = "ray",
-             ray_address: str = "") -> list[dict[str, Any]]:
+             ray_address: str = "", robot: str = "abstract") -> list[dict[str, Any]]:
     """Run every scenario with every planner and keep ``<out_dir>/results.jsonl`` up to date.
 
     Args:
@@ -588,6 +616,8 @@ def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out
         workers: lock-step workers (graph mode always runs one scenario at a time): Ray tasks by default.
         backend: ``ray`` (a local instance, or the cluster at ``ray_address``) or ``processes``.
         ray_address: join this Ray cluster (``auto``, ``host:port``).
+        robot: ``abstract`` (the rigid-body ANYmal) or ``legged`` (the articulated one walking under its
+            policy); keep one robot per ``out_dir``.
         threads: torch threads per lock-step worker; in graph mode, per node process.
         resume: skip (mode, planner, scenario) triples already in the results file; otherwise
             they are re-run and replaced.
@@ -628,17 +658,17 @@ def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out
     try:
         if mode == "graph":
             for s, p in todo:
-                done(run_graph(s, p, out_dir, params_file, rules, rate, threads=threads))
+                done(run_graph(s, p, out_dir, params_file, rules, rate, threads=threads, robot=robot))
         elif int(workers) == 1:
             import torch
 
             torch.set_num_threads(int(threads))
             params = NavParams.load(params_file)
-            runners = {p: LockstepRunner(p, params, rules) for p in planners}
+            runners = {p: LockstepRunner(p, params, rules, robot=robot) for p in planners}
             for s, p in todo:
                 done(runners[p].run(s))
         else:  # Ray tasks (a local instance, or the cluster at ray_address) or a local pool
-            tasks = [(s, p, params_file, rules, int(threads)) for s, p in todo]
+            tasks = [(s, p, params_file, rules, int(threads), robot) for s, p in todo]
             for rec in run_tasks(_worker_task, tasks, int(workers), backend, ray_address, initializer=die_with_parent):
                 done(rec)
     finally:

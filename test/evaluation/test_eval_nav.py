@@ -250,6 +250,28 @@ def test_lockstep_workers_as_ray_tasks_give_the_same_records(flat_run, tmp_path)
     assert same["trajectory"] == rec["trajectory"]
 
 
+def test_lockstep_on_the_legged_robot(tmp_path):
+    """The articulated ANYmal walking under its policy, in lock-step: it reaches a flat goal, without
+    collisions; a legged-history FDM gets its joint states on the way (issue 16)."""
+    from fdm_small import SMALL
+
+    from morobot.fdm.checkpoint import save_checkpoint
+    from morobot.fdm.model import FDMConfig, PerceptiveFDM
+
+    sc = custom_scenario("flat", (-1.5, 0.0, 0.0), (1.5, 0.0, 0.0), size=8.0, budget=20.0)
+    rec = LockstepRunner(PlannerSpec("kinematic"), NavParams.load(), robot="legged").run(sc)
+    assert rec["outcome"] == "reached" and not rec["collision"] and rec["robot"] == "legged", rec
+    assert rec["box_contact_s"] == 0.0 and rec["terrain_contact_s"] == 0.0  # legs on the ground are walking
+    ckpt = tmp_path / "legged.pt"
+    save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**{**SMALL, "history_dim": 48, "history_features": "legged"})))
+    legged_fdm = PlannerSpec("fdm", str(ckpt))
+    short = custom_scenario("flat", (-1.5, 0.0, 0.0), (1.5, 0.0, 0.0), size=8.0, budget=3.0)
+    rec = LockstepRunner(legged_fdm, NavParams.load(), robot="legged").run(short)  # an untrained model: it runs
+    assert rec["error"] is None and rec["planner_cycles"] > 10
+    with pytest.raises(ValueError, match="needs robot legged"):
+        LockstepRunner(legged_fdm, NavParams.load()).run(short)
+
+
 def test_results_and_report_files(flat_run, tmp_path):
     _runner, _sc, rec = flat_run
     graph = {**rec, "mode": "graph", "time_to_goal": rec["time_to_goal"] + 0.5, "mean_cycle_ms": None}
