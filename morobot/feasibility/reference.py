@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 
 from morobot import paths
 from morobot.feasibility.config import FeasibilityConfig
-from morobot.robots import ARMS
+from morobot.robots import ARMS, ArmDescription
 
 
 def _urdf_limits(urdf: str) -> dict[str, tuple[float, float, float]]:
@@ -70,11 +70,16 @@ class ExhaustiveReference:
     Args:
         config: the settings the checker under test uses.
         points: obstacle point cloud (N, 3) in the arm's base frame (no robot points), or None.
+        arm: the arm's description when it is not one of ``morobot.robots.ARMS`` (with the config's
+            ``urdf``/``srdf``).
     """
 
-    def __init__(self, config: FeasibilityConfig = FeasibilityConfig(), points: np.ndarray | None = None) -> None:
+    def __init__(self, config: FeasibilityConfig = FeasibilityConfig(), points: np.ndarray | None = None,
+                 arm: ArmDescription | None = None) -> None:
         self.config = config
-        desc = ARMS[config.robot]
+        if arm is None and config.robot not in ARMS:
+            raise ValueError(f"arm {config.robot!r} is not in morobot.robots.ARMS: pass its ArmDescription")
+        desc = arm or ARMS[config.robot]
         if config.urdf:
             urdf, srdf = config.urdf, config.srdf
         else:
