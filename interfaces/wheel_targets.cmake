@@ -16,3 +16,17 @@ function(morobot_fix_wheel_targets)
     endif()
   endforeach()
 endfunction()
+
+# An interface package from its definition files: find the generators and the dependencies (each must be
+# a message package of the wheels), fix their targets, generate, and declare the ament package.
+macro(morobot_interface_package)
+  cmake_parse_arguments(MIP "" "" "FILES;DEPENDENCIES" ${ARGN})
+  find_package(ament_cmake REQUIRED)
+  find_package(rosidl_default_generators REQUIRED)
+  foreach(dep ${MIP_DEPENDENCIES})
+    find_package(${dep} REQUIRED)
+  endforeach()
+  morobot_fix_wheel_targets(${MIP_DEPENDENCIES} std_msgs builtin_interfaces unique_identifier_msgs service_msgs)
+  rosidl_generate_interfaces(${PROJECT_NAME} ${MIP_FILES} DEPENDENCIES ${MIP_DEPENDENCIES})
+  ament_package()
+endmacro()
