@@ -25,7 +25,12 @@ def quaternion_wxyz_to_rotation(q) -> np.ndarray:
     norm = math.sqrt(w * w + x * x + y * y + z * z)
     if not math.isfinite(norm) or abs(norm - 1.0) > 1e-3:
         raise ValueError(f"quaternion must be finite and of unit length, got norm {norm:.4g}")
-    w, x, y, z = w / norm, x / norm, y / norm, z / norm
+    return unit_quaternion_to_rotation((w / norm, x / norm, y / norm, z / norm))
+
+
+def unit_quaternion_to_rotation(q) -> np.ndarray:
+    """3x3 rotation of a unit quaternion ``(w, x, y, z)``, unchecked (callers that validate use this)."""
+    w, x, y, z = q
     return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
                      [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
                      [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])

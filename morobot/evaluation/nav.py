@@ -170,9 +170,7 @@ class ContactMonitor:
         n = model.ngeom
         idx = getattr(sim, "idx", None)
         if idx is not None and hasattr(idx, "foot"):  # the articulated robot
-            self.robot = np.asarray(idx.robot, dtype=bool)
-            self.foot = self.robot & ~np.asarray(idx.base, dtype=bool)
-            self.box = ~self.robot & (model.geom_type == mujoco.mjtGeom.mjGEOM_BOX)
+            self.robot, self.foot, self.box = idx.robot, idx.legs, idx.box
             self.terrain = ~self.robot & ~self.box
             self.foot_contact_time = math.inf
         else:

@@ -15,6 +15,7 @@ from geometry_msgs.msg import PoseStamped, Quaternion, Twist, TwistStamped
 from nav_msgs.msg import Odometry, Path
 from sensor_msgs.msg import PointCloud2, PointField
 
+from morobot.frames import unit_quaternion_to_rotation
 from morobot.planning.interface import HeightMap
 from morobot.pointcloud import cloud_xyz
 
@@ -60,14 +61,8 @@ def quaternion_wxyz_to_yaw(q: Sequence[float]) -> float:
 
 
 def quaternion_wxyz_to_matrix(q: Sequence[float]) -> np.ndarray:
-    w, x, y, z = q
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    """3x3 rotation of a unit quaternion ``(w, x, y, z)`` (unchecked: callers validate)."""
+    return unit_quaternion_to_rotation(q)
 
 
 # ------------------------------------------------------------------------------------ twists

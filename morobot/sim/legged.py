@@ -206,6 +206,8 @@ class LeggedIndex:
         self.foot_geoms = np.flatnonzero(self.foot)
         self.foot_leg = np.array([LEGS.index(body_names[g][:2]) for g in self.foot_geoms])
         self.base = robot & (body == self.base_body)
+        self.legs = robot & ~self.base  # hips, thighs, shanks and feet
+        self.box = ~robot & (model.geom_type == mujoco.mjtGeom.mjGEOM_BOX)  # the world's obstacles
         self.thigh_shank = robot & ~self.foot & np.array([b.endswith(("THIGH", "SHANK")) for b in body_names])
         self.world = ~robot
 

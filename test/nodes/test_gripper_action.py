@@ -21,10 +21,9 @@ def test_finger_commands_become_gripper_goals_and_leave_the_arm_trajectory(tmp_p
     assert out["forwarded"] > 10 and out["forwarded_names"] == [f"panda_joint{i}" for i in range(1, 8)]
 
 
-def test_without_control_msgs_the_node_says_what_to_do():
+def test_without_control_msgs_the_node_says_what_to_do(monkeypatch):
     from morobot.ros import gripper_action
 
-    if gripper_action.AVAILABLE:
-        pytest.skip("control_msgs is installed here")
+    monkeypatch.setattr(gripper_action, "AVAILABLE", False)  # as on the wheel-only path
     with pytest.raises(RuntimeError, match="needs control_msgs.*gripper_output:=joint_command"):
         gripper_action.GripperActionOutput(None)

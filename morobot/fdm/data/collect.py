@@ -221,8 +221,8 @@ class _Contacts:
         idx = getattr(sim, "idx", None)
         if idx is not None and hasattr(idx, "foot"):  # the articulated robot (morobot.locomotion.sim)
             self.robot = set(np.flatnonzero(idx.robot).tolist())
-            self.legs = self.robot - set(np.flatnonzero(idx.base).tolist())
-            self.boxes = set(np.flatnonzero(~idx.robot & (sim.model.geom_type == mujoco.mjtGeom.mjGEOM_BOX)).tolist())
+            self.legs = set(np.flatnonzero(idx.legs).tolist())
+            self.boxes = set(np.flatnonzero(idx.box).tolist())
         else:
             self.robot = set(np.flatnonzero(sim.model.geom_bodyid == sim.body_id).tolist())
             self.legs, self.boxes = set(), set()
