@@ -162,10 +162,11 @@ def load_dynamics(checkpoint: Optional[str] = None) -> FDMDynamics:
     return FDMDynamics.from_checkpoint(checkpoint)
 
 
-def make_scene(seed: int = 0) -> tuple[HeightMap, NavState]:
+def make_scene(seed: int = 0, dyn: Optional[FDMDynamics] = None) -> tuple[HeightMap, NavState]:
     """12 x 12 m map at 0.1 m around the robot (bumps, a 0.6 m box ahead, an unknown patch) and a state.
 
     The map is as large as the planner node's (``config/navigate.yaml``) so the whole scan is covered.
+    A legged model's joint columns are its training mean (a robot standing as the data's average).
     """
     rng = np.random.default_rng(seed)
     n, res, origin = 120, 0.1, (-6.0, -6.0)
@@ -175,6 +176,9 @@ def make_scene(seed: int = 0) -> tuple[HeightMap, NavState]:
     heights[(gx > 3.0) & (gx < 4.0) & (gy < -1.0)] = np.nan
     hmap = HeightMap(torch.tensor(heights, dtype=torch.float32), origin, res)
     history = stationary_history([0.3, 0.0, 0.0], [0.0, 0.0, -1.0], 10)
+    if dyn is not None and dyn.config.history_dim > history.shape[1]:
+        extra = dyn.model.history_mean[history.shape[1]:].cpu().numpy().astype(np.float32)
+        history = np.concatenate((history, np.tile(extra, (len(history), 1))), axis=1)
     state = NavState(pose=np.array([0.0, 0.0, 0.1]), twist=np.array([0.3, 0.0, 0.0]), z=0.55, history=history)
     return hmap, state
 
@@ -411,7 +415,7 @@ def bench_planning(dyn: FDMDynamics, samples: int, horizon: int, repeats: int, w
         (ms), ``plan_cost`` (last cycle) and ``commands`` (last cycle); plus ``max_cost_gap`` between
         ``morobot`` and ``re-encode`` plan costs over all cycles, and ``threads``.
     """
-    hmap, base = make_scene(seed)
+    hmap, base = make_scene(seed, dyn)
     planners = make_planners(dyn, samples, horizon, seed)
     wall: dict[str, list[float]] = {n: [] for n in PLANNERS}
     cpu: dict[str, list[float]] = {n: [] for n in PLANNERS}
@@ -676,7 +680,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t_all = time.perf_counter()
     if "plan" in args.sections:
         dyn = load_dynamics(args.checkpoint)
-        hmap, state = make_scene(args.seed)
+        hmap, state = make_scene(args.seed, dyn)
         checks = {"encoding_cost_gap": encoding_gap(dyn, state, hmap, 256, args.horizon, args.seed),
                   "stepwise_gap": stepwise_gap(dyn, state, hmap, 256, args.horizon, args.seed)}
         print(f"checks (256 random sequences): max |cost broadcast - per-sample encoding| "

@@ -42,7 +42,7 @@ from morobot.robots import ARMS  # noqa: E402
 BRANCH_SWITCH = 0.5
 #: FeasibleCap's published DLS settings (docs: ../shared/reference-designs.md), the checker's defaults before.
 BASELINE = IkConfig(damping=0.01, max_iterations=30, max_step=0.15, restarts=1, random_restarts=0, library_starts=0,
-                    patience=0, nullspace_step=0.0)
+                    patience=0, nullspace_step=0.0, analytic=False)
 
 
 def reachable_configurations(checker: FeasibilityChecker, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -124,6 +124,7 @@ def main() -> None:
     print(f"{args.robot}: {len(cold)} cold poses, {len(streams)} streams x {args.stream_steps} frames "
           f"(largest joint step along a stream {step:.3f} rad), CPU time, 1 thread")
     rows = {"FeasibleCap DLS (baseline)": measure(checker, BASELINE, cold, streams),
+            "shipped, numerical only": measure(checker, replace(checker.config.ik, analytic=False), cold, streams),
             "shipped": measure(checker, checker.config.ik, cold, streams)}
     print(f"{'IK':<28} {'cold':>7} {'warm':>7} {'p50 ms':>7} {'p99 ms':>7} {'max jump':>9} {'switches':>9} "
           f"{'checks/s':>9} {'false inf.':>10}")

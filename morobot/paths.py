@@ -90,5 +90,10 @@ def models_dir() -> Path:
 
 
 def default_fdm_checkpoint() -> Path:
-    """The shipped FDM checkpoint (reproduced by the command in docs/fdm.md)."""
+    """The shipped FDM checkpoint of the rigid-body robot (reproduced by the command in docs/fdm.md)."""
     return models_dir() / "fdm" / "fdm_default.pt"
+
+
+def legged_fdm_checkpoint() -> Path:
+    """The shipped FDM checkpoint of the walking robot (its joints in the history; docs/fdm.md)."""
+    return models_dir() / "fdm" / "fdm_legged.pt"

@@ -80,6 +80,44 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def paired_difference_interval(both: int, first_only: int, second_only: int, neither: int,
+                               z: float = 1.959963984540054) -> tuple[float, float, float]:
+    """Difference of two success rates measured on the same scenarios, with its 95 % interval.
+
+    Newcombe's score interval for paired proportions (method 10, Stat. Med. 1998): the two Wilson
+    intervals combined with the correlation of the pairs (continuity-corrected phi).
+
+    Args:
+        both: scenarios both planners succeeded on; ``first_only``, ``second_only``: only one did;
+            ``neither``: both failed.
+
+    Returns:
+        ``(difference, low, high)``: first's rate minus second's, within ``[-1, 1]``.
+
+    Raises:
+        ValueError: negative counts.
+    """
+    a, b, c, d = (int(v) for v in (both, first_only, second_only, neither))
+    if min(a, b, c, d) < 0:
+        raise ValueError(f"counts must be >= 0, got {(a, b, c, d)}")
+    n = a + b + c + d
+    if n == 0:
+        return 0.0, -1.0, 1.0
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = wilson_interval(a + b, n, z)
+    l2, u2 = wilson_interval(a + c, n, z)
+    denom = math.sqrt((a + b) * (c + d) * (a + c) * (b + d))
+    if denom == 0:
+        phi = 0.0
+    else:
+        num = a * d - b * c
+        phi = (max(num - n / 2, 0.0) if num > 0 else num) / denom
+    diff = p1 - p2
+    low = diff - math.sqrt(max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0))
+    high = diff + math.sqrt(max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0.0))
+    return diff, max(-1.0, low), min(1.0, high)
+
+
 def stuck_time(t: np.ndarray, dist: np.ndarray, window: float, eps: float) -> float:
     """First time at which the best distance improved by less than ``eps`` over ``window``.
 

@@ -368,9 +368,10 @@ class LockstepRunner:
             phase["physics"] += clock() - c0
             now = sim.time
             twist = np.array([st.linear_velocity[0], st.linear_velocity[1], st.angular_velocity[2]])
-            if legged:  # what /joint_states carries, before the odometry as on the wire
+            if legged:  # what /joint_states and /joint_targets carry, before the odometry as on the wire
                 js = sim.joint_state()
                 ctl.joint_state(Joints(js.positions, js.velocities, js.efforts, now), now)
+                ctl.joint_targets(sim.joint_targets()[0], now)
             ctl.odometry(Odometry(np.array([st.position[0], st.position[1], st.yaw]), twist,
                                   float(st.position[2]), st.gravity, now, linear=np.asarray(st.linear_velocity),
                                   angular=np.asarray(st.angular_velocity)), now)

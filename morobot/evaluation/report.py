@@ -20,7 +20,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from morobot.evaluation.metrics import OUTCOMES, aggregate
+from morobot.evaluation.metrics import OUTCOMES, aggregate, paired_difference_interval
 from morobot.fileio import atomic_save_figure, atomic_write_text
 
 _PLANNER_COLOURS = {"kinematic": "tab:orange", "fdm": "tab:blue"}
@@ -49,6 +49,42 @@ def summary_table(aggregates: Sequence[dict[str, Any]]) -> str:
             f"| {_fmt(a['median_time_to_goal'], '.1f', ' s')} | {_fmt(a['median_path_ratio'], '.2f')} "
             f"| {_fmt(a['median_min_clearance'], '.2f', ' m')} | {_fmt(a['mean_cycle_ms'], '.1f', ' ms')} |")
     return "\n".join(lines)
+
+
+def paired_table(records: Sequence[dict[str, Any]], first: str = "fdm",
+                 second: str = "kinematic") -> tuple[str, list[dict[str, Any]]]:
+    """``first`` against ``second`` planner on the scenarios both ran, per mode and mix: success rates,
+    their difference and its paired 95 % interval (:func:`paired_difference_interval`).
+
+    Returns:
+        ``(markdown, rows)``; the markdown is empty when no scenario was run by both planners.
+    """
+    by_key: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+    for r in records:
+        by_key.setdefault((r["mode"], r["mix"], r["id"]), {})[r["planner"]] = r
+    groups: dict[tuple[str, str], list[int]] = {}
+    for (mode, mix, _), runs in sorted(by_key.items()):
+        if first in runs and second in runs:
+            s1, s2 = bool(runs[first]["success"]), bool(runs[second]["success"])
+            counts = groups.setdefault((mode, mix), [0, 0, 0, 0])
+            counts[{(True, True): 0, (True, False): 1, (False, True): 2, (False, False): 3}[(s1, s2)]] += 1
+    rows = []
+    for (mode, mix), (a, b, c, d) in sorted(groups.items()):
+        diff, lo, hi = paired_difference_interval(a, b, c, d)
+        n = a + b + c + d
+        rows.append({"mode": mode, "mix": mix, "pairs": n, f"{first}_success": (a + b) / n,
+                     f"{second}_success": (a + c) / n, "difference": diff, "difference_ci": [lo, hi],
+                     f"{first}_only": b, f"{second}_only": c})
+    if not rows:
+        return "", rows
+    lines = [f"| mode | terrain | pairs | {first} | {second} | difference | paired 95 % CI | only {first} "
+             f"| only {second} |", "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    for r in rows:
+        lo, hi = r["difference_ci"]
+        lines.append(f"| {r['mode']} | {r['mix']} | {r['pairs']} | {100 * r[f'{first}_success']:.0f} % "
+                     f"| {100 * r[f'{second}_success']:.0f} % | {100 * r['difference']:+.0f} pts "
+                     f"| {100 * lo:+.0f} to {100 * hi:+.0f} | {r[f'{first}_only']} | {r[f'{second}_only']} |")
+    return "\n".join(lines), rows
 
 
 def agreement_table(records: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -212,6 +248,9 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, header:
         rows = [a for a in aggs if a["mode"] == mode]
         if rows:
             parts += [f"## {mode}", "", summary_table(rows), ""]
+    paired, paired_rows = paired_table(records)
+    if paired:
+        parts += ["## FDM vs kinematic on the same scenarios (success difference, paired)", "", paired, ""]
     table, stats = agreement_table(records)
     if table:
         parts += ["## lockstep vs graph (same scenarios)", "",
@@ -220,7 +259,8 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, header:
                   table, ""]
     paths = {"markdown": out_dir / "summary.md", "json": out_dir / "summary.json"}
     _write_text(paths["markdown"], "\n".join(parts))
-    _write_text(paths["json"], json.dumps(_finite({"aggregates": aggs, "agreement": stats}), indent=2,
+    summary = {"aggregates": aggs, "agreement": stats, "paired": paired_rows}
+    _write_text(paths["json"], json.dumps(_finite(summary), indent=2,
                                           allow_nan=False))
     if plot:
         paths["png"] = plot_report(records, out_dir / "nav_eval.png")

@@ -14,6 +14,9 @@ Terrain mixes (worlds of ``size`` x ``size`` metres, default 16 m):
 * ``slopes``: hills and ramped plateaus (slopes up to 20-28 deg, plateau sides are cliffs);
 * ``steps``: staircases (0.10-0.15 m risers) plus climbable and unclimbable platforms;
 * ``cluttered``: 14 boxes and 3 thin walls on mildly rough ground;
+* ``stairs`` (not in the default set): three staircases (0.10-0.15 m risers, up, landing, down)
+  near the straight path and nothing else: what the legged robot's policy cannot yet climb from
+  8.7 cm risers (docs/locomotion.md), so a planner has to walk around them;
 * ``rubble`` (not in the default set): the ``rough`` terrain with foot-scale bumps and hollows
   (peak 6 cm, 0.4 m spacing) and three boxes, **and a robot that stumbles**: the simulator's
   speed-dependent stumble model (:mod:`morobot.sim.locomotion`) is on, so walking fast,
@@ -77,6 +80,8 @@ TERRAIN_MIXES: dict[str, TerrainMix] = {
                         {}, "stairs (10-15 cm risers), climbable and unclimbable platforms"),
     "cluttered": TerrainMix("cluttered", "cluttered", {"n_boxes": 14, "n_walls": 3}, {},
                             "14 boxes and 3 walls on mildly rough ground"),
+    "stairs": TerrainMix("stairs", "steps", {"n_stairs": 3, "n_blocks_low": 0, "n_blocks_high": 0, "path_bias": 0.8},
+                         {}, "three staircases (10-15 cm risers, up, landing, down) near the straight path"),
     "rubble": TerrainMix("rubble", "rough", {"n_boxes": 3, "rubble": 0.06, "rubble_size": 0.4},
                          {"amplitude": (0.10, 0.20), "wavelength": (1.5, 2.5)},
                          "rough terrain with 6 cm rubble and three boxes; the robot stumbles at speed",

@@ -14,8 +14,15 @@ says which it was trained on. ``base`` (9 features, any robot with odometry)::
     24..35  joint velocities (rad/s)
     36..47  joint torques (N·m)
 
-(the paper's joint-position errors and last actions need the locomotion controller's joint targets,
-which a robot does not publish by default; the rows at earlier history steps carry the joint motion).
+``legged_actions`` (84 features: the paper's full proprioception) adds the locomotion controller's
+joint targets, which a robot publishes only if asked to (the simulator does, on ``joint_targets``)::
+
+    48..59  joint-position errors: target - position (rad)
+    60..71  the last action: joint position targets (rad)
+    72..83  the action before it (rad)
+
+Each set is a prefix of the next (``base`` < ``legged`` < ``legged_actions``), so data collected with
+a richer set trains a model of a poorer one by dropping columns (:func:`feature_columns`).
 
 The same :class:`ProprioHistory` is used by data collection and by the run-time node, so the
 model sees identically built histories in training and deployment.
@@ -37,8 +44,14 @@ HISTORY_DIM = len(HISTORY_FEATURES)
 #: The legged robot's extra columns, after the base ones.
 LEGGED_EXTRA = (("vz", "wx", "wy") + tuple(f"q_{j}" for j in ANYMAL_JOINTS)
                 + tuple(f"dq_{j}" for j in ANYMAL_JOINTS) + tuple(f"tau_{j}" for j in ANYMAL_JOINTS))
+#: The columns the joint targets add to the ``legged`` set.
+ACTION_EXTRA = (tuple(f"qerr_{j}" for j in ANYMAL_JOINTS) + tuple(f"a1_{j}" for j in ANYMAL_JOINTS)
+                + tuple(f"a2_{j}" for j in ANYMAL_JOINTS))
 #: The feature sets by name.
-FEATURE_SETS = {"base": HISTORY_FEATURES, "legged": HISTORY_FEATURES + LEGGED_EXTRA}
+FEATURE_SETS = {"base": HISTORY_FEATURES, "legged": HISTORY_FEATURES + LEGGED_EXTRA,
+                "legged_actions": HISTORY_FEATURES + LEGGED_EXTRA + ACTION_EXTRA}
+#: Feature sets that need the 12 leg joints' states.
+JOINT_FEATURES = ("legged", "legged_actions")
 
 
 def feature_names(features: str) -> tuple[str, ...]:
@@ -46,6 +59,19 @@ def feature_names(features: str) -> tuple[str, ...]:
     if features not in FEATURE_SETS:
         raise ValueError(f"unknown history features {features!r}; expected one of {sorted(FEATURE_SETS)}")
     return FEATURE_SETS[features]
+
+
+def feature_columns(data_features: str, model_features: str) -> int:
+    """How many leading columns of ``data_features`` rows make a ``model_features`` row.
+
+    Raises:
+        ValueError: the model's set is not a prefix of the data's (e.g. a ``legged`` model on ``base`` data).
+    """
+    data, model = feature_names(data_features), feature_names(model_features)
+    if data[:len(model)] != model:
+        raise ValueError(f"history features {model_features!r} cannot be made from {data_features!r} rows "
+                         f"(they are not a prefix of them)")
+    return len(model)
 
 
 def legged_extra(linear_velocity: Any, angular_velocity: Any, q: Any, dq: Any, tau: Any) -> np.ndarray:
@@ -66,6 +92,23 @@ def legged_extra(linear_velocity: Any, angular_velocity: Any, q: Any, dq: Any, t
     return extra
 
 
+def action_extra(q: Any, target: Any, previous_target: Any) -> np.ndarray:
+    """The ``legged_actions`` set's columns after the ``legged`` ones: ``target - q``, ``target``,
+    ``previous_target`` (12 joints each, :data:`morobot.robots.ANYMAL_JOINTS` order).
+
+    Raises:
+        ValueError: wrong sizes or non-finite values.
+    """
+    n = len(ANYMAL_JOINTS)
+    q, a1, a2 = (np.asarray(v, dtype=np.float64).reshape(-1) for v in (q, target, previous_target))
+    if any(v.shape != (n,) for v in (q, a1, a2)):
+        raise ValueError(f"joint positions and targets must have {n} values each")
+    out = np.concatenate((a1 - q, a1, a2))
+    if not np.all(np.isfinite(out)):
+        raise ValueError("joint targets must be finite")
+    return out
+
+
 def mirror_map(features: str) -> tuple[np.ndarray, np.ndarray]:
     """``(columns, signs)`` so that ``row[columns] * signs`` is the row of the left-right mirrored robot
     (reflection about its x-z plane): lateral velocity, yaw and roll rates and the lateral gravity
@@ -76,7 +119,7 @@ def mirror_map(features: str) -> tuple[np.ndarray, np.ndarray]:
     columns, signs = [], []
     for name in names:
         source, sign = name, -1.0 if name in flips else 1.0
-        for prefix in ("q_", "dq_", "tau_"):
+        for prefix in ("q_", "dq_", "tau_", "qerr_", "a1_", "a2_"):
             if name.startswith(prefix):
                 joint = name[len(prefix):]
                 source = prefix + swap[joint[0]] + joint[1:]
@@ -148,7 +191,8 @@ class ProprioHistory:
     Args:
         length: number of rows returned by :meth:`array`.
         dt: spacing of the rows (s).
-        features: ``base`` or ``legged`` (then every :meth:`push` carries the joints' ``extra``).
+        features: ``base``, ``legged`` or ``legged_actions`` (then every :meth:`push` carries the
+            joints' ``extra``).
     """
 
     def __init__(self, length: int = 10, dt: float = 0.05, features: str = "base") -> None:
@@ -190,7 +234,8 @@ class ProprioHistory:
             cmd: commanded body twist ``(vx, vy, wz)`` in effect at ``stamp``.
             twist: measured body twist ``(vx, vy, wz)``.
             gravity: gravity direction in the base frame.
-            extra: ``legged``: :func:`legged_extra`; ``base``: None.
+            extra: ``legged``: :func:`legged_extra`; ``legged_actions``: that and :func:`action_extra`;
+                ``base``: None.
 
         Raises:
             ValueError: on a stamp older than the newest stored one, malformed vectors, or ``extra``

@@ -28,6 +28,9 @@ class IkConfig:
         patience: a restart (not the warm start) is abandoned when its error has not fallen by 1 %
             for this many iterations (0: never).
         seed: seed of those draws and of the library.
+        analytic: solve in closed form where the arm has one (the Panda's geometry, checked on the URDF:
+            :mod:`morobot.feasibility.analytic_ik`), the numerical solver only when it finds nothing.
+        q7_step: spacing of the closed form's sweep over the seventh joint (rad).
 
     The defaults were chosen by measurement (docs/feasibility.md, "IK"): FeasibleCap's DLS
     (lambda^2 0.01, 30 iterations, 0.15 rad steps, one restart) solved 65 % of reachable poses from a
@@ -46,6 +49,8 @@ class IkConfig:
     patience: int = 5
     nullspace_step: float = 0.05
     seed: int = 0
+    analytic: bool = True
+    q7_step: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,7 @@ def validate(cfg: FeasibilityConfig) -> None:
            "IK needs damping > 0, max_iterations >= 1, max_step > 0, restarts >= 0")
     _check(ik.position_tolerance > 0.0 and ik.rotation_tolerance > 0.0, "IK tolerances must be > 0")
     _check(0.0 <= ik.nullspace_step <= 0.5, "IK nullspace_step must be in [0, 0.5] rad")
+    _check(0.005 <= ik.q7_step <= 0.5, "IK q7_step must be in [0.005, 0.5] rad")
     _check(ik.random_restarts >= 0 and ik.patience >= 0, "IK random_restarts and patience must be >= 0")
     _check(0 <= ik.library_starts <= ik.library_size <= 100_000,
            "IK needs 0 <= library_starts <= library_size <= 100000")

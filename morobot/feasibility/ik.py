@@ -1,4 +1,8 @@
-"""Damped-least-squares inverse kinematics for the TCP pose, warm-started.
+"""Inverse kinematics for the TCP pose: closed form where the arm has one, else damped least squares.
+
+Arms with the Panda's geometry (checked on the URDF) are solved in closed form over a sweep of the
+seventh joint, taking the solution nearest the warm start (:mod:`morobot.feasibility.analytic_ik`);
+the numerical solver below runs for other arms and when the closed form finds nothing.
 
 Targets farther from the (fixed) joint-1 origin than the arm's reach bound are rejected without
 iterating. Each iteration takes ``dq = J^T (J J^T + lambda^2 I)^-1 e`` with ``e = log6(T^-1 T_target)`` and the
@@ -31,6 +35,7 @@ import eigenpy
 import numpy as np
 import pinocchio as pin
 
+from morobot.feasibility.analytic_ik import AnalyticIk
 from morobot.feasibility.config import IkConfig
 from morobot.feasibility.model import ArmModel
 
@@ -110,6 +115,7 @@ class DlsIk:
         self._half_range = np.maximum(0.5 * (self.upper - self.lower), 1e-3)
         library_rng = np.random.default_rng([config.seed, 1])
         self._library_q = library_rng.uniform(self.lower, self.upper, (config.library_size, len(self.lower)))
+        self.analytic = AnalyticIk.for_arm(robot, self.lower, self.upper, config.q7_step) if config.analytic else None
         poses = [robot.ee_placement(q, self._data) for q in self._library_q]
         self._library_p = np.array([t.translation for t in poses]).reshape(-1, 3)
         self._library_r = np.array([t.rotation for t in poses]).reshape(-1, 3, 3)
@@ -169,9 +175,10 @@ class DlsIk:
             return moved, True, 1, pos2, rot2
         return q, True, 1, pos_err, rot_err
 
-    def _attempt(self, target: pin.SE3, q: np.ndarray,
-                 warm: bool = False) -> tuple[np.ndarray, bool, int, float, float]:
-        """One DLS attempt from ``q``; ``warm``: the warm start (null-space preference, no patience)."""
+    def _attempt(self, target: pin.SE3, q: np.ndarray, warm: bool = False,
+                 patient: bool = True) -> tuple[np.ndarray, bool, int, float, float]:
+        """One DLS attempt from ``q``; ``warm``: the warm start (null-space preference, and no patience
+        unless ``patient``)."""
         cfg, model, data = self.config, self.robot.model, self._data
         lower, upper = self.lower, self.upper
         q = np.minimum(np.maximum(q, lower), upper)
@@ -190,7 +197,7 @@ class DlsIk:
                 best, since_best = err, 0
             else:
                 since_best += 1
-                if cfg.patience and since_best >= cfg.patience and not warm:
+                if cfg.patience and since_best >= cfg.patience and (patient or not warm):
                     break
             jac = pin.getFrameJacobian(model, data, self.robot.ee_frame_id, pin.LOCAL)
             solver = eigenpy.LLT(jac @ jac.T + self._damping)
@@ -208,9 +215,10 @@ class DlsIk:
         return q, False, it, pos_err, rot_err
 
     def solve(self, target: pin.SE3, q_init: np.ndarray, restart_from=()) -> IkResult:
-        """Solve for ``target`` starting at ``q_init``; then from each of ``restart_from``; then from
-        the ``library_starts`` nearest library configurations; then from up to ``random_restarts``
-        configurations drawn within the limits.
+        """Solve for ``target``: DLS from the warm start ``q_init``; then, where the arm has a closed form,
+        its solution nearest ``q_init``; then DLS from each of ``restart_from``, from the ``library_starts``
+        nearest library configurations and from up to ``random_restarts`` configurations drawn within
+        the limits.
 
         Args:
             target: desired end-effector pose in the base frame.
@@ -226,18 +234,27 @@ class DlsIk:
             q = np.minimum(np.maximum(np.asarray(q_init, float), self.lower), self.upper)
             _, pos_err, rot_err = self._errors(q, target)
             return IkResult(q, False, 0, pos_err, rot_err, out_of_reach=True)
-        total = 0
-        best = None
+        # the warm start first: where it converges it is the continuous answer along a stream (the
+        # closed form's q7 parameterisation is ill-conditioned near the shoulder's alignment, q2 = 0)
+        q, ok, total, pos_err, rot_err = self._attempt(target, np.asarray(q_init, float), warm=True,
+                                                       patient=self.analytic is not None)
+        if ok:
+            return IkResult(self._nearest_turn(q, q_init), True, total, pos_err, rot_err)
+        best = (q, pos_err, rot_err)
+        if self.analytic is not None:  # the solution nearest the warm start, of all there are
+            found = self.analytic.solve(target, np.asarray(q_init, float),
+                                        (self.config.position_tolerance, self.config.rotation_tolerance))
+            if found is not None:
+                return IkResult(found[0], True, total, found[1], found[2])
         draws = (self._rng.uniform(self.lower, self.upper) for _ in range(self.config.random_restarts))
         # looked up only when the warm start and the restarts fail
         library = (q for q in (None,) for q in self.library_starts(target, self.config.library_starts))
-        for k, start in enumerate(itertools.chain((q_init, *restart_from), library, draws)):
-            # the null-space preference steers the warm start only (restarts go straight for the pose);
-            # patience cuts restarts only (the warm start is the continuous answer when it converges)
-            q, ok, its, pos_err, rot_err = self._attempt(target, np.asarray(start, float), warm=k == 0)
+        for start in itertools.chain(restart_from, library, draws):
+            # restarts go straight for the pose (no null-space preference), cut by patience
+            q, ok, its, pos_err, rot_err = self._attempt(target, np.asarray(start, float))
             total += its
             if ok:
                 return IkResult(self._nearest_turn(q, q_init), True, total, pos_err, rot_err)
-            if best is None or pos_err < best[1]:
+            if pos_err < best[1]:
                 best = (q, pos_err, rot_err)
         return IkResult(best[0], False, total, best[1], best[2])

@@ -28,7 +28,7 @@ from morobot.sim.anymal import STANDING_POSE, anymal_depth_cameras, load_robot_b
 from morobot.sim.controlled import ControlledSim
 from morobot.sim.depth import DepthSensor, DepthSensorConfig
 from morobot.sim.legged import DEFAULT_POSE, JOINTS, LeggedConfig, LeggedIndex, build_world_model
-from morobot.sim.locomotion import BaseState
+from morobot.sim.locomotion import BaseState, StuckDetector
 from morobot.sim.worlds import World
 
 
@@ -45,12 +45,14 @@ class LeggedSimConfig:
     command_timeout: float = 0.5
     fallen_tilt_deg: float = 60.0
     min_base_height: float = 0.25
+    stuck_window: float = 1.5  # the stuck flag (StuckDetector), as the rigid-body robot's
+    stuck_ratio: float = 0.25
     legged: LeggedConfig = field(default_factory=LeggedConfig)
     depth: DepthSensorConfig = field(default_factory=DepthSensorConfig)
     tile_cells: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("command_timeout", "fallen_tilt_deg", "min_base_height"):
+        for name in ("command_timeout", "fallen_tilt_deg", "min_base_height", "stuck_window", "stuck_ratio"):
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"LeggedSimConfig.{name} must be positive, got {v!r}")
@@ -107,7 +109,9 @@ class LeggedAnymalSim(ControlledSim):
         self._command = np.zeros(3)
         self._stamp = -math.inf
         self._action = np.zeros(12)
+        self._targets = (DEFAULT_POSE.copy(), DEFAULT_POSE.copy())  # (last, the one before)
         self._fallen = False
+        self._stuck = StuckDetector(self.config.stuck_window, self.config.stuck_ratio)
         self._steps = 0
         self._control()
         return self.state()
@@ -122,11 +126,15 @@ class LeggedAnymalSim(ControlledSim):
         rot = self._rotation()
         return BaseState(position=self.data.qpos[:3].copy(), quaternion=q, yaw=math.atan2(rot[1, 0], rot[0, 0]),
                          linear_velocity=rot.T @ self.data.qvel[:3], angular_velocity=self.data.qvel[3:6].copy(),
-                         gravity=-rot[2, :], fallen=self._fallen, stuck=False, time=self.time)
+                         gravity=-rot[2, :], fallen=self._fallen, stuck=self._stuck.stuck, time=self.time)
 
     def joint_state(self) -> JointStateSample:
         return JointStateSample(JOINTS, self.data.qpos[self.idx.qpos].copy(), self.data.qvel[self.idx.qvel].copy(),
                                 self.data.actuator_force[self.idx.act].copy())
+
+    def joint_targets(self) -> tuple[np.ndarray, np.ndarray]:
+        """The policy's last two actions as joint position targets ``([12], [12])`` (rad), newest first."""
+        return self._targets[0].copy(), self._targets[1].copy()
 
     def depth_points(self, noise: bool = True) -> np.ndarray:
         """Points ``[N, 3]`` (float32, base frame) from the depth cameras."""
@@ -155,8 +163,12 @@ class LeggedAnymalSim(ControlledSim):
                                 d.qpos[None, self.idx.qpos], d.qvel[None, self.idx.qvel], self._action[None],
                                 np.array([pos[2]]), terrain[None], DEFAULT_POSE)
         self._action = self.policy.act(obs)[0]
-        d.ctrl[self.idx.act] = joint_targets(self._action[None], DEFAULT_POSE)[0]
+        target = joint_targets(self._action[None], DEFAULT_POSE)[0]
+        self._targets = (target, self._targets[0])
+        d.ctrl[self.idx.act] = target
         tilted = -rot[2, 2] > -math.cos(math.radians(self.config.fallen_tilt_deg))
         low = (pos[2] - ground < self.config.min_base_height) if math.isfinite(ground) \
             else pos[2] < float(self.world.heights.min()) - 0.5
         self._fallen = self._fallen or bool(tilted or low)
+        v = rot.T @ d.qvel[0:3]
+        self._stuck.update(self.command, (v[0], v[1], d.qvel[5]), self.control_dt)

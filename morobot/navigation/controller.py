@@ -38,7 +38,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
-from morobot.fdm.history import legged_extra
+from morobot.fdm.history import JOINT_FEATURES, action_extra, legged_extra
 from morobot.freshness import input_age, stamp_lead_error
 from morobot.navigation import factory
 from morobot.planning.cost import should_stop
@@ -93,7 +93,8 @@ class Decision:
     Attributes:
         command: ``[3]`` body twist to send (zeros when stopping).
         code: what happened: ``waiting`` (no goal; send nothing), ``fault``, ``no_odom``,
-            ``stale_odom``, ``no_map``, ``stale_map``, ``unknown_map``, ``goal_reached``,
+            ``stale_odom``, ``no_joints``, ``stale_joints``, ``no_targets``, ``stale_targets``, ``no_map``,
+            ``stale_map``, ``unknown_map``, ``goal_reached``,
             ``planning_failed``, ``no_plan``, ``risk_stop``, ``tracking``.
         level: ``OK``/``WARN``/``ERROR`` (diagnostic levels).
         message: one line saying why.
@@ -162,15 +163,21 @@ class NavigationController:
             resolved, or a node's validated values).
         dynamics: a prebuilt dynamics model and its proprioceptive history (``(model, history)``);
             built from ``params`` when None.
-        device: torch device of the planner.
+        device: torch device of the planner (default: the ``device`` parameter).
+
+    Raises:
+        ValueError: a CUDA device on a machine without one.
     """
 
     def __init__(self, params: Mapping[str, Any], dynamics: Optional[tuple[Any, Any]] = None,
-                 device: str = "cpu") -> None:
+                 device: Optional[str] = None) -> None:
         self.p = dict(params)
-        self.device = device
-        self.dynamics, self.history = dynamics if dynamics is not None else factory.make_dynamics(self.p, device)
-        self.mppi = factory.make_planner(self.p, self.dynamics, device=device)
+        self.device = device or str(self.p.get("device", "cpu"))
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r}: this machine has no CUDA GPU (use device cpu)")
+        self.dynamics, self.history = (dynamics if dynamics is not None
+                                       else factory.make_dynamics(self.p, self.device))
+        self.mppi = factory.make_planner(self.p, self.dynamics, device=self.device)
         self.blocked = factory.make_blocked_monitor(self.p)
         self.goal: Optional[np.ndarray] = None
         self.state = "idle"
@@ -179,6 +186,8 @@ class NavigationController:
         self._odom_arrival = self._map_arrival = self._odom_stamp = self._map_stamp = -math.inf
         self.joints: Optional[Joints] = None  # the legged FDM's joint input (history features "legged")
         self._joints_arrival = -math.inf
+        self.targets: Optional[tuple[np.ndarray, np.ndarray]] = None  # the last two joint targets, newest first
+        self._targets_arrival = -math.inf
         self.fault: Optional[str] = None
         self.last_command = np.zeros(3)
 
@@ -232,20 +241,40 @@ class NavigationController:
     @property
     def needs_joints(self) -> bool:
         """Whether the dynamics model's history takes the legs' joint states (a ``legged`` FDM)."""
-        return self.history is not None and getattr(self.history, "features", "base") == "legged"
+        return self.history is not None and getattr(self.history, "features", "base") in JOINT_FEATURES
+
+    @property
+    def needs_targets(self) -> bool:
+        """Whether it also takes the locomotion controller's joint targets (a ``legged_actions`` FDM)."""
+        return self.history is not None and getattr(self.history, "features", "base") == "legged_actions"
 
     def joint_state(self, joints: Joints, arrival: float) -> None:
         """A joint-state sample (the legged FDM's input), received at ``arrival`` (caller's clock)."""
         self.joints = joints
         self._joints_arrival = float(arrival)
 
+    def joint_targets(self, positions: np.ndarray, arrival: float) -> None:
+        """The locomotion controller's newest joint position targets (one per control step), received at
+        ``arrival``; the one before is kept as the previous action."""
+        positions = np.asarray(positions, dtype=float)
+        self.targets = (positions, positions if self.targets is None else self.targets[0])
+        self._targets_arrival = float(arrival)
+
+    def _fresh(self, arrival: float, now: float) -> bool:
+        return now - arrival <= self.p["max_odom_age"]
+
     def _joint_columns(self, odom: Odometry, now: float) -> Optional[np.ndarray]:
         if not self.needs_joints:
             return None
         j = self.joints
-        if j is None or now - self._joints_arrival > self.p["max_odom_age"] or odom.linear is None:
+        if j is None or not self._fresh(self._joints_arrival, now) or odom.linear is None:
             return None
-        return legged_extra(odom.linear, odom.angular, j.positions, j.velocities, j.efforts)
+        cols = legged_extra(odom.linear, odom.angular, j.positions, j.velocities, j.efforts)
+        if not self.needs_targets:
+            return cols
+        if self.targets is None or not self._fresh(self._targets_arrival, now):
+            return None
+        return np.concatenate((cols, action_extra(j.positions, *self.targets)))
 
     def invalid_odometry(self, why: str) -> None:
         """An odometry message that could not be read: the robot stops until a valid one comes."""
@@ -296,12 +325,17 @@ class NavigationController:
         age = self.odom_age(now)
         if age > self.p["max_odom_age"]:
             return "stale_odom", f"stale odometry ({age:.2f}s old)", {"odom_age": age}
-        if self.needs_joints:
-            if self.joints is None:
-                return "no_joints", "no joint state received (the legged FDM needs the joints)", {}
-            age = now - self._joints_arrival
+        legged_inputs = (
+            (self.needs_joints, self.joints, self._joints_arrival, "joints", "joint state", "the joints"),
+            (self.needs_targets, self.targets, self._targets_arrival, "targets", "joint targets", "the last actions"))
+        for needed, value, arrival, code, what, why in legged_inputs:
+            if not needed:
+                continue
+            if value is None:
+                return f"no_{code}", f"no {what} received (the legged FDM needs {why})", {}
+            age = now - arrival
             if age > self.p["max_odom_age"]:
-                return "stale_joints", f"stale joint state ({age:.2f}s old)", {"joints_age": age}
+                return f"stale_{code}", f"stale {what} ({age:.2f}s old)", {f"{code}_age": age}
         if self.hmap is None:
             return "no_map", "no elevation map received", {}
         age = self.map_age(now)

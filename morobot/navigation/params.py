@@ -9,6 +9,7 @@ overrides: a key that is not a field here is an error.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -62,6 +63,8 @@ class PlannerParams:
     # dynamics
     dynamics: str = param("kinematic", "dynamics model", choices=("kinematic", "fdm"), read_only=True)
     fdm_checkpoint: str = param("", "FDM checkpoint (dynamics fdm; empty = shipped default)", read_only=True)
+    device: str = param("cpu", "torch device of the planner: cpu, cuda or cuda:N (a GPU; refused at start-up where "
+                        "there is none)", read_only=True)
     fdm_map_risk: bool = param(True, "dynamics fdm: also count the geometric terrain risk at the FDM's predicted "
                                "poses (covers the depth cameras' blind spots)", read_only=True)
     footprint_radius: float = param(0.45, "robot footprint radius for geometric risk (m)", 0.05, 3.0)
@@ -115,6 +118,8 @@ class PlannerParams:
                 return f"{name} must be 3 finite numbers"
         if any(s < 0 for s in p["sigma"]):
             return "sigma must be non-negative"
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", str(p.get("device", "cpu"))):
+            return f"device must be cpu, cuda or cuda:N, got {p.get('device')!r}"
         if any(s < 0 for s in p["speed_limit"]):
             return "speed_limit must be non-negative"
         if any(lo > hi for lo, hi in zip(p["u_min"], p["u_max"])):

@@ -72,6 +72,8 @@ class MppiPlannerNode(Node):
         self._tf = TfListener(self)
         if self.core.needs_joints:  # an FDM trained with the legs' joint states (history features "legged")
             self.create_subscription(JointState, "joint_states", self._on_joints, qos.STATE)
+        if self.core.needs_targets:  # ... and with the locomotion controller's actions ("legged_actions")
+            self.create_subscription(JointState, "joint_targets", self._on_targets, qos.STATE)
         self._action = None
         if navigate_action.AVAILABLE:  # Nav2's action where nav2_msgs is importable (a ROS install with Nav2)
             self._action = navigate_action.NavigateToPoseServer(self, self._start_goal, self._stop_goal, self._now)
@@ -138,6 +140,14 @@ class MppiPlannerNode(Node):
             self.get_logger().error(f"ignoring joint state: {exc}", throttle_duration_sec=2.0)
             return
         self.core.joint_state(core.Joints(q, dq, tau, stamp_to_sec(msg.header.stamp)), self._now())
+
+    def _on_targets(self, msg: JointState) -> None:
+        try:
+            q, _ = joint_state_to_arrays(msg, ANYMAL_JOINTS)
+        except MessageError as exc:
+            self.get_logger().error(f"ignoring joint targets: {exc}", throttle_duration_sec=2.0)
+            return
+        self.core.joint_targets(q, self._now())
 
     def _on_goal(self, msg: PoseStamped) -> None:
         error = self._start_goal(msg)

@@ -1,5 +1,9 @@
 """ANYmal backend of the mujoco_sim node: /cmd_vel in; /odom, /points (and /joint_states) out.
 
+The learned locomotion also publishes ``joint_targets`` (sensor_msgs/JointState, positions = the policy's
+newest joint position targets, one message per step; with the default ``step`` of 0.02 s, one per
+control step, so the last two messages are the last two actions a ``legged_actions`` FDM reads).
+
 Also /tf (``odom_frame`` -> ``base_frame`` at every step), /tf_static (``map_frame`` -> ``odom_frame``,
 identity) and ``robot_description`` (the URDF, latched), so robot_state_publisher on a ROS install
 adds the legs' frames from /joint_states and RViz shows the robot.
@@ -42,11 +46,12 @@ class AnymalBackend:
             self.sim = LeggedAnymalSim(self.world, LeggedSimConfig(policy=params["locomotion_policy"],
                                                                    command_timeout=params["cmd_timeout"]))
             self._js_pub = node.create_publisher(JointState, "joint_states", qos.STATE)
+            self._targets_pub = node.create_publisher(JointState, "joint_targets", qos.STATE)
         else:
             locomotion = LocomotionConfig(**{k: params[k] for k in STUMBLE_PARAMS})
             self.sim = AnymalSim(self.world, AnymalSimConfig(command_timeout=params["cmd_timeout"],
                                                              locomotion=locomotion))
-            self._js_pub = None
+            self._js_pub = self._targets_pub = None
         self.sim.reset()
         self._fall_reported = False
         self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.STATE)
@@ -89,6 +94,7 @@ class AnymalBackend:
         with self.lock:
             st = self.sim.state()
             js = self.sim.joint_state() if self._js_pub is not None else None
+            targets = self.sim.joint_targets()[0] if self._targets_pub is not None else None
             points = (self.sim.depth_points()
                       if self._points_every and step_index % self._points_every == 0 else None)
         self._odom_pub.publish(make_odometry(st.position, st.quaternion, st.linear_velocity,
@@ -100,6 +106,8 @@ class AnymalBackend:
             self._points_pub.publish(xyz_to_pointcloud2(points, stamp, self.p["base_frame"]))
         if js is not None:
             self._js_pub.publish(make_joint_state(js.names, js.positions, js.velocities, js.efforts, stamp))
+        if targets is not None:
+            self._targets_pub.publish(make_joint_state(js.names, targets, None, None, stamp))
         if st.fallen and not self._fall_reported:
             self._fall_reported = True
             self.node.get_logger().error(f"robot fell at ({st.position[0]:.2f}, {st.position[1]:.2f}); "

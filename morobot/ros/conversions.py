@@ -336,15 +336,16 @@ def make_joint_trajectory(names: Sequence[str], positions, stamp: float, velocit
     return msg
 
 
-def make_joint_state(names: Sequence[str], positions, velocities, efforts, stamp: float):
+def make_joint_state(names: Sequence[str], positions, velocities=None, efforts=None, stamp: float = 0.0):
+    """A sensor_msgs/JointState; velocities and efforts left empty when None (e.g. position targets)."""
     from sensor_msgs.msg import JointState
 
     msg = JointState()
     msg.header.stamp = sec_to_stamp(stamp)
     msg.name = list(names)
     msg.position = [float(v) for v in positions]
-    msg.velocity = [float(v) for v in velocities]
-    msg.effort = [float(v) for v in efforts]
+    msg.velocity = [] if velocities is None else [float(v) for v in velocities]
+    msg.effort = [] if efforts is None else [float(v) for v in efforts]
     return msg
 
 

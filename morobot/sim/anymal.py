@@ -46,6 +46,7 @@ from morobot.sim.locomotion import (
     LocomotionConfig,
     LocomotionController,
     LocomotionOutput,
+    StuckDetector,
     quat_to_matrix,
 )
 from morobot.sim.worlds import World, interpolate_grid
@@ -474,8 +475,8 @@ class AnymalSim(ControlledSim):
         self._command = np.zeros(3)
         self._stamp = 0.0
         self._fallen = False
-        self._ema_cmd = 0.0
-        self._ema_act = 0.0
+        self._stuck = StuckDetector(self.config.stuck_window, self.config.stuck_ratio,
+                                    self.config.locomotion.yaw_lever)
         self._steps = 0
         self.data.ctrl[:4] = ground + self.stance_height + self.controller.sag
         mujoco.mj_forward(self.model, self.data)
@@ -496,7 +497,7 @@ class AnymalSim(ControlledSim):
             angular_velocity=self.data.qvel[3:6].copy(),
             gravity=rot[2, :] * -1.0,
             fallen=self._fallen,
-            stuck=self._stuck(),
+            stuck=self._stuck.stuck,
             time=self.time,
         )
 
@@ -510,9 +511,6 @@ class AnymalSim(ControlledSim):
         return self.world.elevation_at(x, y, interp="triangle")
 
     # ------------------------------------------------------------------ internals
-    def _stuck(self) -> bool:
-        return bool(self._ema_cmd > 0.1 and self._ema_act < self.config.stuck_ratio * self._ema_cmd)
-
     def _control(self) -> None:
         cfg = self.config
         state = self.state()
@@ -540,13 +538,7 @@ class AnymalSim(ControlledSim):
         low = math.isfinite(ground) and state.position[2] - ground < cfg.min_base_height
         off_map = not math.isfinite(ground) and state.position[2] < float(self.world.heights.min()) - 0.5
         self._fallen = self._fallen or bool(tilted or low or off_map)
-        alpha = min(1.0, dt / cfg.stuck_window)
-        lever = cfg.locomotion.yaw_lever
-        wanted = math.hypot(wanted_twist[0], wanted_twist[1]) + lever * abs(wanted_twist[2])
-        vel, omega = state.linear_velocity, state.angular_velocity
-        achieved = math.hypot(vel[0], vel[1]) + lever * abs(omega[2])
-        self._ema_cmd += alpha * (wanted - self._ema_cmd)
-        self._ema_act += alpha * (achieved - self._ema_act)
+        self._stuck.update(wanted_twist, state.twist, dt)
 
 
 def _benchmark(argv: Optional[Sequence[str]] = None) -> None:

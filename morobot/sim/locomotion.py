@@ -182,6 +182,39 @@ class BaseState:
         return np.array([self.linear_velocity[0], self.linear_velocity[1], self.angular_velocity[2]])
 
 
+class StuckDetector:
+    """Commanded to move but barely moving: exponential averages (time constant ``window``) of the
+    commanded and the achieved motion ``|v_xy| + lever |w_z|``; stuck while the commanded one exceeds
+    ``min_command`` and the achieved one stays below ``ratio`` of it.
+
+    Used by both simulated robots; the rosbag converter's heuristic is the same test on recorded odometry.
+    """
+
+    def __init__(self, window: float = 1.5, ratio: float = 0.25, lever: float = 0.4, min_command: float = 0.1) -> None:
+        if not (window > 0 and 0 < ratio < 1 and lever >= 0 and min_command > 0):
+            raise ValueError("StuckDetector needs window > 0, 0 < ratio < 1, lever >= 0, min_command > 0")
+        self.window, self.ratio, self.lever, self.min_command = float(window), float(ratio), float(lever), \
+            float(min_command)
+        self.reset()
+
+    def reset(self) -> None:
+        self._cmd = 0.0
+        self._act = 0.0
+
+    def _motion(self, twist: Any) -> float:
+        return math.hypot(float(twist[0]), float(twist[1])) + self.lever * abs(float(twist[2]))
+
+    def update(self, wanted_twist: Any, achieved_twist: Any, dt: float) -> None:
+        """Adds ``dt`` seconds of the commanded and the measured body twist ``(vx, vy, wz)``."""
+        alpha = min(1.0, dt / self.window)
+        self._cmd += alpha * (self._motion(wanted_twist) - self._cmd)
+        self._act += alpha * (self._motion(achieved_twist) - self._act)
+
+    @property
+    def stuck(self) -> bool:
+        return bool(self._cmd > self.min_command and self._act < self.ratio * self._cmd)
+
+
 def quat_to_matrix(q: Any) -> np.ndarray:
     """Rotation matrix of a unit quaternion ``(w, x, y, z)``."""
     w, x, y, z = (float(v) for v in np.asarray(q, dtype=float).ravel()[:4])

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from morobot.evaluation import cli as eval_cli
-from morobot.evaluation.metrics import (OutcomeRules, aggregate, classify, footprint_contacts, path_length,
-                                        stuck_time, wilson_interval)
+from morobot.evaluation.metrics import (OutcomeRules, aggregate, classify, footprint_contacts,
+                                        paired_difference_interval, path_length, stuck_time, wilson_interval)
 from morobot.evaluation.nav import (ContactMonitor, LockstepRunner, NavParams, PlannerSpec, read_results,
                                     robot_footprint, write_results)
-from morobot.evaluation.report import agreement_table, write_report
+from morobot.evaluation.report import agreement_table, paired_table, write_report
 from morobot.evaluation.scenarios import TERRAIN_MIXES, Scenario, custom_scenario, make_scenario, make_scenarios
 from morobot.mapping.params import MapperParams
 from morobot.mapping.params import elevation_config as make_elevation_config
@@ -83,6 +83,26 @@ def test_wilson_interval_known_values():
     assert lo < 0.1 < hi
     with pytest.raises(ValueError):
         wilson_interval(4, 3)
+
+
+def test_paired_difference_interval():
+    """Newcombe's paired interval: inside [-1, 1], around the difference, mirrored when the planners
+    swap, narrower than the unpaired one when the outcomes agree, above zero for a clear win."""
+    diff, lo, hi = paired_difference_interval(12, 9, 2, 21)
+    assert diff == pytest.approx(7 / 44) and lo < diff < hi and 0.0 < lo < 0.02 and 0.28 < hi < 0.31
+    assert paired_difference_interval(12, 2, 9, 21) == pytest.approx((-diff, -hi, -lo))
+    assert paired_difference_interval(20, 10, 0, 0)[1] > 0.1  # won 10 of 30, lost none
+    d0, lo0, hi0 = paired_difference_interval(15, 0, 0, 15)  # identical outcomes: a narrow interval at 0
+    unpaired = 2 * (wilson_interval(15, 30)[1] - 0.5)
+    assert d0 == 0.0 and -unpaired < lo0 < 0.0 < hi0 < unpaired
+    assert paired_difference_interval(0, 0, 0, 0) == (0.0, -1.0, 1.0)
+    with pytest.raises(ValueError):
+        paired_difference_interval(-1, 0, 0, 0)
+    records = [{"mode": "lockstep", "mix": "rough", "id": f"rough-{i:03d}", "planner": planner,
+                "success": planner == "fdm" or i % 2 == 0} for i in range(10) for planner in ("fdm", "kinematic")]
+    table, rows = paired_table(records)
+    assert rows[0]["pairs"] == 10 and rows[0]["difference"] == pytest.approx(0.5) and rows[0]["fdm_only"] == 5
+    assert "+50 pts" in table and paired_table(records[::2])[0] == ""  # one planner only: no table
 
 
 def _line(t_end, speed, start=(0.0, 0.0), dt=0.02):
@@ -252,7 +272,7 @@ def test_lockstep_workers_as_ray_tasks_give_the_same_records(flat_run, tmp_path)
 
 def test_lockstep_on_the_legged_robot(tmp_path):
     """The articulated ANYmal walking under its policy, in lock-step: it reaches a flat goal, without
-    collisions; a legged-history FDM gets its joint states on the way (issue 16)."""
+    collisions; a legged-history FDM gets its joint states and targets on the way (issue 16)."""
     from fdm_small import SMALL
 
     from morobot.fdm.checkpoint import save_checkpoint
@@ -263,7 +283,8 @@ def test_lockstep_on_the_legged_robot(tmp_path):
     assert rec["outcome"] == "reached" and not rec["collision"] and rec["robot"] == "legged", rec
     assert rec["box_contact_s"] == 0.0 and rec["terrain_contact_s"] == 0.0  # legs on the ground are walking
     ckpt = tmp_path / "legged.pt"
-    save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**{**SMALL, "history_dim": 48, "history_features": "legged"})))
+    legged_actions = {"history_dim": 84, "history_features": "legged_actions"}  # joints and joint targets
+    save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**{**SMALL, **legged_actions})))
     legged_fdm = PlannerSpec("fdm", str(ckpt))
     short = custom_scenario("flat", (-1.5, 0.0, 0.0), (1.5, 0.0, 0.0), size=8.0, budget=3.0)
     rec = LockstepRunner(legged_fdm, NavParams.load(), robot="legged").run(short)  # an untrained model: it runs

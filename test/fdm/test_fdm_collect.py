@@ -223,27 +223,45 @@ def test_legged_contacts_count_obstacles_and_the_base_not_legs_on_the_ground():
 
 
 def test_legged_history_features_are_collected_and_trainable(tmp_path):
-    """--history-features legged: 48-column rows with the joints, a spec that says so, a model that takes them."""
-    from morobot.fdm.data.dataset import mirror_batch
+    """--history-features legged_actions: 84-column rows with the joints and the controller's last two
+    targets, a spec that says so, a model that takes them; the poorer sets are served from the same data."""
+    from morobot.fdm.data.dataset import DatasetError, mirror_batch
     from morobot.fdm.history import feature_names
     from morobot.fdm.model import FDMConfig, PerceptiveFDM
+    from morobot.robots import ANYMAL_JOINTS
 
     out = tmp_path / "data"
-    manifest = collect(small(out, robot="legged", history_features="legged", samples_per_world=6))
+    manifest = collect(small(out, robot="legged", history_features="legged_actions", samples_per_world=6))
     ds = FDMDataset(out)
-    assert ds.spec.history_features == "legged" and ds.arrays["history"].shape[1:] == (10, 48)
-    names = feature_names("legged")
-    q = ds.arrays["history"][:, -1, names.index("q_LF_KFE")]
+    assert ds.spec.history_features == "legged_actions" and ds.arrays["history"].shape[1:] == (10, 84)
+    names = feature_names("legged_actions")
+    h = ds.arrays["history"]
+    q = h[:, -1, names.index("q_LF_KFE")]
     assert np.all(q < -0.3)  # a bent front knee: the robot stands on its legs
-    assert manifest["spec"]["history_dim"] == 48
-    model = PerceptiveFDM(FDMConfig(history_dim=48, history_features="legged", scan=ds.spec.scan))
+    for j in ANYMAL_JOINTS:  # position error = the newest target - the position
+        np.testing.assert_allclose(h[..., names.index(f"qerr_{j}")],
+                                   h[..., names.index(f"a1_{j}")] - h[..., names.index(f"q_{j}")], atol=1e-5)
+    a1, a2 = h[..., names.index("a1_LF_HFE")], h[..., names.index("a2_LF_HFE")]
+    assert not np.allclose(a1, a2)  # two different actions: the policy moves its targets every step
+    assert manifest["spec"]["history_dim"] == 84
+    model = PerceptiveFDM(FDMConfig(history_dim=84, history_features="legged_actions", scan=ds.spec.scan))
     batch = ds.batch(np.arange(len(ds)), True)
     model.eval()
     with torch.no_grad():
         outputs = model(batch["history"], batch["scan"], batch["commands"])
     assert all(torch.isfinite(v).all() for v in (outputs if isinstance(outputs, tuple) else outputs.values()))
-    flipped = mirror_batch(batch, torch.ones(len(ds), dtype=torch.bool), ds.spec.scan, "legged")
-    assert torch.allclose(flipped["history"][:, :, names.index("q_RF_KFE")], batch["history"][:, :, names.index("q_LF_KFE")])
+    flipped = mirror_batch(batch, torch.ones(len(ds), dtype=torch.bool), ds.spec.scan, "legged_actions")
+    for prefix in ("q_", "a2_"):
+        assert torch.allclose(flipped["history"][:, :, names.index(f"{prefix}RF_KFE")],
+                              batch["history"][:, :, names.index(f"{prefix}LF_KFE")])
+    for features, width in (("legged", 48), ("base", 9)):  # the ablations' inputs from the same data
+        sub = FDMDataset(out, history_features=features)
+        assert sub.spec.history_features == features and sub.arrays["history"].shape[1:] == (10, width)
+        np.testing.assert_array_equal(sub.arrays["history"], h[..., :width])
+    base_out = tmp_path / "base"
+    collect(small(base_out, samples_per_world=4))
+    with pytest.raises(DatasetError, match="not a prefix"):
+        FDMDataset(base_out, history_features="legged")
     with pytest.raises(ValueError, match="needs robot legged"):
         collect(small(tmp_path / "x", history_features="legged"))
     with pytest.raises(ValueError, match="does not fit"):

@@ -121,3 +121,30 @@ def test_legged_mirror_swaps_left_and_right_legs():
     np.testing.assert_array_equal((mirrored[columns] * signs), row)  # mirroring twice is the identity
     base_columns, base_signs = mirror_map("base")
     assert base_columns.tolist() == list(range(9)) and np.flatnonzero(base_signs < 0).tolist() == [1, 2, 4, 5, 7]
+
+
+def test_feature_sets_are_prefixes_and_the_actions_columns():
+    from morobot.fdm.history import ACTION_EXTRA, action_extra, feature_columns, feature_names, mirror_map
+
+    assert feature_columns("legged_actions", "base") == 9 and feature_columns("legged_actions", "legged") == 48
+    assert feature_columns("legged", "legged") == 48 and len(feature_names("legged_actions")) == 84
+    with pytest.raises(ValueError, match="not a prefix"):
+        feature_columns("base", "legged")
+    q, a1, a2 = np.linspace(-1, 1, 12), np.linspace(0, 1, 12), np.linspace(1, 2, 12)
+    cols = action_extra(q, a1, a2)
+    assert cols.shape == (len(ACTION_EXTRA),)
+    np.testing.assert_allclose(cols[:12], a1 - q)
+    np.testing.assert_allclose(cols[12:], np.concatenate((a1, a2)))
+    with pytest.raises(ValueError, match="finite"):
+        action_extra(q, np.full(12, np.nan), a2)
+    with pytest.raises(ValueError, match="12 values"):
+        action_extra(q[:11], a1, a2)
+    names = feature_names("legged_actions")
+    columns, signs = mirror_map("legged_actions")
+    row = np.arange(84, dtype=float) + 1.0
+    mirrored = row[columns] * signs
+    for prefix in ("qerr_", "a1_", "a2_"):
+        assert mirrored[names.index(f"{prefix}LH_KFE")] == row[names.index(f"{prefix}RH_KFE")]
+        assert mirrored[names.index(f"{prefix}LH_HAA")] == -row[names.index(f"{prefix}RH_HAA")]
+    np.testing.assert_array_equal(mirrored[columns] * signs, row)
+    assert sorted(columns.tolist()) == list(range(84))

@@ -184,7 +184,8 @@ def joint_msg(ns, i):
 
 
 def write_bag(path, drive, terrain, storage="sqlite3", terrain_topic="elevation_map", stamped_cmd=False,
-              odom_gap=None, odom_nan_ms=None, cmd_nan_ms=None, map_gap=None, cmd_from_ms=0, joints=False):
+              odom_gap=None, odom_nan_ms=None, cmd_nan_ms=None, map_gap=None, cmd_from_ms=0, joints=False,
+              targets=False):
     """Writes the drive as a rosbag2; the optional defects are (start, end) ms ranges or ms indices."""
     rng = np.random.default_rng(0)
     cmd_type = "geometry_msgs/msg/TwistStamped" if stamped_cmd else "geometry_msgs/msg/Twist"
@@ -212,6 +213,13 @@ def write_bag(path, drive, terrain, storage="sqlite3", terrain_topic="elevation_
     if joints:  # reversed name order: the converter must pick joints by name
         types["/joint_states"] = "sensor_msgs/msg/JointState"
         out += [(i, "/joint_states", joint_msg(T0_NS + i * 10**6, i)) for i in range(0, STEPS_MS + 1, 10)]
+    if targets:  # one per 20 ms control step: positions 10 j + t; no velocities or efforts
+        types["/joint_targets"] = "sensor_msgs/msg/JointState"
+        from morobot.robots import ANYMAL_JOINTS
+
+        out += [(i, "/joint_targets", M["sensor_msgs/msg/JointState"](
+            header=header(T0_NS + i * 10**6, ""), name=list(ANYMAL_JOINTS), position=10.0 * np.arange(12.0) + i * 1e-3,
+            velocity=np.zeros(0), effort=np.zeros(0))) for i in range(0, STEPS_MS + 1, 20)]
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with Writer(path, version=9, storage_plugin=plugin) as writer:
         conns = {t: writer.add_connection(t, m, typestore=TS) for t, m in types.items()}
@@ -447,16 +455,19 @@ def test_segments_load_and_train(bags, tmp_path):
     assert (tmp_path / "run" / "best.pt").exists()
 
 
-def test_legged_history_from_joint_states(tmp_path, drive, terrain):
-    """--history-features legged: the 12 leg joints from /joint_states, by name, on the history grid."""
+@pytest.mark.parametrize("features", ["legged", "legged_actions"])
+def test_legged_history_from_joint_states_and_targets(tmp_path, drive, terrain, features):
+    """--history-features legged: the 12 leg joints from /joint_states, by name, on the history grid;
+    legged_actions: also the newest joint target at each row and the one before, from /joint_targets."""
     from morobot.fdm.history import feature_names
 
-    bag = write_bag(tmp_path / "legged", drive, terrain, joints=True)
-    summary = rosbag.convert([bag], tmp_path / "data", opts(history_features="legged"))
+    actions = features == "legged_actions"
+    bag = write_bag(tmp_path / "legged", drive, terrain, joints=True, targets=actions)
+    summary = rosbag.convert([bag], tmp_path / "data", opts(history_features=features))
     assert summary["samples"] == 40
     data = FDMDataset(tmp_path / "data")
-    assert data.spec.history_features == "legged" and data.arrays["history"].shape[1:] == (10, 48)
-    names = feature_names("legged")
+    names = feature_names(features)
+    assert data.spec.history_features == features and data.arrays["history"].shape[1:] == (10, len(names))
     for k, t0 in enumerate(start_times(data, drive)):
         hist = data.arrays["history"][k]
         base, _, _, _, _ = expected(drive, t0)
@@ -465,6 +476,13 @@ def test_legged_history_from_joint_states(tmp_path, drive, terrain):
         for j, joint in enumerate(("LF_HAA", "LF_HFE", "LF_KFE", "RF_HAA")):
             assert last[names.index(f"q_{joint}")] == pytest.approx(j + (t0 - 100.0), abs=1e-3)
             assert last[names.index(f"dq_{joint}")] == -j and last[names.index(f"tau_{joint}")] == 100 + j
-    with pytest.raises(rosbag.ConversionError, match="/joint_states is not in the bag"):
-        rosbag.convert([write_bag(tmp_path / "no_joints", drive, terrain)], tmp_path / "x",
-                       opts(history_features="legged"))
+        if actions:  # targets every 20 ms: positions 10 j + t
+            newest = 20.0 * math.floor((t0 - 100.0) * 50.0 + 1e-6)
+            assert last[names.index("a1_LF_HFE")] == pytest.approx(10.0 + newest * 1e-3, abs=1e-3)
+            assert last[names.index("a2_LF_HFE")] == pytest.approx(10.0 + (newest - 20.0) * 1e-3, abs=1e-3)
+            assert last[names.index("qerr_LF_HFE")] == pytest.approx(
+                last[names.index("a1_LF_HFE")] - last[names.index("q_LF_HFE")], abs=1e-4)
+    missing = "/joint_targets" if actions else "/joint_states"
+    with pytest.raises(rosbag.ConversionError, match=f"{missing} is not in the bag"):
+        rosbag.convert([write_bag(tmp_path / "missing", drive, terrain, joints=actions)], tmp_path / "x",
+                       opts(history_features=features))

@@ -29,10 +29,25 @@ def test_steps_with_the_policy_and_reports_state_joints_and_points(policy_path):
     assert js.names == JOINTS and js.positions.shape == (12,) and np.all(np.isfinite(js.efforts))
     assert sim.depth_points().shape[1] == 3
     assert np.allclose(sim.command, [0.5, 0.0, 0.0])
+    last, before = sim.joint_targets()
+    assert np.array_equal(last, sim.data.ctrl[sim.idx.act]) and not np.array_equal(last, before)
+    sim.advance(0.02)  # one control step: the newest target becomes the previous one
+    assert np.array_equal(sim.joint_targets()[1], last)
     sim.advance(0.6)  # no new command for longer than command_timeout: it stands
     assert not sim.command.any()
     sim.reset()
     assert sim.time == 0.0 and not sim.state().fallen
+
+
+def test_a_robot_held_in_place_is_stuck_and_one_standing_still_is_not(policy_path):
+    sim = LeggedAnymalSim(load_world("flat_small"), LeggedSimConfig(policy=policy_path))
+    assert not sim.advance(2.0).stuck  # no command: standing is not being stuck
+    for _ in range(100):  # 2 s commanded forward with the base held in place
+        sim.set_command([0.6, 0.0, 0.0])
+        sim.data.qvel[:] = 0.0
+        st = sim.advance(0.02)
+        sim.data.qpos[0:2] = load_world("flat_small").start[:2]
+    assert st.stuck and not st.fallen
 
 
 def test_a_robot_on_its_back_counts_as_fallen(policy_path):
@@ -42,7 +57,7 @@ def test_a_robot_on_its_back_counts_as_fallen(policy_path):
 
 
 @pytest.mark.ros
-def test_the_sim_node_publishes_joint_states_in_learned_mode(policy_path):
+def test_the_sim_node_publishes_joint_states_and_targets_in_learned_mode(policy_path):
     from sensor_msgs.msg import JointState
 
     from morobot.nodes.mujoco_sim import MujocoSimNode
@@ -58,11 +73,15 @@ def test_the_sim_node_publishes_joint_states_in_learned_mode(policy_path):
                                                  Parameter("locomotion_policy", value=policy_path),
                                                  Parameter("points_rate", value=0.0)]))
         io = h.node("legged_io")
-        got = []
+        got, targets = [], []
         io.create_subscription(JointState, "/joint_states", got.append, qos.STATE)
-        assert h.spin_until(lambda: len(got) >= 5, 20.0)
+        io.create_subscription(JointState, "/joint_targets", targets.append, qos.STATE)
+        assert h.spin_until(lambda: len(got) >= 5 and len(targets) >= 5, 20.0)
         assert list(got[-1].name) == list(JOINTS) and len(got[-1].effort) == 12
         assert np.all(np.isfinite(got[-1].position))
+        assert list(targets[-1].name) == list(JOINTS) and len(targets[-1].position) == 12
+        assert not targets[-1].velocity and not targets[-1].effort
+        assert np.all(np.abs(np.array(targets[-1].position)) < 3.0)  # joint angles, not garbage
     finally:
         if node is not None:
             node.on_shutdown()  # stop the sim thread before the node is destroyed

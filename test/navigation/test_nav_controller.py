@@ -133,10 +133,17 @@ def test_planner_parameter_ceilings():
     p = defaults(PlannerParams)
     assert PlannerParams.cross_check(p) is None
     for bad, word in (({"u_max": [5.0, 0.5, 1.0]}, "speed_limit"), ({"u_min": [1.0, 0.0, 0.0]}, "stand still"),
-                      ({"u_max": [1.0, 0.5, -0.1]}, "stand still")):
+                      ({"u_max": [1.0, 0.5, -0.1]}, "stand still"), ({"device": "gpu"}, "cuda:N")):
         assert word in PlannerParams.cross_check({**p, **bad})
+    assert PlannerParams.cross_check({**p, "device": "cuda:1"}) is None
     with pytest.raises(ValueError, match="unknown parameters"):
         resolve(PlannerParams, {"num_sample": 10})
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            NavigationController(_params(device="cuda"))
+    assert NavigationController(_params(device="cpu")).device == "cpu"
 
 
 def test_a_legged_fdm_takes_the_joints_and_stops_without_them(tmp_path):
@@ -178,3 +185,54 @@ def test_a_legged_fdm_takes_the_joints_and_stops_without_them(tmp_path):
     c.map(_map(1.2), 1.2)
     d = _step(c, 1.25)
     assert d.code == "stale_joints" and not d.command.any()
+
+
+def test_a_legged_actions_fdm_takes_the_joint_targets_and_stops_without_them(tmp_path):
+    """An FDM that also reads the controller's last two actions: the core keeps the last two target
+    messages; without fresh ones the robot stops (no_targets / stale_targets)."""
+    from fdm_small import SMALL
+
+    from morobot.fdm.checkpoint import save_checkpoint
+    from morobot.fdm.history import feature_names
+    from morobot.fdm.model import FDMConfig, PerceptiveFDM
+    from morobot.navigation.controller import Joints
+    from morobot.sim.anymal import STANDING_POSE
+    from morobot.robots import ANYMAL_JOINTS
+
+    ckpt = tmp_path / "legged_actions.pt"
+    save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**{**SMALL, "history_dim": 84,
+                                                     "history_features": "legged_actions"})))
+    c = NavigationController(_params(dynamics="fdm", fdm_checkpoint=str(ckpt), num_samples=64))
+    assert c.needs_joints and c.needs_targets
+
+    def odom(t):
+        o = _odom(t)
+        o.linear, o.angular = np.zeros(3), np.zeros(3)
+        return o
+
+    q = np.array([STANDING_POSE[j] for j in ANYMAL_JOINTS])
+    c.set_goal(np.array([2.5, 0.0, 0.0]))
+    c.joint_state(Joints(q, np.zeros(12), np.full(12, 5.0), 0.0), 0.0)
+    c.odometry(odom(0.0), 0.0)
+    c.map(_map(0.0), 0.0)
+    d = _step(c, 0.05)
+    assert d.code == "no_targets" and not d.command.any() and len(c.history) == 0
+    for k in range(12):  # 0.55 s at 20 Hz; targets step by 0.01 rad each message
+        t = 0.1 + 0.05 * k
+        c.joint_state(Joints(q, np.zeros(12), np.full(12, 5.0), t), t)
+        c.joint_targets(q + 0.01 * (k + 1), t)
+        c.odometry(odom(t), t)
+        c.map(_map(t), t)
+    names = feature_names("legged_actions")
+    row = c.history.array()[-1]
+    assert row.shape == (84,)
+    assert row[names.index("a1_LF_HFE")] == pytest.approx(q[1] + 0.12, abs=1e-6)
+    assert row[names.index("a2_LF_HFE")] == pytest.approx(q[1] + 0.11, abs=1e-6)
+    assert row[names.index("qerr_LF_HFE")] == pytest.approx(0.12, abs=1e-6)
+    d = _step(c, 0.7)
+    assert d.code in ("tracking", "risk_stop")
+    c.joint_state(Joints(q, np.zeros(12), np.full(12, 5.0), 1.2), 1.2)  # joints go on, targets went quiet
+    c.odometry(odom(1.2), 1.2)
+    c.map(_map(1.2), 1.2)
+    d = _step(c, 1.25)
+    assert d.code == "stale_targets" and not d.command.any()

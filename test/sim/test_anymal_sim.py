@@ -250,3 +250,25 @@ def test_reset_over_rough_terrain_and_bad_input():
         AnymalSimConfig(control_dt=0.013)
     with pytest.raises(ValueError):
         AnymalSimConfig(timestep=-0.005)
+
+
+def test_stuck_detector_needs_a_command_and_lasting_lack_of_motion():
+    from morobot.sim.locomotion import StuckDetector
+
+    det = StuckDetector(window=1.0, ratio=0.25, lever=0.4)
+    for _ in range(100):
+        det.update((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 0.02)
+    assert not det.stuck  # standing still without a command
+    for _ in range(10):
+        det.update((0.5, 0.0, 0.0), (0.02, 0.0, 0.0), 0.02)
+    assert not det.stuck  # 0.2 s: too short to tell (the averages have not built up)
+    for _ in range(100):
+        det.update((0.5, 0.0, 0.0), (0.02, 0.0, 0.0), 0.02)
+    assert det.stuck
+    for _ in range(100):
+        det.update((0.0, 0.0, 1.0), (0.0, 0.0, 0.9), 0.02)  # turning on the spot as told
+    assert not det.stuck
+    det.reset()
+    assert not det.stuck
+    with pytest.raises(ValueError):
+        StuckDetector(ratio=1.5)

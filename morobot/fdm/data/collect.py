@@ -44,7 +44,7 @@ from morobot.parallel import BACKENDS, run_tasks
 from morobot.procutil import die_with_parent
 from morobot.fdm.data.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
 from morobot.fdm.heightscan import ScanConfig, corrupt, sample_heights, scan_from_world
-from morobot.fdm.history import ProprioHistory, feature_names, legged_extra
+from morobot.fdm.history import FEATURE_SETS, JOINT_FEATURES, ProprioHistory, action_extra, feature_names, legged_extra
 
 
 #: Where the height scans of the samples come from (see ``CollectConfig.scan_source``).
@@ -151,8 +151,9 @@ class CollectConfig:
         if self.robot != "legged" and self.policy:
             raise ValueError("policy is for robot legged")
         feature_names(self.history_features)
-        if self.history_features == "legged" and self.robot != "legged":
-            raise ValueError("history_features legged needs robot legged (the rigid body has no joints)")
+        if self.history_features in JOINT_FEATURES and self.robot != "legged":
+            raise ValueError(f"history_features {self.history_features} needs robot legged "
+                             "(the rigid body has no joints)")
         if self.robot == "legged" and self.locomotion:
             raise ValueError("locomotion overrides (stumbles) are for the abstract robot; the legged one really falls")
         if self.backend not in BACKENDS:
@@ -307,10 +308,13 @@ def run_episode(
     hist = ProprioHistory(cfg.history_length, cfg.history_dt, cfg.history_features)
 
     def extra(state: Any) -> Optional[np.ndarray]:
-        if cfg.history_features != "legged":
+        if cfg.history_features not in JOINT_FEATURES:
             return None
         js = sim.joint_state()
-        return legged_extra(state.linear_velocity, state.angular_velocity, js.positions, js.velocities, js.efforts)
+        cols = legged_extra(state.linear_velocity, state.angular_velocity, js.positions, js.velocities, js.efforts)
+        if cfg.history_features == "legged_actions":
+            cols = np.concatenate((cols, action_extra(js.positions, *sim.joint_targets())))
+        return cols
 
     hist.push(state.time, np.zeros(3), state.twist, state.gravity, extra(state))
     sensing = _SensorScans(sim, cfg) if cfg.scan_source == "sensor" else None
@@ -540,9 +544,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
     p.add_argument("--robot", choices=ROBOTS, default=d.robot,
                    help="abstract: the rigid-body ANYmal; legged: the articulated one under its locomotion policy")
     p.add_argument("--policy", default=d.policy, help="--robot legged: locomotion policy file (default: the shipped one)")
-    p.add_argument("--history-features", choices=("base", "legged"), default=d.history_features,
-                   help="proprioceptive history: base (commands, body twist, gravity) or legged (also the 12 joints; "
-                        "--robot legged)")
+    p.add_argument("--history-features", choices=tuple(FEATURE_SETS), default=d.history_features,
+                   help="proprioceptive history: base (commands, body twist, gravity), legged (also the 12 joints; "
+                        "--robot legged) or legged_actions (also the controller's last two joint targets)")
     p.add_argument("--workers", type=int, default=d.workers, help="parallel workers")
     p.add_argument("--backend", choices=BACKENDS, default=d.backend,
                    help="ray: Ray tasks (a local instance, or the cluster at --ray-address); processes: local pool")

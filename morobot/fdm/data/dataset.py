@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
@@ -46,7 +46,7 @@ from torch.utils.data import Dataset
 
 from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256
 from morobot.fdm.heightscan import ScanConfig, to_channels
-from morobot.fdm.history import HISTORY_DIM, feature_names, mirror_map
+from morobot.fdm.history import HISTORY_DIM, feature_columns, feature_names, mirror_map
 
 DATA_FORMAT = "morobot-fdm-data"
 DATA_FORMAT_VERSION = 1
@@ -382,15 +382,26 @@ class FDMDataset(Dataset):
         root: data directory (with ``manifest.json``).
         worlds: world ids to load; all when None.
         verify: check each shard's SHA-256 against the manifest.
+        history_features: serve the rows of this feature set, a prefix of the data's
+            (:func:`morobot.fdm.history.feature_columns`; e.g. ``base`` rows from ``legged`` data); None: the data's.
 
     Raises:
-        DatasetError: on a missing/corrupt manifest or shard, or an inconsistent shard.
+        DatasetError: on a missing/corrupt manifest or shard, an inconsistent shard, or history features
+            the data's rows cannot give.
     """
 
-    def __init__(self, root: str | Path, worlds: Optional[Sequence[str]] = None, verify: bool = True) -> None:
+    def __init__(self, root: str | Path, worlds: Optional[Sequence[str]] = None, verify: bool = True,
+                 history_features: Optional[str] = None) -> None:
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
         self.spec = DataSpec.from_dict(self.manifest["spec"])
+        data_spec = self.spec
+        if history_features is not None:
+            try:
+                n = feature_columns(self.spec.history_features, history_features)
+            except ValueError as exc:
+                raise DatasetError(f"{self.root}: {exc}") from None
+            self.spec = replace(self.spec, history_dim=n, history_features=history_features)
         self.scan_config = self.spec.scan  # how scans are turned into model inputs (see use_scan_config)
         wanted = None if worlds is None else set(worlds)
         parts: dict[str, list[np.ndarray]] = {k: [] for k in SAMPLE_KEYS}
@@ -401,7 +412,8 @@ class FDMDataset(Dataset):
         for entry in self.manifest["shards"]:
             if wanted is not None and entry["world_id"] not in wanted:
                 continue
-            arrays = self._load_shard(entry, verify)
+            arrays = self._load_shard(entry, verify, data_spec)
+            arrays["history"] = arrays["history"][..., :self.spec.history_dim]
             wid = entry["world_id"]
             if wid not in self.worlds:
                 self.worlds[wid] = {
@@ -432,7 +444,7 @@ class FDMDataset(Dataset):
         self.arrays = {k: np.concatenate(v) if v else np.zeros(empty[k], np.float32) for k, v in parts.items()}
         self.world_index = np.concatenate(world_index) if world_index else np.zeros(0, np.int64)
 
-    def _load_shard(self, entry: dict[str, Any], verify: bool) -> dict[str, np.ndarray]:
+    def _load_shard(self, entry: dict[str, Any], verify: bool, spec: DataSpec) -> dict[str, np.ndarray]:
         path = self.root / entry["file"]
         if not path.is_file():
             raise DatasetError(f"shard listed in the manifest is missing: {path}")
@@ -443,7 +455,7 @@ class FDMDataset(Dataset):
                 arrays = {k: data[k] for k in data.files}
         except Exception as exc:
             raise DatasetError(f"shard {path} is corrupt: {exc}") from exc
-        n = validate_shard(arrays, self.spec)
+        n = validate_shard(arrays, spec)
         if n != entry["samples"]:
             raise DatasetError(f"shard {path} has {n} samples, the manifest says {entry['samples']}")
         return arrays

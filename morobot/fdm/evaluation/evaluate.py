@@ -27,6 +27,7 @@ import torch
 from morobot.fdm import se2
 from morobot.fdm.checkpoint import CheckpointError, load_checkpoint
 from morobot.fdm.data.dataset import FDMDataset, read_manifest
+from morobot.fdm.history import feature_columns
 from morobot.fileio import atomic_write_bytes, atomic_write_json
 from morobot.fdm.model import PerceptiveFDM
 
@@ -90,11 +91,12 @@ def predict_dataset(
         ``poses [N, T, 3]``, ``collision [N, T]``, ``uncertainty [N, T]``.
     """
     model.eval().to(device)
+    cols = feature_columns(data.spec.history_features, model.config.history_features)  # e.g. base from legged
     parts: dict[str, list[np.ndarray]] = {"poses": [], "collision": [], "uncertainty": []}
     if model.config.use_scan:
         data.use_scan_config(model.config.scan)  # the model's own clip range (e.g. a lower ceiling)
     for batch in data.iterate(batch_size, with_scan=model.config.use_scan):
-        hist = batch["history"].to(device)
+        hist = batch["history"][..., :cols].to(device)
         scan = batch["scan"].to(device) if model.config.use_scan else None
         pred = model.predict(model.encode(hist, scan), batch["commands"].to(device))
         parts["poses"].append(pred.poses.cpu().numpy())
@@ -289,6 +291,10 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
         timing = (m.config.horizon, m.config.dt, m.config.history_length)
         if timing != (data.spec.horizon, data.spec.dt, data.spec.history_length):
             raise ValueError(f"model {name!r} does not match the data's horizon/dt/history")
+        try:
+            feature_columns(data.spec.history_features, m.config.history_features)
+        except ValueError as exc:
+            raise ValueError(f"model {name!r}: {exc}") from None
 
     preds = {name: predict_dataset(m, data, args.batch_size, args.device) for name, m in models.items()}
     preds[BASELINE] = constant_velocity(data)

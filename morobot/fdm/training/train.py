@@ -31,6 +31,7 @@ import torch
 from morobot.fdm.checkpoint import CheckpointError, read_payload, save_checkpoint
 from morobot.fdm.data.dataset import DataSpec, FDMDataset, mirror_batch, read_manifest, split_worlds
 from morobot.fdm.heightscan import ScanConfig
+from morobot.fdm.history import FEATURE_SETS
 from morobot.fileio import atomic_write_bytes
 from morobot.fdm.training.loss import LossWeights, fdm_loss
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
@@ -75,6 +76,8 @@ class TrainArgs:
             instead of a fresh model (its model config must equal this run's).
         allow_incomplete: train on data whose manifest says the collection or conversion did not
             finish (refused otherwise).
+        history_features: the model's proprioceptive feature set, a prefix of the data's (the
+            base-only ablation from legged data); None: the data's.
     """
 
     data_dir: str
@@ -101,6 +104,7 @@ class TrainArgs:
     scan_ceiling: Optional[float] = None
     mirror_prob: float = 0.0
     init_from: Optional[str] = None
+    history_features: Optional[str] = None
 
     def validate(self) -> None:
         """Raises ValueError on out-of-range arguments."""
@@ -268,8 +272,9 @@ def train(args: TrainArgs) -> dict[str, Any]:
     split = split_worlds(manifest, args.val_fraction, args.test_fraction, args.split_seed)
     if not split["train"]:
         raise ValueError(f"no training worlds in {args.data_dir}")
-    train_data = FDMDataset(args.data_dir, split["train"])
-    val_data = FDMDataset(args.data_dir, split["val"]) if split["val"] else None
+    train_data = FDMDataset(args.data_dir, split["train"], history_features=args.history_features)
+    val_data = (FDMDataset(args.data_dir, split["val"], history_features=args.history_features)
+                if split["val"] else None)
     config = build_config(train_data.spec, args)
     for d in (train_data, val_data):
         if d is not None:
@@ -402,6 +407,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
     p.add_argument("--ensemble", type=int, default=d.ensemble_size, help="predictor ensemble size")
     p.add_argument("--device", default=d.device)
     p.add_argument("--no-scan", action="store_true", help="train the ablation without the height scan")
+    p.add_argument("--history-features", choices=tuple(FEATURE_SETS), default=None,
+                   help="proprioceptive inputs: a prefix of the data's set (e.g. base from legged data; default: "
+                        "the data's)")
     p.add_argument("--mirror-prob", type=float, default=d.mirror_prob,
                    help="probability of reflecting a training sample left-right (data augmentation)")
     p.add_argument("--scan-ceiling", type=float, default=None,
@@ -455,6 +463,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
         plot_every=ns.plot_every,
         model_overrides=overrides,
         init_from=ns.init_from,
+        history_features=ns.history_features,
     )
 
 

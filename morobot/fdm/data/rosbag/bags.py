@@ -12,7 +12,8 @@ import numpy as np
 from morobot import pointcloud
 from morobot.fdm.data.rosbag.options import (ODOM_TYPE, TWIST_TYPES, CLOUD_TYPE, JOINT_STATE_TYPE, _NS,
                                              ConversionError, ConvertOptions)
-from morobot.fdm.data.rosbag.series import _Commands, _Joints, _Odometry, _ns, _unique_sorted
+from morobot.fdm.data.rosbag.series import _Commands, _Joints, _Odometry, _Targets, _ns, _unique_sorted
+from morobot.fdm.history import JOINT_FEATURES
 from morobot.robots import ANYMAL_JOINTS
 
 
@@ -116,8 +117,10 @@ def _open_bag(path: str | Path, opts: ConvertOptions) -> _Bag:
         topics = {t: {"type": info.msgtype, "messages": int(info.msgcount)} for t, info in reader.topics.items()}
         terrain_topic = opts.map_topic if opts.terrain == "elevation_map" else opts.points_topic
         need = {opts.odom_topic: (ODOM_TYPE,), opts.cmd_topic: TWIST_TYPES, terrain_topic: (CLOUD_TYPE,)}
-        if opts.history_features == "legged":
+        if opts.history_features in JOINT_FEATURES:
             need[opts.joint_states_topic] = (JOINT_STATE_TYPE,)
+        if opts.history_features == "legged_actions":
+            need[opts.joint_targets_topic] = (JOINT_STATE_TYPE,)
         for topic, types in need.items():
             if topic not in topics:
                 have = ", ".join(f"{t} ({v['type']})" for t, v in sorted(topics.items())) or "none"
@@ -145,7 +148,8 @@ class _Motion:
     clock_offset_ns: int
     t_ref: int
     dropped: dict[str, int]
-    joints: Optional[_Joints] = None  # history_features "legged"
+    joints: Optional[_Joints] = None  # history_features "legged", "legged_actions"
+    targets: Optional[_Targets] = None  # history_features "legged_actions"
 
 
 def _read_motion(bag: _Bag, opts: ConvertOptions, store: Any, bar: Any) -> _Motion:
@@ -192,23 +196,26 @@ def _read_motion(bag: _Bag, opts: ConvertOptions, store: Any, bar: Any) -> _Moti
     cmds = _Commands(ct, cv, c_t[~c_ok], _ns(opts.cmd_timeout))
     (odom_frame, base_frame) = max(frames, key=frames.get)
     dropped = {"odom_invalid": int((~o_ok).sum()), "cmd_invalid": int((~c_ok).sum())}
-    joints = None
-    if opts.history_features == "legged":
+    joints = targets = None
+    if opts.history_features in JOINT_FEATURES:
         joints, dropped["joints_invalid"] = _read_joints(bag, opts, store, bar, offset)
-    return _Motion(odom, cmds, odom_frame, base_frame, offset, int(t[0]), dropped, joints)
+    if opts.history_features == "legged_actions":
+        targets, dropped["targets_invalid"] = _read_targets(bag, opts, store, bar, offset)
+    return _Motion(odom, cmds, odom_frame, base_frame, offset, int(t[0]), dropped, joints, targets)
 
 
-def _read_joints(bag: _Bag, opts: ConvertOptions, store: Any, bar: Any, offset: int) -> tuple[_Joints, int]:
-    """The 12 leg joints' positions, velocities and efforts from ``joint_states_topic``."""
+def _read_joint_rows(bag: _Bag, topic: str, fields: tuple[str, ...], opts: ConvertOptions, store: Any, bar: Any,
+                    offset: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(stamps, rows, invalid)``: the 12 leg joints' ``fields`` (JointState arrays) from ``topic``, by time."""
     stamps, values, bad = [], [], 0
-    for conn, bag_ns, raw in bag.reader.messages(connections=bag.conns[opts.joint_states_topic]):
+    for conn, bag_ns, raw in bag.reader.messages(connections=bag.conns[topic]):
         bar.update(1)
         msg = store.deserialize_cdr(raw, conn.msgtype)
         names = list(msg.name)
         try:
             index = [names.index(j) for j in ANYMAL_JOINTS]
-            row = np.concatenate([np.asarray(a, np.float64)[index] for a in (msg.position, msg.velocity, msg.effort)])
-        except (ValueError, IndexError):  # a joint or a velocity/effort missing
+            row = np.concatenate([np.asarray(getattr(msg, f), np.float64)[index] for f in fields])
+        except (ValueError, IndexError):  # a joint, or one of its values, missing
             bad += 1
             continue
         if not np.all(np.isfinite(row)):
@@ -218,7 +225,20 @@ def _read_joints(bag: _Bag, opts: ConvertOptions, store: Any, bar: Any, offset: 
         stamps.append(header if opts.time_source == "header" and header != 0 else bag_ns + offset)
         values.append(row)
     if len(stamps) < 2:
-        raise ConversionError(f"{bag.path}: {opts.joint_states_topic} has fewer than two valid messages with the "
-                              f"12 leg joints ({', '.join(ANYMAL_JOINTS[:3])}, ...), velocities and efforts")
+        raise ConversionError(f"{bag.path}: {topic} has fewer than two valid messages with the 12 leg joints "
+                              f"({', '.join(ANYMAL_JOINTS[:3])}, ...) and their {', '.join(fields)}")
     t, v = _unique_sorted(np.asarray(stamps, np.int64), np.asarray(values, np.float64))
+    return t, v, bad
+
+
+def _read_joints(bag: _Bag, opts: ConvertOptions, store: Any, bar: Any, offset: int) -> tuple[_Joints, int]:
+    """The 12 leg joints' positions, velocities and efforts from ``joint_states_topic``."""
+    t, v, bad = _read_joint_rows(bag, opts.joint_states_topic, ("position", "velocity", "effort"), opts, store,
+                                 bar, offset)
     return _Joints(t, v), bad
+
+
+def _read_targets(bag: _Bag, opts: ConvertOptions, store: Any, bar: Any, offset: int) -> tuple[_Targets, int]:
+    """The 12 leg joints' position targets from ``joint_targets_topic``."""
+    t, v, bad = _read_joint_rows(bag, opts.joint_targets_topic, ("position",), opts, store, bar, offset)
+    return _Targets(t, v), bad

@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from morobot.fdm.history import FEATURE_SETS, JOINT_FEATURES
 from morobot.fdm.data.dataset import DatasetError, read_manifest, write_manifest, write_shard
 from morobot.fdm.data.rosbag.options import (TERRAIN_SOURCES, TIME_SOURCES, SKIP_REASONS, SOURCE, ConversionError, ConvertOptions)
 from morobot.fdm.data.rosbag.series import failure_events
@@ -37,7 +38,8 @@ def _convert_bag(bag: _Bag, opts: ConvertOptions, store: Any, name: str, out_dir
     t_start = time.time()
     terrain_topic = opts.map_topic if opts.terrain == "elevation_map" else opts.points_topic
     topics = (opts.odom_topic, opts.cmd_topic, terrain_topic) + (
-        (opts.joint_states_topic,) if opts.history_features == "legged" else ())
+        (opts.joint_states_topic,) if opts.history_features in JOINT_FEATURES else ()) + (
+        (opts.joint_targets_topic,) if opts.history_features == "legged_actions" else ())
     total = sum(bag.topics[t]["messages"] for t in topics)
     bar = tqdm(total=total, desc=name, unit="msg", disable=not progress, leave=False)
     try:
@@ -219,10 +221,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="data directory to write")
     parser.add_argument("--odom-topic", default=d.odom_topic, help="nav_msgs/Odometry topic")
     parser.add_argument("--cmd-topic", default=d.cmd_topic, help="geometry_msgs/Twist(Stamped) topic")
-    parser.add_argument("--history-features", choices=("base", "legged"), default=d.history_features,
-                        help="proprioceptive history: base, or legged (the 12 leg joints from --joint-states-topic)")
+    parser.add_argument("--history-features", choices=tuple(FEATURE_SETS), default=d.history_features,
+                        help="proprioceptive history: base, legged (the 12 leg joints from --joint-states-topic) or "
+                             "legged_actions (also the controller's joint targets from --joint-targets-topic)")
     parser.add_argument("--joint-states-topic", default=d.joint_states_topic,
-                        help="sensor_msgs/JointState topic (--history-features legged)")
+                        help="sensor_msgs/JointState topic (--history-features legged, legged_actions)")
+    parser.add_argument("--joint-targets-topic", default=d.joint_targets_topic,
+                        help="sensor_msgs/JointState topic of joint position targets (--history-features "
+                             "legged_actions)")
     parser.add_argument("--terrain", choices=TERRAIN_SOURCES, default=d.terrain,
                         help="read height grids (elevation_map) or map point clouds (points)")
     parser.add_argument("--map-topic", default=d.map_topic, help="elevation map PointCloud2 topic (odom frame)")
@@ -260,6 +266,7 @@ def options_from_args(ns: argparse.Namespace) -> ConvertOptions:
         ConvertOptions(),
         odom_topic=ns.odom_topic, cmd_topic=ns.cmd_topic, terrain=ns.terrain, map_topic=ns.map_topic,
         history_features=ns.history_features, joint_states_topic=ns.joint_states_topic,
+        joint_targets_topic=ns.joint_targets_topic,
         points_topic=ns.points_topic, time_source=ns.time_source, stride=ns.stride, cmd_timeout=ns.cmd_timeout,
         max_odom_gap=ns.max_odom_gap, max_terrain_age=ns.max_terrain_age, stuck_time=ns.stuck_time,
         stuck_min_command=ns.stuck_min_command, stuck_ratio=ns.stuck_ratio, tilt_deg=ns.tilt_deg,

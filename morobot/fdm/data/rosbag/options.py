@@ -35,9 +35,12 @@ class ConvertOptions:
 
     Attributes:
         odom_topic: nav_msgs/Odometry topic.
-        history_features: ``base`` or ``legged`` (the 12 leg joints too, from ``joint_states_topic``;
+        history_features: ``base``, ``legged`` (the 12 leg joints too, from ``joint_states_topic``) or
+            ``legged_actions`` (also the controller's last two joint targets, from ``joint_targets_topic``;
             :mod:`morobot.fdm.history`).
-        joint_states_topic: sensor_msgs/JointState topic (``history_features="legged"``).
+        joint_states_topic: sensor_msgs/JointState topic (``history_features`` ``legged``, ``legged_actions``).
+        joint_targets_topic: sensor_msgs/JointState topic whose positions are the locomotion controller's
+            joint targets, one message per control step (``history_features="legged_actions"``).
         cmd_topic: geometry_msgs/Twist or TwistStamped topic.
         terrain: ``"elevation_map"`` (read height grids) or ``"points"`` (map point clouds).
         map_topic: organized PointCloud2 height grid in the odom frame (``terrain="elevation_map"``).
@@ -78,6 +81,7 @@ class ConvertOptions:
     cmd_topic: str = "/cmd_vel"
     history_features: str = "base"
     joint_states_topic: str = "/joint_states"
+    joint_targets_topic: str = "/joint_targets"
     terrain: str = "elevation_map"
     map_topic: str = "/elevation_map"
     points_topic: str = "/points"

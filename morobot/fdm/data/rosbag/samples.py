@@ -8,7 +8,7 @@ import numpy as np
 
 from morobot.fdm.data.dataset import freeze_after_failure
 from morobot.fdm.heightscan import sample_heights
-from morobot.fdm.history import ProprioHistory, legged_extra
+from morobot.fdm.history import JOINT_FEATURES, ProprioHistory, action_extra, legged_extra
 from morobot.fdm.data.rosbag.options import (SKIP_REASONS, ConversionError, ConvertOptions)
 from morobot.fdm.data.rosbag.series import _ns, _quat_matrix
 from morobot.fdm.data.rosbag.bags import _Bag, _Motion, _Mosaic, cloud_to_grid, cloud_xyz, _stamp_ns
@@ -84,10 +84,13 @@ def _motion_arrays(t0: np.ndarray, motion: _Motion, events: list, opts: ConvertO
     gravity = -_quat_matrix(q)[:, 2, :].reshape(n, opts.history_length, 3)
     twist = np.stack((lin[:, 0], lin[:, 1], ang[:, 2]), -1).reshape(n, opts.history_length, 3)
     cmd = cmds.held(grid, left=True)
-    legged = opts.history_features == "legged"
+    legged = opts.history_features in JOINT_FEATURES
+    actions = opts.history_features == "legged_actions"
     if legged:
         joints = motion.joints.at(grid.reshape(-1)).reshape(n, opts.history_length, 36)
         lin3, ang3 = lin.reshape(n, opts.history_length, 3), ang.reshape(n, opts.history_length, 3)
+    if actions:
+        a1, a2 = (a.reshape(n, opts.history_length, 12) for a in motion.targets.last_two(grid.reshape(-1)))
     history = np.empty((n, opts.history_length, opts.spec.history_dim), np.float32)
     rel_s = -offsets * 1e-9
     for k in range(n):  # the collector's and the nodes' own history class, fed on the grid
@@ -95,6 +98,8 @@ def _motion_arrays(t0: np.ndarray, motion: _Motion, events: list, opts: ConvertO
         for r in range(opts.history_length):
             extra = (legged_extra(lin3[k, r], ang3[k, r], joints[k, r, :12], joints[k, r, 12:24], joints[k, r, 24:])
                      if legged else None)
+            if actions:
+                extra = np.concatenate((extra, action_extra(joints[k, r, :12], a1[k, r], a2[k, r])))
             hist.push(rel_s[r], cmd[k, r], twist[k, r], gravity[k, r], extra)
         history[k] = hist.array()
     return {

@@ -99,6 +99,18 @@ class _Joints:
         return self.values[idx]
 
 
+class _Targets:
+    """Joint targets ``[N, 12]``, one message per control step."""
+
+    def __init__(self, t: np.ndarray, values: np.ndarray) -> None:
+        self.t, self.values = t, values
+
+    def last_two(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The newest target at or before each of ``t`` and the one before it (the first ones before them)."""
+        idx = np.searchsorted(self.t, t, side="right") - 1
+        return self.values[np.clip(idx, 0, len(self.t) - 1)], self.values[np.clip(idx - 1, 0, len(self.t) - 1)]
+
+
 class _Commands:
     """The held command: each message's twist from its stamp until the next one or the watchdog."""
 
