@@ -135,7 +135,11 @@ class AnalyticIk:
         v = _mv(_rz(q6), w[:, None, None, :])  # [N, 2(q4), 2(q6), 3]
         u = np.broadcast_to(u4[:, :, None, :], v.shape)
         u_perp, v_perp = u - _mv(u, n)[..., None] * n, v - _mv(v, n)[..., None] * n
-        q5 = -np.arctan2(_mv(np.cross(u_perp, v_perp), n), np.einsum("...i,...i->...", u_perp, v_perp))
+        # n . (u x v) as the determinant of (n, u, v), without np.cross's axis juggling
+        triple = (n[0] * (u_perp[..., 1] * v_perp[..., 2] - u_perp[..., 2] * v_perp[..., 1])
+                  + n[1] * (u_perp[..., 2] * v_perp[..., 0] - u_perp[..., 0] * v_perp[..., 2])
+                  + n[2] * (u_perp[..., 0] * v_perp[..., 1] - u_perp[..., 1] * v_perp[..., 0]))
+        q5 = -np.arctan2(triple, np.einsum("...i,...i->...", u_perp, v_perp))
         # frame 3 = frame 6 with joints 6, 5, 4 undone
         r4 = _mm(_mm(_mm(r6[:, None, None], _rz(-q6)), self.A[5].T), _mm(_rz(-q5), self.A[4].T))
         r3 = _mm(_mm(r4, _rz(-np.broadcast_to(q4[:, :, None], q6.shape))), self.A[3].T)  # Rz(q1) Ry(s q2) Rz(q3)
