@@ -109,6 +109,23 @@ def action_extra(q: Any, target: Any, previous_target: Any) -> np.ndarray:
     return out
 
 
+def extra_columns(features: str, linear_velocity: Any, angular_velocity: Any, q: Any, dq: Any, tau: Any,
+                  targets: Any = None) -> np.ndarray | None:
+    """The columns a ``features`` row has after the base ones: None for ``base``; :func:`legged_extra`
+    for ``legged``; that and :func:`action_extra` of ``targets`` (``(newest, previous)``) for
+    ``legged_actions``. The one place that says which set takes what (collection, the converter and
+    the planner all build their rows here)."""
+    if features not in JOINT_FEATURES:
+        feature_names(features)  # unknown sets raise
+        return None
+    cols = legged_extra(linear_velocity, angular_velocity, q, dq, tau)
+    if features != "legged_actions":
+        return cols
+    if targets is None:
+        raise ValueError("legged_actions rows need the joint targets (newest, previous)")
+    return np.concatenate((cols, action_extra(q, *targets)))
+
+
 def mirror_map(features: str) -> tuple[np.ndarray, np.ndarray]:
     """``(columns, signs)`` so that ``row[columns] * signs`` is the row of the left-right mirrored robot
     (reflection about its x-z plane): lateral velocity, yaw and roll rates and the lateral gravity

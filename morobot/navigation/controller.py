@@ -38,7 +38,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
-from morobot.fdm.history import JOINT_FEATURES, action_extra, legged_extra
+from morobot.fdm.history import JOINT_FEATURES, extra_columns
 from morobot.freshness import input_age, stamp_lead_error
 from morobot.navigation import factory
 from morobot.planning.cost import should_stop
@@ -269,12 +269,10 @@ class NavigationController:
         j = self.joints
         if j is None or not self._fresh(self._joints_arrival, now) or odom.linear is None:
             return None
-        cols = legged_extra(odom.linear, odom.angular, j.positions, j.velocities, j.efforts)
-        if not self.needs_targets:
-            return cols
-        if self.targets is None or not self._fresh(self._targets_arrival, now):
+        if self.needs_targets and (self.targets is None or not self._fresh(self._targets_arrival, now)):
             return None
-        return np.concatenate((cols, action_extra(j.positions, *self.targets)))
+        return extra_columns(self.history.features, odom.linear, odom.angular, j.positions, j.velocities,
+                             j.efforts, self.targets)
 
     def invalid_odometry(self, why: str) -> None:
         """An odometry message that could not be read: the robot stops until a valid one comes."""

@@ -139,6 +139,14 @@ def test_feature_sets_are_prefixes_and_the_actions_columns():
         action_extra(q, np.full(12, np.nan), a2)
     with pytest.raises(ValueError, match="12 values"):
         action_extra(q[:11], a1, a2)
+    from morobot.fdm.history import extra_columns
+
+    assert extra_columns("base", [0, 0, 0], [0, 0, 0], q, q, q) is None
+    row = extra_columns("legged_actions", [1, 2, 3], [4, 5, 6], q, q, q, (a1, a2))
+    np.testing.assert_allclose(row[-36:], cols)
+    np.testing.assert_allclose(row[:39], extra_columns("legged", [1, 2, 3], [4, 5, 6], q, q, q))
+    with pytest.raises(ValueError, match="need the joint targets"):
+        extra_columns("legged_actions", [1, 2, 3], [4, 5, 6], q, q, q)
     names = feature_names("legged_actions")
     columns, signs = mirror_map("legged_actions")
     row = np.arange(84, dtype=float) + 1.0

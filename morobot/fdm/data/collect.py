@@ -44,7 +44,7 @@ from morobot.parallel import BACKENDS, run_tasks
 from morobot.procutil import die_with_parent
 from morobot.fdm.data.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
 from morobot.fdm.heightscan import ScanConfig, corrupt, sample_heights, scan_from_world
-from morobot.fdm.history import FEATURE_SETS, JOINT_FEATURES, ProprioHistory, action_extra, feature_names, legged_extra
+from morobot.fdm.history import FEATURE_SETS, JOINT_FEATURES, ProprioHistory, extra_columns, feature_names
 
 
 #: Where the height scans of the samples come from (see ``CollectConfig.scan_source``).
@@ -311,10 +311,9 @@ def run_episode(
         if cfg.history_features not in JOINT_FEATURES:
             return None
         js = sim.joint_state()
-        cols = legged_extra(state.linear_velocity, state.angular_velocity, js.positions, js.velocities, js.efforts)
-        if cfg.history_features == "legged_actions":
-            cols = np.concatenate((cols, action_extra(js.positions, *sim.joint_targets())))
-        return cols
+        targets = sim.joint_targets() if cfg.history_features == "legged_actions" else None
+        return extra_columns(cfg.history_features, state.linear_velocity, state.angular_velocity, js.positions,
+                             js.velocities, js.efforts, targets)
 
     hist.push(state.time, np.zeros(3), state.twist, state.gravity, extra(state))
     sensing = _SensorScans(sim, cfg) if cfg.scan_source == "sensor" else None

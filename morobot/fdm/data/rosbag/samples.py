@@ -8,7 +8,7 @@ import numpy as np
 
 from morobot.fdm.data.dataset import freeze_after_failure
 from morobot.fdm.heightscan import sample_heights
-from morobot.fdm.history import JOINT_FEATURES, ProprioHistory, action_extra, legged_extra
+from morobot.fdm.history import JOINT_FEATURES, ProprioHistory, extra_columns
 from morobot.fdm.data.rosbag.options import (SKIP_REASONS, ConversionError, ConvertOptions)
 from morobot.fdm.data.rosbag.series import _ns, _quat_matrix
 from morobot.fdm.data.rosbag.bags import _Bag, _Motion, _Mosaic, cloud_to_grid, cloud_xyz, _stamp_ns
@@ -96,10 +96,9 @@ def _motion_arrays(t0: np.ndarray, motion: _Motion, events: list, opts: ConvertO
     for k in range(n):  # the collector's and the nodes' own history class, fed on the grid
         hist = ProprioHistory(opts.history_length, opts.history_dt, opts.history_features)
         for r in range(opts.history_length):
-            extra = (legged_extra(lin3[k, r], ang3[k, r], joints[k, r, :12], joints[k, r, 12:24], joints[k, r, 24:])
+            extra = (extra_columns(opts.history_features, lin3[k, r], ang3[k, r], joints[k, r, :12],
+                                   joints[k, r, 12:24], joints[k, r, 24:], (a1[k, r], a2[k, r]) if actions else None)
                      if legged else None)
-            if actions:
-                extra = np.concatenate((extra, action_extra(joints[k, r, :12], a1[k, r], a2[k, r])))
             hist.push(rel_s[r], cmd[k, r], twist[k, r], gravity[k, r], extra)
         history[k] = hist.array()
     return {
