@@ -42,7 +42,7 @@ from morobot.robots import ARMS  # noqa: E402
 BRANCH_SWITCH = 0.5
 #: FeasibleCap's published DLS settings (docs: ../shared/reference-designs.md), the checker's defaults before.
 BASELINE = IkConfig(damping=0.01, max_iterations=30, max_step=0.15, restarts=1, random_restarts=0, library_starts=0,
-                    patience=0, nullspace_step=0.0, analytic=False)
+                    patience=0, nullspace_step=0.0, analytic=False, hold_limits=False, alternatives=0)
 
 
 def reachable_configurations(checker: FeasibilityChecker, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -109,6 +109,6 @@ def test_planner_defaults_agree_with_the_algorithm_configs():
     for name in ("num_samples", "horizon", "dt", "temperature", "sigma", "u_min", "u_max", "noise_beta", "iterations"):
         assert getattr(built, name) == getattr(library, name), name
     cost = NavigationCostConfig()
-    for name in ("goal_weight", "risk_threshold", "risk_weight", "alignment_weight", "risk_margin"):
+    for name in ("goal_weight", "risk_penalty_threshold", "risk_weight", "alignment_weight", "risk_margin"):
         assert p[name] == getattr(cost, name), name
     assert BlockedMotionConfig().duration == p["blocked_duration"]

@@ -30,20 +30,16 @@ TOLERANCE = 1e-5  # structure checks on the URDF's placements (rpy="1.5708" pass
 MID_WEIGHT = 1e-3  # weight of the mid-range preference against the squared distance to the reference (rad^2)
 
 
-def _rz(angle: np.ndarray) -> np.ndarray:
-    """Rotations about z, ``[..., 3, 3]``."""
-    c, s = np.cos(angle), np.sin(angle)
-    out = np.zeros(np.shape(angle) + (3, 3))
-    out[..., 0, 0], out[..., 0, 1], out[..., 1, 0], out[..., 1, 1], out[..., 2, 2] = c, -s, s, c, 1.0
+def _rz(c: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``Rz(angle) v`` for ``c, s = cos(angle), sin(angle)``, elementwise over broadcast shapes
+    (``v[..., 3]``): no 3x3 products, which cost several times more in numpy at these sizes."""
+    x, y = v[..., 0], v[..., 1]
+    first = c * x - s * y
+    out = np.empty(first.shape + (3,))
+    out[..., 0] = first
+    out[..., 1] = s * x + c * y
+    out[..., 2] = v[..., 2]
     return out
-
-
-def _mv(m: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return (m @ v[..., None])[..., 0]
-
-
-def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a @ b
 
 
 def _two_angles(a: np.ndarray, b: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,45 +112,62 @@ class AnalyticIk:
         return cls(robot, lower, upper, q7_step) if all(checks) else None
 
     def solutions(self, target: pin.SE3, q7: np.ndarray) -> np.ndarray:
-        """All closed-form solutions for the ``q7`` values, ``[N, 7]`` (not yet limit-checked)."""
+        """All closed-form solutions for the ``q7`` values, ``[M, 7]`` (not yet limit-checked).
+
+        Written as chains of rotations applied to vectors (elementwise about z, one matrix product per
+        constant placement): batched 3x3 products cost several times more in numpy."""
         q7 = np.asarray(q7, float).reshape(-1)
         t_ee = target * self.tool.inverse()  # joint 7's frame
-        r6 = _mm(np.broadcast_to(t_ee.rotation, (len(q7), 3, 3)), _mm(_rz(-q7), self.A[6].T))
-        o6 = t_ee.translation - _mv(r6, self.t[6])  # the wrist point: joints 5 and 6's origin
+        # r6 = R_ee Rz(-q7) A7^T, rows computed as one product: [N, 3, 3]
+        rot, c7, s7 = t_ee.rotation, np.cos(q7)[:, None], np.sin(q7)[:, None]
+        m = np.stack((c7 * rot[:, 0] - s7 * rot[:, 1], s7 * rot[:, 0] + c7 * rot[:, 1],
+                      np.broadcast_to(rot[:, 2], (len(q7), 3))), -1)  # R_ee Rz(-q7)
+        r6 = m @ self.A[6].T
+        o6 = t_ee.translation - r6 @ self.t[6]  # the wrist point: joints 5 and 6's origin
         d = o6 - self.shoulder
         q4, ok4 = _two_angles(np.full(len(q7), self.P), np.full(len(q7), self.Q),
                               np.einsum("ni,ni->n", d, d) - self.K)  # [N, 2], [N]
-        u4 = -(_mv(_rz(-q4), self.g) + self.t[4])  # wrist -> shoulder in frame 4, [N, 2, 3]
-        w = _mv(np.swapaxes(r6, -1, -2), -d)  # the same in frame 6, [N, 3]
+        c4, s4 = np.cos(q4), np.sin(q4)
+        u4 = -(_rz(c4, -s4, self.g) + self.t[4])  # wrist -> shoulder in frame 4, [N, 2, 3]
+        w = np.einsum("nji,nj->ni", r6, -d)  # the same in frame 6, [N, 3]
         n = self.n5
         alpha = n[0] * w[:, 0] + n[1] * w[:, 1]
         beta = n[1] * w[:, 0] - n[0] * w[:, 1]
-        rhs = _mv(u4, n) - n[2] * w[:, 2][:, None]  # [N, 2]
+        rhs = u4 @ n - n[2] * w[:, 2][:, None]  # [N, 2]
         q6, ok6 = _two_angles(alpha[:, None].repeat(2, 1), beta[:, None].repeat(2, 1), rhs)  # [N, 2, 2], [N, 2]
         valid = ok4[:, None, None] & ok6[:, :, None]
-        v = _mv(_rz(q6), w[:, None, None, :])  # [N, 2(q4), 2(q6), 3]
-        u = np.broadcast_to(u4[:, :, None, :], v.shape)
-        u_perp, v_perp = u - _mv(u, n)[..., None] * n, v - _mv(v, n)[..., None] * n
+        c6, s6 = np.cos(q6), np.sin(q6)
+        v = _rz(c6, s6, w[:, None, None, :])  # [N, 2(q4), 2(q6), 3]
+        u = u4[:, :, None, :]
+        u_perp, v_perp = u - (u @ n)[..., None] * n, v - (v @ n)[..., None] * n
         # n . (u x v) as the determinant of (n, u, v), without np.cross's axis juggling
         triple = (n[0] * (u_perp[..., 1] * v_perp[..., 2] - u_perp[..., 2] * v_perp[..., 1])
                   + n[1] * (u_perp[..., 2] * v_perp[..., 0] - u_perp[..., 0] * v_perp[..., 2])
                   + n[2] * (u_perp[..., 0] * v_perp[..., 1] - u_perp[..., 1] * v_perp[..., 0]))
-        q5 = -np.arctan2(triple, np.einsum("...i,...i->...", u_perp, v_perp))
-        # frame 3 = frame 6 with joints 6, 5, 4 undone
-        r4 = _mm(_mm(_mm(r6[:, None, None], _rz(-q6)), self.A[5].T), _mm(_rz(-q5), self.A[4].T))
-        r3 = _mm(_mm(r4, _rz(-np.broadcast_to(q4[:, :, None], q6.shape))), self.A[3].T)  # Rz(q1) Ry(s q2) Rz(q3)
-        c2 = np.clip(r3[..., 2, 2], -1.0, 1.0)
-        out = []
-        for sign in (1.0, -1.0):
-            sb = sign * np.sqrt(np.maximum(1.0 - c2 * c2, 0.0))
-            q2 = np.arctan2(sb, c2)
-            q1 = np.arctan2(sign * r3[..., 1, 2], sign * r3[..., 0, 2])
-            q3 = np.arctan2(sign * r3[..., 2, 1], -sign * r3[..., 2, 0])
-            q4b = np.broadcast_to(q4[:, :, None], q6.shape)
-            q7b = np.broadcast_to(q7[:, None, None], q6.shape)
-            q = np.stack((q1, self.sigma * q2, q3, q4b, q5, q6, q7b), -1)
-            out.append(q[np.broadcast_to(valid, q6.shape)])
-        return np.concatenate(out)
+        q5 = -np.arctan2(triple, np.sum(u_perp * v_perp, -1))
+        q4b, c4, s4 = q4[:, :, None], c4[:, :, None], s4[:, :, None]
+        c5, s5 = np.cos(q5), np.sin(q5)
+        # frame 3 = r6 Rz(-q6) A6^T Rz(-q5) A5^T Rz(-q4) A4^T = Rz(q1) Ry(s q2) Rz(q3): its third column
+        # and third row are all the Z-Y-Z angles need
+        col = _rz(c4, -s4, self.A[3][2]) @ self.A[4]  # A5^T Rz(-q4) A4^T e3
+        col = _rz(c6, -s6, _rz(c5, -s5, col) @ self.A[5])
+        col = np.einsum("nij,nabj->nabi", r6, col)
+        row = _rz(c6, s6, r6[:, None, None, 2, :]) @ self.A[5].T  # (r3^T e3) = A4 Rz(q4) A5 Rz(q5) A6 Rz(q6) r6^T e3
+        row = _rz(c4, s4, _rz(c5, s5, row) @ self.A[4].T) @ self.A[3].T
+        c2 = np.clip(col[..., 2], -1.0, 1.0)
+        sb = np.sqrt(np.maximum(1.0 - c2 * c2, 0.0))
+        q = np.empty((2,) + q6.shape + (7,))  # [sign, N, 2, 2, 7]
+        q[0, ..., 0] = np.arctan2(col[..., 1], col[..., 0])
+        q[1, ..., 0] = np.arctan2(-col[..., 1], -col[..., 0])
+        q[0, ..., 1] = self.sigma * np.arctan2(sb, c2)
+        q[1, ..., 1] = -q[0, ..., 1]
+        q[0, ..., 2] = np.arctan2(row[..., 1], -row[..., 0])
+        q[1, ..., 2] = np.arctan2(-row[..., 1], row[..., 0])
+        q[:, ..., 3] = q4b
+        q[:, ..., 4] = q5
+        q[:, ..., 5] = q6
+        q[:, ..., 6] = q7[:, None, None]
+        return q[:, np.broadcast_to(valid, q6.shape)].reshape(-1, 7)
 
     def _in_limits(self, q: np.ndarray) -> np.ndarray:
         """``q`` with each joint moved by a whole turn into its limits where that helps; rows inside the
@@ -168,14 +181,10 @@ class AnalyticIk:
     def _best(self, target: pin.SE3, reference: np.ndarray, q7: np.ndarray,
               tolerance: tuple[float, float]) -> Optional[tuple[np.ndarray, float, float, float]]:
         """``(q, position error, rotation error, cost)`` of the cheapest valid solution over the ``q7``
-        values, refined on a ten times finer ``q7`` grid around it; None if there is none."""
+        values; None if there is none."""
         candidates = self._in_limits(self.solutions(target, q7))
         if not len(candidates):
             return None
-        step = float(self._q7_grid[1] - self._q7_grid[0])
-        best_q7 = candidates[np.argmin(self._cost(candidates, reference)), 6]
-        fine = np.clip(best_q7 + np.linspace(-step, step, 21), self.lower[6], self.upper[6])
-        candidates = np.concatenate((candidates, self._in_limits(self.solutions(target, fine))))
         cost = self._cost(candidates, reference)
         for i in np.argsort(cost)[:4]:  # the best few: one normally passes at once
             q = candidates[i]

@@ -88,10 +88,12 @@ class FeasibilityChecker:
         """The arm joints, in the order every ``q`` uses."""
         return self.robot.joint_names
 
-    def reset(self) -> None:
-        """Forget the rate window and the IK warm start."""
+    def reset(self, q=None) -> None:
+        """Forget the rate window; the IK warm start becomes ``q`` (e.g. the arm's measured configuration
+        when a recording starts) or the ready pose."""
         self.rate.reset()
-        self._warm = np.clip(self.robot.ready_pose, self.lower, self.upper)
+        start = self.robot.ready_pose if q is None else validate_q(q, self.robot.nq)
+        self._warm = np.clip(start, self.lower, self.upper)
 
     # ------------------------------------------------------------------ scene
     def update_scene(self, points, q_robot=None) -> int:
@@ -167,12 +169,26 @@ class FeasibilityChecker:
                    else f"IK failed ({detail})")
             checks = {"ik": CheckResult.fail(sol.position_error, f"unreachable: {why}")}
             return Verdict.from_checks(checks, sol.q, stamp)
+        static = self._pose_checks(sol.q)
+        if not all(r.passed for r in static.values()):
+            # the pose is feasible if any configuration reaching it is: another solution (branch) that
+            # passes is taken (a jump from the last one then shows in the rate check)
+            for other in self.ik.alternatives(target, sol.q):
+                other_static = self._pose_checks(other.q)
+                if all(r.passed for r in other_static.values()):
+                    sol, static = other, other_static
+                    detail += ", another IK solution: the first failed a static check"
+                    break
         self._warm = sol.q
         checks = {"ik": CheckResult.ok(sol.position_error, f"IK solved ({detail})"),
-                  "joint_limits": self._limits(sol.q),
-                  "joint_rate": self.rate.update(sol.q, stamp)}
-        self._static(sol.q, checks)
+                  "joint_limits": static.pop("joint_limits"), "joint_rate": self.rate.update(sol.q, stamp), **static}
         return Verdict.from_checks(checks, sol.q, stamp)
+
+    def _pose_checks(self, q: np.ndarray) -> dict[str, CheckResult]:
+        """The checks of one configuration that do not depend on the last one: limits, then the static ones."""
+        checks = {"joint_limits": self._limits(q)}
+        self._static(q, checks)
+        return checks
 
     def clamp_to_feasible(self, q_cmd, q_current, dt: float | None = None) -> FilterResult:
         """Filter policy for an infeasible command: clamp, else hold.

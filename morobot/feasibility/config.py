@@ -28,9 +28,22 @@ class IkConfig:
         patience: a restart (not the warm start) is abandoned when its error has not fallen by 1 %
             for this many iterations (0: never).
         seed: seed of those draws and of the library.
-        analytic: solve in closed form where the arm has one (the Panda's geometry, checked on the URDF:
-            :mod:`morobot.feasibility.analytic_ik`), the numerical solver only when it finds nothing.
-        q7_step: spacing of the closed form's sweep over the seventh joint (rad).
+        analytic: solve in closed form where the arm has one (the Panda's or the UR's geometry, checked on
+            the URDF: :mod:`morobot.feasibility.analytic_ik`, :mod:`morobot.feasibility.ur_ik`), the
+            numerical solver only when it finds nothing.
+        q7_step: spacing of the Panda closed form's sweep over the seventh joint (rad).
+        alternatives: in demo mode, when the solution fails a static check (singularity, self or scene
+            collision), up to this many other solutions are sought (from the seed library's nearest
+            configurations) and the first that passes is taken: the pose is feasible if any
+            configuration reaching it is (0: report the first solution's verdict).
+        warm_reach: where the closed form backs it up, the warm start runs first only for targets within
+            this distance of its tool pose (m, plus 0.1 m per rad of rotation): a farther one (a new stream,
+            a cold start) goes to the closed form at once.
+        hold_limits: a joint at a limit that a step pushes further is held and the step solved again with
+            the other joints (a redundant arm slides along the limit instead of stalling there).
+        warm_iterations: where the closed form backs it up, the warm start's iterations (a warm start
+            along a stream converges in a few; one that needs more is handed to the closed form, whose
+            cost is bounded).
 
     The defaults were chosen by measurement (docs/feasibility.md, "IK"): FeasibleCap's DLS
     (lambda^2 0.01, 30 iterations, 0.15 rad steps, one restart) solved 65 % of reachable poses from a
@@ -51,6 +64,10 @@ class IkConfig:
     seed: int = 0
     analytic: bool = True
     q7_step: float = 0.05
+    warm_iterations: int = 12
+    warm_reach: float = 0.15
+    hold_limits: bool = True
+    alternatives: int = 6
 
 
 @dataclass(frozen=True)
@@ -167,6 +184,8 @@ def validate(cfg: FeasibilityConfig) -> None:
     _check(ik.position_tolerance > 0.0 and ik.rotation_tolerance > 0.0, "IK tolerances must be > 0")
     _check(0.0 <= ik.nullspace_step <= 0.5, "IK nullspace_step must be in [0, 0.5] rad")
     _check(0.005 <= ik.q7_step <= 0.5, "IK q7_step must be in [0.005, 0.5] rad")
+    _check(ik.warm_iterations >= 1 and ik.warm_reach >= 0.0, "IK warm_iterations must be >= 1, warm_reach >= 0")
+    _check(0 <= ik.alternatives <= ik.library_size, "IK alternatives must be in [0, library_size]")
     _check(ik.random_restarts >= 0 and ik.patience >= 0, "IK random_restarts and patience must be >= 0")
     _check(0 <= ik.library_starts <= ik.library_size <= 100_000,
            "IK needs 0 <= library_starts <= library_size <= 100000")

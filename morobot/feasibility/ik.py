@@ -1,13 +1,17 @@
 """Inverse kinematics for the TCP pose: closed form where the arm has one, else damped least squares.
 
 Arms with the Panda's geometry (checked on the URDF) are solved in closed form over a sweep of the
-seventh joint, taking the solution nearest the warm start (:mod:`morobot.feasibility.analytic_ik`);
-the numerical solver below runs for other arms and when the closed form finds nothing.
+seventh joint (:mod:`morobot.feasibility.analytic_ik`), arms with the UR geometry in closed form with
+up to 8 solutions (:mod:`morobot.feasibility.ur_ik`), taking the solution nearest the warm start; the
+numerical solver below runs for other arms and when the closed form finds nothing.
 
 Targets farther from the (fixed) joint-1 origin than the arm's reach bound are rejected without
 iterating. Each iteration takes ``dq = J^T (J J^T + lambda^2 I)^-1 e`` with ``e = log6(T^-1 T_target)`` and the
 frame-local Jacobian, scales ``dq`` so that no joint moves more than ``max_step``, and projects
-the result into the (margin-tightened) joint limits. An attempt ends early when the projected
+the result into the (margin-tightened) joint limits. A joint already at a limit that ``dq`` pushes
+further is **held** (its Jacobian column zeroed, the step solved again with the others,
+``hold_limits``): a redundant arm then slides along the limit instead of crawling or stalling against
+it, which ended most warm starts that failed along smooth streams. An attempt ends early when the projected
 step vanishes (stuck at a limit or at the closest reachable pose) or when its error has stopped
 falling for ``patience`` iterations (a restart creeping towards a limit or a local minimum; another
 start does better sooner; the warm start keeps its full budget).
@@ -17,12 +21,15 @@ step (``nullspace_step`` rad at most) towards the middle of the joint ranges, an
 already meets the tolerances takes one such step; without it, warm-started streams drift along the self-motion manifold into a
 limit, the warm start fails and a restart lands on another branch (3 rad jumps).
 
-Starts, in order: the warm start (the previous solution, so a stream stays on its branch), the
-given restarts (the ready pose), then the configurations of a **seed library** whose tool poses are
+Starts, in order: the warm start (the previous solution, so a stream stays on its branch; with a closed
+form, only for targets within ``warm_reach`` of its tool pose and for at most ``warm_iterations``, then
+the closed form), the given restarts (the ready pose), then the configurations of a **seed library** whose tool poses are
 nearest the target (``library_size`` configurations drawn once within the limits, seeded; nearest
 by position plus ``0.1 m/rad`` times the rotation angle), then random configurations. A start near
 the answer converges in a few iterations, so the library cuts both the failures and the time of
-the slow, restarted frames.
+the slow, restarted frames. :meth:`DlsIk.alternatives` converges from the library's nearest
+configurations to other solutions of the same pose (other branches), for a checker whose first
+solution fails a static check.
 """
 
 from __future__ import annotations
@@ -36,10 +43,12 @@ import numpy as np
 import pinocchio as pin
 
 from morobot.feasibility.analytic_ik import AnalyticIk
+from morobot.feasibility.ur_ik import UrIk
 from morobot.feasibility.config import IkConfig
 from morobot.feasibility.model import ArmModel
 
 
+ANOTHER_SOLUTION = 0.5  # rad: solutions farther apart than this on some joint are different configurations
 STALL_STEP = 1e-6  # rad: an iterate that moves less than this ends a failed attempt early
 LIBRARY_ROTATION_WEIGHT = 0.1  # m per rad: how the seed library weighs orientation against position
 
@@ -115,7 +124,8 @@ class DlsIk:
         self._half_range = np.maximum(0.5 * (self.upper - self.lower), 1e-3)
         library_rng = np.random.default_rng([config.seed, 1])
         self._library_q = library_rng.uniform(self.lower, self.upper, (config.library_size, len(self.lower)))
-        self.analytic = AnalyticIk.for_arm(robot, self.lower, self.upper, config.q7_step) if config.analytic else None
+        self.analytic = ((AnalyticIk.for_arm(robot, self.lower, self.upper, config.q7_step)
+                          or UrIk.for_arm(robot, self.lower, self.upper)) if config.analytic else None)
         poses = [robot.ee_placement(q, self._data) for q in self._library_q]
         self._library_p = np.array([t.translation for t in poses]).reshape(-1, 3)
         self._library_r = np.array([t.rotation for t in poses]).reshape(-1, 3, 3)
@@ -154,10 +164,14 @@ class DlsIk:
         inside = (shifted >= self.lower) & (shifted <= self.upper)
         return np.where(inside, shifted, q)
 
-    def _nullspace(self, jac: np.ndarray, solver: eigenpy.LLT, q: np.ndarray) -> np.ndarray:
+    def _nullspace(self, jac: np.ndarray, solver: eigenpy.LLT, q: np.ndarray,
+                   held: np.ndarray | None = None) -> np.ndarray:
         """A step that leaves the tool pose (to first order) and moves the joints towards the middle
-        of their ranges, at most ``nullspace_step`` rad per joint."""
+        of their ranges, at most ``nullspace_step`` rad per joint; ``held`` joints (zero columns of
+        ``jac``) do not move."""
         z = (self._mid - q) / self._half_range**2  # towards mid-range (measured: better than a limit barrier)
+        if held is not None:
+            z[held] = 0.0
         z -= jac.T @ solver.solve(jac @ z)
         largest = float(np.abs(z).max())
         return z * min(1.0, self.config.nullspace_step / largest) if largest > 1e-12 else z * 0.0
@@ -175,21 +189,23 @@ class DlsIk:
             return moved, True, 1, pos2, rot2
         return q, True, 1, pos_err, rot_err
 
-    def _attempt(self, target: pin.SE3, q: np.ndarray, warm: bool = False,
-                 patient: bool = True) -> tuple[np.ndarray, bool, int, float, float]:
-        """One DLS attempt from ``q``; ``warm``: the warm start (null-space preference, and no patience
-        unless ``patient``)."""
+    def _attempt(self, target: pin.SE3, q: np.ndarray, warm: bool = False, patient: bool = True,
+                 iterations: int | None = None, errors=None) -> tuple[np.ndarray, bool, int, float, float]:
+        """One DLS attempt from ``q`` of at most ``iterations`` (default ``max_iterations``); ``warm``: the
+        warm start (null-space preference, and no patience unless ``patient``); ``errors``: ``_errors`` of
+        ``q`` (already inside the limits) when the caller has just computed them."""
         cfg, model, data = self.config, self.robot.model, self._data
+        iterations = cfg.max_iterations if iterations is None else iterations
         lower, upper = self.lower, self.upper
         q = np.minimum(np.maximum(q, lower), upper)
-        twist, pos_err, rot_err = self._errors(q, target)
+        twist, pos_err, rot_err = self._errors(q, target) if errors is None else errors
         best, since_best = math.inf, 0
-        for it in range(cfg.max_iterations + 1):
+        for it in range(iterations + 1):
             if pos_err <= cfg.position_tolerance and rot_err <= cfg.rotation_tolerance:
                 if it == 0 and warm and cfg.nullspace_step > 0 and self._redundant:
                     return self._settle(target, q, pos_err, rot_err)
                 return q, True, it, pos_err, rot_err
-            if it == cfg.max_iterations:
+            if it == iterations:
                 break
             # progress in tolerance units: the error must keep falling by 1 % to keep this start
             err = max(pos_err / cfg.position_tolerance, rot_err / cfg.rotation_tolerance)
@@ -202,8 +218,18 @@ class DlsIk:
             jac = pin.getFrameJacobian(model, data, self.robot.ee_frame_id, pin.LOCAL)
             solver = eigenpy.LLT(jac @ jac.T + self._damping)
             dq = jac.T @ solver.solve(twist)
-            if warm and cfg.nullspace_step > 0 and self._redundant:
+            shaping = warm and cfg.nullspace_step > 0 and self._redundant
+            if shaping:
                 dq += self._nullspace(jac, solver, q)
+            # joints at a limit that the step pushes further are held, and the step is solved again
+            # with the others: a redundant arm then slides along the limit instead of stalling there
+            held = ((q <= lower) & (dq < 0.0)) | ((q >= upper) & (dq > 0.0))
+            if cfg.hold_limits and held.any():
+                jac[:, held] = 0.0
+                solver = eigenpy.LLT(jac @ jac.T + self._damping)
+                dq = jac.T @ solver.solve(twist)
+                if shaping:
+                    dq += self._nullspace(jac, solver, q, held)
             largest = float(np.abs(dq).max())
             if largest > cfg.max_step:
                 dq *= cfg.max_step / largest
@@ -213,6 +239,20 @@ class DlsIk:
             q = q_next
             twist, pos_err, rot_err = self._errors(q, target)
         return q, False, it, pos_err, rot_err
+
+    def alternatives(self, target: pin.SE3, found: np.ndarray):
+        """Other solutions for ``target`` than ``found`` (each more than ``ANOTHER_SOLUTION`` rad from it and
+        from the ones before on some joint), converged from the ``alternatives`` library configurations
+        nearest the target; a generator, so a caller that takes the first it likes pays for no more."""
+        seen = [np.asarray(found, float)]
+        for start in self.library_starts(target, self.config.alternatives):
+            q, ok, _, pos_err, rot_err = self._attempt(target, start)
+            if not ok:
+                continue
+            q = self._nearest_turn(q, found)
+            if all(float(np.abs(q - other).max()) > ANOTHER_SOLUTION for other in seen):
+                seen.append(q)
+                yield IkResult(q, True, 0, pos_err, rot_err)
 
     def solve(self, target: pin.SE3, q_init: np.ndarray, restart_from=()) -> IkResult:
         """Solve for ``target``: DLS from the warm start ``q_init``; then, where the arm has a closed form,
@@ -236,20 +276,29 @@ class DlsIk:
             return IkResult(q, False, 0, pos_err, rot_err, out_of_reach=True)
         # the warm start first: where it converges it is the continuous answer along a stream (the
         # closed form's q7 parameterisation is ill-conditioned near the shoulder's alignment, q2 = 0)
-        q, ok, total, pos_err, rot_err = self._attempt(target, np.asarray(q_init, float), warm=True,
-                                                       patient=self.analytic is not None)
-        if ok:
-            return IkResult(self._nearest_turn(q, q_init), True, total, pos_err, rot_err)
-        best = (q, pos_err, rot_err)
-        if self.analytic is not None:  # the solution nearest the warm start, of all there are
-            found = self.analytic.solve(target, np.asarray(q_init, float),
-                                        (self.config.position_tolerance, self.config.rotation_tolerance))
+        cfg, q_init = self.config, np.asarray(q_init, float)
+        backed = self.analytic is not None  # a closed form follows: the warm start is cut short
+        q_warm, warm_first, skipped, errors = np.minimum(np.maximum(q_init, self.lower), self.upper), True, (), None
+        if backed:  # a target far from the warm start's pose (a new stream, a cold start) goes to the closed form
+            errors = self._errors(q_warm, target)
+            warm_first = errors[1] + LIBRARY_ROTATION_WEIGHT * errors[2] <= cfg.warm_reach
+        if warm_first:
+            q, ok, total, pos_err, rot_err = self._attempt(
+                target, q_warm, warm=True, patient=backed,
+                iterations=min(cfg.warm_iterations, cfg.max_iterations) if backed else None, errors=errors)
+            if ok:
+                return IkResult(self._nearest_turn(q, q_init), True, total, pos_err, rot_err)
+            best = (q, pos_err, rot_err)
+        else:
+            total, best, skipped = 0, (q_warm, errors[1], errors[2]), (q_warm,)  # tried after the closed form
+        if backed:  # the solution nearest the warm start, of all there are
+            found = self.analytic.solve(target, q_init, (cfg.position_tolerance, cfg.rotation_tolerance))
             if found is not None:
                 return IkResult(found[0], True, total, found[1], found[2])
-        draws = (self._rng.uniform(self.lower, self.upper) for _ in range(self.config.random_restarts))
+        draws = (self._rng.uniform(self.lower, self.upper) for _ in range(cfg.random_restarts))
         # looked up only when the warm start and the restarts fail
-        library = (q for q in (None,) for q in self.library_starts(target, self.config.library_starts))
-        for start in itertools.chain(restart_from, library, draws):
+        library = (q for q in (None,) for q in self.library_starts(target, cfg.library_starts))
+        for start in itertools.chain(skipped, restart_from, library, draws):
             # restarts go straight for the pose (no null-space preference), cut by patience
             q, ok, its, pos_err, rot_err = self._attempt(target, np.asarray(start, float))
             total += its

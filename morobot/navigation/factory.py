@@ -30,7 +30,7 @@ KINEMATIC_PARAMS = ("dt", "footprint_radius", "step_limit", "slope_limit_deg", "
 MPPI_PARAMS = ("num_samples", "horizon", "dt", "temperature", "sigma", "u_min", "u_max", "noise_beta",
                "iterations", "seed", "rollouts_shown", "control_rate")
 #: Parameters read by :func:`make_navigation_cost`.
-COST_PARAMS = ("goal_weight", "progress_weight", "heading_weight", "risk_weight", "risk_threshold",
+COST_PARAMS = ("goal_weight", "progress_weight", "heading_weight", "risk_weight", "risk_penalty_threshold",
                "collision_penalty", "uncertainty_weight", "smoothness_weight", "backward_weight",
                "alignment_weight", "alignment_radius", "risk_relative", "risk_margin")
 #: Parameters read by :func:`make_cost_to_go`.

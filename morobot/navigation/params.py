@@ -76,7 +76,9 @@ class PlannerParams:
     progress_weight: float = param(10.0, "running goal-distance weight", 0.0, 1e4)
     heading_weight: float = param(10.0, "goal-heading weight (near the goal)", 0.0, 1e4)
     risk_weight: float = param(10.0, "expected-risk weight", 0.0, 1e4)
-    collision_penalty: float = param(1000.0, "penalty when a step's risk exceeds risk_threshold", 0.0, 1e6)
+    collision_penalty: float = param(1000.0, "penalty when a step's risk exceeds risk_penalty_threshold", 0.0, 1e6)
+    risk_penalty_threshold: float = param(0.5, "a plan pays collision_penalty where a step's risk exceeds this (the "
+                                          "cost's threshold; the safety stop's is risk_threshold)", 0.0, 1.0)
     uncertainty_weight: float = param(5.0, "model-uncertainty weight (FDM ensemble)", 0.0, 1e4)
     smoothness_weight: float = param(2.0, "command-change weight", 0.0, 1e4)
     backward_weight: float = param(2.0, "backward-motion weight", 0.0, 1e4)

@@ -10,7 +10,7 @@ do not need retuning when the horizon changes. Terms (per rollout):
   ``heading_radius`` of the goal, and ``heading_weight * heading_far_scale`` otherwise (turn to the
   goal heading only when arriving; far away the weak term only breaks ties);
 * ``risk_weight * mean_t risk_t``: expected risk, plus ``collision_penalty`` if any step's risk
-  exceeds ``risk_threshold``; with ``risk_relative`` and a stand-still reference (see
+  exceeds ``risk_penalty_threshold``; with ``risk_relative`` and a stand-still reference (see
   :meth:`NavigationCost.set_standstill`), only if it also exceeds the risk of standing still at that
   step by more than ``risk_margin`` (a robot that is already in a risky spot, e.g. pressed against
   an obstacle, is then steered out of it instead of every plan paying the same penalty);
@@ -62,7 +62,7 @@ class NavigationCostConfig:
     heading_radius: float = 0.3
     heading_far_scale: float = 0.1
     risk_weight: float = 10.0
-    risk_threshold: float = 0.5
+    risk_penalty_threshold: float = 0.5
     collision_penalty: float = 1000.0
     uncertainty_weight: float = 5.0
     smoothness_weight: float = 2.0
@@ -77,8 +77,8 @@ class NavigationCostConfig:
         for name, value in asdict(self).items():
             if not math.isfinite(float(value)) or float(value) < 0.0:
                 raise ValueError(f"NavigationCostConfig.{name} must be finite and >= 0, got {value!r}")
-        if not 0.0 <= self.risk_threshold <= 1.0:
-            raise ValueError(f"risk_threshold must lie in [0, 1], got {self.risk_threshold!r}")
+        if not 0.0 <= self.risk_penalty_threshold <= 1.0:
+            raise ValueError(f"risk_penalty_threshold must lie in [0, 1], got {self.risk_penalty_threshold!r}")
         if self.alignment_radius <= 0.0:
             raise ValueError(f"alignment_radius must be positive, got {self.alignment_radius!r}")
 
@@ -111,8 +111,8 @@ class NavigationCost:
         cfg = self.config
         ref = self.standstill
         if not cfg.risk_relative or ref is None or ref.shape[0] != risk.shape[1]:
-            return cfg.risk_threshold
-        return torch.clamp(ref.to(risk) + cfg.risk_margin, min=cfg.risk_threshold)
+            return cfg.risk_penalty_threshold
+        return torch.clamp(ref.to(risk) + cfg.risk_margin, min=cfg.risk_penalty_threshold)
 
     def prepare(self, hmap: Optional[HeightMap], goal: Sequence[float]) -> None:
         """Build the goal-distance field for this planning cycle (once, not per sample).

@@ -68,8 +68,9 @@ class CostToGoConfig:
     """Parameters of :class:`CostToGo` (SI units).
 
     Attributes:
-        lethal_risk: cells whose footprint risk exceeds this are untraversable (use the cost's
-            ``risk_threshold`` so the field and the collision penalty agree).
+        lethal_risk: cells whose footprint risk exceeds this are untraversable (the planner uses the
+            safety stop's ``risk_threshold``: the field never routes through terrain the stop refuses;
+            a lower ``risk_penalty_threshold`` must not make unknown cells walls).
         risk_cost: extra travel cost per metre per unit of risk (an unknown cell, risk 0.3 with
             the default kinematic model, costs ``1 + 0.3 risk_cost`` per metre).
         inflation_radius: distance (m) from untraversable cells over which the inflation cost

@@ -200,7 +200,10 @@ def test_factory_builds_what_the_node_builds():
     assert cfg.shift_steps == pytest.approx(min(1.0, 1.0 / (p["control_rate"] * p["dt"])))
     assert cfg.seed == p["seed"] and cfg.keep_rollouts == p["rollouts_shown"]
     assert make_mppi_config({**p, "seed": -1}).seed is None
-    assert make_navigation_cost(p).config.risk_threshold == p["risk_threshold"]
+    assert make_navigation_cost(p).config.risk_penalty_threshold == p["risk_penalty_threshold"]
+    # the cost's penalty threshold and the stop's (and the cost-to-go's walls) are separate parameters
+    split = make_navigation_cost({**p, "risk_penalty_threshold": 0.2, "risk_threshold": 0.45})
+    assert split.config.risk_penalty_threshold == 0.2 and split.cost_to_go.config.lethal_risk == 0.45
     assert make_kinematic_model(p).step_limit == p["step_limit"]
     m = load(MapperParams, "elevation_mapper")
     assert make_elevation_config(m).max_age == m["max_age"]

@@ -117,6 +117,18 @@ def test_main_and_evaluation_against_baselines(data_dir, tmp_path):
     # swapping the checkpoints is caught
     swapped = ["--data", str(data_dir), "--checkpoint", str(run / "best.pt"), "--no-scan-checkpoint", str(run / "best.pt")]
     assert evaluate.main(swapped + ["--out", str(report)]) == 2
+    # a compared model split the worlds otherwise (another split seed; or the same data before worlds were
+    # added): the test worlds it trained or validated on are left out for every model
+    other = tmp_path / "other_split"
+    assert train.main(common + ["--out", str(other), "--split-seed", "1"]) == 0
+    assert evaluate.main(["--data", str(data_dir), "--checkpoint", str(run / "best.pt"), "--out", str(tmp_path / "e2"),
+                          "--plots", "0", "--compare", f"other={other / 'best.pt'}"]) == 0
+    fair = json.loads((tmp_path / "e2" / "metrics.json").read_text())
+    _, other_meta = load_checkpoint(other / "best.pt")
+    seen = set(other_meta["extra"]["split"]["train"]) | set(other_meta["extra"]["split"]["val"])
+    test = set(meta["extra"]["split"]["test"])
+    assert set(fair["worlds"]) == test - seen and test & seen  # some were dropped, none seen remain
+    assert any("left out" in w for w in fair["warnings"])
 
 
 def test_scan_ceiling_is_trained_and_kept(data_dir, tmp_path):

@@ -7,6 +7,7 @@ from morobot.feasibility.analytic_ik import AnalyticIk
 from morobot.feasibility.ik import DlsIk
 from morobot.feasibility.config import IkConfig
 from morobot.feasibility.model import ArmModel
+from morobot.feasibility.ur_ik import UrIk
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +19,14 @@ def _wrapped(a, b):
     return np.abs((a - b + np.pi) % (2 * np.pi) - np.pi)
 
 
-def test_only_the_panda_geometry_gets_a_closed_form(panda):
-    assert AnalyticIk.for_arm(panda, panda.lower, panda.upper) is not None
+def test_each_geometry_gets_its_own_closed_form(panda):
     ur5 = ArmModel("ur5")
+    assert AnalyticIk.for_arm(panda, panda.lower, panda.upper) is not None
     assert AnalyticIk.for_arm(ur5, ur5.lower, ur5.upper) is None
-    assert DlsIk(ur5).analytic is None and DlsIk(panda).analytic is not None
+    assert UrIk.for_arm(ur5, ur5.lower, ur5.upper) is not None and UrIk.for_arm(panda, panda.lower, panda.upper) is None
+    assert isinstance(DlsIk(ur5).analytic, UrIk) and isinstance(DlsIk(panda).analytic, AnalyticIk)
     assert DlsIk(panda, IkConfig(analytic=False)).analytic is None
+    assert DlsIk(ur5, IkConfig(analytic=False)).analytic is None
 
 
 def test_the_solutions_for_the_true_q7_include_the_configuration(panda):
@@ -66,3 +69,26 @@ def test_ik_solves_every_reachable_pose_from_a_cold_start(panda):
         solved += ik.solve(target, panda.ready_pose).success
         numeric_solved += numeric.solve(target, panda.ready_pose).success
     assert solved == 60 and numeric_solved < 60
+
+
+def test_the_ur_closed_form_finds_the_configuration_among_its_solutions():
+    """Up to 8 exact solutions per pose (two shoulders, two wrists, two elbows); the configuration that made
+    the pose is one of them, up to whole turns, and every one reaches the pose."""
+    ur5 = ArmModel("ur5")
+    ik = UrIk.for_arm(ur5, ur5.lower, ur5.upper)
+    rng = np.random.default_rng(6)
+    for q in rng.uniform(ur5.lower, ur5.upper, (100, 6)):
+        target = ur5.ee_placement(q)
+        sols = ik.solutions(target)
+        assert 1 <= len(sols) <= 8 and len(sols) % 2 == 0
+        assert _wrapped(sols, q).max(axis=1).min() < 1e-7
+        for s in sols:
+            err = ur5.ee_placement(s).actInv(target)
+            assert np.linalg.norm(err.translation) < 1e-9 and np.linalg.norm(err.rotation - np.eye(3)) < 1e-9
+        found, pos_err, _ = ik.solve(target, q)  # nearest the configuration itself: that one, same turn
+        assert np.abs(found - q).max() < 1e-6 and pos_err < 1e-9
+    far = ur5.ee_placement(ur5.ready_pose) * __import__("pinocchio").SE3(np.eye(3), np.array([0, 0, 3.0]))
+    assert len(ik.solutions(far)) == 0 and ik.solve(far, ur5.ready_pose) is None
+    wrist = ur5.ready_pose.copy()
+    wrist[4] = 0.0  # joint 6's axis along the shoulder axes: no unique decomposition, the DLS takes over
+    assert len(ik.solutions(ur5.ee_placement(wrist))) == 0

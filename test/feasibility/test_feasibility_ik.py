@@ -1,6 +1,7 @@
 """The IK itself: seed library, patience, the warm start's null-space preference, whole turns."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pinocchio as pin
@@ -45,10 +46,12 @@ def test_library_starts_are_the_nearest_tool_poses(panda):
 
 
 def test_library_and_patience_solve_more_cold_poses_in_less_time(panda):
-    """A measurement in the bench's sense, small: the shipped IK against no library and no patience."""
+    """A measurement in the bench's sense, small: the numerical solver with its library and patience against
+    none (the closed form off: it would answer both)."""
     poses = [panda.robot.ee_placement(q) for q in _valid(panda, 60, 1)]
     results = {}
-    for name, cfg in (("plain", IkConfig(library_starts=0, patience=0)), ("shipped", IkConfig())):
+    for name, cfg in (("plain", IkConfig(library_starts=0, patience=0, analytic=False)),
+                      ("shipped", IkConfig(analytic=False))):
         ik = DlsIk(panda.robot, cfg, panda.lower, panda.upper)
         sols = [ik.solve(t, panda.robot.ready_pose, (panda.robot.ready_pose,)) for t in poses]
         results[name] = (sum(s.success for s in sols), max(s.iterations for s in sols))
@@ -105,3 +108,66 @@ def test_whole_turns_are_undone_on_multi_turn_joints():
     far = q.copy()
     far[0] += 4 * math.pi  # two turns away: q[0] + 4 pi is beyond the +2 pi limit
     np.testing.assert_allclose(ik._nearest_turn(q, far), q)
+
+
+def test_a_joint_at_its_limit_is_held_and_the_others_reach_the_pose(panda):
+    """A warm start with joint 7 on its upper limit and a target turned further about the tool axis: the
+    plain projected step spends most of itself against the limit and crawls; holding joint 7 solves it
+    with the other six at once."""
+    q = panda.robot.ready_pose.copy()
+    q[6] = panda.upper[6]
+    alone = dict(analytic=False, restarts=0, library_starts=0, random_restarts=0, nullspace_step=0.0,
+                 rotation_tolerance=0.005)
+    for turn in (0.15, 0.3):
+        target = panda.robot.ee_placement(q) * pin.SE3(pin.rpy.rpyToMatrix(0.0, 0.0, turn), np.zeros(3))
+        held = DlsIk(panda.robot, IkConfig(**alone), panda.lower, panda.upper).solve(target, q)
+        crawled = DlsIk(panda.robot, IkConfig(**alone, hold_limits=False), panda.lower, panda.upper).solve(target, q)
+        assert held.success and held.iterations <= 3 and held.q[6] == pytest.approx(panda.upper[6])
+        assert crawled.iterations >= 5 * held.iterations
+
+
+def test_with_a_closed_form_the_warm_start_is_cut_short(panda):
+    """Cold poses the warm start cannot reach in ``warm_iterations`` are answered in closed form, so no solve
+    runs more DLS iterations than that (the closed form is bounded: no iterations)."""
+    poses = [panda.robot.ee_placement(q) for q in _valid(panda, 40, 6)]
+    ik = DlsIk(panda.robot, IkConfig(warm_iterations=5), panda.lower, panda.upper)
+    sols = [ik.solve(t, panda.robot.ready_pose, (panda.robot.ready_pose,)) for t in poses]
+    assert all(s.success for s in sols) and max(s.iterations for s in sols) <= 5
+    numeric = DlsIk(panda.robot, IkConfig(analytic=False, warm_iterations=5), panda.lower, panda.upper)
+    assert max(numeric.solve(t, panda.robot.ready_pose).iterations for t in poses) > 5  # no cap without it
+
+
+def test_a_far_target_goes_to_the_closed_form_at_once(panda):
+    """A target far from the warm start's pose (a cold start) is solved in closed form without DLS iterations;
+    with a large ``warm_reach`` the warm start runs first, as for a stream's next frame."""
+    q = _valid(panda, 1, 7)[0]
+    target = panda.robot.ee_placement(q)
+    direct = DlsIk(panda.robot, IkConfig(), panda.lower, panda.upper).solve(target, panda.robot.ready_pose)
+    warm_first = DlsIk(panda.robot, IkConfig(warm_reach=10.0), panda.lower, panda.upper).solve(
+        target, panda.robot.ready_pose)
+    assert direct.success and direct.iterations == 0
+    assert warm_first.success and warm_first.iterations > 0
+    near = DlsIk(panda.robot, IkConfig(), panda.lower, panda.upper).solve(target, q + 0.02)
+    assert near.success and 0 < near.iterations <= IkConfig().warm_iterations  # a stream's step: DLS
+
+
+def test_another_solution_is_taken_when_the_first_collides():
+    """The UR5 reaches a pose with its upper arm on the table from the previous frame's branch, and with the
+    elbow up from another: the pose is feasible, and the alternatives find the branch that says so."""
+    ur5 = FeasibilityChecker(FeasibilityConfig(robot="ur5"))
+    q_free = np.array([0.65, 3.79, -0.77, -1.56, -1.73, -3.75])
+    q_table = np.array([0.65, -3.23, 0.77, 3.92, 4.55, -3.75])  # a branch of nearly the same tool pose
+    assert ur5.evaluate(q_free).feasible and ur5.evaluate(q_table).failed == ("scene_collision",)
+    pose = ur5.robot.ee_placement(q_free)
+    wxyz = pin.Quaternion(pose.rotation)
+    verdicts = {}
+    for count in (0, 6):
+        checker = FeasibilityChecker(replace(ur5.config, ik=replace(ur5.config.ik, alternatives=count)),
+                                     robot=ur5.robot)
+        checker.reset(q_table)
+        verdicts[count] = checker.check_ee_pose(pose.translation, [wxyz.w, wxyz.x, wxyz.y, wxyz.z], 0.0)
+    assert verdicts[0].failed == ("scene_collision",)  # the warm start's own branch
+    assert verdicts[6].feasible and "another IK solution" in verdicts[6].checks["ik"].reason
+    reached = ur5.robot.ee_placement(verdicts[6].q)
+    assert np.linalg.norm(reached.translation - pose.translation) <= ur5.config.ik.position_tolerance
+    assert np.abs(verdicts[6].q - q_table).max() > 0.5  # another configuration

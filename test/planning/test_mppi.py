@@ -353,7 +353,7 @@ def test_cost_bad_input_raises():
     with pytest.raises(ValueError):
         NavigationCostConfig(goal_weight=-1.0)
     with pytest.raises(ValueError):
-        NavigationCostConfig(risk_threshold=1.5)
+        NavigationCostConfig(risk_penalty_threshold=1.5)
 
 
 def test_stop_risk_looks_at_the_near_part_of_the_plan():

@@ -266,15 +266,18 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
         raise ValueError(f"split must be test, val or all, got {args.split!r}")
     model, meta = load_checkpoint(args.checkpoint, map_location=args.device)
     models: dict[str, PerceptiveFDM] = {"fdm": model}
+    others: list[dict[str, Any]] = []  # the other models' checkpoint metadata
     if args.no_scan_checkpoint:
-        ablation, _ = load_checkpoint(args.no_scan_checkpoint, map_location=args.device)
+        ablation, ablation_meta = load_checkpoint(args.no_scan_checkpoint, map_location=args.device)
+        others.append(ablation_meta)
         if ablation.config.use_scan:
             raise ValueError(f"{args.no_scan_checkpoint} uses the height scan; expected a --no-scan model")
         models["no_scan"] = ablation
     for name, path in args.compare.items():
         if name in models or name == BASELINE:
             raise ValueError(f"--compare name {name!r} is taken")
-        models[name], _ = load_checkpoint(path, map_location=args.device)
+        models[name], other_meta = load_checkpoint(path, map_location=args.device)
+        others.append(other_meta)
     manifest = read_manifest(args.data_dir)
     warnings = []
     if meta.get("data_hash") and meta["data_hash"] != manifest["data_hash"]:
@@ -286,6 +289,18 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
             raise ValueError(f"checkpoint {args.checkpoint} records no {args.split!r} split; use --split all")
         if not worlds:
             raise ValueError(f"the checkpoint's {args.split!r} split is empty; use --split all")
+        # held out for every model compared: a world another checkpoint trained or validated on (its own
+        # split of another data set, e.g. before worlds were added) would flatter that model
+        seen = {w for m in others for part in ("train", "val")
+                for w in m.get("extra", {}).get("split", {}).get(part, [])}
+        kept = [w for w in worlds if w not in seen]
+        if len(kept) < len(worlds):
+            warnings.append(f"{len(worlds) - len(kept)} of the {len(worlds)} {args.split} worlds left out: another "
+                            "compared checkpoint trained or validated on them")
+        if not kept:
+            raise ValueError(f"every {args.split} world was seen by another compared checkpoint; use --split all "
+                             "on data none of them saw")
+        worlds = kept
     data = FDMDataset(args.data_dir, worlds)
     for name, m in models.items():
         timing = (m.config.horizon, m.config.dt, m.config.history_length)
