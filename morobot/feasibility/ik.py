@@ -255,10 +255,11 @@ class DlsIk:
                 yield IkResult(q, True, 0, pos_err, rot_err)
 
     def solve(self, target: pin.SE3, q_init: np.ndarray, restart_from=()) -> IkResult:
-        """Solve for ``target``: DLS from the warm start ``q_init``; then, where the arm has a closed form,
-        its solution nearest ``q_init``; then DLS from each of ``restart_from``, from the ``library_starts``
-        nearest library configurations and from up to ``random_restarts`` configurations drawn within
-        the limits.
+        """Solve for ``target``: DLS from the warm start ``q_init`` (where the arm has a closed form: only for
+        a target within ``warm_reach`` of its tool pose, for at most ``warm_iterations``); then the closed
+        form's solution nearest ``q_init``; then DLS from the warm start if it was skipped, from each of
+        ``restart_from``, from the ``library_starts`` nearest library configurations and from up to
+        ``random_restarts`` configurations drawn within the limits.
 
         Args:
             target: desired end-effector pose in the base frame.
