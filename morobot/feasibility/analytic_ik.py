@@ -179,9 +179,9 @@ class AnalyticIk:
         return q[inside]
 
     def _best(self, target: pin.SE3, reference: np.ndarray, q7: np.ndarray,
-              tolerance: tuple[float, float]) -> Optional[tuple[np.ndarray, float, float, float]]:
-        """``(q, position error, rotation error, cost)`` of the cheapest valid solution over the ``q7``
-        values; None if there is none."""
+              tolerance: tuple[float, float]) -> Optional[tuple[np.ndarray, float, float]]:
+        """``(q, position error, rotation error)`` of the cheapest valid solution over the ``q7`` values;
+        None if there is none."""
         candidates = self._in_limits(self.solutions(target, q7))
         if not len(candidates):
             return None
@@ -192,7 +192,7 @@ class AnalyticIk:
             pos_err = float(np.linalg.norm(target.translation - current.translation))
             rot_err = float(np.linalg.norm(pin.log6(current.actInv(target)).vector[3:]))
             if pos_err <= tolerance[0] and rot_err <= tolerance[1]:
-                return q, pos_err, rot_err, float(cost[i])
+                return q, pos_err, rot_err
         return None
 
     def _cost(self, candidates: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -209,5 +209,4 @@ class AnalyticIk:
         q7_ref = float(np.clip(reference[6], self.lower[6], self.upper[6]))
         step = float(self._q7_grid[1] - self._q7_grid[0])
         near = np.clip(q7_ref + np.linspace(-2 * step, 2 * step, 41), self.lower[6], self.upper[6])  # ten times finer
-        best = self._best(target, reference, np.concatenate((self._q7_grid, near)), tolerance)
-        return None if best is None else best[:3]
+        return self._best(target, reference, np.concatenate((self._q7_grid, near)), tolerance)

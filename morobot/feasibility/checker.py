@@ -181,7 +181,7 @@ class FeasibilityChecker:
                     break
         self._warm = sol.q
         checks = {"ik": CheckResult.ok(sol.position_error, f"IK solved ({detail})"),
-                  "joint_limits": static.pop("joint_limits"), "joint_rate": self.rate.update(sol.q, stamp), **static}
+                  "joint_limits": static["joint_limits"], "joint_rate": self.rate.update(sol.q, stamp), **static}
         return Verdict.from_checks(checks, sol.q, stamp)
 
     def _pose_checks(self, q: np.ndarray) -> dict[str, CheckResult]:

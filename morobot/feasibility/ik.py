@@ -279,10 +279,11 @@ class DlsIk:
         # closed form's q7 parameterisation is ill-conditioned near the shoulder's alignment, q2 = 0)
         cfg, q_init = self.config, np.asarray(q_init, float)
         backed = self.analytic is not None  # a closed form follows: the warm start is cut short
-        q_warm, warm_first, skipped, errors = np.minimum(np.maximum(q_init, self.lower), self.upper), True, (), None
-        if backed:  # a target far from the warm start's pose (a new stream, a cold start) goes to the closed form
-            errors = self._errors(q_warm, target)
-            warm_first = errors[1] + LIBRARY_ROTATION_WEIGHT * errors[2] <= cfg.warm_reach
+        q_warm = np.minimum(np.maximum(q_init, self.lower), self.upper)
+        errors = self._errors(q_warm, target) if backed else None
+        # with a closed form, a target far from the warm start's pose (a new stream, a cold start) goes to it
+        # first; the warm start is then tried after it, with the restarts
+        warm_first = not backed or errors[1] + LIBRARY_ROTATION_WEIGHT * errors[2] <= cfg.warm_reach
         if warm_first:
             q, ok, total, pos_err, rot_err = self._attempt(
                 target, q_warm, warm=True, patient=backed,
@@ -291,7 +292,7 @@ class DlsIk:
                 return IkResult(self._nearest_turn(q, q_init), True, total, pos_err, rot_err)
             best = (q, pos_err, rot_err)
         else:
-            total, best, skipped = 0, (q_warm, errors[1], errors[2]), (q_warm,)  # tried after the closed form
+            total, best = 0, (q_warm, errors[1], errors[2])
         if backed:  # the solution nearest the warm start, of all there are
             found = self.analytic.solve(target, q_init, (cfg.position_tolerance, cfg.rotation_tolerance))
             if found is not None:
@@ -299,6 +300,7 @@ class DlsIk:
         draws = (self._rng.uniform(self.lower, self.upper) for _ in range(cfg.random_restarts))
         # looked up only when the warm start and the restarts fail
         library = (q for q in (None,) for q in self.library_starts(target, cfg.library_starts))
+        skipped = () if warm_first else (q_warm,)
         for start in itertools.chain(skipped, restart_from, library, draws):
             # restarts go straight for the pose (no null-space preference), cut by patience
             q, ok, its, pos_err, rot_err = self._attempt(target, np.asarray(start, float))

@@ -68,8 +68,10 @@ class UrIk:
         self.alpha3 = float(math.atan2(A[2][0, 2], A[2][0, 0]))  # frame 3's placement turns about y by this
         self.D = float(t[1][1] + t[2][1] + t[3][1] + t[4][1])  # offsets along n, in frames 1-4
         self.s2 = float(t[1][1])
-        # the arm's plane, in frame 2 before q2: upper arm t3 (x, z), forearm A3 t4 (x, z)
-        self.upper_arm = np.array([t[2][0], t[2][2]])
+        # the arm's plane, in frame 2 before q2: upper arm t3 (x, z), forearm A3 t4 (x, z), as lengths and
+        # angles from z about y
+        self.upper_arm_len = float(math.hypot(t[2][0], t[2][2]))
+        self.upper_arm_angle = float(math.atan2(t[2][0], t[2][2]))
         forearm = A[2] @ t[3]
         self.forearm_len = float(math.hypot(forearm[0], forearm[2]))
         self.forearm_angle = float(math.atan2(forearm[0], forearm[2]))  # its direction from z, about y
@@ -112,25 +114,24 @@ class UrIk:
         for q1 in (base + spread, base - spread):
             r1 = _rz(q1)
             n = r1[:, 1]
+            b = r1 @ self.A2  # frame 2 before q2
+            m = b @ self.A4  # frame 4 = m Ry(theta), theta = q2 + q3 + q4 + alpha3
             c5 = float(np.clip(n @ y6, -1.0, 1.0))
             for q5 in (math.acos(c5), -math.acos(c5)):
                 s5 = math.sin(q5)
                 if abs(s5) < SINGULAR:
                     return np.zeros((0, 6))
-                m = r1 @ self.A2 @ self.A4  # frame 4 = m Ry(theta), theta = q2 + q3 + q4 + alpha3
                 g = m.T @ r6  # = Ry(theta) Rz(q5) Ry(q6)
                 theta = math.atan2(g[2, 1] / s5, -g[0, 1] / s5)
                 q6 = math.atan2(g[1, 2] / s5, g[1, 0] / s5)
                 r4 = m @ _ry(theta)
                 o4 = o6 - self.d6 * r4[:, 2] - r4 @ self.t5  # joint 5's origin, then joint 4's
-                b = r1 @ self.A2  # frame 2 before q2
                 u = b.T @ (o4 - self.o1) - np.array([0.0, self.s2, 0.0])  # joint 2 -> joint 4, frame 2 axes
                 u_x, u_z = float(u[0]), float(u[2])
-                l1, l2 = float(np.hypot(*self.upper_arm)), self.forearm_len
+                l1, l2, a1 = self.upper_arm_len, self.forearm_len, self.upper_arm_angle
                 c3 = (u_x * u_x + u_z * u_z - l1 * l1 - l2 * l2) / (2.0 * l1 * l2)
                 if abs(c3) > 1.0:
                     continue
-                a1 = math.atan2(self.upper_arm[0], self.upper_arm[1])  # the upper arm's angle from z
                 for e in (math.acos(c3), -math.acos(c3)):  # the elbow's angle between the two links
                     q2 = math.atan2(u_x, u_z) - math.atan2(l2 * math.sin(e), l1 + l2 * math.cos(e)) - a1
                     q3 = e + a1 - self.forearm_angle

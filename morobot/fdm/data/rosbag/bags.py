@@ -115,12 +115,8 @@ def _open_bag(path: str | Path, opts: ConvertOptions) -> _Bag:
         raise ConversionError(f"{p} is not a readable rosbag2: {exc}") from exc
     try:
         topics = {t: {"type": info.msgtype, "messages": int(info.msgcount)} for t, info in reader.topics.items()}
-        terrain_topic = opts.map_topic if opts.terrain == "elevation_map" else opts.points_topic
-        need = {opts.odom_topic: (ODOM_TYPE,), opts.cmd_topic: TWIST_TYPES, terrain_topic: (CLOUD_TYPE,)}
-        if opts.history_features in JOINT_FEATURES:
-            need[opts.joint_states_topic] = (JOINT_STATE_TYPE,)
-        if opts.history_features == "legged_actions":
-            need[opts.joint_targets_topic] = (JOINT_STATE_TYPE,)
+        need = {opts.odom_topic: (ODOM_TYPE,), opts.cmd_topic: TWIST_TYPES, opts.terrain_topic: (CLOUD_TYPE,)}
+        need.update({topic: (JOINT_STATE_TYPE,) for topic in opts.joint_topics})
         for topic, types in need.items():
             if topic not in topics:
                 have = ", ".join(f"{t} ({v['type']})" for t, v in sorted(topics.items())) or "none"

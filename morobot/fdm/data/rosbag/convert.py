@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from morobot.fdm.history import FEATURE_SETS, JOINT_FEATURES
+from morobot.fdm.history import FEATURE_SETS
 from morobot.fdm.data.dataset import DatasetError, read_manifest, write_manifest, write_shard
 from morobot.fdm.data.rosbag.options import (TERRAIN_SOURCES, TIME_SOURCES, SKIP_REASONS, SOURCE, ConversionError, ConvertOptions)
 from morobot.fdm.data.rosbag.series import failure_events
@@ -36,10 +36,7 @@ def _convert_bag(bag: _Bag, opts: ConvertOptions, store: Any, name: str, out_dir
     from tqdm import tqdm
 
     t_start = time.time()
-    terrain_topic = opts.map_topic if opts.terrain == "elevation_map" else opts.points_topic
-    topics = (opts.odom_topic, opts.cmd_topic, terrain_topic) + (
-        (opts.joint_states_topic,) if opts.history_features in JOINT_FEATURES else ()) + (
-        (opts.joint_targets_topic,) if opts.history_features == "legged_actions" else ())
+    topics = (opts.odom_topic, opts.cmd_topic, opts.terrain_topic) + opts.joint_topics
     total = sum(bag.topics[t]["messages"] for t in topics)
     bar = tqdm(total=total, desc=name, unit="msg", disable=not progress, leave=False)
     try:

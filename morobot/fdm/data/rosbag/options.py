@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from morobot.fdm.history import FEATURE_SETS, feature_names
+from morobot.fdm.history import FEATURE_SETS, JOINT_FEATURES, feature_names
 from morobot.fdm.data.dataset import DataSpec
 from morobot.fdm.heightscan import ScanConfig
 
@@ -151,6 +151,18 @@ class ConvertOptions:
     def window_seconds(self) -> float:
         """Time a sample spans: its history plus its horizon (s)."""
         return (self.history_length - 1) * self.history_dt + self.horizon * self.dt
+
+    @property
+    def terrain_topic(self) -> str:
+        """The topic the terrain is read from (``map_topic`` or ``points_topic``)."""
+        return self.map_topic if self.terrain == "elevation_map" else self.points_topic
+
+    @property
+    def joint_topics(self) -> tuple[str, ...]:
+        """The JointState topics the history features need: the joint states (``legged``), and the joint
+        targets too (``legged_actions``)."""
+        topics = (self.joint_states_topic,) if self.history_features in JOINT_FEATURES else ()
+        return topics + ((self.joint_targets_topic,) if self.history_features == "legged_actions" else ())
 
     @property
     def spec(self) -> DataSpec:
