@@ -80,12 +80,13 @@ def pose_from_quaternion(position, quaternion_wxyz) -> pin.SE3:
     quat = np.asarray(quaternion_wxyz, dtype=float)
     if p.shape != (3,) or quat.shape != (4,):
         raise ValueError(f"need position (3,) and quaternion (4,), got {p.shape} and {quat.shape}")
-    if not (np.isfinite(p).all() and np.isfinite(quat).all()):
+    values = p.tolist() + quat.tolist()  # plain floats: per-element checks cost less than numpy's on 7 values
+    if not all(map(math.isfinite, values)):
         raise ValueError("target pose contains NaN or inf")
-    norm = math.sqrt(float(quat @ quat))
+    w, x, y, z = values[3:]
+    norm = math.sqrt(w * w + x * x + y * y + z * z)
     if abs(norm - 1.0) > 1e-3:
         raise ValueError(f"quaternion must be unit length (w, x, y, z), norm={norm:.4f}")
-    w, x, y, z = quat.tolist()
     return pin.SE3(pin.Quaternion(w / norm, x / norm, y / norm, z / norm).toRotationMatrix(), p)
 
 
@@ -121,7 +122,7 @@ class DlsIk:
         revolute = np.array([j.shortname().startswith("JointModelR") for j in model.joints[1:]])  # RX/RY/RZ/Revolute*
         self._turn = revolute & (self.upper - self.lower > 2 * math.pi)
         self._mid = 0.5 * (self.lower + self.upper)
-        self._half_range = np.maximum(0.5 * (self.upper - self.lower), 1e-3)
+        self._mid_pull = 1.0 / np.maximum(0.5 * (self.upper - self.lower), 1e-3) ** 2  # 1 / half range^2
         library_rng = np.random.default_rng([config.seed, 1])
         self._library_q = library_rng.uniform(self.lower, self.upper, (config.library_size, len(self.lower)))
         self.analytic = ((AnalyticIk.for_arm(robot, self.lower, self.upper, config.q7_step)
@@ -169,7 +170,7 @@ class DlsIk:
         """A step that leaves the tool pose (to first order) and moves the joints towards the middle
         of their ranges, at most ``nullspace_step`` rad per joint; ``held`` joints (zero columns of
         ``jac``) do not move."""
-        z = (self._mid - q) / self._half_range**2  # towards mid-range (measured: better than a limit barrier)
+        z = (self._mid - q) * self._mid_pull  # towards mid-range (measured: better than a limit barrier)
         if held is not None:
             z[held] = 0.0
         z -= jac.T @ solver.solve(jac @ z)
@@ -270,7 +271,8 @@ class DlsIk:
             The first successful attempt, else the attempt with the smallest position error. Targets
             beyond the reach bound fail at once.
         """
-        distance = float(np.linalg.norm(target.translation - self.reach_centre))
+        offset = target.translation - self.reach_centre
+        distance = math.sqrt(float(offset @ offset))
         if distance > self.reach_radius + self.config.position_tolerance:
             q = np.minimum(np.maximum(np.asarray(q_init, float), self.lower), self.upper)
             _, pos_err, rot_err = self._errors(q, target)

@@ -26,10 +26,10 @@ _RANK = {Level.OK: 0, Level.WARNING: 1, Level.INFEASIBLE: 2}
 
 def worst(levels) -> Level:
     """The most severe of ``levels`` (``Level.OK`` for none)."""
-    result = Level.OK
+    result, rank = Level.OK, 0
     for level in levels:
-        if level.rank > result.rank:
-            result = level
+        if _RANK[level] > rank:
+            result, rank = level, _RANK[level]
     return result
 
 

@@ -77,11 +77,11 @@ def make_fdm_dynamics(p: Mapping[str, Any], checkpoint: str | Path, device: str 
         KeyError: ``dt`` is missing.
         ValueError: the checkpoint's step differs from ``dt`` (or the checkpoint is invalid).
     """
-    _require(p, ("dt",), "the FDM dynamics")
+    _require(p, ("dt", "fdm_compile"), "the FDM dynamics")
     from morobot.fdm.dynamics import FDMDynamics
     from morobot.fdm.history import ProprioHistory
 
-    dyn = FDMDynamics.from_checkpoint(checkpoint, device=device)
+    dyn = FDMDynamics.from_checkpoint(checkpoint, device=device, compile=bool(p["fdm_compile"]))
     if abs(dyn.dt - float(p["dt"])) > 1e-9:
         raise ValueError(f"dt ({p['dt']}) differs from the FDM checkpoint's step ({dyn.dt})")
     history = ProprioHistory(length=int(dyn.config.history_length), dt=float(dyn.config.history_dt),
@@ -107,10 +107,13 @@ def make_fdm_planner_dynamics(
         ValueError: the checkpoint is invalid, its step differs from ``dt`` or its trained horizon
             is shorter than ``horizon``.
     """
-    _require(p, ("horizon", "fdm_map_risk"), "the FDM planner dynamics")
+    _require(p, ("horizon", "fdm_map_risk", "num_samples"), "the FDM planner dynamics")
     dyn, history = make_fdm_dynamics(p, checkpoint, device)
     if int(p["horizon"]) > dyn.config.horizon:
         raise ValueError(f"horizon ({p['horizon']}) exceeds the FDM's trained horizon ({dyn.config.horizon})")
+    if dyn.compiled:  # compile now, not in the first control cycles: the samples and MPPI's final rollout
+        for samples in (int(p["num_samples"]), 1):
+            dyn.warm_up(samples, int(p["horizon"]))
     if bool(p["fdm_map_risk"]):
         return MapRiskOverlay(dyn, make_kinematic_model(p)), history
     return dyn, history

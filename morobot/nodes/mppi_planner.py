@@ -80,8 +80,12 @@ class MppiPlannerNode(Node):
         self._goal_id: Optional[bytes] = None
         self._goal_status = GoalStatus.STATUS_UNKNOWN
         self._timer = self.create_timer(1.0 / self.p["control_rate"], self._cycle)
+        fdm = getattr(self.core.dynamics, "inner", self.core.dynamics)  # the FDM under its map-risk overlay
+        if getattr(fdm, "compile_error", None):
+            self.get_logger().warning(f"fdm_compile: torch.compile failed, the FDM runs eagerly ({fdm.compile_error})")
+        compiled = " (compiled)" if getattr(fdm, "compiled", False) else ""
         self.get_logger().info(f"MPPI planner ready: {self.p['num_samples']} samples × {self.p['horizon']} "
-                               f"steps × {self.p['dt']} s, dynamics '{self.p['dynamics']}'")
+                               f"steps × {self.p['dt']} s, dynamics '{self.p['dynamics']}'{compiled}")
 
     # the core's parts, for introspection (tests, tools)
     dynamics = property(lambda self: self.core.dynamics)

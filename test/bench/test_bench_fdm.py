@@ -49,6 +49,7 @@ def test_planners_return_finite_commands(bench, dyn):
         assert math.isfinite(r[name]["plan_cost"]), name
         assert r[name]["wall_median"] > 0.0 and r[name]["wall_min"] > 0.0
     assert r["max_cost_gap"] < 1e-3
+    assert r["max_compiled_gap"] < 1e-3 and r["compile_seconds"] > 0.0  # torch.compile: the same plans
 
 
 def test_per_sample_encoding_gives_the_same_plan(bench, dyn):

@@ -176,3 +176,40 @@ def test_single_member_model_reports_no_uncertainty(tmp_path):
     out = FDMDynamics.from_checkpoint(path).rollout(state, torch.zeros(4, 5, 3), hmap)
     assert out.uncertainty is None
     assert json.loads(path.with_suffix(".json").read_text())["config"]["ensemble_size"] == 1
+
+
+def test_compiled_rollout_matches_eager(ckpt):
+    """``compile=True``: rollouts through torch.compile give the eager numbers."""
+    model, path = ckpt
+    eager = FDMDynamics.from_checkpoint(path)
+    dyn = FDMDynamics.from_checkpoint(path, compile=True)
+    assert dyn.compiled and not eager.compiled
+    k = 64
+    assert dyn.warm_up(k, 6) > 0.0
+    state, hmap = state_and_map(model.config)
+    commands = torch.rand(k, 6, 3, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    out, ref = dyn.rollout(state, commands, hmap), eager.rollout(state, commands, hmap)
+    assert dyn.compiled and dyn.compile_error is None  # it compiled: no eager fallback
+    for a, b in ((out.poses, ref.poses), (out.risk, ref.risk), (out.uncertainty, ref.uncertainty)):
+        assert torch.allclose(a, b, atol=1e-5)
+    one = dyn.rollout(state, commands[:1], hmap)  # another shape: compiled anew
+    assert dyn.compiled and torch.allclose(one.poses, ref.poses[:1], atol=1e-5)
+
+
+def test_failed_compilation_falls_back_to_eager(ckpt, monkeypatch):
+    model, path = ckpt
+
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("InductorError: no working C++ compiler found\nsecond line")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    dyn = FDMDynamics.from_checkpoint(path, compile=True)
+    eager = FDMDynamics.from_checkpoint(path)
+    state, hmap = state_and_map(model.config)
+    commands = torch.rand(80, 5, 3, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    out = dyn.rollout(state, commands, hmap)
+    assert not dyn.compiled
+    assert dyn.compile_error == "RuntimeError: InductorError: no working C++ compiler found"
+    assert torch.allclose(out.poses, eager.rollout(state, commands, hmap).poses, atol=1e-6)

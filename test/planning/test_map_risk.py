@@ -136,3 +136,34 @@ def test_factory_wraps_the_fdm_per_parameter(tmp_path):
     assert torch.isfinite(out.risk).all() and float(out.risk.min()) >= 0.0 and float(out.risk.max()) <= 1.0
     assert torch.all(out.risk[:, 1:] >= out.risk[:, :-1])
     assert math.isfinite(float(out.poses.abs().sum()))
+
+
+def test_factory_compiles_the_fdm_at_start_up(tmp_path, monkeypatch):
+    """``fdm_compile``: the factory asks for torch.compile and runs it once at the planner's batch shape."""
+    from morobot.fdm.checkpoint import save_checkpoint
+    from morobot.fdm.model import FDMConfig, PerceptiveFDM
+
+    from fdm_small import SMALL
+
+    ckpt = tmp_path / "fdm.pt"
+    save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**SMALL)))
+    shapes = []
+
+    def recording_compile(fn, **kwargs):
+        assert kwargs == {"dynamic": False}
+
+        def run(context, commands, start):
+            shapes.append(tuple(commands.shape))
+            return fn(context, commands, start)
+        return run
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    p = load(PlannerParams, "mppi_planner")
+    assert p["fdm_compile"] is False  # the shipped default: eager
+    eager, _ = make_fdm_planner_dynamics(p, ckpt)
+    assert not eager.inner.compiled and shapes == []
+    dyn, _ = make_fdm_planner_dynamics({**p, "fdm_compile": True}, ckpt)
+    horizon = p["horizon"]  # compiled before the first cycle, for the samples and for MPPI's final rollout
+    assert dyn.inner.compiled and shapes == [(p["num_samples"], horizon, 3), (1, horizon, 3)]
+    with pytest.raises(KeyError, match="fdm_compile"):
+        make_fdm_planner_dynamics({k: v for k, v in p.items() if k != "fdm_compile"}, ckpt)
