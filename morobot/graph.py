@@ -90,6 +90,8 @@ GRAPHS = {
             LaunchArg("dynamics", "kinematic", "planner dynamics: kinematic | fdm"),
             LaunchArg("fdm_checkpoint", "", "FDM checkpoint for dynamics:=fdm and the monitor "
                       "(default: the shipped one)"),
+            LaunchArg("fdm_compile", "", "dynamics:=fdm: true compiles the FDM's rollout with torch.compile at "
+                      "start-up (faster cycles, slower start; empty: the parameters file's fdm_compile)"),
             LaunchArg("use_monitor", "false", "start the FDM monitor"),
             LaunchArg("cmd_vel_stamped", "true", "cmd_vel as geometry_msgs/TwistStamped (Nav2's default on Kilted) "
                       "or Twist (false)"),
@@ -104,7 +106,7 @@ GRAPHS = {
             NodeSpec("elevation_mapper", "elevation_mapper", "morobot.nodes.elevation_mapper"),
             NodeSpec("mppi_planner", "mppi_planner", "morobot.nodes.mppi_planner",
                      arg_params={"dynamics": "dynamics", "fdm_checkpoint": "fdm_checkpoint",
-                                 "cmd_vel_stamped": "cmd_vel_stamped"}),
+                                 "fdm_compile": "fdm_compile", "cmd_vel_stamped": "cmd_vel_stamped"}),
             NodeSpec("fdm_monitor", "fdm_monitor", "morobot.nodes.fdm_monitor", condition="use_monitor",
                      arg_params={"fdm_checkpoint": "fdm_checkpoint", "cmd_vel_stamped": "cmd_vel_stamped"}),
         ),

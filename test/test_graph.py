@@ -24,6 +24,10 @@ def test_resolve_defaults_and_conditions():
     real = graph.resolve("navigate", {"use_sim": "false", "use_sim_time": "false", "use_monitor": "true"})
     assert [n.spec.name for n in real] == ["elevation_mapper", "mppi_planner", "fdm_monitor"]
     assert all(n.overrides["use_sim_time"] is False for n in real)
+    # fdm_compile reaches the planner as a bool when given, and leaves the parameters file's value alone when not
+    assert "fdm_compile" not in nodes[2].overrides
+    compiled = graph.resolve("navigate", {"dynamics": "fdm", "fdm_compile": "true"})[2]
+    assert compiled.overrides["fdm_compile"] is True and compiled.overrides["dynamics"] == "fdm"
 
 
 def test_resolve_rejects_unknown():

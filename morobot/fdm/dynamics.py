@@ -7,9 +7,10 @@ context.
 
 Inputs taken from :class:`~morobot.planning.interface.NavState`:
 
-* ``history``: ``[history_length, 9]`` rows built with :class:`~morobot.fdm.history.ProprioHistory`
-  (commanded twist, measured twist, gravity in base). When it is None a stationary history
-  (the robot tracking its current twist) is used.
+* ``history``: ``[history_length, history_dim]`` rows built with :class:`~morobot.fdm.history.ProprioHistory`
+  in the checkpoint's feature set (``base``: commanded twist, measured twist, gravity in base; the
+  legged sets add joint states and targets). When it is None a ``base`` model gets a stationary
+  history (the robot tracking its current twist); a legged one refuses.
 * ``pose``, ``z``: where the height scan is taken (``z`` is the base height in odom).
 
 A missing height map gives an all-unknown scan (the model was trained with unknown cells).
