@@ -66,7 +66,7 @@ class PlannerParams:
     device: str = param("cpu", "torch device of the planner: cpu, cuda or cuda:N (a GPU; refused at start-up where "
                         "there is none)", read_only=True)
     fdm_compile: bool = param(False, "dynamics fdm: run the model's batched rollout through torch.compile, compiled "
-                              "at start-up (about half the model time per cycle on CPU; needs a C++ compiler and "
+                              "at start-up (about a third less time per cycle on CPU; needs a C++ compiler and "
                               "10-60 s to start, less from TorchInductor's cache; runs eagerly where it fails)",
                               read_only=True)
     fdm_map_risk: bool = param(True, "dynamics fdm: also count the geometric terrain risk at the FDM's predicted "
