@@ -111,11 +111,15 @@ class FDMDynamics:
         Returns:
             Its wall time (s): the compilation time on the first call with ``compile=True``.
         """
+        # the tensors as :meth:`rollout` passes them: the commands and the start are ordinary tensors, the
+        # context comes from :meth:`encode` under inference mode. An ordinary context would compile a graph
+        # whose guards (the tensor's dispatch keys) the real calls fail, and the first control cycle would
+        # compile again (about a second).
         commands = torch.zeros(int(num_samples), int(horizon), 3, device=self.device)
-        context = torch.zeros(1, self.config.context_dim, device=self.device)
         start = torch.zeros(3, device=self.device)
         t0 = time.perf_counter()
         with torch.inference_mode():
+            context = torch.zeros(1, self.config.context_dim, device=self.device)
             self._predict(context, commands, start)
         return time.perf_counter() - t0
 
