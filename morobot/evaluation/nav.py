@@ -84,7 +84,8 @@ class NavParams:
     """The ``ros__parameters`` of the three navigation nodes.
 
     Attributes:
-        sim: ``mujoco_sim`` parameters (``step``, ``points_rate``, ``cmd_timeout`` are used).
+        sim: ``mujoco_sim`` parameters (``step``, ``points_rate``, ``cmd_timeout`` and, for the legged
+            robot, ``locomotion_policy`` are used, as the simulator node uses them).
         mapper: ``elevation_mapper`` parameters.
         planner: ``mppi_planner`` parameters.
         source: the parameters file they came from.
@@ -330,7 +331,8 @@ class LockstepRunner:
         if legged:
             from morobot.locomotion.sim import LeggedAnymalSim, LeggedSimConfig
 
-            sim = LeggedAnymalSim(world, LeggedSimConfig(command_timeout=float(p.sim["cmd_timeout"])))
+            sim = LeggedAnymalSim(world, LeggedSimConfig(policy=str(p.sim.get("locomotion_policy", "")),
+                                                         command_timeout=float(p.sim["cmd_timeout"])))
         else:
             sim = AnymalSim(world, AnymalSimConfig(command_timeout=float(p.sim["cmd_timeout"]),
                                                    locomotion=scenario.locomotion_config()))

@@ -6,11 +6,15 @@ environment) on a 12 m x 12 m heightfield patch that is regenerated in place at 
 the project's world generators (:func:`morobot.sim.worlds.make_world`):
 
 * **terrain kinds** (``TERRAINS``): flat, rough, rubble, slopes (hills and ramps) and stairs, each
-  with a difficulty ``level`` in ``0 … levels-1`` (:func:`terrain_params`);
-* **curriculum**: an environment that walked farther than ``promote_distance`` in its episode (or
-  reached the patch edge), or that did not fall and tracked at least ``promote_tracking`` of the
+  with a difficulty ``level`` in ``0 … levels-1`` (:func:`terrain_params`); a fraction of the stairs
+  episodes starts on the landing of a stepped pyramid (every way off it goes down) or at the bottom of
+  a stepped pit (every way out goes up), :func:`centre_stairs`: scattered pyramids are mostly met
+  from below, so without these the policy descends stairs only after it has climbed them;
+* **curriculum**: an environment that did not fall and either walked farther than ``promote_distance``
+  in its episode (or reached the patch edge) or tracked at least ``promote_tracking`` of the
   distance its commands asked (at least ``promote_min_commanded`` m) moves one level up; one that
-  tracked less than half of it moves one level down. Tracked distance is the body velocity along the
+  fell, or tracked less than half of it, moves one level down (a fall after a long walk used to
+  promote, which kept stairs at the top level the policy could not walk). Tracked distance is the body velocity along the
   commanded direction, integrated: unlike the straight-line distance of legged_gym's rule it does
   not punish turning commands, which kept every terrain, flat included, near level 2;
 * **commands** (vx, vy, wz) uniform in ``command_ranges``, resampled every ``command_period``;
@@ -36,7 +40,8 @@ import numpy as np
 
 from morobot.locomotion.observation import (HEIGHT_POINTS, NUM_ACTIONS, build_observation, height_sample_points,
                                             joint_targets, quat_to_rot)
-from morobot.sim.legged import DEFAULT_POSE, LeggedConfig, LeggedIndex, build_patch_model, set_patch_heights
+from morobot.sim.legged import (DEFAULT_POSE, PATCH_SPAN, LeggedConfig, LeggedIndex, build_patch_model,
+                                set_patch_heights)
 from morobot.sim.worlds import make_world
 
 TERRAINS = ("flat", "rough", "rubble", "slopes", "stairs")
@@ -83,6 +88,8 @@ class EnvConfig:
     random_yaw: bool = True  # false: every episode starts heading +x (evaluation)
     goal_distance: float = 3.0  # terrain features are oriented along the start -> (goal_distance, 0) line
     path_bias: float = 0.0  # fraction of terrain features placed near that line
+    stairs_start_top: float = 0.4  # fraction of stairs episodes starting on a pyramid's landing (descents)
+    stairs_start_pit: float = 0.2  # fraction of stairs episodes starting at the bottom of a stepped pit
     legged: LeggedConfig = field(default_factory=LeggedConfig)
 
     def __post_init__(self) -> None:
@@ -92,6 +99,9 @@ class EnvConfig:
             raise ValueError("levels must be in 1..100 and start_level in 0..levels-1")
         if not self.patch_size >= 6.0:
             raise ValueError("patch_size must be at least 6 m")
+        top, pit = float(self.stairs_start_top), float(self.stairs_start_pit)
+        if not (0.0 <= top <= 1.0 and 0.0 <= pit <= 1.0 and top + pit <= 1.0):
+            raise ValueError("stairs_start_top and stairs_start_pit must be in [0, 1] with a sum of at most 1")
 
 
 def terrain_params(kind: str, difficulty: float) -> dict[str, Any]:
@@ -110,6 +120,23 @@ def terrain_params(kind: str, difficulty: float) -> dict[str, Any]:
         rise = 0.04 + 0.14 * d
         return {"n_stairs": 6, "step_rise": (rise, rise + 0.02), "amplitude": 0.01, "closed_sides": True}
     raise ValueError(f"unknown terrain kind {kind!r}; expected one of {TERRAINS}")
+
+
+def centre_stairs(cells: int, resolution: float, rise: float, steps: int, tread: float, landing: float,
+                  down: bool) -> np.ndarray:
+    """Heights ``[cells, cells]`` of a square stepped pyramid centred on the patch's centre.
+
+    ``down``: the robot stands on its ``landing`` (side, m), ``steps`` steps of ``rise`` and
+    ``tread`` lead down on all four sides to the ground (height 0 around the pyramid); otherwise it
+    is a pit, the same steps leading up from a floor of side ``landing`` to the ground.
+    """
+    if not (rise > 0 and tread > 0 and landing > 0 and int(steps) >= 1):
+        raise ValueError("rise, tread and landing must be positive and steps >= 1")
+    c = (np.arange(int(cells)) - 0.5 * (int(cells) - 1)) * float(resolution)
+    x, y = np.meshgrid(c, c, indexing="ij")
+    outward = np.maximum(np.abs(x), np.abs(y)) - 0.5 * landing
+    level = np.clip(steps - np.ceil(np.maximum(outward, 0.0) / tread - 1e-9), 0, steps)
+    return rise * level if down else -rise * level
 
 
 class LocomotionEnv:
@@ -163,11 +190,22 @@ class LocomotionEnv:
         self.kind[i] = int(self.rng.choice(len(TERRAINS), p=weights / weights.sum()))
         kind = TERRAINS[self.kind[i]]
         difficulty = self.level[i] / max(1, self.cfg.levels - 1)
+        params, centre = terrain_params(kind, difficulty), None
+        if kind == "stairs":
+            u = self.rng.random()
+            if u < self.cfg.stairs_start_top + self.cfg.stairs_start_pit:
+                steps, tread = int(self.rng.integers(2, 5)), self.rng.uniform(0.3, 0.4)
+                landing = self.rng.uniform(1.2, 2.0)
+                centre = centre_stairs(self.cells, self.cfg.resolution, self.rng.uniform(*params["step_rise"]),
+                                       steps, tread, landing, down=bool(u < self.cfg.stairs_start_top))
+                params = {**params, "n_stairs": 0}  # the episode is about the one pyramid (or pit)
         world = make_world("flat", int(self.rng.integers(2**31)), size=(self.cfg.patch_size,) * 2,
                            resolution=self.cfg.resolution, start=(0.0, 0.0, 0.0),
                            goal=(self.cfg.goal_distance, 0.0, 0.0), keepout=0.6, path_bias=self.cfg.path_bias,
-                           **terrain_params(kind, difficulty))
-        h = world.heights - world.height_at(0.0, 0.0)
+                           **params)
+        h = world.heights if centre is None else world.heights + centre
+        h = h - (world.height_at(0.0, 0.0) + (0.0 if centre is None else centre[self.cells // 2, self.cells // 2]))
+        h = np.clip(h, -0.5 * PATCH_SPAN, 0.5 * PATCH_SPAN)  # the heightfield's span: what the physics has
         self.heights[i] = h
         set_patch_heights(self.models[i], h)
 
@@ -196,9 +234,10 @@ class LocomotionEnv:
             asked, tracked = self.commanded_distance[i], self.tracked_distance[i]
             tracked_well = (not self._fell[i] and asked >= self.cfg.promote_min_commanded
                             and tracked >= self.cfg.promote_tracking * asked)
-            if walked > self.cfg.promote_distance or self._at_edge(i) or tracked_well:
+            went_far = not self._fell[i] and (walked > self.cfg.promote_distance or self._at_edge(i))
+            if went_far or tracked_well:
                 self.level[i] = min(self.level[i] + 1, self.cfg.levels - 1)
-            elif tracked < 0.5 * asked:
+            elif self._fell[i] or tracked < 0.5 * asked:
                 self.level[i] = max(self.level[i] - 1, 0)
         self._new_terrain(i)
         self._randomise(i)

@@ -12,9 +12,12 @@ forward, or a turn). Reported per cell:
 * ``torque_rms`` — RMS joint torque (N·m), and ``cost_of_transport`` — mechanical energy
   sum(|tau · qdot|) dt / (m g distance).
 
-From the stairs and slopes rows: the highest step (m) and the steepest slope (deg) at which the
-robot falls in at most ``max_fall_rate`` of the episodes and walks at least half the commanded
-distance. Writes ``summary.md``, ``results.json`` and ``locomotion_eval.png`` into ``--out``.
+Stairs are evaluated three ways (``start``): walking into scattered stepped pyramids
+(``scattered``: mostly a climb first), starting on a pyramid's landing (``top``: every way off it
+goes down) and starting at the bottom of a stepped pit (``pit``: every way out goes up), see
+:func:`morobot.locomotion.env.centre_stairs`. From the stairs and slopes rows: the highest step (m)
+walked, descended and climbed and the steepest slope (deg) at which the robot falls in at most
+``max_fall_rate`` of the episodes and walks at least half the commanded distance. Writes ``summary.md``, ``results.json`` and ``locomotion_eval.png`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class CellResult:
     distance: float
     torque_rms: float
     cost_of_transport: float
+    start: str = "scattered"  # stairs: scattered pyramids, "top" of one (down) or a "pit" (up)
 
 
 def _feature(kind: str, difficulty: float) -> float:
@@ -59,24 +63,31 @@ def _feature(kind: str, difficulty: float) -> float:
             "slopes": p.get("max_slope_deg", 0.0), "stairs": p.get("step_rise", (0.0,))[0]}[kind]
 
 
+STARTS = {"scattered": (0.0, 0.0), "top": (1.0, 0.0), "pit": (0.0, 1.0)}
+"""Stairs starts: (``stairs_start_top``, ``stairs_start_pit``) of the evaluation environment."""
+
+
 def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[float], episodes: int,
-                  seed: int = 0) -> CellResult:
+                  seed: int = 0, start: str = "scattered") -> CellResult:
     """Run ``episodes`` episodes of one terrain kind at one level (in parallel environments)."""
+    if start not in STARTS or (start != "scattered" and kind != "stairs"):
+        raise ValueError(f"start must be one of {sorted(STARTS)} ('top' and 'pit' for stairs only), got {start!r}")
     weights = tuple(1.0 if t == kind else 0.0 for t in TERRAINS)
     cmd = [float(c) for c in command]
     cfg = EnvConfig(levels=levels, start_level=level, curriculum=False, noise=False, terrain_weights=weights,
                     command_ranges=tuple((c, c) for c in cmd), standing_fraction=0.0, push_speed=0.0,
                     friction_range=(1.0, 1.0), added_mass_range=(0.0, 0.0), motor_strength_range=(1.0, 1.0),
                     command_period=1e9, edge_margin=0.5, patch_size=PATCH, random_yaw=False,
-                    goal_distance=0.5 * PATCH - 2.0, path_bias=0.8)
+                    goal_distance=0.5 * PATCH - 2.0, path_bias=0.8, stairs_start_top=STARTS[start][0],
+                    stairs_start_pit=STARTS[start][1])
     env = LocomotionEnv(episodes, cfg, seed)
     env.commands[:] = cmd  # the commands drawn at construction follow the fixed range too
     steps = env.max_steps
     alive = np.ones(episodes, dtype=bool)
     fell = np.zeros(episodes, dtype=bool)
     sq_err, n_err, tau_sq, n_tau, energy = 0.0, 0, 0.0, 0, np.zeros(episodes)
-    start = env._state["pos"][:, :2].copy()
-    last_pos = start.copy()
+    start_xy = env._state["pos"][:, :2].copy()
+    last_pos = start_xy.copy()
     obs = env.observations()["policy"]
     for _ in range(steps):
         obs_d, _, done, info = env.step(policy.act(obs))
@@ -96,32 +107,39 @@ def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[
         alive &= ~done
         if not alive.any():
             break
-    distance = np.linalg.norm(last_pos - start, axis=1)
+    distance = np.linalg.norm(last_pos - start_xy, axis=1)
     mass = float(env.models[0].body_subtreemass[1])
     cot = float(np.sum(energy) / max(1e-6, mass * 9.81 * np.sum(distance)))
     env.close()
     return CellResult(kind, level, _feature(kind, level / max(1, levels - 1)), cmd, episodes,
                       math.sqrt(sq_err / max(1, n_err)), float(fell.mean()), float(distance.mean()),
-                      math.sqrt(tau_sq / max(1, n_tau)), cot)
+                      math.sqrt(tau_sq / max(1, n_tau)), cot, start)
 
 
-def capability(results: list[CellResult], kind: str, max_fall_rate: float, commanded_distance: float) -> float:
-    """The largest feature value of ``kind`` walked with at most ``max_fall_rate`` falls and at least
-    half the commanded distance (0 when none)."""
-    ok = [r.feature for r in results if r.terrain == kind and r.falls_per_episode <= max_fall_rate
-          and r.distance >= 0.5 * commanded_distance]
+def capability(results: list[CellResult], kind: str, max_fall_rate: float, commanded_distance: float,
+               start: str = "scattered") -> float:
+    """The largest feature value of ``kind`` (and stairs ``start``) walked with at most ``max_fall_rate``
+    falls and at least half the commanded distance (0 when none)."""
+    ok = [r.feature for r in results if r.terrain == kind and r.start == start
+          and r.falls_per_episode <= max_fall_rate and r.distance >= 0.5 * commanded_distance]
     return max(ok) if ok else 0.0
 
 
-def markdown(results: list[CellResult], step: float, slope: float, command_line: str) -> str:
+_LABEL = {"scattered": "", "top": " (down from a landing)", "pit": " (up out of a pit)"}
+
+
+def markdown(results: list[CellResult], steps: dict, slope: float, command_line: str) -> str:
+    """The results table; ``steps``: highest step per stairs start (see :func:`capability`)."""
     rows = ["| terrain | level | feature | command (vx, vy, wz) | episodes | tracking RMS (m/s) | falls / 20 s | "
             "distance (m) | torque RMS (N·m) | cost of transport |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        rows.append(f"| {r.terrain} | {r.level} | {r.feature:.3g} | {tuple(r.command)} | {r.episodes} | "
+        rows.append(f"| {r.terrain}{_LABEL[r.start]} | {r.level} | {r.feature:.3g} | {tuple(r.command)} | {r.episodes} | "
                     f"{r.tracking_rms:.3f} | {r.falls_per_episode:.2f} | {r.distance:.1f} | {r.torque_rms:.1f} | "
                     f"{r.cost_of_transport:.2f} |")
     return (f"`{command_line}`\n\n" + "\n".join(rows) +
-            f"\n\nHighest step climbed: **{step:.2f} m**; steepest slope walked: **{slope:.0f} deg**.\n")
+            f"\n\nHighest step walked among scattered pyramids: **{steps['scattered']:.2f} m**; descended from a "
+            f"landing: **{steps['top']:.2f} m**; climbed out of a pit: **{steps['pit']:.2f} m**; steepest slope "
+            f"walked: **{slope:.0f} deg**.\n")
 
 
 def plot(results: list[CellResult], png: Path) -> None:
@@ -131,14 +149,14 @@ def plot(results: list[CellResult], png: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for kind in TERRAINS:
-        rs = [r for r in results if r.terrain == kind and r.command[0] > 0 and r.command[2] == 0]
+    for kind, start in [(k, "scattered") for k in TERRAINS] + [("stairs", "top"), ("stairs", "pit")]:
+        rs = [r for r in results if r.terrain == kind and r.start == start and r.command[0] > 0 and r.command[2] == 0]
         if not rs:
             continue
-        lv = [r.level for r in rs]
-        axes[0].plot(lv, [r.tracking_rms for r in rs], "o-", label=kind)
-        axes[1].plot(lv, [r.falls_per_episode for r in rs], "o-", label=kind)
-        axes[2].plot(lv, [r.distance for r in rs], "o-", label=kind)
+        lv, label = [r.level for r in rs], kind + _LABEL[start]
+        axes[0].plot(lv, [r.tracking_rms for r in rs], "o-", label=label)
+        axes[1].plot(lv, [r.falls_per_episode for r in rs], "o-", label=label)
+        axes[2].plot(lv, [r.distance for r in rs], "o-", label=label)
     for ax, title in zip(axes, ("velocity tracking RMS (m/s)", "falls per 20 s episode", "distance walked (m)")):
         ax.set_xlabel("difficulty level")
         ax.set_title(title)
@@ -174,25 +192,28 @@ def run(ns: argparse.Namespace) -> int:
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for kind in ns.terrains:
+    cells = [(k, "scattered") for k in ns.terrains] + [("stairs", s) for s in ("top", "pit") if "stairs" in ns.terrains]
+    for kind, start in cells:
         for level in (ns.levels if kind != "flat" else [0]):
-            r = evaluate_cell(policy, kind, level, 10, (ns.speed, 0.0, 0.0), ns.episodes, ns.seed)
+            r = evaluate_cell(policy, kind, level, 10, (ns.speed, 0.0, 0.0), ns.episodes, ns.seed, start)
             results.append(r)
-            print(f"{kind:<7} level {level}: tracking {r.tracking_rms:.3f} m/s, falls {r.falls_per_episode:.2f}, "
+            print(f"{kind + _LABEL[start]:<7} level {level}: tracking {r.tracking_rms:.3f} m/s, falls {r.falls_per_episode:.2f}, "
                   f"distance {r.distance:.1f} m", flush=True)
     if "flat" in ns.terrains:  # turning on the spot and walking sideways, on flat ground
         for cmd in ((0.0, 0.0, 1.0), (0.0, 0.5, 0.0)):
             results.append(evaluate_cell(policy, "flat", 0, 10, cmd, ns.episodes, ns.seed))
     commanded = ns.speed * 20.0
-    step = capability(results, "stairs", ns.max_fall_rate, min(commanded, 4.0))
+    steps = {s: capability(results, "stairs", ns.max_fall_rate, min(commanded, 4.0), s) for s in STARTS}
     slope = capability(results, "slopes", ns.max_fall_rate, min(commanded, 4.0))
     command_line = "morobot eval locomotion " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
-    atomic_write_text(out / "summary.md", markdown(results, step, slope, command_line))
-    atomic_write_json(out / "results.json", {"policy": str(ns.policy or default_policy()), "highest_step": step,
+    atomic_write_text(out / "summary.md", markdown(results, steps, slope, command_line))
+    atomic_write_json(out / "results.json", {"policy": str(ns.policy or default_policy()), "highest_step": steps["scattered"],
+                                             "highest_step_descended": steps["top"],
+                                             "highest_step_climbed_from_pit": steps["pit"],
                                              "steepest_slope_deg": slope,
                                              "results": [asdict(r) for r in results]})
     plot(results, out / "locomotion_eval.png")
-    print(markdown(results, step, slope, command_line))
+    print(markdown(results, steps, slope, command_line))
     return 0
 
 

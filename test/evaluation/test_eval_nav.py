@@ -294,6 +294,11 @@ def test_lockstep_on_the_legged_robot(tmp_path):
     assert rec["error"] is None and rec["planner_cycles"] > 10
     with pytest.raises(ValueError, match="needs robot legged"):
         LockstepRunner(legged_fdm, NavParams.load()).run(short)
+    # the simulator's locomotion_policy parameter chooses the policy in lock-step as in the graph
+    params = NavParams.load()
+    params.sim["locomotion_policy"] = str(tmp_path / "no_such_policy.pt")
+    with pytest.raises(Exception, match="no_such_policy"):
+        LockstepRunner(PlannerSpec("kinematic"), params, robot="legged").run(short)
 
 
 def test_results_and_report_files(flat_run, tmp_path):

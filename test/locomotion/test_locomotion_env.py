@@ -1,8 +1,9 @@
-"""The training environment's curriculum rule (morobot.locomotion.env): promotion by tracked distance."""
+"""The training environment (morobot.locomotion.env): curriculum rule, stairs starts on a landing or in a pit."""
 
 import numpy as np
+import pytest
 
-from morobot.locomotion.env import EnvConfig, LocomotionEnv
+from morobot.locomotion.env import EnvConfig, LocomotionEnv, centre_stairs
 
 
 def _env():
@@ -20,7 +21,7 @@ def test_tracking_the_commands_promotes_even_when_turning():
         env._fell[:] = [False, True, False]
         for i in range(3):
             env._reset_one(i)
-        assert env.level.tolist() == [4, 3, 2]
+        assert env.level.tolist() == [4, 2, 2]
     finally:
         env.close()
 
@@ -36,3 +37,59 @@ def test_steps_accumulate_the_tracked_distance_along_the_command():
         assert np.all(env.tracked_distance[:2] <= env.commanded_distance[:2] + 0.05)
     finally:
         env.close()
+
+
+def test_a_fall_demotes_however_far_the_robot_went():
+    env = _env()
+    try:
+        env.level[:] = 3
+        env.start_xy[:] = env._state["pos"][:, :2] - [[5.0, 0.0]] * 3  # 5 m from the start: past promote_distance
+        env.commanded_distance[:] = 10.0
+        env.tracked_distance[:] = 6.0  # not well enough tracked to promote on its own, not badly enough to demote
+        env._fell[:] = [False, True, False]
+        for i in range(3):
+            env._reset_one(i)
+        assert env.level.tolist() == [4, 2, 4]
+    finally:
+        env.close()
+
+
+def test_centre_stairs_are_a_stepped_pyramid_or_pit_round_the_start():
+    top = centre_stairs(80, 0.1, rise=0.15, steps=3, tread=0.4, landing=1.6, down=True)
+    pit = centre_stairs(80, 0.1, rise=0.15, steps=3, tread=0.4, landing=1.6, down=False)
+    c = 40  # cell centre at +0.05 m: on the landing
+    assert top[c, c] == pytest.approx(0.45) and top[0, 0] == 0.0 and top[c, 0] == 0.0
+    assert pit[c, c] == pytest.approx(-0.45) and pit[0, 0] == 0.0
+    row = top[c, c:]  # outwards along +y: the landing, then three risers of 0.15 m, one every 0.4 m
+    assert sorted(set(np.round(row, 6)), reverse=True) == pytest.approx([0.45, 0.3, 0.15, 0.0])
+    drops = np.flatnonzero(np.diff(row) < -1e-9)
+    assert np.allclose(np.diff(drops), 4)  # treads of 4 cells
+    assert np.all(np.diff(row) <= 1e-12)  # only down from the landing, never up
+    with pytest.raises(ValueError):
+        centre_stairs(80, 0.1, rise=0.0, steps=3, tread=0.4, landing=1.6, down=True)
+
+
+@pytest.mark.parametrize("top, pit, sign", [(1.0, 0.0, -1.0), (0.0, 1.0, 1.0)])
+def test_stairs_episodes_can_start_on_a_landing_or_in_a_pit(top, pit, sign):
+    cfg = EnvConfig(patch_size=8.0, terrain_weights=(0.0, 0.0, 0.0, 0.0, 1.0), start_level=6, curriculum=False,
+                    stairs_start_top=top, stairs_start_pit=pit)
+    env = LocomotionEnv(2, cfg, seed=1)
+    try:
+        c = env.cells // 2
+        for h in env.heights:
+            assert abs(h[c, c]) < 0.03  # heights are relative to the start
+            rim = np.concatenate([h[0], h[-1], h[:, 0], h[:, -1]])
+            assert np.all(sign * rim > 0.15)  # every way off the landing goes down, out of the pit up
+        # the robot stands where it starts, and the physics has the same terrain as the observations
+        for _ in range(10):
+            env.step(np.zeros((2, 12), dtype=np.float32))
+        assert np.all(np.abs(env._state["pos"][:, 2] - env._state["ground"] - 0.5) < 0.1)
+    finally:
+        env.close()
+
+
+def test_stairs_start_fractions_are_validated():
+    with pytest.raises(ValueError):
+        EnvConfig(stairs_start_top=0.7, stairs_start_pit=0.5)
+    with pytest.raises(ValueError):
+        EnvConfig(stairs_start_top=-0.1)
