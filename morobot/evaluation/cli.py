@@ -10,7 +10,9 @@ hand over to their modules).
 
 Every invocation appends to ``<out>/results.jsonl`` (resuming: finished scenarios are skipped)
 and rewrites ``summary.md``, ``summary.json`` and ``nav_eval.png`` from all results there; the
-commands and their wall times are kept in ``<out>/runs.json`` and listed in ``summary.md``.
+commands, their wall times and the versions of the packages that shape a run (MuJoCo, torch, numpy,
+pinocchio: lock-step is deterministic on one installation, not across MuJoCo versions) are kept in
+``<out>/runs.json`` and listed in ``summary.md``.
 """
 
 from __future__ import annotations
@@ -74,6 +76,23 @@ def _command_line() -> str:
     return shlex.join(argv)
 
 
+#: Packages whose versions change the simulated runs (physics, rendering, networks): kept with each run.
+RUN_PACKAGES = ("mujoco", "torch", "numpy", "pin")
+
+
+def package_versions(names: Sequence[str] = RUN_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` ("" for one not installed) and of Python."""
+    from importlib import metadata
+
+    versions = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = ""
+    return versions
+
+
 def _write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2))
 
@@ -81,8 +100,9 @@ def _write_json(path: Path, data: Any) -> None:
 def _header(runs: list[dict[str, Any]], params_source: str) -> str:
     lines = [f"Parameters: `{params_source}`. Runs (wall time on this machine):", ""]
     for r in runs:
+        versions = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items() if v)
         lines.append(f"* `{r['command']}` — {r['mode']}, {r['new_results']} new results, "
-                     f"wall {r['wall_s'] / 60:.1f} min ({r['date']})")
+                     f"wall {r['wall_s'] / 60:.1f} min ({r['date']}{'; ' + versions if versions else ''})")
     return "\n".join(lines)
 
 
@@ -131,7 +151,7 @@ def run(ns: argparse.Namespace) -> int:
         after = len(read_results(out / "results.jsonl"))
         runs.append({"command": _command_line(), "mode": ns.mode, "new_results": after - before,
                      "scenarios": len(scenarios) * len(planners), "wall_s": round(wall, 1),
-                     "date": time.strftime("%Y-%m-%d %H:%M")})
+                     "date": time.strftime("%Y-%m-%d %H:%M"), "versions": package_versions()})
         _write_json(runs_path, runs)
     records = read_results(out / "results.jsonl")
     if not records:

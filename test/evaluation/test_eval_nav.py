@@ -329,6 +329,19 @@ def test_cli_parses_with_its_defaults():
         parser.parse_args(["--mixes", "lava"])
 
 
+def test_each_run_keeps_the_versions_that_shape_it():
+    """Lock-step runs differ across MuJoCo versions: runs.json and summary.md say which made them."""
+    import mujoco
+
+    v = eval_cli.package_versions(("mujoco", "no-such-package-here"))
+    assert v["mujoco"] == mujoco.__version__ and v["no-such-package-here"] == "" and v["python"]
+    run = {"command": "morobot eval nav", "mode": "lockstep", "new_results": 3, "wall_s": 60.0,
+           "date": "2026-12-02 18:00", "versions": v}
+    header = eval_cli._header([run, {**run, "versions": {}}], "config/navigate.yaml")
+    assert f"mujoco {mujoco.__version__}" in header and "no-such-package-here" not in header
+    assert header.count("wall 1.0 min") == 2  # runs recorded before versions were kept still list
+
+
 def test_cli_rejects_a_missing_checkpoint(tmp_path, capsys):
     assert eval_cli.nav_main(["--fdm-checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
