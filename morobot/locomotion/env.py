@@ -14,9 +14,10 @@ the project's world generators (:func:`morobot.sim.worlds.make_world`):
   in its episode (or reached the patch edge) or tracked at least ``promote_tracking`` of the
   distance its commands asked (at least ``promote_min_commanded`` m) moves one level up; one that
   fell, or tracked less than half of it, moves one level down (a fall after a long walk used to
-  promote, which kept stairs at the top level the policy could not walk). Tracked distance is the body velocity along the
-  commanded direction, integrated: unlike the straight-line distance of legged_gym's rule it does
-  not punish turning commands, which kept every terrain, flat included, near level 2;
+  promote, which kept stairs at the top level the policy could not walk). Tracked distance is the
+  body velocity along the commanded direction, integrated: unlike the straight-line distance of
+  legged_gym's rule it does not punish turning commands, which kept every terrain, flat included,
+  near level 2;
 * **commands** (vx, vy, wz) uniform in ``command_ranges``, resampled every ``command_period``;
   ``standing_fraction`` of them are zero (the robot must stand still);
 * **domain randomisation**: friction, added base mass, motor strength (PD gains), pushes;

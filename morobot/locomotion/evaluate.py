@@ -17,7 +17,8 @@ Stairs are evaluated three ways (``start``): walking into scattered stepped pyra
 goes down) and starting at the bottom of a stepped pit (``pit``: every way out goes up), see
 :func:`morobot.locomotion.env.centre_stairs`. From the stairs and slopes rows: the highest step (m)
 walked, descended and climbed and the steepest slope (deg) at which the robot falls in at most
-``max_fall_rate`` of the episodes and walks at least half the commanded distance. Writes ``summary.md``, ``results.json`` and ``locomotion_eval.png`` into ``--out``.
+``max_fall_rate`` of the episodes and walks at least half the commanded distance. Writes
+``summary.md``, ``results.json`` and ``locomotion_eval.png`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def markdown(results: list[CellResult], steps: dict, slope: float, command_line:
     rows = ["| terrain | level | feature | command (vx, vy, wz) | episodes | tracking RMS (m/s) | falls / 20 s | "
             "distance (m) | torque RMS (N·m) | cost of transport |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        rows.append(f"| {r.terrain}{_LABEL[r.start]} | {r.level} | {r.feature:.3g} | {tuple(r.command)} | {r.episodes} | "
+        rows.append(f"| {r.terrain}{_LABEL[r.start]} | {r.level} | {r.feature:.3g} | {tuple(r.command)} | "
+                    f"{r.episodes} | "
                     f"{r.tracking_rms:.3f} | {r.falls_per_episode:.2f} | {r.distance:.1f} | {r.torque_rms:.1f} | "
                     f"{r.cost_of_transport:.2f} |")
     return (f"`{command_line}`\n\n" + "\n".join(rows) +
@@ -150,7 +152,8 @@ def plot(results: list[CellResult], png: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for kind, start in [(k, "scattered") for k in TERRAINS] + [("stairs", "top"), ("stairs", "pit")]:
-        rs = [r for r in results if r.terrain == kind and r.start == start and r.command[0] > 0 and r.command[2] == 0]
+        rs = [r for r in results
+              if r.terrain == kind and r.start == start and r.command[0] > 0 and r.command[2] == 0]
         if not rs:
             continue
         lv, label = [r.level for r in rs], kind + _LABEL[start]
@@ -192,13 +195,14 @@ def run(ns: argparse.Namespace) -> int:
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    cells = [(k, "scattered") for k in ns.terrains] + [("stairs", s) for s in ("top", "pit") if "stairs" in ns.terrains]
+    cells = [(k, "scattered") for k in ns.terrains]
+    cells += [("stairs", s) for s in ("top", "pit") if "stairs" in ns.terrains]
     for kind, start in cells:
         for level in (ns.levels if kind != "flat" else [0]):
             r = evaluate_cell(policy, kind, level, 10, (ns.speed, 0.0, 0.0), ns.episodes, ns.seed, start)
             results.append(r)
-            print(f"{kind + _LABEL[start]:<7} level {level}: tracking {r.tracking_rms:.3f} m/s, falls {r.falls_per_episode:.2f}, "
-                  f"distance {r.distance:.1f} m", flush=True)
+            print(f"{kind + _LABEL[start]:<7} level {level}: tracking {r.tracking_rms:.3f} m/s, "
+                  f"falls {r.falls_per_episode:.2f}, distance {r.distance:.1f} m", flush=True)
     if "flat" in ns.terrains:  # turning on the spot and walking sideways, on flat ground
         for cmd in ((0.0, 0.0, 1.0), (0.0, 0.5, 0.0)):
             results.append(evaluate_cell(policy, "flat", 0, 10, cmd, ns.episodes, ns.seed))
@@ -207,7 +211,8 @@ def run(ns: argparse.Namespace) -> int:
     slope = capability(results, "slopes", ns.max_fall_rate, min(commanded, 4.0))
     command_line = "morobot eval locomotion " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     atomic_write_text(out / "summary.md", markdown(results, steps, slope, command_line))
-    atomic_write_json(out / "results.json", {"policy": str(ns.policy or default_policy()), "highest_step": steps["scattered"],
+    atomic_write_json(out / "results.json", {"policy": str(ns.policy or default_policy()),
+                                             "highest_step": steps["scattered"],
                                              "highest_step_descended": steps["top"],
                                              "highest_step_climbed_from_pit": steps["pit"],
                                              "steepest_slope_deg": slope,
