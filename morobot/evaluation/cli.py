@@ -28,6 +28,7 @@ from typing import Any, Optional, Sequence
 
 from morobot.cliutil import run_with
 from morobot.fileio import atomic_write_text
+from morobot.provenance import versions
 
 from morobot.evaluation.scenarios import BENCHMARK_MIXES, TERRAIN_MIXES
 
@@ -76,21 +77,8 @@ def _command_line() -> str:
     return shlex.join(argv)
 
 
-#: Packages whose versions change the simulated runs (physics, rendering, networks): kept with each run.
-RUN_PACKAGES = ("mujoco", "torch", "numpy", "pin")
-
-
-def package_versions(names: Sequence[str] = RUN_PACKAGES) -> dict[str, str]:
-    """Installed versions of ``names`` ("" for one not installed) and of Python."""
-    from importlib import metadata
-
-    versions = {"python": sys.version.split()[0]}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = ""
-    return versions
+#: Modules whose versions change the simulated runs (physics, rendering, networks): kept with each run.
+RUN_MODULES = ("mujoco", "torch", "numpy", "pinocchio")
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -151,7 +139,7 @@ def run(ns: argparse.Namespace) -> int:
         after = len(read_results(out / "results.jsonl"))
         runs.append({"command": _command_line(), "mode": ns.mode, "new_results": after - before,
                      "scenarios": len(scenarios) * len(planners), "wall_s": round(wall, 1),
-                     "date": time.strftime("%Y-%m-%d %H:%M"), "versions": package_versions()})
+                     "date": time.strftime("%Y-%m-%d %H:%M"), "versions": versions(RUN_MODULES)})
         _write_json(runs_path, runs)
     records = read_results(out / "results.jsonl")
     if not records:

@@ -21,14 +21,13 @@ does not validate, tensors of the wrong shape — raises :class:`CheckpointError
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 
+from morobot import provenance
 from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256, load_verified_torch
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
 
@@ -47,14 +46,7 @@ def sidecar_path(path: str | Path) -> Path:
 
 def versions() -> dict[str, str]:
     """Library versions recorded with every checkpoint."""
-    import morobot
-
-    return {
-        "python": platform.python_version(),
-        "torch": str(torch.__version__),
-        "numpy": str(np.__version__),
-        "morobot": str(getattr(morobot, "__version__", "unknown")),
-    }
+    return provenance.versions(("torch", "numpy", "morobot"))
 
 
 def save_checkpoint(

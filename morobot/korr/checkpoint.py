@@ -21,14 +21,13 @@ the wrong shape — raises :class:`CheckpointError`.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from morobot import provenance
 from morobot.fileio import atomic_write_bytes, atomic_write_json, file_sha256, load_verified_torch
 
 FORMAT = "morobot-korr"
@@ -53,10 +52,7 @@ def sidecar_path(path: str | Path) -> Path:
 
 
 def versions() -> dict[str, str]:
-    import mujoco
-
-    return {"python": platform.python_version(), "torch": str(torch.__version__),
-            "numpy": str(np.__version__), "mujoco": str(mujoco.__version__)}
+    return provenance.versions(("torch", "numpy", "mujoco"))
 
 
 # ------------------------------------------------------------------------------ checkpoints

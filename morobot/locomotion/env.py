@@ -204,8 +204,9 @@ class LocomotionEnv:
                            resolution=self.cfg.resolution, start=(0.0, 0.0, 0.0),
                            goal=(self.cfg.goal_distance, 0.0, 0.0), keepout=0.6, path_bias=self.cfg.path_bias,
                            **params)
-        h = world.heights if centre is None else world.heights + centre
-        h = h - (world.height_at(0.0, 0.0) + (0.0 if centre is None else centre[self.cells // 2, self.cells // 2]))
+        h = world.heights - world.height_at(0.0, 0.0)
+        if centre is not None:
+            h = h + centre - centre[self.cells // 2, self.cells // 2]
         h = np.clip(h, -0.5 * PATCH_SPAN, 0.5 * PATCH_SPAN)  # the heightfield's span: what the physics has
         self.heights[i] = h
         set_patch_heights(self.models[i], h)

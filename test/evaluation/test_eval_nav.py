@@ -333,7 +333,9 @@ def test_each_run_keeps_the_versions_that_shape_it():
     """Lock-step runs differ across MuJoCo versions: runs.json and summary.md say which made them."""
     import mujoco
 
-    v = eval_cli.package_versions(("mujoco", "no-such-package-here"))
+    from morobot.provenance import versions
+
+    v = versions(("mujoco", "no-such-package-here"))
     assert v["mujoco"] == mujoco.__version__ and v["no-such-package-here"] == "" and v["python"]
     run = {"command": "morobot eval nav", "mode": "lockstep", "new_results": 3, "wall_s": 60.0,
            "date": "2026-12-02 18:00", "versions": v}

@@ -11,19 +11,25 @@ def _env():
                                       start_level=3), seed=0)
 
 
-def test_tracking_the_commands_promotes_even_when_turning():
+def _levels_after_episode(walked: float, tracked: list, fell: list) -> list:
+    """Curriculum levels (from 3) after three episodes that asked for 10 m each."""
     env = _env()
     try:
         env.level[:] = 3
-        env.start_xy[:] = env._state["pos"][:, :2]  # no net displacement: a robot that walked in circles
+        env.start_xy[:] = env._state["pos"][:, :2] - [[walked, 0.0]] * 3
         env.commanded_distance[:] = 10.0
-        env.tracked_distance[:] = [9.0, 9.0, 3.0]  # followed its commands, the same but fell, lagged behind
-        env._fell[:] = [False, True, False]
+        env.tracked_distance[:] = tracked
+        env._fell[:] = fell
         for i in range(3):
             env._reset_one(i)
-        assert env.level.tolist() == [4, 2, 2]
+        return env.level.tolist()
     finally:
         env.close()
+
+
+def test_tracking_the_commands_promotes_even_when_turning():
+    # no net displacement (a robot that walked in circles); followed its commands, the same but fell, lagged behind
+    assert _levels_after_episode(0.0, [9.0, 9.0, 3.0], [False, True, False]) == [4, 2, 2]
 
 
 def test_steps_accumulate_the_tracked_distance_along_the_command():
@@ -40,18 +46,8 @@ def test_steps_accumulate_the_tracked_distance_along_the_command():
 
 
 def test_a_fall_demotes_however_far_the_robot_went():
-    env = _env()
-    try:
-        env.level[:] = 3
-        env.start_xy[:] = env._state["pos"][:, :2] - [[5.0, 0.0]] * 3  # 5 m from the start: past promote_distance
-        env.commanded_distance[:] = 10.0
-        env.tracked_distance[:] = 6.0  # not well enough tracked to promote on its own, not badly enough to demote
-        env._fell[:] = [False, True, False]
-        for i in range(3):
-            env._reset_one(i)
-        assert env.level.tolist() == [4, 2, 4]
-    finally:
-        env.close()
+    # 5 m from the start (past promote_distance); 6 of 10 m tracked: not enough to promote, not little enough to demote
+    assert _levels_after_episode(5.0, [6.0, 6.0, 6.0], [False, True, False]) == [4, 2, 4]
 
 
 def test_centre_stairs_are_a_stepped_pyramid_or_pit_round_the_start():
