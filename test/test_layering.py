@@ -14,7 +14,7 @@ ROOT = Path(morobot.__file__).parent
 
 #: Layer of each top-level part of the package (higher numbers may import lower ones).
 LAYERS = {
-    "params": 0, "freshness": 0, "frames": 0, "parallel": 0, "robots": 0, "cliutil": 0, "procutil": 0, "fileio": 0, "paths": 0, "pointcloud": 0, "recording": 0, "__init__": 0,
+    "params": 0, "freshness": 0, "frames": 0, "parallel": 0, "robots": 0, "cliutil": 0, "procutil": 0, "fileio": 0, "paths": 0, "pointcloud": 0, "provenance": 0, "recording": 0, "__init__": 0,
     "planning": 1, "mapping": 1, "sim": 1, "fdm": 1, "feasibility": 1, "korr": 1, "locomotion": 1,
     "navigation": 2,
     "ros": 3, "nodes": 4, "graph": 3, "launcher": 3, "launch_description": 3,
