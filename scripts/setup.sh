@@ -18,15 +18,16 @@ fi
 
 stamp="$VENV/.morobot-setup"
 if [ -f "$stamp" ] && [ "$stamp" -nt setup.py ] && [ "$stamp" -nt scripts/setup.sh ] \
-   && [ "$stamp" -nt scripts/build_interfaces.sh ]; then
+   && [ "$stamp" -nt scripts/build_interfaces.sh ] && [ "$stamp" -nt scripts/constraints.txt ]; then
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip"
 $PIP install -q --upgrade pip
 # CPU build from the local wheel cache; a bare `torch` would pull GBs of CUDA.
-$PIP install -q "torch==2.13.0"
-$PIP install -q -e ".[ros,dev]"
+$PIP install -q -c scripts/constraints.txt "torch==2.13.0"
+# the versions the project's figures were made with (see the file)
+$PIP install -q -c scripts/constraints.txt -e ".[ros,dev]"
 VENV="$VENV" bash scripts/build_interfaces.sh
 touch "$stamp"
 echo "[setup] ready: $VENV"

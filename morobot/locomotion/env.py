@@ -10,11 +10,16 @@ the project's world generators (:func:`morobot.sim.worlds.make_world`):
   episodes starts on the landing of a stepped pyramid (every way off it goes down) or at the bottom of
   a stepped pit (every way out goes up), :func:`centre_stairs`: scattered pyramids are mostly met
   from below, so without these the policy descends stairs only after it has climbed them;
-* **curriculum**: an environment that did not fall and either walked farther than ``promote_distance``
-  in its episode (or reached the patch edge) or tracked at least ``promote_tracking`` of the
-  distance its commands asked (at least ``promote_min_commanded`` m) moves one level up; one that
-  fell, or tracked less than half of it, moves one level down (a fall after a long walk used to
-  promote, which kept stairs at the top level the policy could not walk). Tracked distance is the
+* **curriculum**: every environment keeps one difficulty level per curriculum track (:data:`TRACKS`:
+  the terrain kinds, stairs split into scattered pyramids, down from a landing and up out of a pit),
+  and an episode plays the level of its track (one level shared by all kinds let flat ground and
+  descents promote an environment to risers it could not climb: training sat near level 8.5 on
+  stairs while the policy fell on most 10 cm pit climbs). An environment that did not fall and
+  either walked farther than ``promote_distance`` in its episode (or reached the patch edge) or
+  tracked at least ``promote_tracking`` of the distance its commands asked (at least
+  ``promote_min_commanded`` m) moves that track one level up; one that fell, or tracked less than
+  half of it, one level down (a fall after a long walk used to promote, which kept stairs at the
+  top level the policy could not walk). Tracked distance is the
   body velocity along the commanded direction, integrated: unlike the straight-line distance of
   legged_gym's rule it does not punish turning commands, which kept every terrain, flat included,
   near level 2;
@@ -46,6 +51,11 @@ from morobot.sim.legged import (DEFAULT_POSE, PATCH_SPAN, LeggedConfig, LeggedIn
 from morobot.sim.worlds import make_world
 
 TERRAINS = ("flat", "rough", "rubble", "slopes", "stairs")
+TRACKS = TERRAINS + ("stairs_down", "stairs_up")
+FALL_CAUSES = ("", "base contact", "tipped over", "base too low")
+"""``info["fall_cause"]`` codes (0: no fall); the first that applies when several do."""
+"""Curriculum tracks: the terrain kinds ("stairs": scattered pyramids), then stairs episodes that start on
+a pyramid's landing and in a stepped pit."""
 
 REWARD_SCALES = {
     "tracking_lin_vel": 1.0, "tracking_ang_vel": 0.5, "lin_vel_z": -2.0, "ang_vel_xy": -0.05,
@@ -165,8 +175,10 @@ class LocomotionEnv:
                           m.actuator_biasprm[:, :3].copy()) for m in self.models[:1]][0]
         self.heights = np.zeros((self.n, self.cells, self.cells))
         self.origin = -0.5 * (self.cells - 1) * config.resolution
-        self.level = np.full(self.n, int(config.start_level))
+        self.track_level = np.full((self.n, len(TRACKS)), int(config.start_level))  # per environment and track
+        self.level = np.full(self.n, int(config.start_level))  # of the episode being played
         self.kind = np.zeros(self.n, dtype=int)
+        self.track = np.zeros(self.n, dtype=int)
         self.commands = np.zeros((self.n, 3))
         self.actions = np.zeros((self.n, NUM_ACTIONS))
         self.last_actions = np.zeros((self.n, NUM_ACTIONS))
@@ -190,15 +202,19 @@ class LocomotionEnv:
         weights = np.asarray(self.cfg.terrain_weights, dtype=float)
         self.kind[i] = int(self.rng.choice(len(TERRAINS), p=weights / weights.sum()))
         kind = TERRAINS[self.kind[i]]
+        u = self.rng.random() if kind == "stairs" else 1.0
+        start = "top" if u < self.cfg.stairs_start_top else (
+            "pit" if u < self.cfg.stairs_start_top + self.cfg.stairs_start_pit else "")
+        self.track[i] = TRACKS.index({"top": "stairs_down", "pit": "stairs_up"}.get(start, kind))
+        self.level[i] = self.track_level[i, self.track[i]]
         difficulty = self.level[i] / max(1, self.cfg.levels - 1)
         params, centre = terrain_params(kind, difficulty), None
         if kind == "stairs":
-            u = self.rng.random()
-            if u < self.cfg.stairs_start_top + self.cfg.stairs_start_pit:
+            if start:
                 steps, tread = int(self.rng.integers(2, 5)), self.rng.uniform(0.3, 0.4)
                 landing = self.rng.uniform(1.2, 2.0)
                 centre = centre_stairs(self.cells, self.cfg.resolution, self.rng.uniform(*params["step_rise"]),
-                                       steps, tread, landing, down=bool(u < self.cfg.stairs_start_top))
+                                       steps, tread, landing, down=start == "top")
                 params = {**params, "n_stairs": 0}  # the episode is about the one pyramid (or pit)
         world = make_world("flat", int(self.rng.integers(2**31)), size=(self.cfg.patch_size,) * 2,
                            resolution=self.cfg.resolution, start=(0.0, 0.0, 0.0),
@@ -210,6 +226,12 @@ class LocomotionEnv:
         h = np.clip(h, -0.5 * PATCH_SPAN, 0.5 * PATCH_SPAN)  # the heightfield's span: what the physics has
         self.heights[i] = h
         set_patch_heights(self.models[i], h)
+
+    def set_track_levels(self, levels: np.ndarray) -> None:
+        """Set the curriculum levels ``[N, len(TRACKS)]`` (a resumed run); the episodes being played
+        count as played at their track's new level (the next curriculum step starts from it)."""
+        self.track_level[:] = np.clip(np.asarray(levels, dtype=int), 0, self.cfg.levels - 1)
+        self.level[:] = self.track_level[np.arange(self.n), self.track]
 
     def _randomise(self, i: int) -> None:
         m, c = self.models[i], self.cfg
@@ -237,10 +259,12 @@ class LocomotionEnv:
             tracked_well = (not self._fell[i] and asked >= self.cfg.promote_min_commanded
                             and tracked >= self.cfg.promote_tracking * asked)
             went_far = not self._fell[i] and (walked > self.cfg.promote_distance or self._at_edge(i))
+            level = self.level[i]
             if went_far or tracked_well:
-                self.level[i] = min(self.level[i] + 1, self.cfg.levels - 1)
+                level = min(level + 1, self.cfg.levels - 1)
             elif self._fell[i] or tracked < 0.5 * asked:
-                self.level[i] = max(self.level[i] - 1, 0)
+                level = max(level - 1, 0)
+            self.track_level[i, self.track[i]] = level
         self._new_terrain(i)
         self._randomise(i)
         m, d = self.models[i], self.datas[i]
@@ -317,7 +341,9 @@ class LocomotionEnv:
         """Apply ``actions [N, 12]``; returns ``(observations, rewards [N], dones [N], info)``.
 
         ``info``: ``time_outs [N]`` (episode ended without failure), ``episode`` (per-term sums of
-        the environments that ended, plus their terrain levels), ``levels``.
+        the environments that ended), ``levels``, ``kinds`` and ``tracks`` of the episodes just
+        played, ``fell`` and its ``fall_cause`` (:data:`FALL_CAUSES`), and
+        ``track_levels [N, len(TRACKS)]`` after this step's resets.
         """
         actions = np.asarray(actions, dtype=float).reshape(self.n, NUM_ACTIONS)
         self.last_actions = self.actions.copy()
@@ -342,12 +368,14 @@ class LocomotionEnv:
         direction = self.commands[:, :2] / np.maximum(asked, 1e-9)[:, None]
         self.tracked_distance += np.where(asked > 1e-6, np.sum(lin_b * direction, axis=1), 0.0) * self.dt
         tilt = np.arccos(np.clip(s["rot"][:, 2, 2], -1.0, 1.0))
-        fell = base_hit | (tilt > self.cfg.max_tilt) | (s["pos"][:, 2] - s["ground"] < self.cfg.min_height)
+        tipped, low = tilt > self.cfg.max_tilt, s["pos"][:, 2] - s["ground"] < self.cfg.min_height
+        fell = base_hit | tipped | low
         edge = np.array([self._at_edge(i) for i in range(self.n)])
         time_out = (self.step_count >= self.max_steps) | edge
         dones = fell | time_out
         info: dict[str, Any] = {"time_outs": time_out & ~fell, "levels": self.level.copy(),
-                                "kinds": self.kind.copy(), "fell": fell.copy()}
+                                "kinds": self.kind.copy(), "tracks": self.track.copy(), "fell": fell.copy(),
+                                "fall_cause": np.select([base_hit, tipped, low], [1, 2, 3], 0)}
         ended = np.flatnonzero(dones)
         if len(ended):
             info["episode"] = {k: float(np.mean(v[ended]) / self.cfg.episode_s) for k, v in self.episode_sums.items()}
@@ -360,6 +388,7 @@ class LocomotionEnv:
         self._fell = fell
         for i in ended:
             self._reset_one(int(i))
+        info["track_levels"] = self.track_level.copy()
         if len(ended):
             self._read_state()
         return self.observations(), rewards.astype(np.float32), dones, info

@@ -7,7 +7,8 @@ forward, or a turn). Reported per cell:
 
 * ``tracking_rms`` — RMS of the planar velocity error against the command (m/s), over the steps
   before a fall;
-* ``falls_per_episode`` — falls per 20 s episode (an episode ends at a fall);
+* ``falls_per_episode`` — falls per 20 s episode (an episode ends at a fall), and ``fall_causes``:
+  how many were the base touching the terrain, the body tipping over, the base sinking too low;
 * ``distance`` — mean distance walked (m);
 * ``torque_rms`` — RMS joint torque (N·m), and ``cost_of_transport`` — mechanical energy
   sum(|tau · qdot|) dt / (m g distance).
@@ -26,7 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -34,7 +35,7 @@ import numpy as np
 
 from morobot.cliutil import parser as make_parser
 from morobot.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
-from morobot.locomotion.env import TERRAINS, EnvConfig, LocomotionEnv, terrain_params
+from morobot.locomotion.env import FALL_CAUSES, TERRAINS, EnvConfig, LocomotionEnv, terrain_params
 
 
 #: Evaluation patch (m): at 1 m/s the robot walks the 20 s episode before reaching its edge.
@@ -56,6 +57,7 @@ class CellResult:
     torque_rms: float
     cost_of_transport: float
     start: str = "scattered"  # stairs: scattered pyramids, "top" of one (down) or a "pit" (up)
+    fall_causes: dict = field(default_factory=dict)  # FALL_CAUSES name -> falls
 
 
 def _feature(kind: str, difficulty: float) -> float:
@@ -86,6 +88,7 @@ def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[
     steps = env.max_steps
     alive = np.ones(episodes, dtype=bool)
     fell = np.zeros(episodes, dtype=bool)
+    causes = np.zeros(len(FALL_CAUSES), dtype=int)
     sq_err, n_err, tau_sq, n_tau, energy = 0.0, 0, 0.0, 0, np.zeros(episodes)
     start_xy = env._state["pos"][:, :2].copy()
     last_pos = start_xy.copy()
@@ -104,6 +107,7 @@ def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[
         n_tau += int(live.sum()) * 12
         energy += np.where(live, np.sum(np.abs(s["tau"] * s["qdj"]), axis=1) * env.dt, 0.0)
         last_pos = np.where(live[:, None], s["pos"][:, :2], last_pos)
+        causes += np.bincount(info["fall_cause"][alive & info["fell"]], minlength=len(FALL_CAUSES))
         fell |= alive & info["fell"]
         alive &= ~done
         if not alive.any():
@@ -114,7 +118,8 @@ def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[
     env.close()
     return CellResult(kind, level, _feature(kind, level / max(1, levels - 1)), cmd, episodes,
                       math.sqrt(sq_err / max(1, n_err)), float(fell.mean()), float(distance.mean()),
-                      math.sqrt(tau_sq / max(1, n_tau)), cot, start)
+                      math.sqrt(tau_sq / max(1, n_tau)), cot, start,
+                      {name: int(c) for name, c in zip(FALL_CAUSES[1:], causes[1:])})
 
 
 def capability(results: list[CellResult], kind: str, max_fall_rate: float, commanded_distance: float,
@@ -132,11 +137,14 @@ _LABEL = {"scattered": "", "top": " (down from a landing)", "pit": " (up out of 
 def markdown(results: list[CellResult], steps: dict, slope: float, command_line: str) -> str:
     """The results table; ``steps``: highest step per stairs start (see :func:`capability`)."""
     rows = ["| terrain | level | feature | command (vx, vy, wz) | episodes | tracking RMS (m/s) | falls / 20 s | "
-            "distance (m) | torque RMS (N·m) | cost of transport |", "|---|---|---|---|---|---|---|---|---|---|"]
+            "falls: base contact / tipped / low | distance (m) | torque RMS (N·m) | cost of transport |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rows.append(f"| {r.terrain}{_LABEL[r.start]} | {r.level} | {r.feature:.3g} | {tuple(r.command)} | "
                     f"{r.episodes} | "
-                    f"{r.tracking_rms:.3f} | {r.falls_per_episode:.2f} | {r.distance:.1f} | {r.torque_rms:.1f} | "
+                    f"{r.tracking_rms:.3f} | {r.falls_per_episode:.2f} | "
+                    f"{' / '.join(str(r.fall_causes.get(c, 0)) for c in FALL_CAUSES[1:])} | "
+                    f"{r.distance:.1f} | {r.torque_rms:.1f} | "
                     f"{r.cost_of_transport:.2f} |")
     return (f"`{command_line}`\n\n" + "\n".join(rows) +
             f"\n\nHighest step walked among scattered pyramids: **{steps['scattered']:.2f} m**; descended from a "

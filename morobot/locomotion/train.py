@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import shlex
@@ -39,12 +40,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from morobot.fileio import atomic_save_figure, atomic_torch_save, atomic_write_json
-from morobot.locomotion.env import REWARD_SCALES, TERRAINS
+from morobot.fileio import atomic_save_figure, atomic_torch_save, atomic_write_json, atomic_write_text
+from morobot.locomotion.env import REWARD_SCALES, TRACKS
 from morobot.locomotion.observation import HEIGHT_POINTS, NUM_ACTIONS, OBS_DIM
 
-#: Per-iteration columns from the environments (curriculum levels per terrain, reward terms per second).
-LOG_COLUMNS = [f"level_{t}" for t in TERRAINS] + [f"rew_{k}" for k in REWARD_SCALES]
+#: Per-iteration columns from the environments (curriculum levels per track, reward terms per second).
+LOG_COLUMNS = [f"level_{t}" for t in TRACKS] + [f"rew_{k}" for k in REWARD_SCALES]
 POLICY_FORMAT = "morobot-locomotion-policy"
 POLICY_VERSION = 1
 
@@ -145,6 +146,31 @@ def plot_log(log_csv: Path, png: Path) -> None:
     plt.close(fig)
 
 
+def _continue_log(log_csv: Path, fields: list[str]) -> list[str]:
+    """Make ``log_csv`` ready to take rows of ``fields``; returns its columns.
+
+    A new log gets the header. A log continued from an earlier run whose columns differ (e.g. one
+    level column per terrain before the curriculum had tracks) is rewritten, atomically, with the
+    old columns followed by the new ones; old rows keep their values, with new columns left empty.
+    """
+    old: list[str] = []
+    rows: list[dict] = []
+    if log_csv.exists():
+        with open(log_csv, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            old = list(reader.fieldnames or [])
+            if old and set(fields) <= set(old):
+                return old
+            rows = list(reader)
+    merged = old + [f for f in fields if f not in old]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=merged, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(log_csv, buf.getvalue())
+    return merged
+
+
 class _Stop:
     def __init__(self) -> None:
         self.requested = False
@@ -220,7 +246,7 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", resume_from
 
         def save() -> None:
             atomic_torch_save({"ppo": alg.save(), "iteration": it, "env_steps": steps, "seconds": seconds,
-                                "levels": torch.from_numpy(env.levels.astype(np.float64)),
+                                "levels": torch.from_numpy(env.track_levels.astype(np.float64)),
                                 "torch_rng": torch.get_rng_state(), "config": json.dumps(asdict(cfg)),
                                 "command": command}, latest)
             export_policy(alg, cfg, out, it, steps, figures, command)
@@ -261,11 +287,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", resume_from
             }
             if fields is None:
                 fields = list(figures)[:8] + [k for k in figures if k.startswith("loss_")] + LOG_COLUMNS
-                new = not log_csv.exists()
+                fields = _continue_log(log_csv, fields)
                 fh = open(log_csv, "a", newline="", encoding="utf-8")
                 writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-                if new:
-                    writer.writeheader()
             writer.writerow({k: figures.get(k, "") for k in fields})
             fh.flush()
             bar.update(1)

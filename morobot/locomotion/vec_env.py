@@ -20,7 +20,7 @@ from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
 from morobot.procutil import die_with_parent
-from morobot.locomotion.env import TERRAINS, EnvConfig, LocomotionEnv
+from morobot.locomotion.env import TRACKS, EnvConfig, LocomotionEnv
 from morobot.locomotion.observation import NUM_ACTIONS
 
 
@@ -37,7 +37,7 @@ def _worker(conn, num_envs: int, overrides: dict, seed: int) -> None:
         elif cmd == "obs":
             conn.send(("ok", env.observations()))
         elif cmd == "levels":
-            env.level[:] = np.clip(np.asarray(arg, dtype=int), 0, env.cfg.levels - 1)
+            env.set_track_levels(arg)
             conn.send(("ok", None))
         elif cmd == "close":
             conn.close()
@@ -82,8 +82,10 @@ class ProcessVecEnv(VecEnv):
                 self._conns.append(parent)
                 self._procs.append(proc)
             self._obs = self._merge([self._recv(c)[1] for c in self._conns])
-        self.levels = np.zeros(self.num_envs)
-        self.kinds = np.zeros(self.num_envs, dtype=int)
+        self.levels = np.zeros(self.num_envs)  # of the episodes being played
+        self.tracks = np.zeros(self.num_envs, dtype=int)
+        self.track_levels = np.full((self.num_envs, len(TRACKS)), float(self.cfg.start_level))
+        self._seed = int(seed)
 
     @staticmethod
     def _recv(conn) -> tuple:
@@ -115,13 +117,14 @@ class ProcessVecEnv(VecEnv):
         infos = [r[3] for r in results]
         time_outs = np.concatenate([i["time_outs"] for i in infos])
         self.levels = np.concatenate([i["levels"] for i in infos]).astype(float)
-        self.kinds = np.concatenate([i["kinds"] for i in infos])
+        self.tracks = np.concatenate([i["tracks"] for i in infos])
+        self.track_levels = np.concatenate([i["track_levels"] for i in infos]).astype(float)
         self._obs = obs
         self.episode_length_buf += 1
         self.episode_length_buf[torch.from_numpy(dones)] = 0
         log: dict[str, float] = {"/terrain_level": float(self.levels.mean())}
-        for k, name in enumerate(TERRAINS):
-            sel = self.kinds == k
+        for k, name in enumerate(TRACKS):
+            sel = self.tracks == k
             if sel.any():
                 log[f"/level_{name}"] = float(self.levels[sel].mean())
         episode = [i["episode"] for i in infos if "episode" in i]
@@ -133,14 +136,24 @@ class ProcessVecEnv(VecEnv):
                 extras)
 
     def set_levels(self, levels: np.ndarray) -> None:
-        """Set every environment's curriculum level (a resumed run continues where it stopped);
-        the new levels apply from each environment's next reset."""
+        """Set every environment's curriculum levels ``[num_envs, len(TRACKS)]`` (a resumed run
+        continues where it stopped); they apply from each environment's next reset.
+
+        A state saved before the curriculum had tracks holds one level per environment
+        (``[num_envs]``): each track then starts at a level drawn uniformly from 0 to that one
+        (seeded), as legged_gym spreads its initial levels, so that tracks the shared level had
+        overrated (climbs out of a pit) begin with easy episodes among the hard ones.
+        """
         levels = np.asarray(levels, dtype=float).round().astype(int)
-        if levels.shape != (self.num_envs,):
+        if levels.shape == (self.num_envs,):
+            rng = np.random.default_rng(self._seed)
+            levels = (rng.random((self.num_envs, len(TRACKS))) * (levels[:, None] + 1)).astype(int)
+        if levels.shape != (self.num_envs, len(TRACKS)):
             return  # another number of environments: the curriculum starts afresh
-        self.levels = levels.astype(float)
+        levels = np.clip(levels, 0, self.cfg.levels - 1)
+        self.track_levels = levels.astype(float)
         if self._local is not None:
-            self._local.level[:] = np.clip(levels, 0, self.cfg.levels - 1)
+            self._local.set_track_levels(levels)
             return
         offsets = np.cumsum([0] + self.sizes)
         for k, conn in enumerate(self._conns):

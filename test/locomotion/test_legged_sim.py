@@ -101,6 +101,8 @@ def test_eval_locomotion_writes_its_table_and_figures(policy_path, tmp_path):
     assert ("flat", (1.0, 0.0, 0.0)) in kinds and ("stairs", (1.0, 0.0, 0.0)) in kinds
     assert ("flat", (0.0, 0.0, 1.0)) in kinds  # turning on the spot
     assert all(0.0 <= r["falls_per_episode"] <= 1.0 and r["tracking_rms"] >= 0 for r in data["results"])
+    assert all(sum(r["fall_causes"].values()) == round(r["falls_per_episode"] * r["episodes"])
+               for r in data["results"])  # every fall has one cause
     starts = {(r["terrain"], r["start"]) for r in data["results"]}
     assert {("stairs", "scattered"), ("stairs", "top"), ("stairs", "pit")} <= starts
     assert "descended from a landing" in (out / "summary.md").read_text()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from morobot.locomotion.env import EnvConfig, LocomotionEnv, centre_stairs
+from morobot.locomotion.env import FALL_CAUSES, TRACKS, EnvConfig, LocomotionEnv, centre_stairs
 
 
 def _env():
@@ -48,6 +48,39 @@ def test_steps_accumulate_the_tracked_distance_along_the_command():
 def test_a_fall_demotes_however_far_the_robot_went():
     # 5 m from the start (past promote_distance); 6 of 10 m tracked: not enough to promote, not little enough to demote
     assert _levels_after_episode(5.0, [6.0, 6.0, 6.0], [False, True, False]) == [4, 2, 4]
+
+
+def test_each_curriculum_track_keeps_its_own_level():
+    # stairs only, every episode in a pit: a fall there demotes the climbing track and no other
+    env = LocomotionEnv(2, EnvConfig(patch_size=8.0, terrain_weights=(0.0, 0.0, 0.0, 0.0, 1.0), levels=10,
+                                     start_level=5, stairs_start_top=0.0, stairs_start_pit=1.0), seed=0)
+    try:
+        up = TRACKS.index("stairs_up")
+        assert list(env.track) == [up, up] and list(env.level) == [5, 5]
+        env.track_level[1, up] = 2
+        env.commanded_distance[:] = 10.0
+        env.tracked_distance[:] = 10.0
+        env._fell[:] = True
+        for i in range(2):
+            env._reset_one(i)
+        assert list(env.track_level[:, up]) == [4, 4]  # each demoted from the level its episode played
+        others = np.delete(env.track_level, up, axis=1)
+        assert np.all(others == 5) and list(env.level) == [4, 4]
+    finally:
+        env.close()
+
+
+def test_a_fall_reports_its_cause():
+    env = _env()
+    try:
+        tilt = 1.2  # rad about the body x axis, past max_tilt, 2 m above the ground: nothing touches
+        d = env.datas[1]
+        d.qpos[2], d.qpos[3:7] = 2.0, (np.cos(0.5 * tilt), np.sin(0.5 * tilt), 0.0, 0.0)
+        _, _, done, info = env.step(np.zeros((3, 12)))
+        assert list(done) == [False, True, False] and list(info["fell"]) == [False, True, False]
+        assert [FALL_CAUSES[c] for c in info["fall_cause"]] == ["", "tipped over", ""]
+    finally:
+        env.close()
 
 
 def test_centre_stairs_are_a_stepped_pyramid_or_pit_round_the_start():

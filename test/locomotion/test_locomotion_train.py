@@ -67,3 +67,38 @@ def test_a_run_continues_from_a_shipped_training_state(tmp_path):
     assert len((tmp_path / "second" / "log.csv").read_text().strip().splitlines()) == 1 + 3
     with pytest.raises(ValueError, match="does not exist"):
         train.train(_cfg(tmp_path / "third"), resume_from=str(tmp_path / "none.pt"))
+
+
+def test_a_log_from_before_the_curriculum_tracks_is_continued_with_the_new_columns(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("iteration,level_stairs\r\n1,8.5\r\n2,8.6\r\n")
+    fields = train._continue_log(log, ["iteration", "level_stairs", "level_stairs_up"])
+    assert fields == ["iteration", "level_stairs", "level_stairs_up"]
+    rows = log.read_text().splitlines()
+    assert rows == ["iteration,level_stairs,level_stairs_up", "1,8.5,", "2,8.6,"]
+    assert train._continue_log(log, ["level_stairs", "iteration"]) == fields  # a subset: left as it is
+    assert log.read_text().splitlines() == rows
+    fresh = tmp_path / "new.csv"
+    assert train._continue_log(fresh, ["a", "b"]) == ["a", "b"] and fresh.read_text().strip() == "a,b"
+
+
+def test_levels_resume_per_track_and_spread_from_a_single_old_level():
+    from morobot.locomotion.env import TRACKS
+    from morobot.locomotion.vec_env import ProcessVecEnv
+
+    env = ProcessVecEnv(6, workers=0, seed=1, overrides={"patch_size": 8.0})
+    try:
+        per_track = np.arange(6 * len(TRACKS)).reshape(6, len(TRACKS)) % 10
+        env.set_levels(per_track)
+        assert np.array_equal(env._local.track_level, per_track)
+        # the episodes being played count at their track's restored level (not the constructor's)
+        assert np.array_equal(env._local.level, per_track[np.arange(6), env._local.track])
+        env.set_levels(np.full(6, 6.0))  # a state saved before the tracks: each track from 0 to that level
+        spread = env._local.track_level
+        assert spread.shape == (6, len(TRACKS)) and spread.min() >= 0 and spread.max() <= 6
+        assert len(np.unique(spread)) > 2
+        before = spread.copy()
+        env.set_levels(np.zeros(5))  # another number of environments: left as they are
+        assert np.array_equal(env._local.track_level, before)
+    finally:
+        env.close()
