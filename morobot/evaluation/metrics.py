@@ -13,6 +13,10 @@ Outcome of a scenario (first event wins):
 * ``timeout``: the budget was spent while still making progress;
 * ``error``: the run itself failed (graph mode: a node died or the graph did not come up).
 
+A fall is also described by the terrain under the robot in the ``FALL_WINDOW_S`` before it
+(:func:`terrain_change_before`, :func:`fall_terrain`): ``rising`` or ``dropping`` by more than
+``FALL_RISE_M``, else ``level`` (on the legged robot: falls climbing and descending stairs apart).
+
 ``success`` is ``outcome == "reached"``. ``collision`` is reported separately: a robot may touch a
 box and still arrive. It is true when the robot fell or its body touched an obstacle; how touching
 is detected depends on what the mode can observe (MuJoCo contacts in lock-step, the footprint of
@@ -30,6 +34,25 @@ import numpy as np
 from morobot.sim.worlds import World
 
 OUTCOMES = ("reached", "fallen", "stuck", "timeout", "error")
+FALL_TERRAIN = ("rising", "dropping", "level")
+FALL_WINDOW_S = 2.0  # s before a fall over which the terrain under the robot is compared
+FALL_RISE_M = 0.05  # net change (m) that makes the terrain rising or dropping
+
+
+def terrain_change_before(t: Sequence[float], heights: Sequence[float], at: float,
+                          window: float = FALL_WINDOW_S) -> float:
+    """Net change (m) of the terrain height under the robot over the ``window`` seconds up to ``at``
+    (``heights`` sampled at times ``t``); NaN when fewer than two known heights fall in it."""
+    t, h = np.asarray(t, dtype=float), np.asarray(heights, dtype=float)
+    inside = np.flatnonzero((t >= at - window - 1e-9) & (t <= at + 1e-9) & np.isfinite(h))
+    return float(h[inside[-1]] - h[inside[0]]) if len(inside) >= 2 else math.nan
+
+
+def fall_terrain(change: float, rise: float = FALL_RISE_M) -> Optional[str]:
+    """``rising``, ``dropping`` or ``level`` (:data:`FALL_TERRAIN`) for a net change; ``None`` if unknown."""
+    if not math.isfinite(change):
+        return None
+    return "rising" if change > rise else "dropping" if change < -rise else "level"
 
 
 @dataclass(frozen=True)
@@ -254,9 +277,9 @@ def aggregate(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     Returns:
         One dict per group, sorted by mode, planner, mix: ``n``, ``successes``, ``success_rate``,
         ``success_ci`` (Wilson 95 %), ``collisions``, ``collision_rate``, ``collision_ci``,
-        ``outcomes`` (counts), ``median_time_to_goal`` (successful runs), ``median_path_ratio``
-        (path length / straight distance, successful runs), ``median_min_clearance``,
-        ``mean_cycle_ms``.
+        ``outcomes`` (counts), ``falls_by_terrain`` (falls per :data:`FALL_TERRAIN`),
+        ``median_time_to_goal`` (successful runs), ``median_path_ratio`` (path length / straight
+        distance, successful runs), ``median_min_clearance``, ``mean_cycle_ms``.
     """
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in records:
@@ -272,6 +295,7 @@ def aggregate(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "successes": k, "success_rate": k / n, "success_ci": list(wilson_interval(k, n)),
             "collisions": c, "collision_rate": c / n, "collision_ci": list(wilson_interval(c, n)),
             "outcomes": {o: sum(r["outcome"] == o for r in rs) for o in OUTCOMES},
+            "falls_by_terrain": {d: sum(r.get("fall_terrain") == d for r in rs) for d in FALL_TERRAIN},
             "median_time_to_goal": nanmedian(r["time_to_goal"] for r in ok),
             "median_path_ratio": nanmedian(r["path_length"] / r["distance"] for r in ok if r["distance"] > 0),
             "median_min_clearance": nanmedian(r["min_clearance"] for r in rs),

@@ -52,7 +52,8 @@ import numpy as np
 from morobot.fileio import atomic_write_text
 from morobot.parallel import run_tasks
 from morobot.procutil import die_with_parent
-from morobot.evaluation.metrics import OutcomeRules, classify, footprint_contacts, path_length
+from morobot.evaluation.metrics import (OutcomeRules, classify, fall_terrain, footprint_contacts, path_length,
+                                        terrain_change_before)
 from morobot.evaluation.scenarios import Scenario
 
 MODES = ("lockstep", "graph")
@@ -248,6 +249,9 @@ def _record(scenario: Scenario, planner: PlannerSpec, mode: str, world: Any, t: 
     xy = pp[:, :2]
     clearance = float(np.min(world.clearance(xy[:, 0], xy[:, 1]))) if len(xy) else math.nan
     final = float(math.hypot(xy[-1, 0] - scenario.goal[0], xy[-1, 1] - scenario.goal[1])) if len(xy) else math.nan
+    change = math.nan
+    if fallen and len(xy):
+        change = terrain_change_before(tt, world.height_at(xy[:, 0], xy[:, 1]), decided)
     rec = {
         "id": scenario.id, "mix": scenario.mix, "index": scenario.index, "planner": planner.name, "mode": mode,
         "outcome": outcome, "success": outcome == "reached", "collision": bool(collision), "fallen": fallen,
@@ -257,6 +261,7 @@ def _record(scenario: Scenario, planner: PlannerSpec, mode: str, world: Any, t: 
         "distance": scenario.distance, "path_length": path_length(xy),
         "min_clearance": _finite_or_none(clearance), "final_distance": _finite_or_none(final),
         "wall_time": float(wall), "error": error,
+        "fall_terrain": fall_terrain(change), "fall_terrain_change": _finite_or_none(round(change, 3)),
         **extra,
         "checkpoint": planner.checkpoint, "scenario": scenario.to_dict(),
         "trajectory": _decimate(tt, xy, record_dt),

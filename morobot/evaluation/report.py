@@ -20,7 +20,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from morobot.evaluation.metrics import OUTCOMES, aggregate, paired_difference_interval
+from morobot.evaluation.metrics import (FALL_RISE_M, FALL_TERRAIN, FALL_WINDOW_S, OUTCOMES, aggregate,
+                                        paired_difference_interval)
 from morobot.fileio import atomic_save_figure, atomic_write_text
 
 _PLANNER_COLOURS = {"kinematic": "tab:orange", "fdm": "tab:blue"}
@@ -48,6 +49,21 @@ def summary_table(aggregates: Sequence[dict[str, Any]]) -> str:
             f"| {100 * lo:.0f}–{100 * hi:.0f} % | {100 * a['collision_rate']:.0f} % | {outcomes} "
             f"| {_fmt(a['median_time_to_goal'], '.1f', ' s')} | {_fmt(a['median_path_ratio'], '.2f')} "
             f"| {_fmt(a['median_min_clearance'], '.2f', ' m')} | {_fmt(a['mean_cycle_ms'], '.1f', ' ms')} |")
+    return "\n".join(lines)
+
+
+def fall_table(aggregates: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of the falls per terrain under the robot before them (rows with falls only; empty if
+    none): how many came after the terrain rose or dropped by more than ``FALL_RISE_M`` in ``FALL_WINDOW_S``."""
+    rows = [a for a in aggregates if a["outcomes"].get("fallen")]
+    if not rows:
+        return ""
+    lines = [f"| mode | terrain | planner | falls | terrain rising > {100 * FALL_RISE_M:.0f} cm | dropping | level |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for a in rows:
+        by = a.get("falls_by_terrain", {})
+        lines.append(f"| {a['mode']} | {a['mix']} | {a['planner']} | {a['outcomes']['fallen']} | "
+                     + " | ".join(str(by.get(d, 0)) for d in FALL_TERRAIN) + " |")
     return "\n".join(lines)
 
 
@@ -248,6 +264,9 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, header:
         rows = [a for a in aggs if a["mode"] == mode]
         if rows:
             parts += [f"## {mode}", "", summary_table(rows), ""]
+    falls = fall_table(aggs)
+    if falls:
+        parts += [f"## falls by the terrain under the robot in the {FALL_WINDOW_S:.0f} s before them", "", falls, ""]
     paired, paired_rows = paired_table(records)
     if paired:
         parts += ["## FDM vs kinematic on the same scenarios (success difference, paired)", "", paired, ""]

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from morobot.evaluation import cli as eval_cli
-from morobot.evaluation.metrics import (OutcomeRules, aggregate, classify, footprint_contacts,
-                                        paired_difference_interval, path_length, stuck_time, wilson_interval)
+from morobot.evaluation.metrics import (OutcomeRules, aggregate, classify, fall_terrain, footprint_contacts,
+                                        paired_difference_interval, path_length, stuck_time, terrain_change_before,
+                                        wilson_interval)
 from morobot.evaluation.nav import (ContactMonitor, LockstepRunner, NavParams, PlannerSpec, read_results,
                                     robot_footprint, write_results)
-from morobot.evaluation.report import agreement_table, paired_table, write_report
+from morobot.evaluation.report import agreement_table, fall_table, paired_table, write_report
 from morobot.evaluation.scenarios import TERRAIN_MIXES, Scenario, custom_scenario, make_scenario, make_scenarios
 from morobot.mapping.params import MapperParams
 from morobot.mapping.params import elevation_config as make_elevation_config
@@ -181,6 +182,22 @@ def test_aggregate_counts_rates_and_medians():
     assert rough["outcomes"] == {"reached": 2, "fallen": 1, "stuck": 1, "timeout": 0, "error": 0}
     steps = aggs[("steps", "kinematic")]
     assert steps["success_rate"] == 0.0 and math.isnan(steps["median_time_to_goal"])
+
+
+def test_falls_are_told_apart_by_the_terrain_under_the_robot_before_them():
+    t = np.arange(0.0, 5.01, 0.2)
+    climbing = np.where(t < 3.5, 0.0, 0.15)  # a riser 1.5 s before the fall at 5 s
+    assert terrain_change_before(t, climbing, 5.0) == pytest.approx(0.15)
+    assert terrain_change_before(t, climbing, 3.0) == 0.0  # the riser came after
+    assert math.isnan(terrain_change_before(t, np.full_like(t, np.nan), 5.0))
+    assert [fall_terrain(c) for c in (0.15, -0.08, 0.03, math.nan)] == ["rising", "dropping", "level", None]
+    recs = [{**_rec("stairs", "kinematic", "fallen", collision=True, index=i), "fall_terrain": d}
+            for i, d in enumerate(["rising", "rising", "dropping", "level"])]
+    recs.append(_rec("stairs", "kinematic", "reached", 12.0, index=4))
+    aggs = aggregate(recs)
+    assert aggs[0]["falls_by_terrain"] == {"rising": 2, "dropping": 1, "level": 1}
+    assert "| lockstep | stairs | kinematic | 4 | 2 | 1 | 1 |" in fall_table(aggs)
+    assert fall_table(aggregate(recs[-1:])) == ""  # no falls, no table
 
 
 def test_agreement_table_pairs_modes():
