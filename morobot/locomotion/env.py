@@ -52,10 +52,10 @@ from morobot.sim.worlds import make_world
 
 TERRAINS = ("flat", "rough", "rubble", "slopes", "stairs")
 TRACKS = TERRAINS + ("stairs_down", "stairs_up")
-FALL_CAUSES = ("", "base contact", "tipped over", "base too low")
-"""``info["fall_cause"]`` codes (0: no fall); the first that applies when several do."""
 """Curriculum tracks: the terrain kinds ("stairs": scattered pyramids), then stairs episodes that start on
 a pyramid's landing and in a stepped pit."""
+FALL_CAUSES = ("", "base contact", "tipped over", "base too low")
+"""``info["fall_cause"]`` codes (0: no fall); the first that applies when several do."""
 
 REWARD_SCALES = {
     "tracking_lin_vel": 1.0, "tracking_ang_vel": 0.5, "lin_vel_z": -2.0, "ang_vel_xy": -0.05,

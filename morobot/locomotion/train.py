@@ -131,15 +131,29 @@ def plot_log(log_csv: Path, png: Path) -> None:
         rows = list(csv.DictReader(fh))
     if not rows:
         return
-    steps = np.array([float(r["env_steps"]) for r in rows]) / 1e6
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.5))
+    def column(key: str) -> np.ndarray:
+        return np.array([float(r[key]) if r.get(key) not in (None, "", "nan") else np.nan for r in rows])
+
+    steps = column("env_steps") / 1e6
+    fig, axes = plt.subplots(1, 5, figsize=(20, 3.5))
     for ax, key, label in zip(axes, ("mean_reward", "mean_episode_length", "terrain_level", "fall_fraction"),
                               ("mean episode reward", "mean episode length (steps)", "mean terrain level",
                                "falls per ended episode")):
-        vals = np.array([float(r[key]) if r[key] not in ("", "nan") else np.nan for r in rows])
-        ax.plot(steps, vals)
-        ax.set_xlabel("environment steps (M)")
+        ax.plot(steps, column(key))
         ax.set_title(label)
+    window = 50  # iterations: a track's level is the mean over the few environments playing it
+    for track in TRACKS:
+        vals = column(f"level_{track}")
+        if np.isfinite(vals).sum() >= window:
+            kernel = np.ones(window) / window
+            filled = np.convolve(np.nan_to_num(vals), kernel, "same") / np.maximum(
+                np.convolve(np.isfinite(vals).astype(float), kernel, "same"), 1e-9)
+            axes[4].plot(steps, np.where(np.isfinite(vals), filled, np.nan), label=track)
+    if axes[4].lines:
+        axes[4].legend(fontsize=7)
+    axes[4].set_title(f"level per curriculum track ({window}-iteration mean)")
+    for ax in axes:
+        ax.set_xlabel("environment steps (M)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     atomic_save_figure(fig, png, dpi=90)

@@ -137,7 +137,7 @@ class ProcessVecEnv(VecEnv):
 
     def set_levels(self, levels: np.ndarray) -> None:
         """Set every environment's curriculum levels ``[num_envs, len(TRACKS)]`` (a resumed run
-        continues where it stopped); they apply from each environment's next reset.
+        continues where it stopped); the episodes being played count as played at them.
 
         A state saved before the curriculum had tracks holds one level per environment
         (``[num_envs]``): each track then starts at a level drawn uniformly from 0 to that one

@@ -62,8 +62,10 @@ def test_env_resets_steps_and_gives_finite_observations_and_rewards():
 def test_curriculum_moves_levels_and_a_fall_ends_an_episode():
     env = LocomotionEnv(2, EnvConfig(levels=5, start_level=2), seed=1)
     env.commanded_distance[:] = 10.0  # asked for 10 m, walked nothing: one level down at the reset
+    played = env.track[0]
     env._reset_one(0)
-    assert env.level[0] == 1
+    assert env.track_level[0, played] == 1  # the track it played; the others keep their level
+    assert np.all(np.delete(env.track_level[0], played) == 2) and env.level[0] == env.track_level[0, env.track[0]]
     env.datas[1].qpos[3:7] = (0.0, 1.0, 0.0, 0.0)  # upside down
     _, _, done, info = env.step(np.zeros((2, 12)))
     assert done[1] and info["fell"][1] and not info["time_outs"][1]
