@@ -88,9 +88,9 @@ def _write_json(path: Path, data: Any) -> None:
 def _header(runs: list[dict[str, Any]], params_source: str) -> str:
     lines = [f"Parameters: `{params_source}`. Runs (wall time on this machine):", ""]
     for r in runs:
-        versions = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items() if v)
+        libs = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items() if v)
         lines.append(f"* `{r['command']}` — {r['mode']}, {r['new_results']} new results, "
-                     f"wall {r['wall_s'] / 60:.1f} min ({r['date']}{'; ' + versions if versions else ''})")
+                     f"wall {r['wall_s'] / 60:.1f} min ({r['date']}{'; ' + libs if libs else ''})")
     return "\n".join(lines)
 
 

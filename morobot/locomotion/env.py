@@ -202,20 +202,23 @@ class LocomotionEnv:
         weights = np.asarray(self.cfg.terrain_weights, dtype=float)
         self.kind[i] = int(self.rng.choice(len(TERRAINS), p=weights / weights.sum()))
         kind = TERRAINS[self.kind[i]]
-        u = self.rng.random() if kind == "stairs" else 1.0
-        start = "top" if u < self.cfg.stairs_start_top else (
-            "pit" if u < self.cfg.stairs_start_top + self.cfg.stairs_start_pit else "")
-        self.track[i] = TRACKS.index({"top": "stairs_down", "pit": "stairs_up"}.get(start, kind))
+        track = kind
+        if kind == "stairs":
+            u = self.rng.random()
+            if u < self.cfg.stairs_start_top:
+                track = "stairs_down"
+            elif u < self.cfg.stairs_start_top + self.cfg.stairs_start_pit:
+                track = "stairs_up"
+        self.track[i] = TRACKS.index(track)
         self.level[i] = self.track_level[i, self.track[i]]
         difficulty = self.level[i] / max(1, self.cfg.levels - 1)
         params, centre = terrain_params(kind, difficulty), None
-        if kind == "stairs":
-            if start:
-                steps, tread = int(self.rng.integers(2, 5)), self.rng.uniform(0.3, 0.4)
-                landing = self.rng.uniform(1.2, 2.0)
-                centre = centre_stairs(self.cells, self.cfg.resolution, self.rng.uniform(*params["step_rise"]),
-                                       steps, tread, landing, down=start == "top")
-                params = {**params, "n_stairs": 0}  # the episode is about the one pyramid (or pit)
+        if track != kind:  # on a pyramid's landing or in a pit round the start
+            steps, tread = int(self.rng.integers(2, 5)), self.rng.uniform(0.3, 0.4)
+            landing = self.rng.uniform(1.2, 2.0)
+            centre = centre_stairs(self.cells, self.cfg.resolution, self.rng.uniform(*params["step_rise"]),
+                                   steps, tread, landing, down=track == "stairs_down")
+            params = {**params, "n_stairs": 0}  # the episode is about the one pyramid (or pit)
         world = make_world("flat", int(self.rng.integers(2**31)), size=(self.cfg.patch_size,) * 2,
                            resolution=self.cfg.resolution, start=(0.0, 0.0, 0.0),
                            goal=(self.cfg.goal_distance, 0.0, 0.0), keepout=0.6, path_bias=self.cfg.path_bias,
