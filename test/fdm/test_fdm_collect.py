@@ -149,8 +149,12 @@ def test_a_killed_collection_never_looks_complete(tmp_path):
         collect_module.collect_world = real
     partial = read_manifest(out)
     assert partial["complete"] is False and partial["kinds"] == ["flat"]
+    assert partial["meta"]["seconds"] > 0.0  # the time spent is recorded with every world, not only at the end
     done = collect(small(out, kinds=("flat", "rough"), resume=True))
     assert done["complete"] is True and done["kinds"] == ["flat", "rough"]
+    assert done["meta"]["seconds"] > partial["meta"]["seconds"]  # the sum over both runs
+    again = collect(small(out, kinds=("flat", "rough"), resume=True))  # nothing left to do
+    assert again["complete"] is True and again["meta"]["seconds"] >= done["meta"]["seconds"]
 
 
 def test_collection_workers_die_with_their_parent(tmp_path):

@@ -488,6 +488,7 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
     meta = {"source": "morobot.locomotion.sim" if cfg.robot == "legged" else "morobot.sim.anymal",
             "config": _config_dict(cfg)}
     entries: list[dict] = []
+    spent = 0.0  # collection seconds of earlier (resumed) runs, as their last manifest recorded them
     if (root / "manifest.json").exists() or (root / "shards").exists():
         if not cfg.resume:
             raise ValueError(f"{root} already holds data; pass --resume to continue or choose another --out")
@@ -495,6 +496,7 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
         if old is not None and old["spec"] != spec.to_dict():
             raise ValueError(f"{root} was collected with another data spec; cannot resume")
         stats = {e["world_id"]: e.get("stats") for e in (old or {"shards": []})["shards"]}
+        spent = float((old or {}).get("meta", {}).get("seconds", 0.0) or 0.0)
         entries = rebuild_manifest(root, spec, meta)["shards"]  # picks up shards written before a crash
         for e in entries:
             if stats.get(e["world_id"]):
@@ -503,10 +505,11 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
     todo = [(kind, seed) for kind, seed in _tasks(cfg) if f"{kind}-{seed:05d}" not in done]
     cfg_dict = _config_dict(cfg)
     tasks = [(kind, seed, cfg.seed, cfg_dict) for kind, seed in todo]
+    t0 = time.time()
+    meta["seconds"] = round(spent, 1)  # the sum over this run and the resumed ones, kept up to date per world
     manifest = write_manifest(root, spec, entries, meta, complete=False)
     bar = tqdm(total=len(tasks), desc="worlds", disable=not cfg.progress)
     finished = 0
-    t0 = time.time()
     # no orphans writing shards: local workers die with this process
     results = run_tasks(collect_world, tasks, cfg.workers, cfg.backend, cfg.ray_address, initializer=die_with_parent)
     try:
@@ -516,13 +519,14 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
             if entry is None:
                 continue
             entries.append(entry)
+            meta["seconds"] = round(spent + time.time() - t0, 1)
             manifest = write_manifest(root, spec, entries, meta, complete=False)
             bar.set_postfix(samples=manifest["total_samples"])
     finally:
         bar.close()
         results.close()  # stops the workers (Ray tasks cancelled, the pool terminated)
-    manifest["meta"]["seconds"] = round(time.time() - t0, 1)
-    return write_manifest(root, spec, entries, manifest["meta"], complete=finished == len(tasks))
+    meta["seconds"] = round(spent + time.time() - t0, 1)
+    return write_manifest(root, spec, entries, meta, complete=finished == len(tasks))
 
 
 def _config_dict(cfg: CollectConfig) -> dict[str, Any]:
