@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -117,6 +117,21 @@ class Decision:
         return self.code != "waiting"
 
 
+def limit_change(command: np.ndarray, previous: np.ndarray, dt: float, accel: Sequence[float]) -> np.ndarray:
+    """``command`` moved towards from ``previous`` by at most ``accel * dt`` on each axis (a zero entry of
+    ``accel`` leaves that axis unlimited).
+
+    Learned locomotion policies are trained on commands that change every few seconds; a planner's
+    command that swings from one bound to the other within a few tenths of a second (e.g. the yaw rate
+    from +1 to -1 rad/s while walking at 1 m/s) can make them fall on level ground
+    (docs/navigation_eval.md, "Session 17").
+    """
+    acc = np.asarray(accel, dtype=float)
+    step = np.where(acc > 0.0, acc * max(float(dt), 0.0), np.inf)
+    prev = np.asarray(previous, dtype=float)
+    return prev + np.clip(np.asarray(command, dtype=float) - prev, -step, step)
+
+
 def sanitize_heights(hmap: HeightMap) -> tuple[HeightMap, int]:
     """A map whose +Inf cells are walls ``WALL_HEIGHT`` above its highest finite cell and whose -Inf
     cells are drops ``WALL_HEIGHT`` below its lowest.
@@ -190,6 +205,7 @@ class NavigationController:
         self._targets_arrival = -math.inf
         self.fault: Optional[str] = None
         self.last_command = np.zeros(3)
+        self._last_release = -math.inf  # when the last command left (node clock)
 
     # ------------------------------------------------------------------ configuration
     def reconfigure(self, values: Mapping[str, Any]) -> None:
@@ -200,7 +216,9 @@ class NavigationController:
             if values["dynamics"] == "kinematic":
                 self.dynamics = factory.make_kinematic_model(values)
             elif isinstance(self.dynamics, MapRiskOverlay):
-                self.dynamics = MapRiskOverlay(self.dynamics.inner, factory.make_kinematic_model(values))
+                self.dynamics = MapRiskOverlay(self.dynamics.inner, factory.make_kinematic_model(values),
+                                               self.dynamics.cumulative, self.dynamics.commanded,
+                                               self.dynamics.learned_poses)
         self.mppi = factory.make_planner(values, self.dynamics, device=self.device)
         if any(values[k] != old[k] for k in factory.BLOCKED_PARAMS):
             kept = [] if self.blocked is None else self.blocked.obstacles
@@ -402,11 +420,12 @@ class NavigationController:
         return d
 
     def release(self, decision: Decision, now: float) -> Decision:
-        """The command as it may leave at ``now``: inputs checked again, clamped into ``speed_limit``.
+        """The command as it may leave at ``now``: inputs checked again, clamped into ``speed_limit``,
+        its change since the last command limited by ``accel_limit``.
 
         A moving command whose inputs went stale while the cycle ran becomes a stop (code and
-        message of the stale input). Records the command as the last one sent (history, blocked
-        monitor).
+        message of the stale input); a stop is never delayed by the acceleration limit. Records the
+        command as the last one sent (history, blocked monitor).
         """
         cmd = np.asarray(decision.command, dtype=float)
         if np.any(cmd != 0.0):
@@ -418,10 +437,16 @@ class NavigationController:
                 cmd = decision.command
             else:
                 lim = np.asarray(self.p["speed_limit"], dtype=float)
-                cmd = np.clip(cmd, -lim, lim)
+                period = 1.0 / float(self.p["control_rate"])
+                gap = now - self._last_release
+                # within two control periods the robot executes the last command; after a longer gap it
+                # has stopped by its own command timeout, or soon will, and the ramp starts at zero
+                previous, dt = (self.last_command, max(gap, 0.0)) if gap <= 2.0 * period else (np.zeros(3), period)
+                cmd = limit_change(np.clip(cmd, -lim, lim), previous, dt, self.p["accel_limit"])
                 decision.command = cmd
         if decision.sends:
             self.last_command = np.array(cmd, dtype=float)
+            self._last_release = now
         return decision
 
     def overran(self, cycle_s: float) -> bool:

@@ -102,12 +102,15 @@ def make_fdm_planner_dynamics(
         ``(dynamics, ProprioHistory)`` as :func:`make_fdm_dynamics`.
 
     Raises:
-        KeyError: ``dt``, ``horizon``, ``fdm_map_risk`` or (with the map risk) a parameter of
-            :data:`KINEMATIC_PARAMS` is missing.
-        ValueError: the checkpoint is invalid, its step differs from ``dt`` or its trained horizon
-            is shorter than ``horizon``.
+        KeyError: ``dt``, ``horizon``, ``fdm_map_risk``, ``fdm_map_risk_cumulative``, ``fdm_map_risk_commanded``,
+            ``fdm_poses`` or (with the map risk) a parameter of :data:`KINEMATIC_PARAMS` is missing.
+        ValueError: the checkpoint is invalid, its step differs from ``dt``, its trained horizon
+            is shorter than ``horizon``, or ``fdm_poses`` is false without ``fdm_map_risk``.
     """
-    _require(p, ("horizon", "fdm_map_risk", "num_samples"), "the FDM planner dynamics")
+    _require(p, ("horizon", "fdm_map_risk", "fdm_map_risk_cumulative", "fdm_map_risk_commanded", "fdm_poses",
+                 "num_samples"), "the FDM planner dynamics")
+    if not bool(p["fdm_poses"]) and not bool(p["fdm_map_risk"]):
+        raise ValueError("fdm_poses false plans on the kinematic poses with the map risk: it needs fdm_map_risk true")
     dyn, history = make_fdm_dynamics(p, checkpoint, device)
     if int(p["horizon"]) > dyn.config.horizon:
         raise ValueError(f"horizon ({p['horizon']}) exceeds the FDM's trained horizon ({dyn.config.horizon})")
@@ -115,7 +118,8 @@ def make_fdm_planner_dynamics(
         for samples in (int(p["num_samples"]), 1):
             dyn.warm_up(samples, int(p["horizon"]))
     if bool(p["fdm_map_risk"]):
-        return MapRiskOverlay(dyn, make_kinematic_model(p)), history
+        return MapRiskOverlay(dyn, make_kinematic_model(p), bool(p["fdm_map_risk_cumulative"]),
+                              bool(p["fdm_map_risk_commanded"]), bool(p["fdm_poses"])), history
     return dyn, history
 
 

@@ -35,6 +35,9 @@ class PlannerParams:
                                   0.0, 5.0, tighten="down")
     speed_limit: tuple = param((1.0, 0.5, 1.0), "hard ceiling on |vx|, |vy|, |wz| of every command (m/s, rad/s); "
                                "u_min/u_max must lie within it", read_only=True)
+    accel_limit: tuple = param((0.0, 0.0, 0.0), "largest change per second of a moving command's vx, vy, wz "
+                               "(m/s², rad/s²; 0: that axis unlimited), as a velocity smoother; a stop is never "
+                               "delayed", read_only=True)
     known_radius: float = param(1.5, "radius (m) around the robot in which the map must be known", 0.3, 10.0)
     min_known_fraction: float = param(0.25, "stop when less than this fraction of the map within known_radius is "
                                       "known (sensor lost, all-unknown map)", 0.0, 1.0, tighten="up")
@@ -71,6 +74,16 @@ class PlannerParams:
                               read_only=True)
     fdm_map_risk: bool = param(True, "dynamics fdm: also count the geometric terrain risk at the FDM's predicted "
                                "poses (covers the depth cameras' blind spots)", read_only=True)
+    fdm_map_risk_cumulative: bool = param(True, "dynamics fdm: the map risk of a step is its running maximum along "
+                                          "the predicted path (false: each step's own, as the kinematic model "
+                                          "scores its steps, so plans that leave a risky spot are preferred)",
+                                          read_only=True)
+    fdm_map_risk_commanded: bool = param(False, "dynamics fdm: the map risk also counts the commanded path (the "
+                                         "kinematic planner's risk), so the FDM planner is at least as cautious "
+                                         "about mapped terrain as the kinematic one", read_only=True)
+    fdm_poses: bool = param(True, "dynamics fdm: plan on the FDM's predicted poses (false: on the commanded "
+                            "motion, the kinematic model's poses and risk, with the FDM only adding its failure "
+                            "probability; needs fdm_map_risk)", read_only=True)
     footprint_radius: float = param(0.45, "robot footprint radius for geometric risk (m)", 0.05, 3.0)
     step_limit: float = param(0.25, "highest step the robot climbs (m)", 0.01, 2.0)
     slope_limit_deg: float = param(30.0, "steepest slope the robot climbs (deg)", 1.0, 89.0)
@@ -118,7 +131,7 @@ class PlannerParams:
     @staticmethod
     def cross_check(p: dict) -> Optional[str]:
         """Checks across parameters (reason or None)."""
-        for name in ("sigma", "u_min", "u_max", "speed_limit"):
+        for name in ("sigma", "u_min", "u_max", "speed_limit", "accel_limit"):
             v = p[name]
             if len(v) != 3 or not all(isinstance(x, (int, float)) and math.isfinite(float(x)) for x in v):
                 return f"{name} must be 3 finite numbers"
@@ -128,6 +141,8 @@ class PlannerParams:
             return f"device must be cpu, cuda or cuda:N, got {p.get('device')!r}"
         if any(s < 0 for s in p["speed_limit"]):
             return "speed_limit must be non-negative"
+        if any(a < 0 for a in p["accel_limit"]):
+            return "accel_limit must be non-negative (0: that axis unlimited)"
         if any(lo > hi for lo, hi in zip(p["u_min"], p["u_max"])):
             return "u_min must not exceed u_max"
         if any(lo > 0.0 for lo in p["u_min"]) or any(hi < 0.0 for hi in p["u_max"]):

@@ -92,6 +92,42 @@ def test_release_checks_the_ages_again_and_clamps_to_the_speed_ceiling(ctl):
     assert np.allclose(ctl.release(d, 0.65).command, [1.0, -0.5, 1.0])
 
 
+def test_limit_change_moves_towards_the_command_by_at_most_accel_dt():
+    from morobot.navigation.controller import limit_change
+
+    out = limit_change(np.array([1.0, -0.5, -1.0]), np.array([0.0, 0.0, 1.0]), 0.1, (2.0, 0.0, 4.0))
+    assert np.allclose(out, [0.2, -0.5, 0.6])  # vy unlimited (0)
+    assert np.allclose(limit_change(np.array([0.1, 0.0, 0.0]), np.zeros(3), 0.1, (2.0, 2.0, 2.0)), [0.1, 0, 0])
+
+
+def test_accel_limit_ramps_moving_commands_and_never_delays_a_stop():
+    c = NavigationController(_params(accel_limit=(1.0, 1.0, 2.0)))
+    c.odometry(_odom(0.0), 0.0)
+    c.map(_map(0.0), 0.0)
+    c.set_goal(np.array([2.5, 0.0, 0.0]))
+    d = c.cycle(0.05)
+    d.command = np.array([1.0, 0.5, -1.0])
+    assert np.allclose(c.release(d, 0.05).command, [0.1, 0.1, -0.2])  # from standing: one period's worth
+    d = c.cycle(0.15)
+    d.command = np.array([1.0, -0.5, 1.0])
+    assert np.allclose(c.release(d, 0.15).command, [0.2, 0.0, 0.0])  # 0.1 s later: 0.1, 0.1 and 0.2 more
+    c.odometry(_odom(0.15), 0.15)
+    late = c.release(c.cycle(0.7), 0.7)  # odometry went stale: the stop leaves at once
+    assert late.code == "stale_odom" and not late.command.any()
+    c.odometry(_odom(2.0), 2.0)
+    c.map(_map(2.0), 2.0)
+    d = c.cycle(2.05)
+    d.command = np.array([-0.5, 0.0, 0.0])
+    assert np.allclose(c.release(d, 2.05).command, [-0.1, 0.0, 0.0])  # a ramp from the stop, not from 0.2
+    unlimited = NavigationController(_params())
+    unlimited.odometry(_odom(0.0), 0.0)
+    unlimited.map(_map(0.0), 0.0)
+    unlimited.set_goal(np.array([2.5, 0.0, 0.0]))
+    d = unlimited.cycle(0.05)
+    d.command = np.array([1.0, 0.5, -1.0])
+    assert np.allclose(unlimited.release(d, 0.05).command, [1.0, 0.5, -1.0])  # the default: no limit
+
+
 def test_inf_cells_are_walls_never_free_ground():
     h = torch.zeros(60, 60)
     h[40:43, :] = math.inf  # a wall across the map, 1 m ahead

@@ -82,6 +82,62 @@ def test_risk_is_cumulative_and_at_least_the_inner_risk():
     assert float(r[0]) == pytest.approx(0.2, abs=1e-3)  # the first 0.5 m is far from the wall
 
 
+def test_per_step_map_risk_shows_which_plans_leave_a_risky_spot():
+    """Starting with the footprint on the wall: with the running maximum every plan is as risky as standing
+    still; per step, backing away gets less risky with every step and crossing the wall is still seen."""
+    geo = KinematicModel(dt=DT)
+    state = NavState(pose=np.array([2.8, 0.0, 0.0]))
+    hmap = _wall_map(3.0)
+    away = torch.cat((_cmds(-0.4), _cmds(0.0)))  # back off at 0.4 m/s; stand still
+    cum = MapRiskOverlay(ShiftedModel(gain=1.0), geo).rollout(state, away, hmap)
+    assert torch.allclose(cum.risk[0], cum.risk[1]) and float(cum.risk[0, 0]) > 0.5
+    step = MapRiskOverlay(ShiftedModel(gain=1.0), geo, cumulative=False).rollout(state, away, hmap)
+    assert torch.all(step.risk[0, 1:] <= step.risk[0, :-1] + 1e-6) and float(step.risk[0, -1]) < 0.05
+    assert float(step.risk[0].mean()) < float(step.risk[1].mean())
+    through = MapRiskOverlay(ShiftedModel(gain=1.0), geo, cumulative=False).rollout(
+        NavState(pose=np.zeros(3)), _cmds(1.0), hmap)
+    assert float(through.risk.amax()) > 0.9  # the peak, which the penalty and the stop use, is unchanged
+
+
+def test_commanded_map_risk_is_at_least_the_kinematic_planners():
+    """The model predicts the robot covers 30 % of the commanded 5 m towards a wall at 3 m: on its own poses
+    the path is safe; with the commanded path counted, the plan is as risky as the kinematic model says."""
+    geo = KinematicModel(dt=DT)
+    state = NavState(pose=np.array([0.0, 0.0, 0.0]))
+    hmap = _wall_map(3.0)
+    cmds = torch.cat((_cmds(1.0), _cmds(0.2)))
+    kin = geo.rollout(state, cmds, hmap)
+    for cumulative in (True, False):
+        plain = MapRiskOverlay(ShiftedModel(gain=0.3), geo, cumulative=cumulative).rollout(state, cmds, hmap)
+        assert float(plain.risk.amax()) < 0.05
+        both = MapRiskOverlay(ShiftedModel(gain=0.3), geo, cumulative, commanded=True).rollout(state, cmds, hmap)
+        assert torch.all(both.risk >= kin.risk - 1e-6) and float(both.risk[0].amax()) > 0.9
+        assert float(both.risk[1].amax()) < 0.05  # 0.2 m/s for 5 s stays 2 m short of the wall
+    assert torch.all(both.risk[0] == kin.risk[0])  # per step: exactly the kinematic model's
+
+
+def test_without_learned_poses_the_kinematic_rollout_carries_the_learned_risk():
+    geo = KinematicModel(dt=DT)
+    state = NavState(pose=np.array([0.0, 0.0, 0.0]))
+    hmap = _wall_map(3.0)
+    cmds = torch.cat((_cmds(1.0), _cmds(0.2)))
+    kin = geo.rollout(state, cmds, hmap)
+    out = MapRiskOverlay(ShiftedModel(gain=0.3, risk=0.4), geo, cumulative=False, learned_poses=False).rollout(
+        state, cmds, hmap)
+    torch.testing.assert_close(out.poses, kin.poses)  # the commanded motion, not the model's 30 %
+    torch.testing.assert_close(out.risk, torch.maximum(kin.risk, torch.full_like(kin.risk, 0.4)))
+    assert out.uncertainty is None  # the model's spread belongs to its own poses
+    blind = MapRiskOverlay(ShiftedModel(gain=0.3, risk=0.4), geo, learned_poses=False).rollout(state, cmds, None)
+    torch.testing.assert_close(blind.poses, kin.poses)
+    assert torch.all(blind.risk == 0.4)
+
+
+def test_kinematic_poses_need_the_map_risk(tmp_path):
+    p = {**load(PlannerParams, "mppi_planner"), "dynamics": "fdm", "fdm_poses": False, "fdm_map_risk": False}
+    with pytest.raises(ValueError, match="needs fdm_map_risk"):
+        make_fdm_planner_dynamics(p, tmp_path / "unused.pt")
+
+
 def test_passing_over_an_obstacle_between_poses_is_seen():
     """A thin wall between two predicted poses: the chord midpoint catches it."""
     h = torch.zeros(100, 100)

@@ -1,0 +1,33 @@
+"""Smoke test of bench/bench_command_switching.py: the real script at its smallest size, and its streams."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module():
+    path = ROOT / "bench" / "bench_command_switching.py"
+    spec = importlib.util.spec_from_file_location("bench_command_switching", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_streams_swing_between_the_bounds():
+    m = _module()
+    rng = np.random.default_rng(0)
+    assert m.flips(0.0, rng, None)[2] == 1.0 and m.flips(0.35, rng, None)[2] == -1.0
+    first = m.corners(0.0, rng, np.zeros(3))
+    assert np.all(np.abs(first) >= 0.5) and np.all(m.corners(0.1, rng, first) == first)  # held for 0.5 s
+
+
+def test_bench_runs_and_prints_both_settings():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_command_switching.py"), "--episodes", "1",
+                          "--seconds", "0.4"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "flips" in out.stdout and "corners" in out.stdout and "accel_limit [1.5, 1.5, 2.0]" in out.stdout
