@@ -127,9 +127,10 @@ def limit_change(command: np.ndarray, previous: np.ndarray, dt: float, accel: Se
     (docs/navigation_eval.md, "Session 17").
     """
     acc = np.asarray(accel, dtype=float)
-    step = np.where(acc > 0.0, acc * max(float(dt), 0.0), np.inf)
+    cmd = np.asarray(command, dtype=float)
     prev = np.asarray(previous, dtype=float)
-    return prev + np.clip(np.asarray(command, dtype=float) - prev, -step, step)
+    step = acc * max(float(dt), 0.0)
+    return np.where(acc > 0.0, prev + np.clip(cmd - prev, -step, step), cmd)  # unlimited axes: bit for bit
 
 
 def sanitize_heights(hmap: HeightMap) -> tuple[HeightMap, int]:

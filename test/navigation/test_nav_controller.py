@@ -98,6 +98,8 @@ def test_limit_change_moves_towards_the_command_by_at_most_accel_dt():
     out = limit_change(np.array([1.0, -0.5, -1.0]), np.array([0.0, 0.0, 1.0]), 0.1, (2.0, 0.0, 4.0))
     assert np.allclose(out, [0.2, -0.5, 0.6])  # vy unlimited (0)
     assert np.allclose(limit_change(np.array([0.1, 0.0, 0.0]), np.zeros(3), 0.1, (2.0, 2.0, 2.0)), [0.1, 0, 0])
+    cmd = np.array([0.3, 0.7, -0.9])
+    assert np.array_equal(limit_change(cmd, np.array([0.1, 0.2, 0.3]), 0.1, (0.0, 0.0, 0.0)), cmd)  # bit for bit
 
 
 def test_accel_limit_ramps_moving_commands_and_never_delays_a_stop():
