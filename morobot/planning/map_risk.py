@@ -73,7 +73,8 @@ class MapRiskOverlay:
         return float(self.inner.dt)
 
     def path_risk(self, start_xy: torch.Tensor, xy: torch.Tensor, hmap: HeightMap) -> torch.Tensor:
-        """Geometric risk of each step along predicted positions (its running maximum with ``cumulative``).
+        """Geometric risk of each step along predicted positions (each step's own; :meth:`rollout` takes the
+        running maximum with ``cumulative``).
 
         Args:
             start_xy: ``[2]`` current position (odom).
@@ -81,14 +82,11 @@ class MapRiskOverlay:
             hmap: height map.
 
         Returns:
-            ``[K, T]`` (non-decreasing in ``t`` with ``cumulative``), dtype and device of ``xy``.
+            ``[K, T]``, dtype and device of ``xy``.
         """
         prev = torch.cat((start_xy.to(xy).expand(xy.shape[0], 1, 2), xy[:, :-1]), dim=1)
         points = torch.stack((0.5 * (prev + xy), xy))  # [2, K, T, 2]
-        risk = self.geometric.sample_risk(points.contiguous(), hmap).amax(dim=0)
-        if self.cumulative:
-            risk = torch.cummax(risk, dim=1).values
-        return risk.to(xy.dtype)
+        return self.geometric.sample_risk(points.contiguous(), hmap).amax(dim=0).to(xy.dtype)
 
     def rollout(self, state: NavState, commands: torch.Tensor, hmap: Optional[HeightMap]) -> Rollout:
         """The wrapped model's rollout with the geometric path risk folded into ``risk``.
@@ -100,8 +98,8 @@ class MapRiskOverlay:
             ValueError: whatever the wrapped model raises; a malformed height map.
         """
         out = self.inner.rollout(state, commands, hmap)
-        planned = None
-        if self.commanded or not self.learned_poses:
+        planned = None  # the commanded motion: its poses without learned_poses, its map risk with commanded
+        if not self.learned_poses or (self.commanded and hmap is not None):
             planned = self.geometric.rollout(state, commands, hmap)
         poses, uncertainty = (out.poses, out.uncertainty) if self.learned_poses else (planned.poses.to(out.poses), None)
         if hmap is None:
@@ -113,6 +111,7 @@ class MapRiskOverlay:
             geo = self.path_risk(start, out.poses[..., :2], hmap)
         if planned is not None:
             along = planned.risk.to(out.risk)
-            along = torch.cummax(along, dim=1).values if self.cumulative else along
             geo = along if geo is None else torch.maximum(geo, along)
+        if self.cumulative:  # the running maximum of the larger risk is the larger of the running maxima
+            geo = torch.cummax(geo, dim=1).values
         return Rollout(poses=poses, risk=torch.maximum(out.risk, geo), uncertainty=uncertainty)
