@@ -27,6 +27,10 @@ Three measurements, each against a baseline timed in the same process and run:
      ``NavigationCost`` on the stored states. ``stepwise vs batched`` checks that stepping gives
      the batched model's poses and risk.
 
+   With ``--members N`` every planner runs the checkpoint's first ``N`` ensemble members (the planner
+   parameter ``fdm_members``) and one more planner, ``morobot, all members``, runs ``morobot`` with the
+   whole ensemble in the same cycles (same seed), so the saving is a same-run ratio.
+
    Every cycle uses a new state stamp (so no context is reused across cycles), the planners are
    warm-started and called interleaved (rotating order), in one process, with the same torch
    thread count; 1 and 2 threads are measured in turn. Wall time (``perf_counter``) and process
@@ -49,6 +53,7 @@ Usage:
     python bench/bench_fdm.py              # default mode: 5 min at load 4-5 on the shared 2-core machine
     python bench/bench_fdm.py --quick      # fewer repeats, one small world: under 2 min
     python bench/bench_fdm.py --sections plan --threads 2 --samples 1024
+    python bench/bench_fdm.py --sections plan --checkpoint models/fdm/fdm_legged.pt --members 2
 
 Recorded figures, with the command, date and load average: docs/fdm.md ("Speed").
 """
@@ -88,6 +93,7 @@ from morobot.planning.mppi import MPPI, MPPIConfig
 
 GOAL = (3.0, 1.0, 0.0)
 PLANNERS = ("morobot", "compiled", "re-encode", "pytorch_mppi")
+ALL_MEMBERS = "morobot, all members"
 TARGET_MS = 20.0
 
 
@@ -97,6 +103,7 @@ class BenchArgs:
 
     sections: list[str] = field(default_factory=lambda: ["plan", "collect", "train"])
     checkpoint: Optional[str] = None
+    members: int = 0
     samples: int = 2048
     horizon: int = 10
     threads: list[int] = field(default_factory=lambda: [1, 2])
@@ -117,6 +124,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> BenchArgs:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sections", nargs="+", choices=["plan", "collect", "train"], default=d.sections)
     p.add_argument("--checkpoint", help="FDM checkpoint (default: the shipped models/fdm/fdm_default.pt)")
+    p.add_argument("--members", type=int, default=d.members,
+                   help="plan with the checkpoint's first N ensemble members (fdm_members; 0 = all); the whole "
+                        "ensemble is timed in the same cycles as a further planner")
     p.add_argument("--samples", type=int, default=d.samples, help="MPPI samples K")
     p.add_argument("--horizon", type=int, default=d.horizon, help="MPPI steps T")
     p.add_argument("--threads", type=int, nargs="+", default=d.threads, help="torch thread counts")
@@ -157,13 +167,13 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - t0, time.process_time() - c0, out
 
 
-def load_dynamics(checkpoint: Optional[str] = None) -> FDMDynamics:
-    """The shipped FDM (or ``checkpoint``) as planner dynamics."""
+def load_dynamics(checkpoint: Optional[str] = None, members: int = 0) -> FDMDynamics:
+    """The shipped FDM (or ``checkpoint``) as planner dynamics, with its first ``members`` members (0 = all)."""
     if checkpoint is None:
         from morobot.paths import default_fdm_checkpoint
 
         checkpoint = str(default_fdm_checkpoint())
-    return FDMDynamics.from_checkpoint(checkpoint)
+    return FDMDynamics.from_checkpoint(checkpoint, members=members)
 
 
 def make_scene(seed: int = 0, dyn: Optional[FDMDynamics] = None) -> tuple[HeightMap, NavState]:
@@ -346,12 +356,14 @@ class StepwiseFDM:
         return Rollout(poses=s[..., :3], risk=s[..., 3], uncertainty=s[..., 4])
 
 
-def make_planners(dyn: FDMDynamics, samples: int, horizon: int, seed: int = 0) -> dict[str, Callable]:
-    """The three planners as ``plan(state, hmap) -> (commands [T, 3], model seconds)`` callables.
+def make_planners(dyn: FDMDynamics, samples: int, horizon: int, seed: int = 0,
+                  full: Optional[PerceptiveFDM] = None) -> dict[str, Callable]:
+    """The planners as ``plan(state, hmap) -> (commands [T, 3], model seconds)`` callables.
 
     ``morobot`` and ``re-encode`` use separate :class:`MPPI` objects with the same seed (identical
     noise) and, like ``pytorch_mppi``, their own :class:`FDMDynamics` view of the same model (so no
-    planner reuses another's cached context).
+    planner reuses another's cached context). With ``full`` (the whole ensemble of which ``dyn`` runs
+    some members) one more planner, :data:`ALL_MEMBERS`, is ``morobot`` over ``full``.
     """
     cfg = MPPIConfig(num_samples=samples, horizon=horizon, dt=dyn.dt, seed=seed)
     ours = MPPI(FDMDynamics(dyn.model), NavigationCost(), cfg)
@@ -379,8 +391,11 @@ def make_planners(dyn: FDMDynamics, samples: int, horizon: int, seed: int = 0) -
     stepwise_plan.adapter = theirs  # type: ignore[attr-defined]
     compiled_plan = mppi_plan(compiled)
     compiled_plan.compile_seconds = compile_seconds  # type: ignore[attr-defined]
-    return {"morobot": mppi_plan(ours), "compiled": compiled_plan, "re-encode": mppi_plan(per_sample),
-            "pytorch_mppi": stepwise_plan}
+    planners = {"morobot": mppi_plan(ours), "compiled": compiled_plan, "re-encode": mppi_plan(per_sample),
+                "pytorch_mppi": stepwise_plan}
+    if full is not None:
+        planners[ALL_MEMBERS] = mppi_plan(MPPI(FDMDynamics(full), NavigationCost(), cfg))
+    return planners
 
 
 def plan_cost(dyn: FDMDynamics, state: NavState, hmap: HeightMap, commands: np.ndarray) -> float:
@@ -419,26 +434,27 @@ def stepwise_gap(dyn: FDMDynamics, state: NavState, hmap: HeightMap, samples: in
 
 
 def bench_planning(dyn: FDMDynamics, samples: int, horizon: int, repeats: int, warmup: int,
-                   seed: int = 0) -> dict[str, Any]:
-    """Interleaved planning cycles of the three planners at the current torch thread count.
+                   seed: int = 0, full: Optional[PerceptiveFDM] = None) -> dict[str, Any]:
+    """Interleaved planning cycles of the planners (:func:`make_planners`) at the current torch thread count.
 
     Returns:
         Per planner: ``wall_median``, ``wall_min``, ``cpu_median``, ``cpu_min``, ``model_median``
-        (ms), ``plan_cost`` (last cycle) and ``commands`` (last cycle); plus ``max_cost_gap`` between
-        ``morobot`` and ``re-encode`` plan costs over all cycles, and ``threads``.
+        (ms), ``plan_cost`` (last cycle) and ``commands`` (last cycle); plus ``planners`` (their names),
+        ``max_cost_gap`` between ``morobot`` and ``re-encode`` plan costs over all cycles, and ``threads``.
     """
     hmap, base = make_scene(seed, dyn)
-    planners = make_planners(dyn, samples, horizon, seed)
-    wall: dict[str, list[float]] = {n: [] for n in PLANNERS}
-    cpu: dict[str, list[float]] = {n: [] for n in PLANNERS}
-    model: dict[str, list[float]] = {n: [] for n in PLANNERS}
+    planners = make_planners(dyn, samples, horizon, seed, full)
+    names = tuple(planners)
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    model: dict[str, list[float]] = {n: [] for n in names}
     last: dict[str, np.ndarray] = {}
     costs: dict[str, float] = {}
     gap = compiled_gap = 0.0
     for i in range(warmup + repeats):
         state = cycle_state(base, i)
-        turn = i % len(PLANNERS)
-        order = PLANNERS[turn:] + PLANNERS[:turn]
+        turn = i % len(names)
+        order = names[turn:] + names[:turn]
         for name in order:
             w, c, (commands, model_s) = timed(lambda: planners[name](state, hmap))
             last[name] = commands
@@ -446,14 +462,15 @@ def bench_planning(dyn: FDMDynamics, samples: int, horizon: int, repeats: int, w
                 wall[name].append(w)
                 cpu[name].append(c)
                 model[name].append(model_s)
-        costs = {n: plan_cost(dyn, state, hmap, last[n]) for n in PLANNERS}
+        costs = {n: plan_cost(dyn, state, hmap, last[n]) for n in names}
         gap = max(gap, abs(costs["morobot"] - costs["re-encode"]))
         compiled_gap = max(compiled_gap, abs(costs["morobot"] - costs["compiled"]))
     ms = lambda xs, f: 1e3 * f(xs)  # noqa: E731
     out: dict[str, Any] = {"threads": torch.get_num_threads(), "samples": samples, "horizon": horizon,
+                           "planners": names, "members": dyn.config.ensemble_size,
                            "repeats": repeats, "max_cost_gap": gap, "max_compiled_gap": compiled_gap,
                            "compile_seconds": planners["compiled"].compile_seconds}
-    for n in PLANNERS:
+    for n in names:
         out[n] = {
             "wall_median": ms(wall[n], statistics.median), "wall_min": ms(wall[n], min),
             "cpu_median": ms(cpu[n], statistics.median), "cpu_min": ms(cpu[n], min),
@@ -632,13 +649,14 @@ def bench_training(batch: int, repeats: int, warmup: int, seed: int = 0,
 # ----------------------------------------------------------------------------- main
 def _print_planning(results: list[dict[str, Any]]) -> None:
     k, t = results[0]["samples"], results[0]["horizon"]
-    print(f"\n### Planning cycle, {k} samples x {t} steps, {results[0]['repeats']} interleaved cycles per planner\n")
+    print(f"\n### Planning cycle, {k} samples x {t} steps, {results[0]['repeats']} interleaved cycles per planner, "
+          f"{results[0]['members']} ensemble members\n")
     print("| threads | planner | wall median (ms) | wall min (ms) | CPU median / min (ms) | model part median (ms) "
           f"| wall vs morobot | <= {TARGET_MS:.0f} ms | plan cost |")
     print("|---:|---|---:|---:|---:|---:|---:|---|---:|")
     for r in results:
         base = r["morobot"]["wall_median"]
-        for n in PLANNERS:
+        for n in r["planners"]:
             x = r[n]
             ok = "yes" if x["wall_median"] <= TARGET_MS else ("min only" if x["wall_min"] <= TARGET_MS else "no")
             print(f"| {r['threads']} | {n} | {x['wall_median']:.1f} | {x['wall_min']:.1f} "
@@ -697,7 +715,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results: dict[str, Any] = {"command": cmd, "args": asdict(args), "load_start": os.getloadavg()}
     t_all = time.perf_counter()
     if "plan" in args.sections:
-        dyn = load_dynamics(args.checkpoint)
+        dyn = load_dynamics(args.checkpoint, args.members)
+        full = load_dynamics(args.checkpoint).model if args.members else None
+        if full is not None and full.config.ensemble_size == dyn.config.ensemble_size:
+            full = None  # --members N of N: nothing to compare
         hmap, state = make_scene(args.seed, dyn)
         checks = {"encoding_cost_gap": encoding_gap(dyn, state, hmap, 256, args.horizon, args.seed),
                   "stepwise_gap": stepwise_gap(dyn, state, hmap, 256, args.horizon, args.seed)}
@@ -707,11 +728,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         plan = []
         for n in args.threads:
             torch.set_num_threads(n)
-            plan.append(bench_planning(dyn, args.samples, args.horizon, args.repeats, args.warmup, args.seed))
+            plan.append(bench_planning(dyn, args.samples, args.horizon, args.repeats, args.warmup, args.seed, full))
             print(f"  planning, {n} thread(s) done, load average {load_average()}", file=sys.stderr, flush=True)
         _print_planning(plan)
         for r in plan:
-            for n in PLANNERS:
+            for n in r["planners"]:
                 r[n]["commands"] = np.asarray(r[n]["commands"]).round(4).tolist()
         results["planning"] = {"checks": checks, "results": plan}
     if "collect" in args.sections:

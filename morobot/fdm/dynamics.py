@@ -80,14 +80,23 @@ class FDMDynamics:
     @classmethod
     def from_checkpoint(
         cls, path: str | Path, device: str | torch.device = "cpu", num_threads: Optional[int] = None,
-        compile: bool = False,
+        compile: bool = False, members: int = 0,
     ) -> "FDMDynamics":
         """Loads a checkpoint with strict validation.
 
+        Args:
+            members: use at most the first ``members`` predictors of the checkpoint's ensemble
+                (:meth:`PerceptiveFDM.with_members`: faster rollouts, a coarser spread); 0 = all.
+
         Raises:
             CheckpointError: if the checkpoint is missing, corrupt or inconsistent.
+            ValueError: ``members`` is negative or not an integer.
         """
+        if isinstance(members, bool) or not isinstance(members, int) or members < 0:
+            raise ValueError(f"members must be an integer >= 0 (0 = all), got {members!r}")
         model, meta = load_checkpoint(path, map_location=device)
+        if members:
+            model = model.with_members(min(members, model.config.ensemble_size))
         return cls(model, device=device, num_threads=num_threads, meta=meta, compile=compile)
 
     @property

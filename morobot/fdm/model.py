@@ -214,6 +214,34 @@ class PerceptiveFDM(nn.Module):
             config.context_dim, 3, config.command_hidden, config.predictor_hidden, config.ensemble_size
         )
 
+    def with_members(self, members: int) -> "PerceptiveFDM":
+        """The model with only the first ``members`` predictors of its ensemble.
+
+        The encoders, the normalisation and the kept members' weights are the same, so each kept
+        member predicts exactly as before; the mean and the spread are taken over fewer members.
+        A rollout costs about ``members / ensemble_size`` of the predictor's time
+        (``bench/bench_fdm.py --members``; the accuracy: ``morobot eval fdm --members``).
+
+        Args:
+            members: ``1 <= members <= config.ensemble_size``; one member has no spread (zero
+                uncertainty).
+
+        Returns:
+            A new model on the same device (this one when ``members`` is the whole ensemble).
+
+        Raises:
+            ValueError: ``members`` is out of range.
+        """
+        total = self.config.ensemble_size
+        if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= total:
+            raise ValueError(f"members must be an integer in [1, {total}], got {members!r}")
+        if members == total:
+            return self
+        out = PerceptiveFDM(dataclasses.replace(self.config, ensemble_size=members))
+        sliced = {f"predictor.{name}" for name in EnsemblePredictor.MEMBER_PARAMETERS}
+        out.load_state_dict({k: v[:members] if k in sliced else v for k, v in self.state_dict().items()}, strict=True)
+        return out.to(self.history_mean.device).train(self.training)
+
     def set_normalization(
         self, history_mean: Any, history_std: Any, scan_mean: float = 0.0, scan_std: float = 1.0
     ) -> None:

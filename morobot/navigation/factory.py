@@ -65,7 +65,8 @@ def make_fdm_dynamics(p: Mapping[str, Any], checkpoint: str | Path, device: str 
     """The learned FDM and the proprioceptive history buffer it consumes.
 
     Args:
-        p: planner parameters (``dt`` is checked against the checkpoint's step).
+        p: planner parameters (``dt`` is checked against the checkpoint's step; ``fdm_compile``,
+            ``fdm_members``).
         checkpoint: FDM checkpoint (``.pt``).
         device: torch device for the model.
 
@@ -74,14 +75,15 @@ def make_fdm_dynamics(p: Mapping[str, Any], checkpoint: str | Path, device: str 
         ``history.array()`` as ``NavState.history``.
 
     Raises:
-        KeyError: ``dt`` is missing.
+        KeyError: ``dt``, ``fdm_compile`` or ``fdm_members`` is missing.
         ValueError: the checkpoint's step differs from ``dt`` (or the checkpoint is invalid).
     """
-    _require(p, ("dt", "fdm_compile"), "the FDM dynamics")
+    _require(p, ("dt", "fdm_compile", "fdm_members"), "the FDM dynamics")
     from morobot.fdm.dynamics import FDMDynamics
     from morobot.fdm.history import ProprioHistory
 
-    dyn = FDMDynamics.from_checkpoint(checkpoint, device=device, compile=bool(p["fdm_compile"]))
+    dyn = FDMDynamics.from_checkpoint(checkpoint, device=device, compile=bool(p["fdm_compile"]),
+                                      members=int(p["fdm_members"]))
     if abs(dyn.dt - float(p["dt"])) > 1e-9:
         raise ValueError(f"dt ({p['dt']}) differs from the FDM checkpoint's step ({dyn.dt})")
     history = ProprioHistory(length=int(dyn.config.history_length), dt=float(dyn.config.history_dt),

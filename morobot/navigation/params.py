@@ -72,6 +72,9 @@ class PlannerParams:
                               "at start-up (about a third less time per cycle on CPU; needs a C++ compiler and "
                               "10-60 s to start, less from TorchInductor's cache; runs eagerly where it fails)",
                               read_only=True)
+    fdm_members: int = param(2, "dynamics fdm: predictor ensemble members used, at most the checkpoint's first N "
+                             "(0 = all): a rollout costs about N / ensemble of the predictor's time; the spread "
+                             "(uncertainty) is taken over fewer members, none with one", 0, 64, read_only=True)
     fdm_map_risk: bool = param(True, "dynamics fdm: also count the geometric terrain risk at the FDM's predicted "
                                "poses (covers the depth cameras' blind spots)", read_only=True)
     fdm_map_risk_cumulative: bool = param(True, "dynamics fdm: the map risk of a step is its running maximum along "

@@ -52,6 +52,15 @@ def test_planners_return_finite_commands(bench, dyn):
     assert r["max_compiled_gap"] < 1e-3 and r["compile_seconds"] > 0.0  # torch.compile: the same plans
 
 
+def test_fewer_members_are_timed_against_the_whole_ensemble(bench, dyn):
+    two = bench.load_dynamics(members=2)
+    assert dyn.config.ensemble_size > 2
+    r = bench.bench_planning(two, samples=64, horizon=3, repeats=1, warmup=0, full=dyn.model)
+    assert r["members"] == 2 and r["planners"] == (*bench.PLANNERS, bench.ALL_MEMBERS)
+    for name in r["planners"]:
+        assert np.all(np.isfinite(r[name]["commands"])) and r[name]["wall_median"] > 0.0, name
+
+
 def test_per_sample_encoding_gives_the_same_plan(bench, dyn):
     hmap, base = bench.make_scene(0)
     planners = bench.make_planners(dyn, samples=64, horizon=3, seed=0)

@@ -90,6 +90,32 @@ def test_aggregation_start_pose_and_uncertainty():
     assert (rel.collision.diff(dim=-1) >= -1e-7).all()
 
 
+def test_with_members_keeps_the_first_members_exactly():
+    gen = torch.Generator().manual_seed(5)
+    cfg = FDMConfig(**{**SMALL, "ensemble_size": 4})
+    model = randomised(PerceptiveFDM(cfg), gen)
+    model.set_normalization(torch.arange(9.0), torch.full((9,), 2.0), -0.5, 0.25)
+    hist, scan = inputs(cfg, 1, gen)
+    commands = torch.rand(12, cfg.horizon, 3, generator=gen) * 2 - 1
+    two = model.with_members(2)
+    assert two.config.ensemble_size == 2 and model.config.ensemble_size == 4  # the original is untouched
+    assert not two.training and two.history_mean.equal(model.history_mean)
+    with torch.no_grad():
+        ctx = model.encode(hist, scan)
+        torch.testing.assert_close(two.encode(hist, scan), ctx, rtol=0, atol=0)
+        full, part = model.predict(ctx, commands), two.predict(ctx, commands)
+    for a, b in zip(full.members, part.members):  # each kept member predicts as before
+        torch.testing.assert_close(b, a[:2], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(part.poses[..., :2], full.members.poses[:2, ..., :2].mean(0), rtol=1e-6, atol=1e-6)
+    assert (part.uncertainty > 0).any() and not torch.allclose(part.uncertainty, full.uncertainty)
+    assert model.with_members(4) is model
+    with torch.no_grad():  # one member: no spread
+        assert torch.all(model.with_members(1).predict(ctx, commands).uncertainty == 0)
+    for bad in (0, 5, -1, 2.0, True):
+        with pytest.raises(ValueError, match="members"):
+            model.with_members(bad)
+
+
 def test_untrained_model_tracks_commands():
     cfg = FDMConfig(**SMALL)
     model = PerceptiveFDM(cfg).eval()

@@ -97,11 +97,13 @@ def test_main_and_evaluation_against_baselines(data_dir, tmp_path):
     code = evaluate.main(
         ["--data", str(data_dir), "--checkpoint", str(run / "best.pt")]
         + ["--no-scan-checkpoint", str(ablation / "best.pt"), "--out", str(report), "--plots", "2"]
-        + ["--compare", f"again={run / 'latest.pt'}"]
+        + ["--compare", f"again={run / 'latest.pt'}", "--members", "1"]
     )
     assert code == 0
     results = json.loads((report / "metrics.json").read_text())
-    assert set(results["overall"]) == {"fdm", "no_scan", "again", evaluate.BASELINE}
+    assert set(results["overall"]) == {"fdm", "fdm_1_members", "no_scan", "again", evaluate.BASELINE}
+    one, both = results["overall"]["fdm_1_members"], results["overall"]["fdm"]
+    assert one["position_error_5s"] != both["position_error_5s"]  # the mean of one member, not of two
     assert (report / "metrics.md").read_text().count("| again |") == 4  # the same worlds, every subset
     with pytest.raises(SystemExit):
         evaluate.parse_args(["--data", "d", "--checkpoint", "c", "--out", "o", "--compare", "no-equals-sign"])
@@ -114,6 +116,9 @@ def test_main_and_evaluation_against_baselines(data_dir, tmp_path):
     assert set(results["by_kind"]) == {"boxes", "flat", "slope"}
     assert len(list(report.glob("case_*.png"))) == 2
     assert (report / "metrics.md").read_text().count("| fdm |") == 4
+    with pytest.raises(ValueError, match="has 2 members"):  # the whole ensemble is the fdm row itself
+        evaluate.evaluate(evaluate.parse_args(["--data", str(data_dir), "--checkpoint", str(run / "best.pt"),
+                                               "--out", str(report), "--members", "2"]))
     # swapping the checkpoints is caught
     swapped = ["--data", str(data_dir), "--checkpoint", str(run / "best.pt"), "--no-scan-checkpoint", str(run / "best.pt")]
     assert evaluate.main(swapped + ["--out", str(report)]) == 2

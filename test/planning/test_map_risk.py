@@ -223,3 +223,31 @@ def test_factory_compiles_the_fdm_at_start_up(tmp_path, monkeypatch):
     assert dyn.inner.compiled and shapes == [(p["num_samples"], horizon, 3), (1, horizon, 3)]
     with pytest.raises(KeyError, match="fdm_compile"):
         make_fdm_planner_dynamics({k: v for k, v in p.items() if k != "fdm_compile"}, ckpt)
+
+
+def test_factory_uses_the_first_fdm_members(tmp_path):
+    """``fdm_members``: the planner's FDM keeps at most the checkpoint's first N ensemble members (0 = all)."""
+    from morobot.fdm.checkpoint import save_checkpoint
+    from morobot.fdm.model import FDMConfig, PerceptiveFDM
+
+    from fdm_small import SMALL
+
+    ckpt = tmp_path / "fdm.pt"
+    torch.manual_seed(0)
+    save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**SMALL)))  # 3 members
+    p = load(PlannerParams, "mppi_planner")
+    assert p["fdm_members"] == 2  # the shipped default (docs/navigation_eval.md, "Session 18")
+    full, _ = make_fdm_planner_dynamics({**p, "fdm_members": 0}, ckpt)
+    two, _ = make_fdm_planner_dynamics(p, ckpt)
+    many, _ = make_fdm_planner_dynamics({**p, "fdm_members": 9}, ckpt)  # more than it has: all of them
+    assert full.inner.config.ensemble_size == many.inner.config.ensemble_size == 3
+    assert two.inner.config.ensemble_size == 2
+    state = NavState(pose=np.array([0.0, 0.0, 0.0]))
+    cmds = _cmds(0.8, steps=int(p["horizon"]), k=4)
+    assert two.rollout(state, cmds, None).uncertainty is not None
+    one, _ = make_fdm_planner_dynamics({**p, "fdm_members": 1, "fdm_map_risk": False}, ckpt)
+    assert one.rollout(state, cmds, None).uncertainty is None  # a single member has no spread to weigh
+    with pytest.raises(ValueError, match="members"):
+        make_fdm_planner_dynamics({**p, "fdm_members": -1}, ckpt)
+    with pytest.raises(KeyError, match="fdm_members"):
+        make_fdm_planner_dynamics({k: v for k, v in p.items() if k != "fdm_members"}, ckpt)

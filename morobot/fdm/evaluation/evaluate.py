@@ -209,6 +209,8 @@ class EvalArgs:
         no_scan_checkpoint: optional checkpoint of the no-scan ablation.
         compare: more ``{name: checkpoint}`` evaluated on the same worlds (those of
             ``checkpoint``'s split), e.g. a previous model.
+        members: also evaluate ``checkpoint`` with only its first ``N`` ensemble members, for each
+            ``N`` (as the planner's ``fdm_members`` runs it), in rows named ``fdm_<N>_members``.
         split: ``test``/``val`` (worlds recorded in the checkpoint) or ``all``.
         num_plots: number of case plots.
         batch_size: evaluation batch size.
@@ -221,6 +223,7 @@ class EvalArgs:
     out_dir: str
     no_scan_checkpoint: Optional[str] = None
     compare: dict[str, str] = field(default_factory=dict)
+    members: list[int] = field(default_factory=list)
     split: str = "test"
     num_plots: int = 6
     batch_size: int = 2048
@@ -266,6 +269,11 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
         raise ValueError(f"split must be test, val or all, got {args.split!r}")
     model, meta = load_checkpoint(args.checkpoint, map_location=args.device)
     models: dict[str, PerceptiveFDM] = {"fdm": model}
+    for n in args.members:
+        if not 1 <= n < model.config.ensemble_size:
+            raise ValueError(f"--members {n}: the checkpoint has {model.config.ensemble_size} members; "
+                             f"use 1 to {model.config.ensemble_size - 1}")
+        models[f"fdm_{n}_members"] = model.with_members(n)
     others: list[dict[str, Any]] = []  # the other models' checkpoint metadata
     if args.no_scan_checkpoint:
         ablation, ablation_meta = load_checkpoint(args.no_scan_checkpoint, map_location=args.device)
@@ -348,6 +356,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> EvalArgs:
     p.add_argument("--out", required=True, help="output directory for metrics and plots")
     p.add_argument("--compare", nargs="*", default=[], metavar="NAME=CHECKPOINT",
                    help="more checkpoints to evaluate on the same worlds (e.g. previous=models/fdm/fdm_default.pt)")
+    p.add_argument("--members", nargs="*", type=int, default=[], metavar="N",
+                   help="also evaluate the checkpoint with only its first N ensemble members (the planner's "
+                        "fdm_members)")
     p.add_argument("--split", default="test", choices=("test", "val", "all"))
     p.add_argument("--plots", type=int, default=6)
     p.add_argument("--batch-size", type=int, default=2048)
@@ -363,6 +374,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> EvalArgs:
     return EvalArgs(
         data_dir=ns.data,
         compare=compare,
+        members=list(ns.members),
         checkpoint=ns.checkpoint,
         out_dir=ns.out,
         no_scan_checkpoint=ns.no_scan_checkpoint,

@@ -26,6 +26,9 @@ PREDICTOR_OUTPUTS = 4
 class EnsemblePredictor(nn.Module):
     """``E`` GRU predictors with per-step heads.
 
+    Parameters listed in :attr:`MEMBER_PARAMETERS` have the member as their first dimension; the
+    command embedding is shared.
+
     Args:
         context_dim: width of the context vector.
         command_dim: width of a command (3).
@@ -34,6 +37,8 @@ class EnsemblePredictor(nn.Module):
         members: ensemble size ``E``.
         hazard_bias: initial bias of the hazard logit (a low initial collision rate).
     """
+
+    MEMBER_PARAMETERS = ("w_h0", "b_h0", "w_ctx", "b_ctx", "w_cmd", "w_hh", "b_hh", "w_out", "b_out")
 
     def __init__(
         self,
