@@ -1,25 +1,18 @@
 """Smoke test of bench/bench_command_switching.py: the real script at its smallest size, and its streams."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from benchload import load_bench
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _module():
-    path = ROOT / "bench" / "bench_command_switching.py"
-    spec = importlib.util.spec_from_file_location("bench_command_switching", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_streams_swing_between_the_bounds():
-    m = _module()
+    m = load_bench("bench_command_switching")
     rng = np.random.default_rng(0)
     assert m.flips(0.0, rng, None)[2] == 1.0 and m.flips(0.35, rng, None)[2] == -1.0
     first = m.corners(0.0, rng, np.zeros(3))

@@ -1,25 +1,18 @@
 """Smoke test of bench/bench_gait_symmetry.py: the real script at its smallest size, and its parts."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from benchload import load_bench
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _module():
-    path = ROOT / "bench" / "bench_gait_symmetry.py"
-    spec = importlib.util.spec_from_file_location("bench_gait_symmetry", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_commands_are_held_and_inside_the_box():
-    m = _module()
+    m = load_bench("bench_gait_symmetry")
     c = m.random_commands(np.random.default_rng(0), 7)
     assert c.shape == (7, 3) and np.all(c[:5] == c[0]) and not np.all(c[5] == c[0])
     assert np.all(c[:, 0] >= -0.5) and np.all(c[:, 0] <= 1.0) and np.all(np.abs(c[:, 1:]) <= [0.5, 1.0])
