@@ -200,3 +200,13 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"FDM checkpoint sidecar {side} is corrupt: {exc}") from exc
 
+
+def seen_worlds(meta: dict[str, Any]) -> set[str]:
+    """World ids a checkpoint's model trained or validated on, its ``--init-from`` ancestors' included.
+
+    Read from the metadata that training stores: ``extra.split`` (``train`` and ``val``) and
+    ``extra.seen`` (the worlds inherited from the checkpoint it was fine-tuned from).
+    """
+    extra = meta.get("extra", {}) if isinstance(meta, dict) else {}
+    split = extra.get("split", {}) or {}
+    return {str(w) for part in ("train", "val") for w in split.get(part, [])} | {str(w) for w in extra.get("seen", [])}

@@ -183,3 +183,28 @@ def test_incomplete_data_is_refused_unless_allowed(data_dir, tmp_path):
         train.train(args(partial, tmp_path / "refused", epochs=1))
     result = train.train(args(partial, tmp_path / "allowed", epochs=1, allow_incomplete=True))
     assert result is not None
+
+
+def test_fine_tuning_holds_out_no_world_its_init_saw(data_dir, tmp_path):
+    """--init-from: the init's training and validation worlds never land in this run's val/test split."""
+    from morobot.fdm.checkpoint import seen_worlds
+    from morobot.fdm.data.dataset import train_on_seen
+
+    cfg = {**TINY, "use_scan": False}
+    first, tuned = tmp_path / "first", tmp_path / "tuned"
+    train.train(args(data_dir, first, epochs=1, model_overrides=cfg))
+    _, meta = load_checkpoint(first / "latest.pt")
+    seen = seen_worlds(meta)
+    assert seen == set(meta["extra"]["split"]["train"]) | set(meta["extra"]["split"]["val"])
+    # another split seed: without the rule, some of those worlds would be validation or test worlds
+    other = train.split_worlds(train.read_manifest(data_dir), 0.25, 0.25, 1)
+    assert seen & (set(other["val"]) | set(other["test"]))
+    train.train(args(data_dir, tuned, epochs=1, model_overrides=cfg, split_seed=1,
+                     init_from=str(first / "latest.pt")))
+    _, tuned_meta = load_checkpoint(tuned / "latest.pt")
+    split = tuned_meta["extra"]["split"]
+    assert not seen & (set(split["val"]) | set(split["test"]))
+    assert sorted(split["train"] + split["val"] + split["test"]) == sorted(sum(other.values(), []))
+    assert set(tuned_meta["extra"]["seen"]) == seen and seen_worlds(tuned_meta) >= seen  # inherited further
+    moved, n = train_on_seen({"train": ["a"], "val": ["b", "c"], "test": ["d"]}, {"c", "d"})
+    assert moved == {"train": ["a", "c", "d"], "val": ["b"], "test": []} and n == 2

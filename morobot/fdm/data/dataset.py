@@ -302,6 +302,20 @@ def split_worlds(
     return {k: sorted(v) for k, v in split.items()}
 
 
+def train_on_seen(split: dict[str, list[str]], seen: set[str]) -> tuple[dict[str, list[str]], int]:
+    """Moves the validation and test worlds in ``seen`` to the training worlds.
+
+    A model fine-tuned from a checkpoint has in effect trained on that checkpoint's worlds: kept in
+    validation they would flatter the model selection, kept in test its evaluation.
+
+    Returns:
+        ``(split, moved)``: the new split (sorted ids) and how many worlds moved.
+    """
+    held = {part: [w for w in split[part] if w not in seen] for part in ("val", "test")}
+    moved = sorted(w for part in ("val", "test") for w in split[part] if w in seen)
+    return {"train": sorted(split["train"] + moved), **held}, len(moved)
+
+
 def freeze_after_failure(poses: np.ndarray, failed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Makes failure flags cumulative and holds the pose fixed after the first failure.
 

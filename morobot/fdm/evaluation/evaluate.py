@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from morobot.fdm import se2
-from morobot.fdm.checkpoint import CheckpointError, load_checkpoint
+from morobot.fdm.checkpoint import CheckpointError, load_checkpoint, seen_worlds
 from morobot.fdm.data.dataset import FDMDataset, read_manifest
 from morobot.fdm.history import feature_columns
 from morobot.fileio import atomic_write_bytes, atomic_write_json
@@ -299,8 +299,7 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
             raise ValueError(f"the checkpoint's {args.split!r} split is empty; use --split all")
         # held out for every model compared: a world another checkpoint trained or validated on (its own
         # split of another data set, e.g. before worlds were added) would flatter that model
-        seen = {w for m in others for part in ("train", "val")
-                for w in m.get("extra", {}).get("split", {}).get(part, [])}
+        seen = set().union(*(seen_worlds(m) for m in others))
         kept = [w for w in worlds if w not in seen]
         if len(kept) < len(worlds):
             warnings.append(f"{len(worlds) - len(kept)} of the {len(worlds)} {args.split} worlds left out: another "

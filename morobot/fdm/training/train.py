@@ -28,8 +28,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from morobot.fdm.checkpoint import CheckpointError, read_payload, save_checkpoint
-from morobot.fdm.data.dataset import DataSpec, FDMDataset, mirror_batch, read_manifest, split_worlds
+from morobot.fdm.checkpoint import CheckpointError, read_payload, save_checkpoint, seen_worlds
+from morobot.fdm.data.dataset import DataSpec, FDMDataset, mirror_batch, read_manifest, split_worlds, train_on_seen
 from morobot.fdm.heightscan import ScanConfig
 from morobot.fdm.history import FEATURE_SETS
 from morobot.fileio import atomic_write_bytes
@@ -270,6 +270,13 @@ def train(args: TrainArgs) -> dict[str, Any]:
                              "or pass --allow-incomplete to train on what is there")
         print(f"[train] warning: training on incomplete data in {args.data_dir}", file=sys.stderr)
     split = split_worlds(manifest, args.val_fraction, args.test_fraction, args.split_seed)
+    inherited: set[str] = set()
+    if args.init_from:  # its worlds are not held out for a model fine-tuned from it (also on --resume: same split)
+        inherited = seen_worlds(read_payload(args.init_from, map_location="cpu")["meta"])
+        split, moved = train_on_seen(split, inherited)
+        if moved:
+            print(f"[train] {moved} validation/test worlds were seen by --init-from {args.init_from}: "
+                  "they are training worlds in this run", file=sys.stderr)
     if not split["train"]:
         raise ValueError(f"no training worlds in {args.data_dir}")
     train_data = FDMDataset(args.data_dir, split["train"], history_features=args.history_features)
@@ -308,7 +315,8 @@ def train(args: TrainArgs) -> dict[str, Any]:
     meta_common = {
         "seed": args.seed,
         "data_hash": manifest["data_hash"],
-        "extra": {"split": split, "args": asdict(args), "data_dir": str(Path(args.data_dir).resolve())},
+        "extra": {"split": split, "args": asdict(args), "data_dir": str(Path(args.data_dir).resolve()),
+                  "seen": sorted(inherited)},
     }
     weights = LossWeights()
     last: dict[str, Any] = {}
