@@ -201,12 +201,12 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"FDM checkpoint sidecar {side} is corrupt: {exc}") from exc
 
 
-def seen_worlds(meta: dict[str, Any]) -> set[str]:
-    """World ids a checkpoint's model trained or validated on, its ``--init-from`` ancestors' included.
+def seen_worlds(meta: dict[str, Any], parts: tuple[str, ...] = ("train", "val")) -> set[str]:
+    """World ids a checkpoint's model trained (and, by default, validated) on, its ``--init-from`` ancestors' included.
 
-    Read from the metadata that training stores: ``extra.split`` (``train`` and ``val``) and
-    ``extra.seen`` (the worlds inherited from the checkpoint it was fine-tuned from).
+    Read from the metadata that training stores: ``extra.split`` (the ``parts`` named) and ``extra.seen``
+    (the worlds inherited from the checkpoint it was fine-tuned from, trained or validated on).
     """
     extra = meta.get("extra", {}) if isinstance(meta, dict) else {}
     split = extra.get("split", {}) or {}
-    return {str(w) for part in ("train", "val") for w in split.get(part, [])} | {str(w) for w in extra.get("seen", [])}
+    return {str(w) for part in parts for w in split.get(part, [])} | {str(w) for w in extra.get("seen", [])}

@@ -203,8 +203,9 @@ def test_fine_tuning_holds_out_no_world_its_init_saw(data_dir, tmp_path):
                      init_from=str(first / "latest.pt")))
     _, tuned_meta = load_checkpoint(tuned / "latest.pt")
     split = tuned_meta["extra"]["split"]
-    assert not seen & (set(split["val"]) | set(split["test"]))
+    trained = set(meta["extra"]["split"]["train"])
+    assert not trained & set(split["val"]) and not seen & set(split["test"])
     assert sorted(split["train"] + split["val"] + split["test"]) == sorted(sum(other.values(), []))
     assert set(tuned_meta["extra"]["seen"]) == seen and seen_worlds(tuned_meta) >= seen  # inherited further
-    moved, n = train_on_seen({"train": ["a"], "val": ["b", "c"], "test": ["d"]}, {"c", "d"})
-    assert moved == {"train": ["a", "c", "d"], "val": ["b"], "test": []} and n == 2
+    moved, n = train_on_seen({"train": ["a"], "val": ["b", "c", "e"], "test": ["d", "f"]}, {"c"}, {"c", "d", "e"})
+    assert moved == {"train": ["a", "c", "d"], "val": ["b", "e"], "test": ["f"]} and n == 2

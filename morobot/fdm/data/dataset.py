@@ -302,18 +302,20 @@ def split_worlds(
     return {k: sorted(v) for k, v in split.items()}
 
 
-def train_on_seen(split: dict[str, list[str]], seen: set[str]) -> tuple[dict[str, list[str]], int]:
-    """Moves the validation and test worlds in ``seen`` to the training worlds.
+def train_on_seen(split: dict[str, list[str]], trained: set[str], seen: set[str]) -> tuple[dict[str, list[str]], int]:
+    """Moves validation worlds in ``trained`` and test worlds in ``seen`` to the training worlds.
 
-    A model fine-tuned from a checkpoint has in effect trained on that checkpoint's worlds: kept in
-    validation they would flatter the model selection, kept in test its evaluation.
+    A model fine-tuned from a checkpoint has in effect trained on that checkpoint's training worlds:
+    kept in validation they would flatter the model selection. Its test worlds must also be apart from
+    the worlds the checkpoint was selected on (``seen``: trained or validated on). The checkpoint's own
+    validation worlds stay validation worlds, so fine-tuning on the same data keeps its split.
 
     Returns:
         ``(split, moved)``: the new split (sorted ids) and how many worlds moved.
     """
-    held = {part: [w for w in split[part] if w not in seen] for part in ("val", "test")}
-    moved = sorted(w for part in ("val", "test") for w in split[part] if w in seen)
-    return {"train": sorted(split["train"] + moved), **held}, len(moved)
+    out = {"val": [w for w in split["val"] if w not in trained], "test": [w for w in split["test"] if w not in seen]}
+    moved = sorted(set(split["val"]) - set(out["val"]) | set(split["test"]) - set(out["test"]))
+    return {"train": sorted(split["train"] + moved), **out}, len(moved)
 
 
 def freeze_after_failure(poses: np.ndarray, failed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -272,8 +272,9 @@ def train(args: TrainArgs) -> dict[str, Any]:
     split = split_worlds(manifest, args.val_fraction, args.test_fraction, args.split_seed)
     inherited: set[str] = set()
     if args.init_from:  # its worlds are not held out for a model fine-tuned from it (also on --resume: same split)
-        inherited = seen_worlds(read_payload(args.init_from, map_location="cpu")["meta"])
-        split, moved = train_on_seen(split, inherited)
+        init_meta = read_payload(args.init_from, map_location="cpu")["meta"]
+        inherited = seen_worlds(init_meta)
+        split, moved = train_on_seen(split, seen_worlds(init_meta, ("train",)), inherited)
         if moved:
             print(f"[train] {moved} validation/test worlds were seen by --init-from {args.init_from}: "
                   "they are training worlds in this run", file=sys.stderr)
