@@ -715,10 +715,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results: dict[str, Any] = {"command": cmd, "args": asdict(args), "load_start": os.getloadavg()}
     t_all = time.perf_counter()
     if "plan" in args.sections:
-        dyn = load_dynamics(args.checkpoint, args.members)
-        full = load_dynamics(args.checkpoint).model if args.members else None
-        if full is not None and full.config.ensemble_size == dyn.config.ensemble_size:
-            full = None  # --members N of N: nothing to compare
+        dyn, full = load_dynamics(args.checkpoint), None
+        if args.members and args.members < dyn.config.ensemble_size:  # N of N (or more): nothing to compare
+            full, dyn = dyn.model, FDMDynamics(dyn.model.with_members(args.members))
         hmap, state = make_scene(args.seed, dyn)
         checks = {"encoding_cost_gap": encoding_gap(dyn, state, hmap, 256, args.horizon, args.seed),
                   "stepwise_gap": stepwise_gap(dyn, state, hmap, 256, args.horizon, args.seed)}
