@@ -50,6 +50,7 @@ setup(
         "torch>=2.2",
         "mujoco>=3.2",
         "pin>=3.0",
+        "numba>=0.60",  # the feasibility checker's compiled IK and kinematics (morobot.feasibility.dls_kernel)
         "example-robot-data",
         "opencv-python",
         "open3d",

@@ -6,7 +6,7 @@ alone: two values. The wrist point seen from frame 6 and from frame 4 must be th
 about joint 5's axis: that gives ``q6`` (two values) and then ``q5``. Frame 3's orientation follows,
 and joints 1-3 are a Z-Y-Z rotation: two values of ``q2``. Up to 8 solutions per ``q7``.
 
-``solve`` sweeps ``q7`` over its range (the reference's own ``q7`` included) in one vectorised pass,
+``solve`` sweeps ``q7`` over its range (the reference's own ``q7`` included) in one compiled pass,
 keeps the solutions inside the limits, and returns the one nearest the reference configuration
 (the previous frame's solution along a stream, so the arm stays on its branch; the ready pose for a
 cold start), with a small preference for mid-range joints. Latency is bounded: no iterations.
@@ -21,34 +21,155 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import numba
 import numpy as np
 import pinocchio as pin
 
+from morobot.feasibility import dls_kernel
 from morobot.feasibility.model import ArmModel
 
 TOLERANCE = 1e-5  # structure checks on the URDF's placements (rpy="1.5708" passes; the FK check guards the rest)
 MID_WEIGHT = 1e-3  # weight of the mid-range preference against the squared distance to the reference (rad^2)
 
 
-def _rz(c: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``Rz(angle) v`` for ``c, s = cos(angle), sin(angle)``, elementwise over broadcast shapes
-    (``v[..., 3]``): no 3x3 products, which cost several times more in numpy at these sizes."""
-    x, y = v[..., 0], v[..., 1]
-    first = c * x - s * y
-    out = np.empty(first.shape + (3,))
-    out[..., 0] = first
-    out[..., 1] = s * x + c * y
-    out[..., 2] = v[..., 2]
-    return out
+@numba.njit(cache=True, nogil=True)
+def _two_angles(a: float, b: float, rhs: float) -> tuple[float, float, bool]:
+    """The two solutions of ``a cos x + b sin x = rhs``, and whether they exist."""
+    r = math.hypot(a, b)
+    if r <= 1e-12 or abs(rhs) > r:
+        return 0.0, 0.0, False
+    base, spread = math.atan2(b, a), math.acos(min(1.0, max(-1.0, rhs / r)))
+    return base + spread, base - spread, True
 
 
-def _two_angles(a: np.ndarray, b: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Solutions of ``a cos x + b sin x = rhs`` (``[..., 2]``) and whether they exist."""
-    r = np.hypot(a, b)
-    ratio = np.divide(rhs, r, out=np.full_like(rhs, np.inf), where=r > 1e-12)
-    ok = np.abs(ratio) <= 1.0
-    base, spread = np.arctan2(b, a), np.arccos(np.clip(ratio, -1.0, 1.0))
-    return np.stack((base + spread, base - spread), -1), ok
+# Vectors are 3-tuples in the compiled code below: small arrays would each be a heap allocation.
+@numba.njit(cache=True, nogil=True)
+def _rz(c: float, s: float, v: tuple) -> tuple:
+    """``Rz(angle) v`` for ``c, s = cos(angle), sin(angle)``."""
+    return c * v[0] - s * v[1], s * v[0] + c * v[1], v[2]
+
+
+@numba.njit(cache=True, nogil=True)
+def _mv(a: np.ndarray, v: tuple) -> tuple:
+    """``a v`` for a 3x3 ``a``."""
+    return (a[0, 0] * v[0] + a[0, 1] * v[1] + a[0, 2] * v[2], a[1, 0] * v[0] + a[1, 1] * v[1] + a[1, 2] * v[2],
+            a[2, 0] * v[0] + a[2, 1] * v[1] + a[2, 2] * v[2])
+
+
+@numba.njit(cache=True, nogil=True)
+def _mtv(a: np.ndarray, v: tuple) -> tuple:
+    """``a^T v`` for a 3x3 ``a``."""
+    return (a[0, 0] * v[0] + a[1, 0] * v[1] + a[2, 0] * v[2], a[0, 1] * v[0] + a[1, 1] * v[1] + a[2, 1] * v[2],
+            a[0, 2] * v[0] + a[1, 2] * v[1] + a[2, 2] * v[2])
+
+
+@numba.njit(cache=True, nogil=True)
+def _dot(u: tuple, v: tuple) -> float:
+    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+
+@numba.njit(cache=True, nogil=True)
+def _solutions(rot, trans, q7, rotations, offsets, shoulder, sigma, g, k, p, q, n):
+    """The closed form's solutions (compiled; see :meth:`AnalyticIk.solutions`): for joint 7's frame at
+    (``rot``, ``trans``) and each ``q7``, up to two ``q4``, two ``q6`` each, and two Z-Y-Z branches of joints 1-3."""
+    count = q7.shape[0]
+    out = np.empty((2, 4 * count, 7))
+    valid = np.zeros(4 * count, dtype=np.bool_)
+    a3, a4, a5, a6 = rotations[3], rotations[4], rotations[5], rotations[6]
+    nv = (n[0], n[1], n[2])
+    g3 = (g[0], g[1], g[2])
+    t4 = (offsets[4, 0], offsets[4, 1], offsets[4, 2])
+    t6 = (offsets[6, 0], offsets[6, 1], offsets[6, 2])
+    a3_row = (a3[2, 0], a3[2, 1], a3[2, 2])
+    r6 = np.empty((3, 3))
+    for i in range(count):
+        c7, s7 = math.cos(q7[i]), math.sin(q7[i])
+        # r6 = R Rz(-q7) A7^T: frame 6's rotation (row by row: (m A7^T)[r] = A7 m[r]); its origin is the wrist point
+        for r in range(3):
+            row6 = _mv(a6, (c7 * rot[r, 0] - s7 * rot[r, 1], s7 * rot[r, 0] + c7 * rot[r, 1], rot[r, 2]))
+            r6[r, 0], r6[r, 1], r6[r, 2] = row6
+        o6 = _mv(r6, t6)
+        d = (trans[0] - o6[0] - shoulder[0], trans[1] - o6[1] - shoulder[1], trans[2] - o6[2] - shoulder[2])
+        first4, second4, ok4 = _two_angles(p, q, _dot(d, d) - k)
+        if not ok4:
+            continue
+        w = _mtv(r6, d)
+        w = (-w[0], -w[1], -w[2])  # wrist -> shoulder in frame 6
+        alpha = nv[0] * w[0] + nv[1] * w[1]
+        beta = nv[1] * w[0] - nv[0] * w[1]
+        r6_row = (r6[2, 0], r6[2, 1], r6[2, 2])
+        for a in range(2):
+            q4 = first4 if a == 0 else second4
+            c4, s4 = math.cos(q4), math.sin(q4)
+            gz = _rz(c4, -s4, g3)
+            u = (-(gz[0] + t4[0]), -(gz[1] + t4[1]), -(gz[2] + t4[2]))  # wrist -> shoulder in frame 4
+            first6, second6, ok6 = _two_angles(alpha, beta, _dot(u, nv) - nv[2] * w[2])
+            if not ok6:
+                continue
+            un = _dot(u, nv)
+            u_perp = (u[0] - un * nv[0], u[1] - un * nv[1], u[2] - un * nv[2])
+            for b in range(2):
+                q6 = first6 if b == 0 else second6
+                c6, s6 = math.cos(q6), math.sin(q6)
+                v = _rz(c6, s6, w)
+                vn = _dot(v, nv)
+                v_perp = (v[0] - vn * nv[0], v[1] - vn * nv[1], v[2] - vn * nv[2])
+                triple = (nv[0] * (u_perp[1] * v_perp[2] - u_perp[2] * v_perp[1])
+                          + nv[1] * (u_perp[2] * v_perp[0] - u_perp[0] * v_perp[2])
+                          + nv[2] * (u_perp[0] * v_perp[1] - u_perp[1] * v_perp[0]))
+                q5 = -math.atan2(triple, _dot(u_perp, v_perp))
+                c5, s5 = math.cos(q5), math.sin(q5)
+                # frame 3 = r6 Rz(-q6) A6^T Rz(-q5) A5^T Rz(-q4) A4^T = Rz(q1) Ry(s q2) Rz(q3): its third column
+                # and third row are all the Z-Y-Z angles need
+                col = _mv(r6, _rz(c6, -s6, _mtv(a5, _rz(c5, -s5, _mtv(a4, _rz(c4, -s4, a3_row))))))
+                row = _mv(a3, _rz(c4, s4, _mv(a4, _rz(c5, s5, _mv(a5, _rz(c6, s6, r6_row))))))
+                c2 = min(1.0, max(-1.0, col[2]))
+                q2 = sigma * math.atan2(math.sqrt(max(1.0 - c2 * c2, 0.0)), c2)
+                slot = 4 * i + 2 * a + b
+                valid[slot] = True
+                out[0, slot, 0] = math.atan2(col[1], col[0])
+                out[1, slot, 0] = math.atan2(-col[1], -col[0])
+                out[0, slot, 1] = q2
+                out[1, slot, 1] = -q2
+                out[0, slot, 2] = math.atan2(row[1], -row[0])
+                out[1, slot, 2] = math.atan2(-row[1], row[0])
+                for sign in range(2):
+                    out[sign, slot, 3] = q4
+                    out[sign, slot, 4] = q5
+                    out[sign, slot, 5] = q6
+                    out[sign, slot, 6] = q7[i]
+    return np.concatenate((out[0][valid], out[1][valid]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _nearest(solutions, lower, upper, reference, mid, half, count):
+    """Up to ``count`` of the ``solutions`` inside the limits (each joint moved by a whole turn into them where
+    that helps), cheapest first: the squared distance to ``reference`` plus the mid-range preference."""
+    two_pi = 2.0 * math.pi
+    inside = np.empty_like(solutions)
+    cost = np.empty(solutions.shape[0])
+    m = 0
+    for i in range(solutions.shape[0]):
+        ok = True
+        c = 0.0
+        e = 0.0
+        for j in range(solutions.shape[1]):
+            x = solutions[i, j]
+            if x < lower[j]:
+                x += two_pi
+            elif x > upper[j]:
+                x -= two_pi
+            if x < lower[j] or x > upper[j]:
+                ok = False
+                break
+            inside[m, j] = x
+            c += (x - reference[j]) ** 2
+            e += ((x - mid[j]) / half[j]) ** 2
+        if ok:
+            cost[m] = c + MID_WEIGHT * e
+            m += 1
+    order = np.argsort(cost[:m])[:count]
+    return inside[order]
 
 
 class AnalyticIk:
@@ -84,8 +205,10 @@ class AnalyticIk:
             raise ValueError(f"q7_step must be positive, got {q7_step}")
         count = max(2, int(math.ceil((self.upper[6] - self.lower[6]) / q7_step)) + 1)
         self._q7_grid = np.linspace(self.lower[6], self.upper[6], count)
-        self._data = m.createData()
+        self._chain = dls_kernel.chain_arrays(m, robot.ee_frame_id)
         self.robot = robot
+        self._rotations, self._offsets = np.array(self.A), np.array(self.t)
+        self.solve(robot.ee_placement(0.5 * (self.lower + self.upper)), self._mid)  # compiled (or cached) now
 
     @classmethod
     def for_arm(cls, robot: ArmModel, lower: np.ndarray, upper: np.ndarray,
@@ -112,93 +235,22 @@ class AnalyticIk:
         return cls(robot, lower, upper, q7_step) if all(checks) else None
 
     def solutions(self, target: pin.SE3, q7: np.ndarray) -> np.ndarray:
-        """All closed-form solutions for the ``q7`` values, ``[M, 7]`` (not yet limit-checked).
-
-        Written as chains of rotations applied to vectors (elementwise about z, one matrix product per
-        constant placement): batched 3x3 products cost several times more in numpy."""
-        q7 = np.asarray(q7, float).reshape(-1)
+        """All closed-form solutions for the ``q7`` values, ``[M, 7]`` (not yet limit-checked), in one compiled
+        pass: one branch of joints 1-3 for every ``q7``, ``q4`` and ``q6``, then the other."""
         t_ee = target * self.tool.inverse()  # joint 7's frame
-        # r6 = R_ee Rz(-q7) A7^T, rows computed as one product: [N, 3, 3]
-        rot, c7, s7 = t_ee.rotation, np.cos(q7)[:, None], np.sin(q7)[:, None]
-        m = np.stack((c7 * rot[:, 0] - s7 * rot[:, 1], s7 * rot[:, 0] + c7 * rot[:, 1],
-                      np.broadcast_to(rot[:, 2], (len(q7), 3))), -1)  # R_ee Rz(-q7)
-        r6 = m @ self.A[6].T
-        o6 = t_ee.translation - r6 @ self.t[6]  # the wrist point: joints 5 and 6's origin
-        d = o6 - self.shoulder
-        q4, ok4 = _two_angles(np.full(len(q7), self.P), np.full(len(q7), self.Q),
-                              np.einsum("ni,ni->n", d, d) - self.K)  # [N, 2], [N]
-        c4, s4 = np.cos(q4), np.sin(q4)
-        u4 = -(_rz(c4, -s4, self.g) + self.t[4])  # wrist -> shoulder in frame 4, [N, 2, 3]
-        w = np.einsum("nji,nj->ni", r6, -d)  # the same in frame 6, [N, 3]
-        n = self.n5
-        alpha = n[0] * w[:, 0] + n[1] * w[:, 1]
-        beta = n[1] * w[:, 0] - n[0] * w[:, 1]
-        rhs = u4 @ n - n[2] * w[:, 2][:, None]  # [N, 2]
-        q6, ok6 = _two_angles(alpha[:, None].repeat(2, 1), beta[:, None].repeat(2, 1), rhs)  # [N, 2, 2], [N, 2]
-        valid = ok4[:, None, None] & ok6[:, :, None]
-        c6, s6 = np.cos(q6), np.sin(q6)
-        v = _rz(c6, s6, w[:, None, None, :])  # [N, 2(q4), 2(q6), 3]
-        u = u4[:, :, None, :]
-        u_perp, v_perp = u - (u @ n)[..., None] * n, v - (v @ n)[..., None] * n
-        # n . (u x v) as the determinant of (n, u, v), without np.cross's axis juggling
-        triple = (n[0] * (u_perp[..., 1] * v_perp[..., 2] - u_perp[..., 2] * v_perp[..., 1])
-                  + n[1] * (u_perp[..., 2] * v_perp[..., 0] - u_perp[..., 0] * v_perp[..., 2])
-                  + n[2] * (u_perp[..., 0] * v_perp[..., 1] - u_perp[..., 1] * v_perp[..., 0]))
-        q5 = -np.arctan2(triple, np.sum(u_perp * v_perp, -1))
-        q4b, c4, s4 = q4[:, :, None], c4[:, :, None], s4[:, :, None]
-        c5, s5 = np.cos(q5), np.sin(q5)
-        # frame 3 = r6 Rz(-q6) A6^T Rz(-q5) A5^T Rz(-q4) A4^T = Rz(q1) Ry(s q2) Rz(q3): its third column
-        # and third row are all the Z-Y-Z angles need
-        col = _rz(c4, -s4, self.A[3][2]) @ self.A[4]  # A5^T Rz(-q4) A4^T e3
-        col = _rz(c6, -s6, _rz(c5, -s5, col) @ self.A[5])
-        col = np.einsum("nij,nabj->nabi", r6, col)
-        row = _rz(c6, s6, r6[:, None, None, 2, :]) @ self.A[5].T  # (r3^T e3) = A4 Rz(q4) A5 Rz(q5) A6 Rz(q6) r6^T e3
-        row = _rz(c4, s4, _rz(c5, s5, row) @ self.A[4].T) @ self.A[3].T
-        c2 = np.clip(col[..., 2], -1.0, 1.0)
-        sb = np.sqrt(np.maximum(1.0 - c2 * c2, 0.0))
-        q = np.empty((2,) + q6.shape + (7,))  # [sign, N, 2, 2, 7]
-        q[0, ..., 0] = np.arctan2(col[..., 1], col[..., 0])
-        q[1, ..., 0] = np.arctan2(-col[..., 1], -col[..., 0])
-        q[0, ..., 1] = self.sigma * np.arctan2(sb, c2)
-        q[1, ..., 1] = -q[0, ..., 1]
-        q[0, ..., 2] = np.arctan2(row[..., 1], -row[..., 0])
-        q[1, ..., 2] = np.arctan2(-row[..., 1], row[..., 0])
-        q[:, ..., 3] = q4b
-        q[:, ..., 4] = q5
-        q[:, ..., 5] = q6
-        q[:, ..., 6] = q7[:, None, None]
-        return q[:, np.broadcast_to(valid, q6.shape)].reshape(-1, 7)
-
-    def _in_limits(self, q: np.ndarray) -> np.ndarray:
-        """``q`` with each joint moved by a whole turn into its limits where that helps; rows inside the
-        limits only."""
-        two_pi = 2.0 * math.pi
-        q = np.where(q < self.lower, q + two_pi, q)
-        q = np.where(q > self.upper, q - two_pi, q)
-        inside = np.all((q >= self.lower) & (q <= self.upper), axis=1)
-        return q[inside]
+        return _solutions(t_ee.rotation, t_ee.translation, np.ascontiguousarray(q7, float).reshape(-1), self._rotations,
+                          self._offsets, self.shoulder, self.sigma, self.g, self.K, self.P, self.Q, self.n5)
 
     def _best(self, target: pin.SE3, reference: np.ndarray, q7: np.ndarray,
               tolerance: tuple[float, float]) -> Optional[tuple[np.ndarray, float, float]]:
         """``(q, position error, rotation error)`` of the cheapest valid solution over the ``q7`` values;
         None if there is none."""
-        candidates = self._in_limits(self.solutions(target, q7))
-        if not len(candidates):
-            return None
-        cost = self._cost(candidates, reference)
-        for i in np.argsort(cost)[:4]:  # the best few: one normally passes at once
-            q = candidates[i]
-            current = self.robot.ee_placement(q, self._data)
-            pos_err = float(np.linalg.norm(target.translation - current.translation))
-            rot_err = float(np.linalg.norm(pin.log6(current.actInv(target)).vector[3:]))
+        # the best few: one normally passes the forward-kinematics check at once
+        for q in _nearest(self.solutions(target, q7), self.lower, self.upper, reference, self._mid, self._half, 4):
+            pos_err, rot_err = dls_kernel.errors(*self._chain, q, target.rotation, target.translation)
             if pos_err <= tolerance[0] and rot_err <= tolerance[1]:
                 return q, pos_err, rot_err
         return None
-
-    def _cost(self, candidates: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        """Squared joint distance to ``reference`` plus the mid-range preference."""
-        cost = np.sum((candidates - reference) ** 2, axis=1)
-        return cost + MID_WEIGHT * np.sum(((candidates - self._mid) / self._half) ** 2, axis=1)
 
     def solve(self, target: pin.SE3, reference: np.ndarray, tolerance: tuple[float, float] = (1e-4, 1e-3)
               ) -> Optional[tuple[np.ndarray, float, float]]:

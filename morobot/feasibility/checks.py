@@ -6,8 +6,8 @@ import math
 from collections import deque
 
 import numpy as np
-import pinocchio as pin
 
+from morobot.feasibility import dls_kernel
 from morobot.feasibility.model import ArmModel
 from morobot.feasibility.verdict import CheckResult, Level
 
@@ -114,7 +114,9 @@ class SingularityCheck:
         self.warning = warning
         self.wrist_cos = math.cos(wrist_angle)
         self._wrist_names = " and ".join(robot.joint_names[i] for i in robot.wrist_axes)
-        self._data = robot.model.createData()
+        self._chain = dls_kernel.chain_arrays(robot.model, robot.ee_frame_id)
+        self._wrist = tuple(robot.wrist_axes) if robot.wrist_axes else (-1, -1)
+        self.evaluate(robot.ready_pose)  # compiled (or loaded from numba's cache) now, not at the first frame
 
     def manipulability(self, q: np.ndarray) -> float:
         """Yoshikawa manipulability at ``q``."""
@@ -122,14 +124,8 @@ class SingularityCheck:
 
     def evaluate(self, q: np.ndarray) -> tuple[float, float]:
         """Manipulability and wrist angle (rad, in [0, pi/2]) between the wrist axes (pi/2 without any)."""
-        jac = pin.computeFrameJacobian(self.robot.model, self._data, q, self.robot.ee_frame_id, pin.LOCAL)
-        gram = jac @ jac.T
-        w = math.sqrt(max(float(np.linalg.det(gram)), 0.0))
-        # The angular rows of a joint's Jacobian column are its unit axis (here in the TCP frame).
-        if not self.robot.wrist_axes:
-            return w, math.pi / 2
-        a, b = self.robot.wrist_axes
-        cos = abs(float(jac[3:, a] @ jac[3:, b]))
+        # compiled: the TCP Jacobian, its Gram determinant and the wrist axes in one call
+        w, cos = dls_kernel.manipulability(*self._chain, q, *self._wrist)
         return w, math.acos(min(1.0, cos))
 
     def __call__(self, q: np.ndarray) -> CheckResult:

@@ -38,10 +38,10 @@ import itertools
 import math
 from dataclasses import dataclass
 
-import eigenpy
 import numpy as np
 import pinocchio as pin
 
+from morobot.feasibility import dls_kernel
 from morobot.feasibility.analytic_ik import AnalyticIk
 from morobot.feasibility.ur_ik import UrIk
 from morobot.feasibility.config import IkConfig
@@ -49,7 +49,6 @@ from morobot.feasibility.model import ArmModel
 
 
 ANOTHER_SOLUTION = 0.5  # rad: solutions farther apart than this on some joint are different configurations
-STALL_STEP = 1e-6  # rad: an iterate that moves less than this ends a failed attempt early
 LIBRARY_ROTATION_WEIGHT = 0.1  # m per rad: how the seed library weighs orientation against position
 
 
@@ -107,7 +106,7 @@ class DlsIk:
         self.lower = robot.lower if lower is None else np.asarray(lower, float)
         self.upper = robot.upper if upper is None else np.asarray(upper, float)
         self._data = robot.model.createData()
-        self._damping = config.damping * np.eye(6)
+        self._chain = dls_kernel.chain_arrays(robot.model, robot.ee_frame_id)
         self._rng = np.random.default_rng(config.seed)
         model = robot.model
         # Joint 1's origin does not move; by the triangle inequality no TCP position is farther
@@ -116,13 +115,18 @@ class DlsIk:
         self.reach_radius = sum(float(np.linalg.norm(model.jointPlacements[j].translation))
                                 for j in range(2, model.njoints))
         self.reach_radius += float(np.linalg.norm(model.frames[robot.ee_frame_id].placement.translation))
-        # a null space exists only with more joints than the pose has dimensions (the Panda's 7)
-        self._redundant = len(self.lower) > 6
         # revolute joints whose range exceeds a turn (the UR5's +-2 pi): q and q +- 2 pi are the same pose
         revolute = np.array([j.shortname().startswith("JointModelR") for j in model.joints[1:]])  # RX/RY/RZ/Revolute*
         self._turn = revolute & (self.upper - self.lower > 2 * math.pi)
-        self._mid = 0.5 * (self.lower + self.upper)
-        self._mid_pull = 1.0 / np.maximum(0.5 * (self.upper - self.lower), 1e-3) ** 2  # 1 / half range^2
+        self._any_turn = bool(self._turn.any())
+        mid_pull = 1.0 / np.maximum(0.5 * (self.upper - self.lower), 1e-3) ** 2  # 1 / half range^2
+        self._bounds = np.array([self.lower, self.upper, 0.5 * (self.lower + self.upper), mid_pull])
+        settings = [config.damping, config.position_tolerance, config.rotation_tolerance, config.max_step, 0.0]
+        self._settings = np.array(settings)
+        # the warm start also steps towards mid-range in the null space, which exists only with more joints than
+        # the pose has dimensions (the Panda's 7)
+        settings[dls_kernel.NULLSPACE_STEP] = config.nullspace_step if len(self.lower) > 6 else 0.0
+        self._warm_settings = np.array(settings)
         library_rng = np.random.default_rng([config.seed, 1])
         self._library_q = library_rng.uniform(self.lower, self.upper, (config.library_size, len(self.lower)))
         self.analytic = ((AnalyticIk.for_arm(robot, self.lower, self.upper, config.q7_step)
@@ -130,6 +134,12 @@ class DlsIk:
         poses = [robot.ee_placement(q, self._data) for q in self._library_q]
         self._library_p = np.array([t.translation for t in poses]).reshape(-1, 3)
         self._library_r = np.array([t.rotation for t in poses]).reshape(-1, 3, 3)
+        # the compiled attempts are built (or loaded from numba's cache) now, not at the first frame
+        ready = robot.ee_placement(robot.ready_pose, self._data)
+        self._attempt(ready, robot.ready_pose, warm=True)
+        self._attempt(ready, robot.ready_pose)
+        self._errors(robot.ready_pose, ready)
+        self._nearest_turn(robot.ready_pose, robot.ready_pose)
 
     def library_starts(self, target: pin.SE3, count: int) -> np.ndarray:
         """The ``count`` library configurations whose tool poses are nearest ``target``."""
@@ -144,102 +154,32 @@ class DlsIk:
         nearest = np.argpartition(cost, count - 1)[:count]
         return self._library_q[nearest[np.argsort(cost[nearest])]]
 
-    def _errors(self, q: np.ndarray, target: pin.SE3) -> tuple[np.ndarray, float, float]:
-        # One kinematics pass per iterate: placements and joint Jacobians together.
-        model, data = self.robot.model, self._data
-        pin.computeJointJacobians(model, data, q)
-        current = pin.updateFramePlacement(model, data, self.robot.ee_frame_id)
-        twist = pin.log6(current.actInv(target)).vector
-        delta = target.translation - current.translation
-        pos_err = math.sqrt(float(delta @ delta))
-        rot_err = math.sqrt(float(twist[3:] @ twist[3:]))
-        return twist, pos_err, rot_err
+    def _errors(self, q: np.ndarray, target: pin.SE3) -> tuple[float, float]:
+        """Position (m) and rotation (rad) error of the tool at ``q``."""
+        return dls_kernel.errors(*self._chain, q, target.rotation, target.translation)
 
     def _nearest_turn(self, q: np.ndarray, reference) -> np.ndarray:
         """``q`` with each multi-turn joint shifted by whole turns towards ``reference`` (same pose)
         where the limits allow: a restart must not jump 2 pi on a joint that needs not move."""
-        if not self._turn.any():
+        if not self._any_turn:
             return q
-        reference = np.asarray(reference, float)
-        shifted = q + 2 * math.pi * np.round((reference - q) / (2 * math.pi)) * self._turn
-        inside = (shifted >= self.lower) & (shifted <= self.upper)
-        return np.where(inside, shifted, q)
-
-    def _nullspace(self, jac: np.ndarray, solver: eigenpy.LLT, q: np.ndarray,
-                   held: np.ndarray | None = None) -> np.ndarray:
-        """A step that leaves the tool pose (to first order) and moves the joints towards the middle
-        of their ranges, at most ``nullspace_step`` rad per joint; ``held`` joints (zero columns of
-        ``jac``) do not move."""
-        z = (self._mid - q) * self._mid_pull  # towards mid-range (measured: better than a limit barrier)
-        if held is not None:
-            z[held] = 0.0
-        z -= jac.T @ solver.solve(jac @ z)
-        largest = float(np.abs(z).max())
-        return z * min(1.0, self.config.nullspace_step / largest) if largest > 1e-12 else z * 0.0
-
-    def _settle(self, target: pin.SE3, q: np.ndarray, pos_err: float,
-                rot_err: float) -> tuple[np.ndarray, bool, int, float, float]:
-        """A start that already meets the tolerances (a warm start along a stream) takes one null-space
-        step; kept if the pose still meets them. Along a stream this keeps the redundant joints from
-        drifting to their limits, where the warm start would fail and a restart jump branches."""
-        jac = pin.getFrameJacobian(self.robot.model, self._data, self.robot.ee_frame_id, pin.LOCAL)
-        solver = eigenpy.LLT(jac @ jac.T + self._damping)
-        moved = np.minimum(np.maximum(q + self._nullspace(jac, solver, q), self.lower), self.upper)
-        _, pos2, rot2 = self._errors(moved, target)
-        if pos2 <= self.config.position_tolerance and rot2 <= self.config.rotation_tolerance:
-            return moved, True, 1, pos2, rot2
-        return q, True, 1, pos_err, rot_err
+        return dls_kernel.nearest_turn(q, np.asarray(reference, float), self._turn, self.lower, self.upper)
 
     def _attempt(self, target: pin.SE3, q: np.ndarray, warm: bool = False, patient: bool = True,
-                 iterations: int | None = None, errors=None) -> tuple[np.ndarray, bool, int, float, float]:
-        """One DLS attempt from ``q`` of at most ``iterations`` (default ``max_iterations``); ``warm``: the
-        warm start (null-space preference, and no patience unless ``patient``); ``errors``: ``_errors`` of
-        ``q`` (already inside the limits) when the caller has just computed them."""
-        cfg, model, data = self.config, self.robot.model, self._data
-        iterations = cfg.max_iterations if iterations is None else iterations
-        lower, upper = self.lower, self.upper
-        q = np.minimum(np.maximum(q, lower), upper)
-        twist, pos_err, rot_err = self._errors(q, target) if errors is None else errors
-        best, since_best = math.inf, 0
-        for it in range(iterations + 1):
-            if pos_err <= cfg.position_tolerance and rot_err <= cfg.rotation_tolerance:
-                if it == 0 and warm and cfg.nullspace_step > 0 and self._redundant:
-                    return self._settle(target, q, pos_err, rot_err)
-                return q, True, it, pos_err, rot_err
-            if it == iterations:
-                break
-            # progress in tolerance units: the error must keep falling by 1 % to keep this start
-            err = max(pos_err / cfg.position_tolerance, rot_err / cfg.rotation_tolerance)
-            if err < 0.99 * best:
-                best, since_best = err, 0
-            else:
-                since_best += 1
-                if cfg.patience and since_best >= cfg.patience and (patient or not warm):
-                    break
-            jac = pin.getFrameJacobian(model, data, self.robot.ee_frame_id, pin.LOCAL)
-            solver = eigenpy.LLT(jac @ jac.T + self._damping)
-            dq = jac.T @ solver.solve(twist)
-            shaping = warm and cfg.nullspace_step > 0 and self._redundant
-            if shaping:
-                dq += self._nullspace(jac, solver, q)
-            # joints at a limit that the step pushes further are held, and the step is solved again
-            # with the others: a redundant arm then slides along the limit instead of stalling there
-            held = ((q <= lower) & (dq < 0.0)) | ((q >= upper) & (dq > 0.0))
-            if cfg.hold_limits and held.any():
-                jac[:, held] = 0.0
-                solver = eigenpy.LLT(jac @ jac.T + self._damping)
-                dq = jac.T @ solver.solve(twist)
-                if shaping:
-                    dq += self._nullspace(jac, solver, q, held)
-            largest = float(np.abs(dq).max())
-            if largest > cfg.max_step:
-                dq *= cfg.max_step / largest
-            q_next = np.minimum(np.maximum(q + dq, lower), upper)
-            if float(np.abs(q_next - q).max()) < STALL_STEP:
-                break  # stuck against the limits or at the closest reachable pose
-            q = q_next
-            twist, pos_err, rot_err = self._errors(q, target)
-        return q, False, it, pos_err, rot_err
+                 iterations: int | None = None) -> tuple[np.ndarray, bool, int, float, float]:
+        """One DLS attempt from ``q`` of at most ``iterations`` (default ``max_iterations``), compiled
+        (:func:`morobot.feasibility.dls_kernel.attempt`); ``warm``: the warm start (null-space preference, and
+        no patience unless ``patient``). Returns ``(q, success, iterations, position_error, rotation_error)``.
+
+        A warm start that already meets the tolerances takes one null-space step, kept if the pose still meets
+        them: along a stream this keeps the redundant joints from drifting to their limits, where the warm start
+        would fail and a restart jump branches.
+        """
+        cfg = self.config
+        return dls_kernel.attempt(
+            *self._chain, target.rotation, target.translation, np.asarray(q, float), self._bounds,
+            self._warm_settings if warm else self._settings, cfg.max_iterations if iterations is None else iterations,
+            cfg.patience, warm, patient, cfg.hold_limits)
 
     def alternatives(self, target: pin.SE3, found: np.ndarray):
         """Other solutions for ``target`` than ``found`` (each more than ``ANOTHER_SOLUTION`` rad from it and
@@ -275,7 +215,7 @@ class DlsIk:
         distance = math.sqrt(float(offset @ offset))
         if distance > self.reach_radius + self.config.position_tolerance:
             q = np.minimum(np.maximum(np.asarray(q_init, float), self.lower), self.upper)
-            _, pos_err, rot_err = self._errors(q, target)
+            pos_err, rot_err = self._errors(q, target)
             return IkResult(q, False, 0, pos_err, rot_err, out_of_reach=True)
         # the warm start first: where it converges it is the continuous answer along a stream (the
         # closed form's q7 parameterisation is ill-conditioned near the shoulder's alignment, q2 = 0)
@@ -285,16 +225,16 @@ class DlsIk:
         errors = self._errors(q_warm, target) if backed else None
         # with a closed form, a target far from the warm start's pose (a new stream, a cold start) goes to it
         # first; the warm start is then tried after it, with the restarts
-        warm_first = not backed or errors[1] + LIBRARY_ROTATION_WEIGHT * errors[2] <= cfg.warm_reach
+        warm_first = not backed or errors[0] + LIBRARY_ROTATION_WEIGHT * errors[1] <= cfg.warm_reach
         if warm_first:
             q, ok, total, pos_err, rot_err = self._attempt(
                 target, q_warm, warm=True, patient=backed,
-                iterations=min(cfg.warm_iterations, cfg.max_iterations) if backed else None, errors=errors)
+                iterations=min(cfg.warm_iterations, cfg.max_iterations) if backed else None)
             if ok:
                 return IkResult(self._nearest_turn(q, q_init), True, total, pos_err, rot_err)
             best = (q, pos_err, rot_err)
         else:
-            total, best = 0, (q_warm, errors[1], errors[2])
+            total, best = 0, (q_warm, errors[0], errors[1])
         if backed:  # the solution nearest the warm start, of all there are
             found = self.analytic.solve(target, q_init, (cfg.position_tolerance, cfg.rotation_tolerance))
             if found is not None:
