@@ -25,9 +25,11 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import numba
 import numpy as np
 import pinocchio as pin
 
+from morobot.feasibility import dls_kernel
 from morobot.feasibility.model import ArmModel
 
 TOLERANCE = 1e-5  # structure checks on the URDF's placements
@@ -36,14 +38,78 @@ MID_WEIGHT = 1e-3  # weight of the mid-range preference against the squared dist
 TYPES = ("JointModelRZ", "JointModelRY", "JointModelRY", "JointModelRY", "JointModelRZ", "JointModelRY")
 
 
-def _ry(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+@numba.njit(cache=True, nogil=True)
+def _solutions(r6, o6, o1, d, a2, a4, alpha3, l1, l2, a1, forearm_angle, t5, d6):
+    """The closed form's solutions for frame 6 at (``r6``, ``o6``), compiled (see :meth:`UrIk.solutions`)."""
+    out = np.empty((8, 6))
+    count = 0
+    wx, wy = o6[0] - o1[0], o6[1] - o1[1]
+    r = math.hypot(wx, wy)
+    if r < abs(d) or r < 1e-12:
+        return out[:0]
+    base, spread = math.atan2(-wx, wy), math.acos(d / r)  # -sin q1 wx + cos q1 wy = D
+    for k in range(2):
+        q1 = base + spread if k == 0 else base - spread
+        c1, s1 = math.cos(q1), math.sin(q1)
+        r1 = np.array([[c1, -s1, 0.0], [s1, c1, 0.0], [0.0, 0.0, 1.0]])
+        b = r1 @ a2  # frame 2 before q2
+        m = b @ a4  # frame 4 = m Ry(theta), theta = q2 + q3 + q4 + alpha3
+        c5 = min(1.0, max(-1.0, -s1 * r6[0, 1] + c1 * r6[1, 1]))  # n . y6, n = r1's second column
+        for sign in (1.0, -1.0):
+            q5 = sign * math.acos(c5)
+            s5 = math.sin(q5)
+            if abs(s5) < SINGULAR:
+                return out[:0]
+            g = m.T @ r6  # = Ry(theta) Rz(q5) Ry(q6)
+            theta = math.atan2(g[2, 1] / s5, -g[0, 1] / s5)
+            q6 = math.atan2(g[1, 2] / s5, g[1, 0] / s5)
+            ct, st = math.cos(theta), math.sin(theta)
+            r4 = m @ np.array([[ct, 0.0, st], [0.0, 1.0, 0.0], [-st, 0.0, ct]])
+            o4 = o6 - d6 * r4[:, 2] - r4 @ t5  # joint 5's origin, then joint 4's
+            u = b.T @ (o4 - o1)  # joint 2 -> joint 4 in frame 2's axes (its y part, the offsets along n, unused)
+            u_x, u_z = u[0], u[2]
+            c3 = (u_x * u_x + u_z * u_z - l1 * l1 - l2 * l2) / (2.0 * l1 * l2)
+            if abs(c3) > 1.0:
+                continue
+            for elbow in (1.0, -1.0):  # the elbow's angle between the two links
+                e = elbow * math.acos(c3)
+                q2 = math.atan2(u_x, u_z) - math.atan2(l2 * math.sin(e), l1 + l2 * math.cos(e)) - a1
+                q3 = e + a1 - forearm_angle
+                q4 = theta - q2 - q3 - alpha3
+                angles = (q1, q2, q3, q4, q5, q6)
+                for j in range(6):
+                    out[count, j] = (angles[j] + math.pi) % (2.0 * math.pi) - math.pi
+                count += 1
+    return out[:count]
 
 
-def _rz(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+@numba.njit(cache=True, nogil=True)
+def _nearest(candidates, lower, upper, reference, mid, half):
+    """The candidates with each joint at its turn (-2 pi, 0, +2 pi) nearest ``reference`` inside the limits,
+    those where every joint has one, cheapest first (squared distance plus the mid-range preference)."""
+    two_pi = 2.0 * math.pi
+    q = np.empty_like(candidates)
+    cost = np.empty(candidates.shape[0])
+    m = 0
+    for i in range(candidates.shape[0]):
+        ok = True
+        for j in range(candidates.shape[1]):
+            best, gap = 0.0, math.inf
+            for turn in (-1.0, 0.0, 1.0):
+                x = candidates[i, j] + two_pi * turn
+                if lower[j] <= x <= upper[j] and abs(x - reference[j]) < gap:
+                    best, gap = x, abs(x - reference[j])
+            if gap == math.inf:
+                ok = False
+                break
+            q[m, j] = best
+        if ok:
+            c = 0.0
+            for j in range(candidates.shape[1]):
+                c += (q[m, j] - reference[j]) ** 2 + MID_WEIGHT * ((q[m, j] - mid[j]) / half[j]) ** 2
+            cost[m] = c
+            m += 1
+    return q[:m][np.argsort(cost[:m])]
 
 
 class UrIk:
@@ -67,7 +133,6 @@ class UrIk:
         self.A2, self.A4 = A[1], A[3]
         self.alpha3 = float(math.atan2(A[2][0, 2], A[2][0, 0]))  # frame 3's placement turns about y by this
         self.D = float(t[1][1] + t[2][1] + t[3][1] + t[4][1])  # offsets along n, in frames 1-4
-        self.s2 = float(t[1][1])
         # the arm's plane, in frame 2 before q2: upper arm t3 (x, z), forearm A3 t4 (x, z), as lengths and
         # angles from z about y
         self.upper_arm_len = float(math.hypot(t[2][0], t[2][2]))
@@ -78,7 +143,8 @@ class UrIk:
         self.t5 = t[4].copy()
         self.d6 = float(t[5][2])
         self.tool = m.frames[robot.ee_frame_id].placement.copy()
-        self._data = m.createData()
+        self._chain = dls_kernel.chain_arrays(m, robot.ee_frame_id)
+        self.solve(robot.ee_placement(self._mid), self._mid)  # compiled (or loaded from numba's cache) now
 
     @classmethod
     def for_arm(cls, robot: ArmModel, lower: np.ndarray, upper: np.ndarray) -> Optional["UrIk"]:
@@ -103,66 +169,19 @@ class UrIk:
         """All closed-form solutions, ``[M, 6]`` (angles in (-pi, pi], not yet limit-checked); empty at
         the wrist singularity or out of reach."""
         t6 = target * self.tool.inverse()  # frame 6
-        r6, o6 = t6.rotation, t6.translation
-        y6 = r6[:, 1]
-        w = o6 - self.o1
-        r = math.hypot(w[0], w[1])
-        if r < abs(self.D) or r < 1e-12:
-            return np.zeros((0, 6))
-        out = []
-        base, spread = math.atan2(-w[0], w[1]), math.acos(self.D / r)  # -sin q1 wx + cos q1 wy = D
-        for q1 in (base + spread, base - spread):
-            r1 = _rz(q1)
-            n = r1[:, 1]
-            b = r1 @ self.A2  # frame 2 before q2
-            m = b @ self.A4  # frame 4 = m Ry(theta), theta = q2 + q3 + q4 + alpha3
-            c5 = float(np.clip(n @ y6, -1.0, 1.0))
-            for q5 in (math.acos(c5), -math.acos(c5)):
-                s5 = math.sin(q5)
-                if abs(s5) < SINGULAR:
-                    return np.zeros((0, 6))
-                g = m.T @ r6  # = Ry(theta) Rz(q5) Ry(q6)
-                theta = math.atan2(g[2, 1] / s5, -g[0, 1] / s5)
-                q6 = math.atan2(g[1, 2] / s5, g[1, 0] / s5)
-                r4 = m @ _ry(theta)
-                o4 = o6 - self.d6 * r4[:, 2] - r4 @ self.t5  # joint 5's origin, then joint 4's
-                u = b.T @ (o4 - self.o1) - np.array([0.0, self.s2, 0.0])  # joint 2 -> joint 4, frame 2 axes
-                u_x, u_z = float(u[0]), float(u[2])
-                l1, l2, a1 = self.upper_arm_len, self.forearm_len, self.upper_arm_angle
-                c3 = (u_x * u_x + u_z * u_z - l1 * l1 - l2 * l2) / (2.0 * l1 * l2)
-                if abs(c3) > 1.0:
-                    continue
-                for e in (math.acos(c3), -math.acos(c3)):  # the elbow's angle between the two links
-                    q2 = math.atan2(u_x, u_z) - math.atan2(l2 * math.sin(e), l1 + l2 * math.cos(e)) - a1
-                    q3 = e + a1 - self.forearm_angle
-                    q4 = theta - q2 - q3 - self.alpha3
-                    out.append((q1, q2, q3, q4, q5, q6))
-        if not out:
-            return np.zeros((0, 6))
-        return (np.asarray(out) + math.pi) % (2 * math.pi) - math.pi
+        return _solutions(t6.rotation, t6.translation, self.o1, self.D, self.A2, self.A4, self.alpha3,
+                          self.upper_arm_len, self.forearm_len, self.upper_arm_angle, self.forearm_angle, self.t5,
+                          self.d6)
 
     def solve(self, target: pin.SE3, reference: np.ndarray, tolerance: tuple[float, float] = (1e-4, 1e-3)
               ) -> Optional[tuple[np.ndarray, float, float]]:
         """``(q, position error, rotation error)``: the solution inside the limits nearest ``reference``
         (each multi-turn joint at its turn nearest the reference; a small mid-range preference), checked by
         forward kinematics against ``tolerance``; None if there is none."""
-        reference = np.asarray(reference, float)
-        candidates = self.solutions(target)
-        if not len(candidates):
-            return None
-        two_pi = 2.0 * math.pi
-        turns = candidates[:, :, None] + two_pi * np.array([-1.0, 0.0, 1.0])  # [M, 6, 3]
-        inside = (turns >= self.lower[:, None]) & (turns <= self.upper[:, None])
-        gap = np.where(inside, np.abs(turns - reference[:, None]), np.inf)
-        pick = np.argmin(gap, axis=2)
-        q = np.take_along_axis(turns, pick[:, :, None], axis=2)[:, :, 0]
-        valid = np.isfinite(np.take_along_axis(gap, pick[:, :, None], axis=2)[:, :, 0]).all(axis=1)
-        q = q[valid]
-        cost = np.sum((q - reference) ** 2, axis=1) + MID_WEIGHT * np.sum(((q - self._mid) / self._half) ** 2, axis=1)
-        for i in np.argsort(cost):
-            current = self.robot.ee_placement(q[i], self._data)
-            pos_err = float(np.linalg.norm(target.translation - current.translation))
-            rot_err = float(np.linalg.norm(pin.log6(current.actInv(target)).vector[3:]))
+        candidates = _nearest(self.solutions(target), self.lower, self.upper, np.asarray(reference, float),
+                              self._mid, self._half)
+        for q in candidates:
+            pos_err, rot_err = dls_kernel.errors(*self._chain, q, target.rotation, target.translation)
             if pos_err <= tolerance[0] and rot_err <= tolerance[1]:
-                return q[i], pos_err, rot_err
+                return q, pos_err, rot_err
         return None
