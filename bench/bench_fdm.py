@@ -429,7 +429,8 @@ def stepwise_gap(dyn: FDMDynamics, state: NavState, hmap: HeightMap, samples: in
         "position": float((step.poses[..., :2] - ref.poses[..., :2]).abs().max()),
         "yaw": float(dyaw.abs().max()),
         "risk": float((step.risk - ref.risk).abs().max()),
-        "uncertainty": float((step.uncertainty - ref.uncertainty).abs().max()),
+        # a single member has no spread: the model reports none, the stepwise rollout zeros
+        "uncertainty": float((step.uncertainty - (0.0 if ref.uncertainty is None else ref.uncertainty)).abs().max()),
     }
 
 

@@ -29,5 +29,9 @@ $PIP install -q -c scripts/constraints.txt "torch==2.13.0"
 # the versions the project's figures were made with (see the file)
 $PIP install -q -c scripts/constraints.txt -e ".[ros,dev]"
 VENV="$VENV" bash scripts/build_interfaces.sh
+# the feasibility checker's compiled kernels (numba caches them next to the code): about 40 s once, so the
+# first checker a node or a test builds afterwards takes a second
+"$VENV/bin/python" -c "from morobot.feasibility import FeasibilityChecker as C, FeasibilityConfig as F
+for arm in ('panda', 'ur5'): C(F(robot=arm))"
 touch "$stamp"
 echo "[setup] ready: $VENV"

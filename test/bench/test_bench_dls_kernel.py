@@ -12,8 +12,9 @@ from morobot.feasibility import FeasibilityChecker, FeasibilityConfig
 
 
 def test_bench_dls_kernel_runs_and_the_two_attempts_agree():
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_dls_kernel.py"), "--poses", "15", "--repeats", "1"],
-                         capture_output=True, text=True, timeout=300)
+    script = ROOT / "bench" / "bench_dls_kernel.py"
+    out = subprocess.run([sys.executable, str(script), "--poses", "15", "--repeats", "1"], capture_output=True,
+                         text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("panda: 15 reachable poses")
