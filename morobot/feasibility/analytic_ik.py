@@ -141,37 +141,6 @@ def _solutions(rot, trans, q7, rotations, offsets, shoulder, sigma, g, k, p, q, 
     return np.concatenate((out[0][valid], out[1][valid]))
 
 
-@numba.njit(cache=True, nogil=True)
-def _nearest(solutions, lower, upper, reference, mid, half, count):
-    """Up to ``count`` of the ``solutions`` inside the limits (each joint moved by a whole turn into them where
-    that helps), cheapest first: the squared distance to ``reference`` plus the mid-range preference."""
-    two_pi = 2.0 * math.pi
-    inside = np.empty_like(solutions)
-    cost = np.empty(solutions.shape[0])
-    m = 0
-    for i in range(solutions.shape[0]):
-        ok = True
-        c = 0.0
-        e = 0.0
-        for j in range(solutions.shape[1]):
-            x = solutions[i, j]
-            if x < lower[j]:
-                x += two_pi
-            elif x > upper[j]:
-                x -= two_pi
-            if x < lower[j] or x > upper[j]:
-                ok = False
-                break
-            inside[m, j] = x
-            c += (x - reference[j]) ** 2
-            e += ((x - mid[j]) / half[j]) ** 2
-        if ok:
-            cost[m] = c + MID_WEIGHT * e
-            m += 1
-    order = np.argsort(cost[:m])[:count]
-    return inside[order]
-
-
 class AnalyticIk:
     """Closed-form IK of an :class:`ArmModel` whose chain has the Panda's structure.
 
@@ -246,7 +215,9 @@ class AnalyticIk:
         """``(q, position error, rotation error)`` of the cheapest valid solution over the ``q7`` values;
         None if there is none."""
         # the best few: one normally passes the forward-kinematics check at once
-        for q in _nearest(self.solutions(target, q7), self.lower, self.upper, reference, self._mid, self._half, 4):
+        ranked = dls_kernel.rank_solutions(self.solutions(target, q7), self.lower, self.upper, reference, self._mid,
+                                           self._half, MID_WEIGHT)
+        for q in ranked[:4]:
             pos_err, rot_err = dls_kernel.errors(*self._chain, q, target.rotation, target.translation)
             if pos_err <= tolerance[0] and rot_err <= tolerance[1]:
                 return q, pos_err, rot_err

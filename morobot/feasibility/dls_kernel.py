@@ -397,3 +397,34 @@ def nearest_turn(q, reference, turn, lower, upper):
             if lower[j] <= shifted <= upper[j]:
                 out[j] = shifted
     return out
+
+
+@_jit
+def rank_solutions(candidates, lower, upper, reference, mid, half, mid_weight):
+    """Closed-form solutions (rows) inside the limits, cheapest first. Each joint takes its value, or the value
+    a whole turn away, that lies inside the limits and nearest ``reference`` (rows where a joint has none are
+    dropped). The cost is the squared distance to ``reference`` plus ``mid_weight`` times the squared distance
+    from mid-range in units of the half range (``mid``, ``half``)."""
+    two_pi = 2.0 * math.pi
+    q = np.empty_like(candidates)
+    cost = np.empty(candidates.shape[0])
+    m = 0
+    for i in range(candidates.shape[0]):
+        ok = True
+        for j in range(candidates.shape[1]):
+            best, gap = 0.0, math.inf
+            for turn in (-1.0, 0.0, 1.0):
+                x = candidates[i, j] + two_pi * turn
+                if lower[j] <= x <= upper[j] and abs(x - reference[j]) < gap:
+                    best, gap = x, abs(x - reference[j])
+            if gap == math.inf:
+                ok = False
+                break
+            q[m, j] = best
+        if ok:
+            c = 0.0
+            for j in range(candidates.shape[1]):
+                c += (q[m, j] - reference[j]) ** 2 + mid_weight * ((q[m, j] - mid[j]) / half[j]) ** 2
+            cost[m] = c
+            m += 1
+    return q[:m][np.argsort(cost[:m])]

@@ -83,35 +83,6 @@ def _solutions(r6, o6, o1, d, a2, a4, alpha3, l1, l2, a1, forearm_angle, t5, d6)
     return out[:count]
 
 
-@numba.njit(cache=True, nogil=True)
-def _nearest(candidates, lower, upper, reference, mid, half):
-    """The candidates with each joint at its turn (-2 pi, 0, +2 pi) nearest ``reference`` inside the limits,
-    those where every joint has one, cheapest first (squared distance plus the mid-range preference)."""
-    two_pi = 2.0 * math.pi
-    q = np.empty_like(candidates)
-    cost = np.empty(candidates.shape[0])
-    m = 0
-    for i in range(candidates.shape[0]):
-        ok = True
-        for j in range(candidates.shape[1]):
-            best, gap = 0.0, math.inf
-            for turn in (-1.0, 0.0, 1.0):
-                x = candidates[i, j] + two_pi * turn
-                if lower[j] <= x <= upper[j] and abs(x - reference[j]) < gap:
-                    best, gap = x, abs(x - reference[j])
-            if gap == math.inf:
-                ok = False
-                break
-            q[m, j] = best
-        if ok:
-            c = 0.0
-            for j in range(candidates.shape[1]):
-                c += (q[m, j] - reference[j]) ** 2 + MID_WEIGHT * ((q[m, j] - mid[j]) / half[j]) ** 2
-            cost[m] = c
-            m += 1
-    return q[:m][np.argsort(cost[:m])]
-
-
 class UrIk:
     """Closed-form IK of an :class:`ArmModel` with the UR structure; use :meth:`for_arm`.
 
@@ -178,8 +149,8 @@ class UrIk:
         """``(q, position error, rotation error)``: the solution inside the limits nearest ``reference``
         (each multi-turn joint at its turn nearest the reference; a small mid-range preference), checked by
         forward kinematics against ``tolerance``; None if there is none."""
-        candidates = _nearest(self.solutions(target), self.lower, self.upper, np.asarray(reference, float),
-                              self._mid, self._half)
+        candidates = dls_kernel.rank_solutions(self.solutions(target), self.lower, self.upper,
+                                               np.asarray(reference, float), self._mid, self._half, MID_WEIGHT)
         for q in candidates:
             pos_err, rot_err = dls_kernel.errors(*self._chain, q, target.rotation, target.translation)
             if pos_err <= tolerance[0] and rot_err <= tolerance[1]:
