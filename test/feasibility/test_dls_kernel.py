@@ -138,3 +138,19 @@ def test_an_attempt_reports_the_errors_of_the_configuration_it_returns(models):
                                                           settings, 40, 5, False, True, True)
     assert not ok and its <= 40 and np.all(q_out >= lower) and np.all(q_out <= upper)
     assert (pos_err, rot_err) == pytest.approx(tool_errors(q_out, far), abs=1e-12)
+
+
+def test_closed_form_solutions_are_ranked_inside_the_limits():
+    lower, upper = np.array([-3.0, -1.0]), np.array([3.0, 1.0])
+    mid, half = np.zeros(2), np.array([3.0, 1.0])
+    reference = np.array([2.0, 0.0])
+    candidates = np.array([[2.5 - 2 * math.pi, 0.5],  # joint 1 a turn below its limit: moved up a turn
+                           [0.0, 1.5],  # joint 2 outside its limits, no turn brings it in: dropped
+                           [2.0, 0.1],  # nearest the reference
+                           [-2.9, 0.0]])  # inside, far from the reference
+    ranked = dls_kernel.rank_solutions(candidates, lower, upper, reference, mid, half, 1e-3)
+    np.testing.assert_allclose(ranked, [[2.0, 0.1], [2.5, 0.5], [-2.9, 0.0]])
+    # with a range above a turn (the UR's +-2 pi) the turn nearest the reference is taken
+    wide = dls_kernel.rank_solutions(np.array([[-1.0]]), np.array([-2 * math.pi]), np.array([2 * math.pi]),
+                                     np.array([4.0]), np.zeros(1), np.array([2 * math.pi]), 1e-3)
+    np.testing.assert_allclose(wide, [[2 * math.pi - 1.0]])
