@@ -9,8 +9,8 @@ Targets farther from the (fixed) joint-1 origin than the arm's reach bound are r
 iterating. Each attempt runs as one compiled call (:func:`morobot.feasibility.dls_kernel.attempt`); this
 module decides which starts to try. Each iteration takes ``dq = J^T (J J^T + lambda^2 I)^-1 e`` with
 ``e = log6(T^-1 T_target)`` and the frame-local Jacobian, scales ``dq`` so that no joint moves more than
-``max_step``, and projects the result into the (margin-tightened) joint limits. A joint already at a limit that ``dq`` pushes
-further is **held** (its Jacobian column zeroed, the step solved again with the others,
+``max_step``, and projects the result into the (margin-tightened) joint limits. A joint already at a limit
+that ``dq`` pushes further is **held** (its Jacobian column zeroed, the step solved again with the others,
 ``hold_limits``): a redundant arm then slides along the limit instead of crawling or stalling against
 it, which ended most warm starts that failed along smooth streams. An attempt ends early when the projected
 step vanishes (stuck at a limit or at the closest reachable pose) or when its error has stopped
