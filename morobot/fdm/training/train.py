@@ -271,8 +271,9 @@ def train(args: TrainArgs) -> dict[str, Any]:
         print(f"[train] warning: training on incomplete data in {args.data_dir}", file=sys.stderr)
     split = split_worlds(manifest, args.val_fraction, args.test_fraction, args.split_seed)
     inherited: set[str] = set()
-    if args.init_from:  # its worlds are not held out for a model fine-tuned from it (also on --resume: same split)
-        init_meta = read_payload(args.init_from, map_location="cpu")["meta"]
+    init = read_payload(args.init_from, map_location="cpu") if args.init_from else None
+    if init is not None:  # its worlds are not held out for a model fine-tuned from it (also on --resume: same split)
+        init_meta = init["meta"]
         inherited = seen_worlds(init_meta)
         split, moved = train_on_seen(split, seen_worlds(init_meta, ("train",)), inherited)
         if moved:
@@ -293,8 +294,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start_epoch, best = 0, math.inf
 
-    if args.init_from and not args.resume:
-        init = read_payload(args.init_from, map_location="cpu")
+    if init is not None and not args.resume:
         if init["config"] != config.to_dict():
             raise CheckpointError(f"--init-from {args.init_from} has another model config than this run")
         model.load_state_dict(init["state_dict"], strict=True)  # weights and its normalisation
