@@ -174,7 +174,7 @@ class AnalyticIk:
             raise ValueError(f"q7_step must be positive, got {q7_step}")
         count = max(2, int(math.ceil((self.upper[6] - self.lower[6]) / q7_step)) + 1)
         self._q7_grid = np.linspace(self.lower[6], self.upper[6], count)
-        self._chain = dls_kernel.chain_arrays(m, robot.ee_frame_id)
+        self._chain = robot.chain
         self.robot = robot
         self._rotations, self._offsets = np.array(self.A), np.array(self.t)
         self.solve(robot.ee_placement(0.5 * (self.lower + self.upper)), self._mid)  # compiled (or cached) now

@@ -114,7 +114,7 @@ class SingularityCheck:
         self.warning = warning
         self.wrist_cos = math.cos(wrist_angle)
         self._wrist_names = " and ".join(robot.joint_names[i] for i in robot.wrist_axes)
-        self._chain = dls_kernel.chain_arrays(robot.model, robot.ee_frame_id)
+        self._chain = robot.chain
         self._wrist = tuple(robot.wrist_axes) if robot.wrist_axes else (-1, -1)
         self.evaluate(robot.ready_pose)  # compiled (or loaded from numba's cache) now, not at the first frame
 

@@ -107,7 +107,7 @@ class DlsIk:
         self.lower = robot.lower if lower is None else np.asarray(lower, float)
         self.upper = robot.upper if upper is None else np.asarray(upper, float)
         self._data = robot.model.createData()
-        self._chain = dls_kernel.chain_arrays(robot.model, robot.ee_frame_id)
+        self._chain = robot.chain
         self._rng = np.random.default_rng(config.seed)
         model = robot.model
         # Joint 1's origin does not move; by the triangle inequality no TCP position is farther

@@ -11,6 +11,7 @@ pairs of links on different joints, minus the SRDF's ``disable_collisions``.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import coal
@@ -18,6 +19,7 @@ import numpy as np
 import pinocchio as pin
 
 from morobot import paths
+from morobot.feasibility.dls_kernel import Chain, chain_arrays
 from morobot.robots import ACCELERATION_RAMP, ARMS, PANDA_ARM_JOINTS, PANDA_FINGER_JOINTS, ArmDescription
 
 ARM_JOINTS = PANDA_ARM_JOINTS
@@ -170,6 +172,11 @@ class ArmModel:
         convex.addAllCollisionPairs()
         pin.removeCollisionPairs(self.model, convex, str(self.srdf_path))
         return convex
+
+    @cached_property
+    def chain(self) -> Chain:
+        """The joints up to the end-effector frame as the compiled kernels take them (built once)."""
+        return chain_arrays(self.model, self.ee_frame_id)
 
     @property
     def joint_names(self) -> tuple[str, ...]:

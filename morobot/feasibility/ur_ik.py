@@ -114,7 +114,7 @@ class UrIk:
         self.t5 = t[4].copy()
         self.d6 = float(t[5][2])
         self.tool = m.frames[robot.ee_frame_id].placement.copy()
-        self._chain = dls_kernel.chain_arrays(m, robot.ee_frame_id)
+        self._chain = robot.chain
         self.solve(robot.ee_placement(self._mid), self._mid)  # compiled (or loaded from numba's cache) now
 
     @classmethod
