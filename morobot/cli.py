@@ -6,6 +6,7 @@
     morobot goal X Y [YAW] [--frame F]          send a goal, follow it until reached (Ctrl-C cancels)
 
     morobot collect --out data/fdm ...          collect FDM training data in simulation
+    morobot collect-nav --out data/nav ...      the same from the planner's closed loop (legged robot)
     morobot merge-data --out DIR SRC...         merge data directories (e.g. old data + new worlds)
     morobot convert-bag BAG... --out DIR        turn rosbag2 recordings into the same dataset format
     morobot train {fdm,korr,locomotion} ...     train a learned model
@@ -136,6 +137,8 @@ COMMANDS = (
     Command(("goal",), "morobot.ros.goal_client:main",
             "send a navigation goal and print its progress until reached (Ctrl-C cancels it)"),
     Command(("collect",), "morobot.fdm.data.collect:main", "collect FDM training data in simulation (parallel, sharded)"),
+    Command(("collect-nav",), "morobot.evaluation.onpolicy:main",
+            "collect FDM training data from the planner's own closed loop on the legged robot"),
     Command(("merge-data",), "morobot.fdm.data.merge:main", "merge FDM data directories into one (hard links, new manifest)"),
     Command(("convert-bag",), "morobot.fdm.data.rosbag:main",
             "convert rosbag2 recordings of a robot into the FDM dataset format"),

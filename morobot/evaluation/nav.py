@@ -270,6 +270,26 @@ def _record(scenario: Scenario, planner: PlannerSpec, mode: str, world: Any, t: 
 
 
 # ---------------------------------------------------------------------------------------- lockstep
+class LockstepProbe:
+    """What :meth:`LockstepRunner.run` tells an observer of a run (the base class observes nothing).
+
+    ``step`` follows every physics step from the first one (before the goal is sent); ``cycle`` comes at
+    every planning cycle once the goal is sent, before the planner runs; ``command`` receives the command
+    the planner releases and returns the one sent to the robot.
+    """
+
+    def step(self, sim: Any, state: Any, mapper: Any) -> bool:
+        """After a physics step; True ends the run."""
+        return False
+
+    def cycle(self, sim: Any, state: Any, mapper: Any) -> None:
+        """At a planning cycle, before the plan."""
+
+    def command(self, command: np.ndarray) -> np.ndarray:
+        """The command to send instead of the planner's ``command``."""
+        return command
+
+
 @dataclass
 class LockstepRunner:
     """Runs scenarios in lock-step with one planner (see the module docstring).
@@ -310,8 +330,13 @@ class LockstepRunner:
             {**p.planner, "dynamics": self.planner.name, "fdm_checkpoint": self.planner.checkpoint or ""},
             self.device)
 
-    def run(self, scenario: Scenario) -> dict[str, Any]:
+    def run(self, scenario: Scenario, probe: Optional["LockstepProbe"] = None) -> dict[str, Any]:
         """Drive one scenario to its outcome.
+
+        Args:
+            scenario: the scenario.
+            probe: watches the run (:class:`LockstepProbe`): every physics step, every planning cycle and
+                the command sent; it may end the run (e.g. an FDM recorder at a failure).
 
         Returns:
             The scenario record (see :mod:`morobot.evaluation.metrics` for the outcome rules);
@@ -383,6 +408,8 @@ class LockstepRunner:
                                   float(st.position[2]), st.gravity, now, linear=np.asarray(st.linear_velocity),
                                   angular=np.asarray(st.angular_velocity)), now)
             contacts.update(sim.data, now, self.step)
+            if probe is not None and probe.step(sim, st, mapper):
+                break
             if goal_t is not None:
                 ts.append(now - goal_t)
                 poses.append((float(st.position[0]), float(st.position[1]), float(st.yaw)))
@@ -415,6 +442,8 @@ class LockstepRunner:
             elapsed = now - goal_t
             if k % self.plan_every == 0:
                 dist = math.hypot(goal[0] - st.position[0], goal[1] - st.position[1])
+                if probe is not None:
+                    probe.cycle(sim, st, mapper)
                 t0 = time.perf_counter()
                 d = ctl.cycle(now)
                 if d.code == "goal_reached":
@@ -429,7 +458,8 @@ class LockstepRunner:
                     phase["planning"] += cycle_ms[-1] * 1e-3
                 blocked_marks += d.marked is not None
                 risk_stops += d.code == "risk_stop"
-                sim.set_command(ctl.release(d, now).command, stamp=now)
+                command = ctl.release(d, now).command
+                sim.set_command(command if probe is None else probe.command(command), stamp=now)
                 # the stuck rule of metrics.classify, evaluated online to end hopeless runs early
                 best = min(dist, best_d[-1]) if best_d else dist
                 best_t.append(elapsed)

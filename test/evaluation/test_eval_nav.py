@@ -278,6 +278,39 @@ def test_lockstep_is_deterministic(flat_run):
     assert again["time_to_goal"] == rec["time_to_goal"]
 
 
+def test_a_probe_sees_every_step_and_cycle_and_can_end_the_run(flat_run):
+    from morobot.evaluation.nav import LockstepProbe
+
+    runner, sc, rec = flat_run
+
+    class Counting(LockstepProbe):
+        steps = cycles = commands = 0
+
+        def step(self, sim, state, mapper):
+            self.steps += 1
+            return False
+
+        def cycle(self, sim, state, mapper):
+            self.cycles += 1
+
+        def command(self, command):
+            self.commands += 1
+            return command
+
+    probe = Counting()
+    again = runner.run(sc, probe)
+    assert again["trajectory"] == rec["trajectory"]  # a probe that changes nothing changes nothing
+    assert probe.commands == probe.cycles - 1 == rec["planner_cycles"]  # the last cycle: the goal, no command
+    assert probe.steps * runner.step >= rec["time_to_goal"]
+
+    class Stopping(LockstepProbe):
+        def command(self, command):
+            return 0.0 * command  # a probe's command is what the robot gets
+
+    still = runner.run(sc, Stopping())
+    assert not still["success"] and np.hypot(*np.subtract(still["trajectory"][-1][1:3], sc.start[:2])) < 0.1
+
+
 def test_lockstep_workers_as_ray_tasks_give_the_same_records(flat_run, tmp_path):
     """Two lock-step workers on a local Ray instance: the same record as in this process (deterministic)."""
     from morobot.evaluation.nav import evaluate

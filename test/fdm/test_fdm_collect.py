@@ -213,12 +213,12 @@ def test_collect_on_the_legged_robot(tmp_path):
 
 
 def test_legged_contacts_count_obstacles_and_the_base_not_legs_on_the_ground():
-    from morobot.fdm.data.collect import _Contacts
+    from morobot.fdm.data.collect import FailureContacts
     from morobot.locomotion.sim import LeggedAnymalSim
     from morobot.sim.worlds import make_world
 
     sim = LeggedAnymalSim(make_world("flat", 0, size=(8.0, 8.0)))
-    contacts = _Contacts(sim)
+    contacts = FailureContacts(sim)
     sim.reset((0.0, 0.0, 0.0))
     for _ in range(50):
         sim.advance(0.02)

@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -205,7 +205,7 @@ def _relative(start: np.ndarray, pose: np.ndarray) -> np.ndarray:
     return np.array([c * dx + s * dy, -s * dx + c * dy, dyaw])
 
 
-class _Contacts:
+class FailureContacts:
     """Largest normal force of a contact that counts as a collision.
 
     The rigid-body robot: any contact between its body and the world. The legged robot: any part, feet
@@ -276,9 +276,25 @@ class _SensorScans:
 
     def scan(self, state: Any) -> np.ndarray:
         """Relative heights (NaN unknown) of the current map around ``state``."""
-        hmap = self.mapper.height_map(state.position[:2], state.time)
-        return sample_heights(hmap.heights.numpy(), hmap.origin, float(hmap.resolution), state.pose,
-                              float(state.position[2]), self.cfg.scan).astype(np.float32)
+        return map_scan(self.mapper, state, self.cfg.scan)
+
+
+def map_scan(mapper: Any, state: Any, scan: ScanConfig) -> np.ndarray:
+    """The scan (relative heights, NaN unknown) of an elevation mapper's current map around the robot's ``state``."""
+    hmap = mapper.height_map(state.position[:2], state.time)
+    return sample_heights(hmap.heights.numpy(), hmap.origin, float(hmap.resolution), state.pose,
+                          float(state.position[2]), scan).astype(np.float32)
+
+
+def joint_columns(sim: Any, state: Any, features: str) -> Optional[np.ndarray]:
+    """The history columns past the base ones (:func:`~morobot.fdm.history.extra_columns`) of the simulated
+    robot now, or None for a ``base`` history."""
+    if features not in JOINT_FEATURES:
+        return None
+    js = sim.joint_state()
+    targets = sim.joint_targets() if features == "legged_actions" else None
+    return extra_columns(features, state.linear_velocity, state.angular_velocity, js.positions, js.velocities,
+                         js.efforts, targets)
 
 
 def _free_starts(world: Any, cfg: CollectConfig) -> np.ndarray:
@@ -293,6 +309,73 @@ def _free_starts(world: Any, cfg: CollectConfig) -> np.ndarray:
     return np.stack((gx[ok], gy[ok]), axis=-1)
 
 
+def cut_samples(starts: dict[int, dict[str, Any]], poses: Sequence[np.ndarray], commands: np.ndarray,
+                failed_at: Optional[int], horizon: int) -> list[dict[str, Any]]:
+    """Cuts one episode into samples.
+
+    Args:
+        starts: step index -> the sample's start (``history``, ``pose``, ``z`` and, optionally, ``scan``).
+        poses: the pose at the end of each step of the episode.
+        commands: ``[steps, 3]`` the command of each step (or more: the stream beyond the episode's end).
+        failed_at: the step in which the episode failed (its last step), or None.
+        horizon: steps per sample.
+
+    Returns:
+        Per sample, the shard arrays' rows: a sample whose horizon runs past the end of an episode that did
+        not fail is dropped; after a failure the poses stay frozen at the failure pose.
+    """
+    samples = []
+    n_steps = len(poses)
+    for k, snap in starts.items():
+        if k >= n_steps or (failed_at is None and k + horizon > n_steps):
+            continue  # the episode ended (border, length, goal) before this sample's horizon
+        idx = np.minimum(np.arange(k, k + horizon), n_steps - 1)  # frozen after a failure
+        rel = np.stack([_relative(snap["pose"], poses[i]) for i in idx])
+        failed = np.zeros(horizon, dtype=np.uint8)
+        if failed_at is not None and failed_at < k + horizon:
+            failed[failed_at - k :] = 1
+        samples.append(
+            {
+                "history": snap["history"],
+                # a recorded episode has no commands past its failure: the last one is held
+                "commands": np.asarray(commands, dtype=np.float32)[np.minimum(np.arange(k, k + horizon),
+                                                                              len(commands) - 1)],
+                "poses": rel.astype(np.float32),
+                "failed": failed,
+                "start_pose": np.asarray(snap["pose"], dtype=np.float32),
+                "start_z": np.float32(snap["z"]),
+                **({"scan": snap["scan"]} if "scan" in snap else {}),
+            }
+        )
+    return samples
+
+
+def shard_arrays(samples: Sequence[dict[str, Any]], world: Any, world_id: str, kind: str,
+                 scans: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """The arrays of one world's shard (:func:`~morobot.fdm.data.dataset.write_shard`) from its samples.
+
+    ``scans`` replaces the samples' own ``scan`` rows (scans sampled from the world after the episodes).
+    """
+    xs, ys = world.cell_centres()
+    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    if scans is None:
+        scans = np.stack([s["scan"] for s in samples]).astype(np.float32)
+    return {
+        "history": np.stack([s["history"] for s in samples]),
+        "scan": scans,
+        "commands": np.stack([s["commands"] for s in samples]),
+        "poses": np.stack([s["poses"] for s in samples]),
+        "failed": np.stack([s["failed"] for s in samples]),
+        "start_pose": np.stack([s["start_pose"] for s in samples]),
+        "start_z": np.array([s["start_z"] for s in samples], dtype=np.float32),
+        "world_heights": world.elevation_at(gx, gy),
+        "world_origin": world.origin,
+        "world_resolution": world.resolution,
+        "world_id": world_id,
+        "kind": kind,
+    }
+
+
 def run_episode(
     sim: Any, world: Any, cfg: CollectConfig, rng: np.random.Generator, start: np.ndarray
 ) -> tuple[list[dict], dict]:
@@ -303,19 +386,11 @@ def run_episode(
         end (``collision``, ``fall``, ``stuck``, ``edge``, ``steps``).
     """
     substeps = int(round(cfg.dt / cfg.history_dt))
-    contacts = _Contacts(sim)
+    contacts = FailureContacts(sim)
     state = sim.reset(start)
     hist = ProprioHistory(cfg.history_length, cfg.history_dt, cfg.history_features)
 
-    def extra(state: Any) -> Optional[np.ndarray]:
-        if cfg.history_features not in JOINT_FEATURES:
-            return None
-        js = sim.joint_state()
-        targets = sim.joint_targets() if cfg.history_features == "legged_actions" else None
-        return extra_columns(cfg.history_features, state.linear_velocity, state.angular_velocity, js.positions,
-                             js.velocities, js.efforts, targets)
-
-    hist.push(state.time, np.zeros(3), state.twist, state.gravity, extra(state))
+    hist.push(state.time, np.zeros(3), state.twist, state.gravity, joint_columns(sim, state, cfg.history_features))
     sensing = _SensorScans(sim, cfg) if cfg.scan_source == "sensor" else None
     if sensing is not None:
         sensing.observe(state)
@@ -340,7 +415,7 @@ def run_episode(
         for _ in range(substeps):
             sim.set_command(cmd)
             state = sim.advance(cfg.history_dt)
-            hist.push(state.time, cmd, state.twist, state.gravity, extra(state))
+            hist.push(state.time, cmd, state.twist, state.gravity, joint_columns(sim, state, cfg.history_features))
             if sensing is not None:
                 sensing.observe(state)
             force = contacts.max_force()
@@ -360,27 +435,7 @@ def run_episode(
             stats["edge"] += 1
             poses.pop()  # the step that reached the border is not a valid outcome
             break
-    samples = []
-    n_steps = len(poses)
-    for k, snap in starts.items():
-        if failed_at is None and k + cfg.horizon > n_steps:
-            continue  # the episode ended (border, length) before this sample's horizon
-        idx = np.minimum(np.arange(k, k + cfg.horizon), n_steps - 1)  # frozen after a failure
-        rel = np.stack([_relative(snap["pose"], poses[i]) for i in idx])
-        failed = np.zeros(cfg.horizon, dtype=np.uint8)
-        if failed_at is not None and failed_at < k + cfg.horizon:
-            failed[failed_at - k :] = 1
-        samples.append(
-            {
-                "history": snap["history"],
-                "commands": stream[k : k + cfg.horizon].astype(np.float32),
-                "poses": rel.astype(np.float32),
-                "failed": failed,
-                "start_pose": snap["pose"].astype(np.float32),
-                "start_z": np.float32(snap["z"]),
-                **({"scan": snap["scan"]} if "scan" in snap else {}),
-            }
-        )
+    samples = cut_samples(starts, poses, stream, failed_at, cfg.horizon)
     return samples, stats
 
 
@@ -428,11 +483,10 @@ def collect_world(task: tuple[str, int, int, dict]) -> Optional[dict[str, Any]]:
     samples = samples[: cfg.samples_per_world]
     if not samples:
         return None
-    start_pose = np.stack([s["start_pose"] for s in samples])
-    start_z = np.array([s["start_z"] for s in samples], dtype=np.float32)
-    if cfg.scan_source == "sensor":
-        scans = np.stack([s["scan"] for s in samples]).astype(np.float32)
-    else:
+    scans = None
+    if cfg.scan_source != "sensor":
+        start_pose = np.stack([s["start_pose"] for s in samples])
+        start_z = np.array([s["start_z"] for s in samples], dtype=np.float32)
         scans = scan_from_world(world, start_pose, start_z, cfg.scan)
         scans = corrupt(
             scans,
@@ -444,22 +498,7 @@ def collect_world(task: tuple[str, int, int, dict]) -> Optional[dict[str, Any]]:
             yaw=start_pose[:, 2],
             window_prob=cfg.scan_window_prob,
         )
-    xs, ys = world.cell_centres()
-    gx, gy = np.meshgrid(xs, ys, indexing="ij")
-    arrays = {
-        "history": np.stack([s["history"] for s in samples]),
-        "scan": scans,
-        "commands": np.stack([s["commands"] for s in samples]),
-        "poses": np.stack([s["poses"] for s in samples]),
-        "failed": np.stack([s["failed"] for s in samples]),
-        "start_pose": start_pose,
-        "start_z": start_z,
-        "world_heights": world.elevation_at(gx, gy),
-        "world_origin": world.origin,
-        "world_resolution": world.resolution,
-        "world_id": world_id,
-        "kind": kind,
-    }
+    arrays = shard_arrays(samples, world, world_id, kind, scans)
     entry = write_shard(cfg.out_dir, world_id, arrays, cfg.spec)
     entry["stats"] = totals
     return entry
@@ -480,17 +519,44 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
     Raises:
         ValueError: on bad parameters, or an existing manifest without ``resume``.
     """
-    from tqdm import tqdm
-
     cfg.validate()
-    root = Path(cfg.out_dir)
-    spec = cfg.spec
     meta = {"source": "morobot.locomotion.sim" if cfg.robot == "legged" else "morobot.sim.anymal",
             "config": _config_dict(cfg)}
+    cfg_dict = _config_dict(cfg)
+    tasks = [(f"{kind}-{seed:05d}", (kind, seed, cfg.seed, cfg_dict)) for kind, seed in _tasks(cfg)]
+    return collect_shards(cfg.out_dir, cfg.spec, meta, tasks, collect_world, workers=cfg.workers,
+                          backend=cfg.backend, ray_address=cfg.ray_address, resume=cfg.resume, progress=cfg.progress)
+
+
+def collect_shards(out_dir: str | Path, spec: DataSpec, meta: dict[str, Any], tasks: Sequence[tuple[str, Any]],
+                   worker: Callable[[Any], Optional[dict[str, Any]]], workers: int = 2, backend: str = "ray",
+                   ray_address: str = "", resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Runs one worker task per world and keeps the data directory's manifest up to date.
+
+    Args:
+        out_dir: data directory.
+        spec: the data spec every shard follows.
+        meta: the manifest's ``meta`` (``seconds`` is added: collection time, over resumed runs too).
+        tasks: ``(world_id, task)``; ``worker(task)`` writes that world's shard and returns its manifest
+            entry (None: no samples). Worlds already in the directory are skipped.
+        worker: a picklable function (it runs in worker processes or Ray tasks).
+        workers, backend, ray_address: see :func:`morobot.parallel.run_tasks`.
+        resume: continue in a directory that holds data (otherwise that is an error).
+        progress: show a progress bar.
+
+    Returns:
+        The final manifest; ``complete`` only when every task finished.
+
+    Raises:
+        ValueError: an existing data directory without ``resume``, or one with another data spec.
+    """
+    from tqdm import tqdm
+
+    root = Path(out_dir)
     entries: list[dict] = []
     spent = 0.0  # collection seconds of earlier (resumed) runs, as their last manifest recorded them
     if (root / "manifest.json").exists() or (root / "shards").exists():
-        if not cfg.resume:
+        if not resume:
             raise ValueError(f"{root} already holds data; pass --resume to continue or choose another --out")
         old = read_manifest(root) if (root / "manifest.json").exists() else None
         if old is not None and old["spec"] != spec.to_dict():
@@ -502,16 +568,14 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
             if stats.get(e["world_id"]):
                 e["stats"] = stats[e["world_id"]]
     done = {e["world_id"] for e in entries}
-    todo = [(kind, seed) for kind, seed in _tasks(cfg) if f"{kind}-{seed:05d}" not in done]
-    cfg_dict = _config_dict(cfg)
-    tasks = [(kind, seed, cfg.seed, cfg_dict) for kind, seed in todo]
+    todo = [task for world_id, task in tasks if world_id not in done]
     t0 = time.time()
-    meta["seconds"] = round(spent, 1)  # the sum over this run and the resumed ones, kept up to date per world
+    meta = {**meta, "seconds": round(spent, 1)}  # the sum over this run and the resumed ones, kept up to date
     manifest = write_manifest(root, spec, entries, meta, complete=False)
-    bar = tqdm(total=len(tasks), desc="worlds", disable=not cfg.progress)
+    bar = tqdm(total=len(todo), desc="worlds", disable=not progress)
     finished = 0
     # no orphans writing shards: local workers die with this process
-    results = run_tasks(collect_world, tasks, cfg.workers, cfg.backend, cfg.ray_address, initializer=die_with_parent)
+    results = run_tasks(worker, todo, workers, backend, ray_address, initializer=die_with_parent)
     try:
         for entry in results:
             bar.update(1)
@@ -526,7 +590,7 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
         bar.close()
         results.close()  # stops the workers (Ray tasks cancelled, the pool terminated)
     meta["seconds"] = round(spent + time.time() - t0, 1)
-    return write_manifest(root, spec, entries, meta, complete=finished == len(tasks))
+    return write_manifest(root, spec, entries, meta, complete=finished == len(todo))
 
 
 def _config_dict(cfg: CollectConfig) -> dict[str, Any]:
