@@ -128,7 +128,7 @@ _WORKER: dict[str, Any] = {}
 def record_scenario(task: tuple) -> Optional[dict[str, Any]]:
     """Runs one scenario with the recorder and writes its shard (in a worker); returns the manifest entry."""
     scenario, planner, params_file, cfg_dict, noise, seed, threads = task
-    cfg = _config(cfg_dict)
+    cfg = CollectConfig.from_dict(cfg_dict)
     key = (planner, params_file, threads)
     if _WORKER.get("key") != key:
         import torch
@@ -155,14 +155,6 @@ def shard_name(scenario: Scenario, planner: PlannerSpec, seed: int) -> str:
     return f"nav-{planner.name}-{scenario.mix}-{scenario.index:03d}-s{int(seed)}"
 
 
-def _config(cfg_dict: dict[str, Any]) -> CollectConfig:
-    from morobot.fdm.data.commands import CommandLimits
-    from morobot.fdm.heightscan import ScanConfig
-
-    nested = {"scan": ScanConfig(**cfg_dict["scan"]), "limits": CommandLimits(**cfg_dict["limits"])}
-    return CollectConfig(**{**cfg_dict, **nested})
-
-
 def collect_nav(scenarios: Sequence[Scenario], planner: PlannerSpec, cfg: CollectConfig, noise: float = 0.0,
                 params_file: str = "", threads: int = 1) -> dict[str, Any]:
     """Records every scenario with ``planner`` into ``cfg.out_dir``; returns the final manifest.
@@ -177,8 +169,7 @@ def collect_nav(scenarios: Sequence[Scenario], planner: PlannerSpec, cfg: Collec
     cfg.validate()
     if not (math.isfinite(noise) and noise >= 0.0):
         raise ValueError(f"noise must be >= 0, got {noise}")
-    cfg_dict = asdict(cfg)
-    cfg_dict["kinds"], cfg_dict["world_size"] = list(cfg.kinds), list(cfg.world_size)
+    cfg_dict = cfg.to_dict()
     meta = {"source": "morobot.evaluation.onpolicy", "planner": asdict(planner), "noise": noise,
             "scenario_seed": cfg.seed, "mixes": sorted({s.mix for s in scenarios}), "config": cfg_dict,
             "params_file": params_file}

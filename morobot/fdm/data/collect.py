@@ -184,6 +184,19 @@ class CollectConfig:
         if not (math.isfinite(self.points_period) and self.points_period > 0):
             raise ValueError(f"points_period must be positive, got {self.points_period}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (lists for tuples): the manifest's record of the run and what workers receive."""
+        out = asdict(self)
+        out["kinds"] = list(self.kinds)
+        out["world_size"] = list(self.world_size)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CollectConfig":
+        """The configuration from its ``asdict`` form (as workers receive it)."""
+        nested = {"scan": ScanConfig(**data["scan"]), "limits": CommandLimits(**data["limits"])}
+        return cls(**{**data, **nested})
+
     @property
     def spec(self) -> DataSpec:
         """The data spec of the samples this run writes."""
@@ -454,8 +467,7 @@ def collect_world(task: tuple[str, int, int, dict]) -> Optional[dict[str, Any]]:
     from morobot.sim.worlds import make_world
 
     kind, world_seed, run_seed, cfg_dict = task
-    nested = {"scan": ScanConfig(**cfg_dict["scan"]), "limits": CommandLimits(**cfg_dict["limits"])}
-    cfg = CollectConfig(**{**cfg_dict, **nested})
+    cfg = CollectConfig.from_dict(cfg_dict)
     rng = np.random.default_rng([run_seed, world_seed])
     world = make_world(kind, world_seed, size=cfg.world_size, **cfg.world_params)
     world_id = f"{kind}-{world_seed:05d}"
@@ -521,8 +533,8 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
     """
     cfg.validate()
     meta = {"source": "morobot.locomotion.sim" if cfg.robot == "legged" else "morobot.sim.anymal",
-            "config": _config_dict(cfg)}
-    cfg_dict = _config_dict(cfg)
+            "config": cfg.to_dict()}
+    cfg_dict = cfg.to_dict()
     tasks = [(f"{kind}-{seed:05d}", (kind, seed, cfg.seed, cfg_dict)) for kind, seed in _tasks(cfg)]
     return collect_shards(cfg.out_dir, cfg.spec, meta, tasks, collect_world, workers=cfg.workers,
                           backend=cfg.backend, ray_address=cfg.ray_address, resume=cfg.resume, progress=cfg.progress)
@@ -591,13 +603,6 @@ def collect_shards(out_dir: str | Path, spec: DataSpec, meta: dict[str, Any], ta
         results.close()  # stops the workers (Ray tasks cancelled, the pool terminated)
     meta["seconds"] = round(spent + time.time() - t0, 1)
     return write_manifest(root, spec, entries, meta, complete=finished == len(todo))
-
-
-def _config_dict(cfg: CollectConfig) -> dict[str, Any]:
-    out = asdict(cfg)
-    out["kinds"] = list(cfg.kinds)
-    out["world_size"] = list(cfg.world_size)
-    return out
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
