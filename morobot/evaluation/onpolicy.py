@@ -43,6 +43,13 @@ from morobot.fdm.data.dataset import write_shard
 from morobot.fdm.history import FEATURE_SETS, ProprioHistory
 
 
+def checked_noise(noise: float) -> float:
+    """The exploration noise as a float; ValueError unless finite and >= 0."""
+    if not (math.isfinite(noise) and noise >= 0.0):
+        raise ValueError(f"noise must be >= 0, got {noise}")
+    return float(noise)
+
+
 class FDMRecorder(LockstepProbe):
     """Records one lock-step run as FDM samples (see the module docstring).
 
@@ -54,9 +61,7 @@ class FDMRecorder(LockstepProbe):
     """
 
     def __init__(self, cfg: CollectConfig, noise: float = 0.0, rng: Optional[np.random.Generator] = None) -> None:
-        if not (math.isfinite(noise) and noise >= 0.0):
-            raise ValueError(f"noise must be >= 0, got {noise}")
-        self.cfg, self.noise = cfg, float(noise)
+        self.cfg, self.noise = cfg, checked_noise(noise)
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.history = ProprioHistory(cfg.history_length, cfg.history_dt, cfg.history_features)
         self.contacts: Optional[FailureContacts] = None
@@ -167,8 +172,7 @@ def collect_nav(scenarios: Sequence[Scenario], planner: PlannerSpec, cfg: Collec
     """
     cfg = replace(cfg, robot="legged", scan_source="sensor")
     cfg.validate()
-    if not (math.isfinite(noise) and noise >= 0.0):
-        raise ValueError(f"noise must be >= 0, got {noise}")
+    checked_noise(noise)  # before any worker starts
     cfg_dict = cfg.to_dict()
     meta = {"source": "morobot.evaluation.onpolicy", "planner": asdict(planner), "noise": noise,
             "scenario_seed": cfg.seed, "mixes": sorted({s.mix for s in scenarios}), "config": cfg_dict,

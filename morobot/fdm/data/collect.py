@@ -532,9 +532,8 @@ def collect(cfg: CollectConfig) -> dict[str, Any]:
         ValueError: on bad parameters, or an existing manifest without ``resume``.
     """
     cfg.validate()
-    meta = {"source": "morobot.locomotion.sim" if cfg.robot == "legged" else "morobot.sim.anymal",
-            "config": cfg.to_dict()}
     cfg_dict = cfg.to_dict()
+    meta = {"source": "morobot.locomotion.sim" if cfg.robot == "legged" else "morobot.sim.anymal", "config": cfg_dict}
     tasks = [(f"{kind}-{seed:05d}", (kind, seed, cfg.seed, cfg_dict)) for kind, seed in _tasks(cfg)]
     return collect_shards(cfg.out_dir, cfg.spec, meta, tasks, collect_world, workers=cfg.workers,
                           backend=cfg.backend, ray_address=cfg.ray_address, resume=cfg.resume, progress=cfg.progress)
