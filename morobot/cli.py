@@ -10,7 +10,7 @@
     morobot merge-data --out DIR SRC...         merge data directories (e.g. old data + new worlds)
     morobot convert-bag BAG... --out DIR        turn rosbag2 recordings into the same dataset format
     morobot train {fdm,korr,locomotion} ...     train a learned model
-    morobot eval {fdm,nav,korr,feasibility} ... evaluate it
+    morobot eval {fdm,nav,foresight,korr,feasibility} ... evaluate it
     morobot record-demo ...                     record a demonstration with live feasibility verdicts
 
 Every command is one row of :data:`COMMANDS`: its words, the ``module:function`` that runs it with
@@ -152,6 +152,8 @@ COMMANDS = (
     Command(("eval", "fdm"), "morobot.evaluation.cli:fdm_main", "evaluate FDM checkpoints on held-out worlds vs baselines"),
     Command(("eval", "nav"), "morobot.evaluation.cli:nav_main",
             "navigation benchmark: seeded scenarios per terrain mix, kinematic vs FDM MPPI"),
+    Command(("eval", "foresight"), "morobot.evaluation.foresight:main",
+            "lock-step navigation results: did the planner's predicted risk warn of each fall"),
     Command(("eval", "korr"), "morobot.evaluation.cli:korr_main",
             "evaluate KORR policies under perturbations and the Koopman predictions"),
     Command(("eval", "locomotion"), "morobot.locomotion.evaluate:main",

@@ -270,6 +270,16 @@ def _record(scenario: Scenario, planner: PlannerSpec, mode: str, world: Any, t: 
 
 
 # ---------------------------------------------------------------------------------------- lockstep
+def _risk_row(elapsed: float, plan: Any, stopped: bool) -> list:
+    """A ``risk_trace`` row: ``[t, peak risk of the chosen plan, of standing still, stop, the learned model's own peak
+    risk of the chosen plan, of standing still]`` (None where a risk is missing)."""
+    def peak(risk: Any) -> Optional[float]:
+        return None if risk is None or not len(risk) else _finite_or_none(round(float(np.max(risk)), 4))
+
+    return [round(float(elapsed), 3), peak(plan.risk), peak(plan.standstill_risk), int(stopped),
+            peak(plan.model_risk), peak(plan.standstill_model_risk)]
+
+
 class LockstepProbe:
     """What :meth:`LockstepRunner.run` tells an observer of a run (the base class observes nothing).
 
@@ -346,7 +356,10 @@ class LockstepRunner:
             ``planner_cycles``,
             ``risk_stops`` (cycles stopped because the best plan was too risky),
             ``blocked_marks`` (obstacles marked by the blocked-motion monitor),
-            ``box_contact_s``, ``terrain_contact_s`` and ``max_foot_contact_s``.
+            ``box_contact_s``, ``terrain_contact_s``, ``max_foot_contact_s`` and ``risk_trace`` (one row per
+            cycle with a plan: seconds since the goal, the peak predicted risk of the plan the planner chose,
+            the peak risk of standing still, 1 where the cycle was a risk stop, then the learned model's own
+            part of the two risks; None where there is none; :mod:`morobot.evaluation.foresight` reads it).
         """
         from morobot.fdm.history import ProprioHistory
         from morobot.mapping.elevation import ElevationMapper, transform_points
@@ -387,6 +400,7 @@ class LockstepRunner:
         poses: list[tuple[float, float, float]] = []
         cycle_ms: list[float] = []
         risk_stops = 0
+        risk_trace: list[list] = []
         blocked_marks = 0
         best_t: list[float] = []
         best_d: list[float] = []
@@ -456,6 +470,7 @@ class LockstepRunner:
                 if d.plan is not None:
                     cycle_ms.append(1e3 * (time.perf_counter() - t0))
                     phase["planning"] += cycle_ms[-1] * 1e-3
+                    risk_trace.append(_risk_row(elapsed, d.plan, d.code == "risk_stop"))
                 blocked_marks += d.marked is not None
                 risk_stops += d.code == "risk_stop"
                 command = ctl.release(d, now).command
@@ -477,7 +492,8 @@ class LockstepRunner:
             "phase_s": {name: round(v, 3) for name, v in phase.items()},
             "mean_cycle_ms": float(np.mean(cycle_ms)) if cycle_ms else None,
             "max_cycle_ms": float(np.max(cycle_ms)) if cycle_ms else None,
-            "planner_cycles": len(cycle_ms), "risk_stops": risk_stops, "blocked_marks": blocked_marks,
+            "planner_cycles": len(cycle_ms), "risk_stops": risk_stops, "risk_trace": risk_trace,
+            "blocked_marks": blocked_marks,
             "box_contact_s": round(contacts.box_time, 3), "terrain_contact_s": round(contacts.body_terrain_time, 3),
             "max_foot_contact_s": round(contacts.max_foot_run, 3),
             "first_collision_s": None if contacts.first_collision is None or goal_t is None

@@ -78,11 +78,15 @@ class Rollout:
         poses: ``[K, T, 3]`` predicted ``(x, y, yaw)`` at the end of each step.
         risk: ``[K, T]`` failure/collision probability per step, in ``[0, 1]``.
         uncertainty: optional ``[K, T]`` epistemic uncertainty (e.g. ensemble spread, metres).
+        model_risk: optional ``[K, T]``: the learned model's own failure probability where ``risk`` also holds
+            other terms (:class:`~morobot.planning.map_risk.MapRiskOverlay`'s geometric risk); for diagnostics,
+            the cost and the stop use ``risk``.
     """
 
     poses: torch.Tensor
     risk: torch.Tensor
     uncertainty: Optional[torch.Tensor] = None
+    model_risk: Optional[torch.Tensor] = None
 
 
 @runtime_checkable

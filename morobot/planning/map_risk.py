@@ -103,7 +103,7 @@ class MapRiskOverlay:
             planned = self.geometric.rollout(state, commands, hmap)
         poses, uncertainty = (out.poses, out.uncertainty) if self.learned_poses else (planned.poses.to(out.poses), None)
         if hmap is None:
-            return Rollout(poses=poses, risk=out.risk, uncertainty=uncertainty)
+            return Rollout(poses=poses, risk=out.risk, uncertainty=uncertainty, model_risk=out.risk)
         geo = None
         if self.learned_poses:
             pose = np.asarray(state.pose, dtype=np.float64).reshape(-1)
@@ -114,4 +114,4 @@ class MapRiskOverlay:
             geo = along if geo is None else torch.maximum(geo, along)
         if self.cumulative:  # the running maximum of the larger risk is the larger of the running maxima
             geo = torch.cummax(geo, dim=1).values
-        return Rollout(poses=poses, risk=torch.maximum(out.risk, geo), uncertainty=uncertainty)
+        return Rollout(poses=poses, risk=torch.maximum(out.risk, geo), uncertainty=uncertainty, model_risk=out.risk)

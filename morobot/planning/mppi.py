@@ -129,6 +129,9 @@ class PlanResult:
             ``MPPIConfig.fallback_margin``).
         standstill_risk: ``[T]`` predicted risk of standing still (the zero-command sample of
             the last iteration), the reference of the relative safety stop.
+        model_risk: ``[T]`` the learned model's own part of ``risk`` where the dynamics report it
+            (:attr:`~morobot.planning.interface.Rollout.model_risk`), else None.
+        standstill_model_risk: the same for standing still.
         timings: seconds spent per phase (``sample``, ``rollout``, ``cost``, ``update``,
             ``final``) and in total (``total``).
     """
@@ -145,6 +148,8 @@ class PlanResult:
     used_best_sample: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     standstill_risk: Optional[np.ndarray] = None
+    model_risk: Optional[np.ndarray] = None
+    standstill_model_risk: Optional[np.ndarray] = None
 
 
 class MPPI:
@@ -266,6 +271,7 @@ class MPPI:
                 poses=rollout.poses[best_index : best_index + 1],
                 risk=rollout.risk[best_index : best_index + 1],
                 uncertainty=None if rollout.uncertainty is None else rollout.uncertainty[best_index : best_index + 1],
+                model_risk=None if rollout.model_risk is None else rollout.model_risk[best_index : best_index + 1],
             )
             final_cost = best_cost
         self._mean = mean
@@ -285,6 +291,8 @@ class MPPI:
             used_best_sample=fallback,
             timings=timings,
             standstill_risk=_np(rollout.risk[0]),
+            model_risk=None if final.model_risk is None else _np(final.model_risk[0]),
+            standstill_model_risk=None if rollout.model_risk is None else _np(rollout.model_risk[0]),
         )
         timings["final"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_start

@@ -268,6 +268,14 @@ def test_lockstep_flat_goal_is_reached(flat_run):
     traj = np.asarray(rec["trajectory"])
     assert traj[0, 0] == 0.0 and np.hypot(traj[-1, 1] - 1.5, traj[-1, 2]) < 0.35
     assert np.all(np.diff(traj[:, 0]) > 0)
+    # one risk row per planning cycle: time since the goal, the chosen plan's and standing still's peak risk,
+    # the stop flag and the learned model's own risks (none for the kinematic planner)
+    assert all(row[4:] == [None, None] for row in rec["risk_trace"])
+    trace = np.asarray([row[:4] for row in rec["risk_trace"]], dtype=float)
+    assert trace.shape == (rec["planner_cycles"], 4)
+    assert np.all(np.diff(trace[:, 0]) > 0) and trace[-1, 0] <= rec["sim_time"] + 1e-6
+    assert np.all((trace[:, 1:3] >= 0.0) & (trace[:, 1:3] <= 1.0))
+    assert trace[:, 1].max() < 0.5 and trace[:, 3].sum() == rec["risk_stops"] == 0  # open flat ground
     json.dumps(rec, allow_nan=False)
 
 

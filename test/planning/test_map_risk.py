@@ -80,6 +80,7 @@ def test_risk_is_cumulative_and_at_least_the_inner_risk():
     assert torch.all(r[1:] >= r[:-1])
     assert torch.all(r >= 0.2 - 1e-6)
     assert float(r[0]) == pytest.approx(0.2, abs=1e-3)  # the first 0.5 m is far from the wall
+    assert float(r[-1]) > 0.9 and torch.all(out.model_risk == 0.2)  # the model's own part, for diagnostics
 
 
 def test_per_step_map_risk_shows_which_plans_leave_a_risky_spot():
@@ -153,7 +154,7 @@ def test_passing_over_an_obstacle_between_poses_is_seen():
 def test_without_a_map_the_inner_risk_is_unchanged():
     inner = ShiftedModel(risk=0.25)
     out = MapRiskOverlay(inner, KinematicModel(dt=DT)).rollout(NavState(pose=np.zeros(3)), _cmds(1.0), None)
-    assert torch.all(out.risk == 0.25)
+    assert torch.all(out.risk == 0.25) and torch.all(out.model_risk == 0.25)
 
 
 def test_rejects_bad_arguments():

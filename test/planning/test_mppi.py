@@ -195,6 +195,25 @@ def test_result_is_consistent_with_the_dynamics():
     assert math.isfinite(result.cost) and result.uncertainty is None
     assert set(result.timings) == {"sample", "rollout", "cost", "update", "final", "total"}
     assert result.timings["total"] >= result.timings["rollout"] > 0.0
+    assert result.model_risk is None and result.standstill_model_risk is None  # no learned part
+
+
+def test_the_learned_models_own_risk_is_reported_beside_the_combined_one():
+    from morobot.planning.map_risk import MapRiskOverlay
+
+    class Risky(WorldIntegrator):
+        def rollout(self, state, commands, hmap):
+            out = super().rollout(state, commands, hmap)
+            return Rollout(out.poses, torch.full_like(out.risk, 0.2), out.uncertainty)
+
+    for margin in (None, 0.0):  # the weighted mean's rollout, and the best sample's (the fallback)
+        cfg = MPPIConfig(num_samples=64, horizon=6, seed=0, fallback_margin=margin)
+        planner = MPPI(MapRiskOverlay(Risky(), KinematicModel(dt=cfg.dt)), NavigationCost(), cfg)
+        result = planner.plan(NavState(pose=np.array([0.0, 0.0, 0.0])), _box_map(), (3.0, 0.0, 0.0))
+        assert result.used_best_sample == (margin is not None)
+        np.testing.assert_allclose(result.model_risk, 0.2, atol=1e-6)
+        np.testing.assert_allclose(result.standstill_model_risk, 0.2, atol=1e-6)
+        assert np.all(result.risk >= result.model_risk - 1e-6)  # the combined risk holds the map's part too
 
 
 def test_uncertainty_is_reported_and_non_finite_predictions_stop_the_robot():
