@@ -17,8 +17,12 @@ Two figures say how well the risk separates what comes next, whatever the level:
   somewhere on the way (false alarms, if the level were a stop rule).
 
 Where the planner's risk combines a learned model's failure probability with the map's geometric risk
-(FDM-MPPI's default), the trace also holds the model's own part, and the model's columns repeat the warned
-count and the cycle AUROC on it alone.
+(FDM-MPPI's default), the trace also holds the model's own part, and a second table repeats the figures on it
+alone: warned falls, the median risk of the plan chosen and of standing still before them, falls before which
+standing still was no safer, alarms on successful runs, the cycle AUROC, and over all cycles how often the map's
+part set the planner's risk. ``riskier than standing`` counts the cycles whose chosen plan was at or above
+``level`` and above standing still's by ``margin`` (the planner's ``risk_margin``): the only cycles a stop rule
+relative to standing still could act on.
 
     morobot eval foresight runs/nav/results.jsonl [more.jsonl ...] [--lead 2] [--gap 0.5] [--level 0.5] [--planner fdm]
 """
@@ -50,9 +54,9 @@ def pre_fall(record: dict[str, Any], lead: float, gap: float = 0.0) -> Optional[
     """What the planner predicted from ``lead`` to ``gap`` seconds before a fall.
 
     Returns:
-        ``{"plan", "standstill", "model", "stops", "cycles"}``: the highest chosen-plan risk, the highest
-        standstill risk and the learned model's own highest chosen-plan risk (None if no cycle had one), the risk
-        stops and the cycles in the window; None if the run did not fall or has no trace there.
+        ``{"plan", "standstill", "model", "model_standstill", "stops", "cycles"}``: the highest chosen-plan risk,
+        the highest standstill risk, the learned model's own highest risks of the two (None if no cycle had one),
+        the risk stops and the cycles in the window; None if the run did not fall or has no trace there.
     """
     if record.get("outcome") != "fallen":
         return None
@@ -62,8 +66,10 @@ def pre_fall(record: dict[str, Any], lead: float, gap: float = 0.0) -> Optional[
         return None
     still = [r[STANDSTILL] for r in window if r[STANDSTILL] is not None]
     model = [_model(r) for r in window if _model(r) is not None]
+    model_still = [r[MODEL_STANDSTILL] for r in window if _model(r) is not None and r[MODEL_STANDSTILL] is not None]
     return {"plan": max(r[PLAN] for r in window), "standstill": max(still) if still else None,
-            "model": max(model) if model else None, "stops": sum(int(r[STOP]) for r in window), "cycles": len(window)}
+            "model": max(model) if model else None, "model_standstill": max(model_still) if model_still else None,
+            "stops": sum(int(r[STOP]) for r in window), "cycles": len(window)}
 
 
 def cycle_labels(record: dict[str, Any], lead: float, gap: float = 0.0,
@@ -81,17 +87,24 @@ def cycle_labels(record: dict[str, Any], lead: float, gap: float = 0.0,
     return np.array([_model(r) if model else r[PLAN] for r in rows], dtype=float), labels
 
 
+def _median(values: list) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
 def summarise(records: Iterable[dict[str, Any]], lead: float = 2.0, level: float = 0.5,
-              gap: float = 0.5) -> list[dict[str, Any]]:
+              gap: float = 0.5, margin: float = 0.05) -> list[dict[str, Any]]:
     """One row per planner and mix, then per planner over all mixes (``mix == "all"``).
 
     Raises:
-        ValueError: not ``0 <= gap < lead``, or ``level`` outside [0, 1].
+        ValueError: not ``0 <= gap < lead``, or ``level`` or ``margin`` outside [0, 1].
     """
     if not 0.0 <= gap < lead:
         raise ValueError(f"need 0 <= gap < lead, got gap {gap} and lead {lead}")
     if not 0.0 <= level <= 1.0:
         raise ValueError(f"level must be in [0, 1], got {level}")
+    if not 0.0 <= margin <= 1.0:
+        raise ValueError(f"margin must be in [0, 1], got {margin}")
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for rec in records:
         if rec.get("mode", "lockstep") != "lockstep" or "risk_trace" not in rec:
@@ -105,6 +118,8 @@ def summarise(records: Iterable[dict[str, Any]], lead: float = 2.0, level: float
         reached = [r for r in recs if r.get("outcome") == "reached"]
         alarmed = [r for r in reached if any(row[PLAN] >= level for row in _rows(r))]
         stills = [w["standstill"] for w in warned if w["standstill"] is not None]
+        cycles = [row for r in recs for row in _rows(r)]
+        split = [row for row in cycles if _model(row) is not None]
         out.append({
             "planner": planner, "mix": mix, "runs": len(recs),
             "falls": sum(r.get("outcome") == "fallen" for r in recs), "falls_traced": len(falls),
@@ -117,6 +132,18 @@ def summarise(records: Iterable[dict[str, Any]], lead: float = 2.0, level: float
             "model_warned": sum(w["model"] is not None and w["model"] >= level for w in falls),
             "model_traced": sum(w["model"] is not None for w in falls),
             "model_cycle_auroc": _cycle_auroc(recs, lead, gap, True),
+            "median_model_risk": _median([w["model"] for w in falls]),
+            "median_model_standstill": _median([w["model_standstill"] for w in falls]),
+            "model_standstill_high": sum(w["model_standstill"] is not None and w["model_standstill"] >= level
+                                         for w in falls),
+            "model_alarmed_reached": sum(any(_model(row) is not None and _model(row) >= level for row in _rows(r))
+                                         for r in reached),
+            "cycles": len(cycles),
+            "riskier_than_standing": sum(row[PLAN] >= level and row[STANDSTILL] is not None
+                                         and row[PLAN] > row[STANDSTILL] + margin for row in cycles),
+            "map_sets_risk": (sum(row[MODEL] < row[PLAN] - 1e-3 for row in split) / len(split)) if split else None,
+            "median_cycle_risk": _median([row[PLAN] for row in split]),
+            "median_cycle_model_risk": _median([row[MODEL] for row in split]),
         })
     return out
 
@@ -146,7 +173,22 @@ def markdown(rows: Sequence[dict[str, Any]], lead: float, level: float, gap: flo
         lines.append(f"| {r['planner']} | {r['mix']} | {r['runs']} | {r['falls']} | {r['warned']}/{r['falls_traced']} "
                      f"| {median} | {r['warned_standstill_safe']}/{r['warned']} | {r['stops_before_fall']} "
                      f"| {r['reached']} | {r['alarmed_reached']}/{r['reached']} | {auc} | {model} | {model_auc} |")
+    split = [r for r in rows if r["map_sets_risk"] is not None]
+    if split:
+        lines += ["", "| planner | mix | the model's own: median risk before a fall, plan chosen / standing still "
+                  f"| standing still >= {level:g} | successful runs alarmed | cycles: riskier than standing "
+                  "| the map's part sets the risk | median risk, planner's / model's |", "|" + "---|" * 8]
+        for r in split:
+            plan, still = (_fmt(v) for v in (r["median_model_risk"], r["median_model_standstill"]))
+            lines.append(f"| {r['planner']} | {r['mix']} | {plan} / {still} | {r['model_standstill_high']}/"
+                         f"{r['model_traced']} | {r['model_alarmed_reached']}/{r['reached']} "
+                         f"| {r['riskier_than_standing']}/{r['cycles']} | {100 * r['map_sets_risk']:.0f} % "
+                         f"| {_fmt(r['median_cycle_risk'])} / {_fmt(r['median_cycle_model_risk'])} |")
     return "\n".join(lines)
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.2f}"
 
 
 def read_records(paths: Sequence[str], planner: str = "") -> list[dict[str, Any]]:
@@ -173,11 +215,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--gap", type=float, default=0.5,
                    help="the last seconds before a fall, left out (a fall under way is no warning)")
     p.add_argument("--level", type=float, default=0.5, help="a chosen plan's peak risk from which a fall was warned")
+    p.add_argument("--margin", type=float, default=0.05,
+                   help="how much riskier than standing still a plan must be to count as riskier (risk_margin)")
     p.add_argument("--planner", default="", help="only this planner's records (kinematic, fdm)")
     p.add_argument("--json", default="", help="also write the rows here")
     ns = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
-        rows = summarise(read_records(ns.results, ns.planner), ns.lead, ns.level, ns.gap)
+        rows = summarise(read_records(ns.results, ns.planner), ns.lead, ns.level, ns.gap, ns.margin)
     except (ValueError, KeyError) as exc:
         print(f"morobot eval foresight: error: {exc}", file=sys.stderr)
         return 2
