@@ -124,7 +124,7 @@ def summarise(records: Iterable[dict[str, Any]], lead: float = 2.0, level: float
             "planner": planner, "mix": mix, "runs": len(recs),
             "falls": sum(r.get("outcome") == "fallen" for r in recs), "falls_traced": len(falls),
             "warned": len(warned),
-            "median_plan_risk": float(np.median([w["plan"] for w in falls])) if falls else None,
+            "median_plan_risk": _median([w["plan"] for w in falls]),
             "warned_standstill_safe": sum(s < level for s in stills),
             "stops_before_fall": sum(w["stops"] > 0 for w in falls),
             "reached": len(reached), "alarmed_reached": len(alarmed),
@@ -167,7 +167,7 @@ def markdown(rows: Sequence[dict[str, Any]], lead: float, level: float, gap: flo
             f"| model's own risk: warned | model's own: cycle AUROC |")
     lines = [head, "|" + "---|" * 13]
     for r in rows:
-        median = "" if r["median_plan_risk"] is None else f"{r['median_plan_risk']:.2f}"
+        median = _fmt(r["median_plan_risk"])
         auc, model_auc = ("" if v is None else f"{v:.3f}" for v in (r["cycle_auroc"], r["model_cycle_auroc"]))
         model = f"{r['model_warned']}/{r['model_traced']}" if r["model_traced"] else ""
         lines.append(f"| {r['planner']} | {r['mix']} | {r['runs']} | {r['falls']} | {r['warned']}/{r['falls_traced']} "
