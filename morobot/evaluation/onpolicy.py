@@ -22,6 +22,17 @@ sensor`` (:mod:`morobot.fdm.data.collect`), so the two merge (``morobot merge-da
 
 One shard per scenario (``world_id`` ``nav-<planner>-<mix>-<index>-s<seed>``, ``kind`` the world's kind),
 workers as Ray tasks or processes, resumable like ``morobot collect``.
+
+**Counterfactual branches** (``--branch-leads``). A planner's data shows what happened after the commands it
+chose, not what another command would have done from the same moment; a model trained on it can learn that
+a place is dangerous without learning which command is. So a run that fails can be run again (lock-step runs
+are deterministic and the noise is seeded: the rerun is the same run) and, a given number of model steps
+before the failure, driven on with another command held for one horizon (``--branch-kinds``: ``stop``, or a
+``random`` command within the limits) (:class:`BranchRecorder`). The samples whose horizon reaches that step
+are kept; samples with one start and different commands are what ``morobot eval fdm`` ranks
+(``command_ranking``). ``--failed-in`` picks the scenarios that failed in an earlier collection with the same
+planner and seed, and ``--branches-only`` keeps only the branches (world id ``<shard name>-branch``), so they
+add to that collection without repeating it. Each branch's outcome is in the shard's ``stats``.
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from morobot.evaluation.nav import LockstepProbe, LockstepRunner, NavParams, Pla
 from morobot.evaluation.scenarios import BENCHMARK_MIXES, TERRAIN_MIXES, Scenario, make_scenarios
 from morobot.fdm.data.collect import (CollectConfig, FailureContacts, collect_shards, cut_samples, joint_columns,
                                       map_scan, shard_arrays)
-from morobot.fdm.data.dataset import write_shard
+from morobot.fdm.data.dataset import read_manifest, write_shard
 from morobot.fdm.history import FEATURE_SETS, ProprioHistory
 
 
@@ -107,6 +118,10 @@ class FDMRecorder(LockstepProbe):
         sent = np.asarray(command, dtype=np.float64)
         if self.noise > 0.0:
             sent = np.clip(sent + self.noise * limits * self.rng.standard_normal(3), -limits, limits)
+        return self._hold(sent)
+
+    def _hold(self, sent: np.ndarray) -> np.ndarray:
+        """Sends ``sent`` for the next step (a sample may start with it)."""
         if self._pending is not None:
             self.starts[len(self.commands)] = self._pending
             self._pending = None
@@ -121,6 +136,64 @@ class FDMRecorder(LockstepProbe):
         return cut_samples(self.starts, self.poses, np.asarray(self.commands), self.failed_at, self.cfg.horizon)
 
 
+BRANCH_KINDS = ("stop", "random")
+"""What a counterfactual branch sends from its branch step on: zero, or one command drawn uniformly within the
+data's command limits (held for the whole branch)."""
+
+
+def branch_command(kind: str, limits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The command a branch of ``kind`` (:data:`BRANCH_KINDS`) holds."""
+    if kind == "stop":
+        return np.zeros(3)
+    if kind == "random":
+        return rng.uniform(-1.0, 1.0, 3) * limits
+    raise ValueError(f"branch kind must be one of {BRANCH_KINDS}, got {kind!r}")
+
+
+class BranchRecorder(FDMRecorder):
+    """Records a counterfactual branch of a run: the same run up to step ``branch``, then ``alternative``.
+
+    Lock-step runs are deterministic and the exploration noise comes from the same seed, so the rerun is the
+    recorded run up to the branch step; from there ``alternative`` replaces the planner's command for
+    ``horizon`` steps and the run ends. Only the samples whose horizon reaches the branch are kept (the others
+    repeat the original run).
+    """
+
+    def __init__(self, cfg: CollectConfig, noise: float, rng: np.random.Generator, branch: int,
+                 alternative: np.ndarray) -> None:
+        super().__init__(cfg, noise, rng)
+        if branch < 0:
+            raise ValueError(f"branch must be >= 0, got {branch}")
+        self.branch = int(branch)
+        self.alternative = np.asarray(alternative, dtype=np.float64).reshape(3)
+
+    def step(self, sim: Any, state: Any, mapper: Any) -> bool:
+        ended = super().step(sim, state, mapper)
+        return ended or len(self.poses) >= self.branch + self.cfg.horizon
+
+    def command(self, command: np.ndarray) -> np.ndarray:
+        if len(self.commands) < self.branch:
+            return super().command(command)
+        return self._hold(self.alternative.copy())
+
+    def samples(self) -> list[dict[str, Any]]:
+        """The samples whose horizon reaches the branch step."""
+        if not self.commands:
+            return []
+        starts = {k: v for k, v in self.starts.items() if k + self.cfg.horizon > self.branch}
+        return cut_samples(starts, self.poses, np.asarray(self.commands), self.failed_at, self.cfg.horizon)
+
+
+def branch_steps(failed_at: int, leads: Sequence[int], stride: int) -> list[int]:
+    """Branch steps ``lead`` steps before a failure in step ``failed_at``, down to a sample start (stride)."""
+    out = []
+    for lead in leads:
+        step = ((failed_at - int(lead)) // stride) * stride
+        if step >= stride and step not in out:
+            out.append(step)
+    return out
+
+
 def collection_params(params: NavParams, dt: float) -> NavParams:
     """``params`` with the planner running once per model step and the command timeout above that step."""
     sim = {**params.sim, "cmd_timeout": max(float(params.sim["cmd_timeout"]), 2.0 * dt)}
@@ -131,8 +204,13 @@ _WORKER: dict[str, Any] = {}
 
 
 def record_scenario(task: tuple) -> Optional[dict[str, Any]]:
-    """Runs one scenario with the recorder and writes its shard (in a worker); returns the manifest entry."""
-    scenario, planner, params_file, cfg_dict, noise, seed, threads = task
+    """Runs one scenario with the recorder and writes its shard (in a worker); returns the manifest entry.
+
+    With branches (``(leads, kinds, only)``) a run that ends in a failure is run again once per branch step
+    (:func:`branch_steps`) and kind (:class:`BranchRecorder`); ``only`` keeps just the branches' samples, under
+    the world id ``<shard name>-branch``.
+    """
+    scenario, planner, params_file, cfg_dict, noise, seed, threads, branches = task
     cfg = CollectConfig.from_dict(cfg_dict)
     key = (planner, params_file, threads)
     if _WORKER.get("key") != key:
@@ -142,16 +220,33 @@ def record_scenario(task: tuple) -> Optional[dict[str, Any]]:
         params = collection_params(NavParams.load(params_file or None), cfg.dt)
         _WORKER.clear()
         _WORKER.update(key=key, runner=LockstepRunner(planner, params, robot="legged"))
+    runner = _WORKER["runner"]
     recorder = FDMRecorder(cfg, noise, np.random.default_rng([int(seed), int(scenario.seed)]))
-    record = _WORKER["runner"].run(scenario, recorder)
-    samples = recorder.samples()
+    record = runner.run(scenario, recorder)
+    leads, kinds, only = branches if branches else ((), (), False)
+    samples = [] if only else recorder.samples()
+    outcomes = []
+    if recorder.failed_at is not None and leads:
+        alt_rng = np.random.default_rng([int(seed), int(scenario.seed), 1])
+        limits = cfg.limits.array()
+        for step in branch_steps(recorder.failed_at, leads, cfg.stride):
+            for kind in kinds:
+                branch = BranchRecorder(cfg, noise, np.random.default_rng([int(seed), int(scenario.seed)]), step,
+                                        branch_command(kind, limits, alt_rng))
+                runner.run(scenario, branch)
+                samples += branch.samples()
+                same = len(branch.commands) >= step and np.array_equal(branch.commands[:step], recorder.commands[:step])
+                outcomes.append({"lead": recorder.failed_at - step, "kind": kind, "failure": branch.failure,
+                                 "same_prefix": bool(same)})
     if not samples:
         return None
-    world_id = shard_name(scenario, planner, seed)
+    world_id = shard_name(scenario, planner, seed) + ("-branch" if only else "")
     entry = write_shard(cfg.out_dir, world_id, shard_arrays(samples, scenario.world(), world_id, scenario.kind),
                         cfg.spec)
     entry["stats"] = {"outcome": record["outcome"], "failure": recorder.failure, "steps": len(recorder.poses),
                       "mix": scenario.mix}
+    if outcomes:
+        entry["stats"]["branches"] = outcomes
     return entry
 
 
@@ -161,11 +256,14 @@ def shard_name(scenario: Scenario, planner: PlannerSpec, seed: int) -> str:
 
 
 def collect_nav(scenarios: Sequence[Scenario], planner: PlannerSpec, cfg: CollectConfig, noise: float = 0.0,
-                params_file: str = "", threads: int = 1) -> dict[str, Any]:
+                params_file: str = "", threads: int = 1, branch_leads: Sequence[int] = (),
+                branch_kinds: Sequence[str] = BRANCH_KINDS, branches_only: bool = False) -> dict[str, Any]:
     """Records every scenario with ``planner`` into ``cfg.out_dir``; returns the final manifest.
 
     ``cfg`` gives the sample format, the failure rules, the workers and ``resume``/``progress``; its ``seed``
-    should be the scenarios' base seed: it names the shards and seeds the exploration noise.
+    should be the scenarios' base seed: it names the shards and seeds the exploration noise. ``branch_leads``
+    (model steps before a failure) and ``branch_kinds`` add counterfactual branches to each run that fails
+    (:func:`record_scenario`); ``branches_only`` keeps only those.
 
     Raises:
         ValueError: bad parameters, or an existing data directory without ``cfg.resume``.
@@ -173,14 +271,36 @@ def collect_nav(scenarios: Sequence[Scenario], planner: PlannerSpec, cfg: Collec
     cfg = replace(cfg, robot="legged", scan_source="sensor")
     cfg.validate()
     checked_noise(noise)  # before any worker starts
+    leads = tuple(int(v) for v in branch_leads)
+    kinds = tuple(branch_kinds)
+    if any(v < 1 for v in leads):
+        raise ValueError(f"branch leads must be >= 1 step, got {list(leads)}")
+    unknown = [k for k in kinds if k not in BRANCH_KINDS]
+    if unknown or (leads and not kinds):
+        raise ValueError(f"branch kinds must be some of {BRANCH_KINDS}, got {list(kinds)}")
+    if branches_only and not leads:
+        raise ValueError("branches_only needs branch leads")
     cfg_dict = cfg.to_dict()
+    branches = (leads, kinds, bool(branches_only)) if leads else None
     meta = {"source": "morobot.evaluation.onpolicy", "planner": asdict(planner), "noise": noise,
             "scenario_seed": cfg.seed, "mixes": sorted({s.mix for s in scenarios}), "config": cfg_dict,
             "params_file": params_file}
-    tasks = [(shard_name(s, planner, cfg.seed), (s, planner, params_file, cfg_dict, noise, cfg.seed, threads))
-             for s in scenarios]
+    if branches:
+        meta["branches"] = {"leads": list(leads), "kinds": list(kinds), "only": bool(branches_only)}
+    suffix = "-branch" if branches_only else ""
+    tasks = [(shard_name(s, planner, cfg.seed) + suffix,
+              (s, planner, params_file, cfg_dict, noise, cfg.seed, threads, branches)) for s in scenarios]
     return collect_shards(cfg.out_dir, cfg.spec, meta, tasks, record_scenario, workers=cfg.workers,
                           backend=cfg.backend, ray_address=cfg.ray_address, resume=cfg.resume, progress=cfg.progress)
+
+
+def failed_scenarios(scenarios: Sequence[Scenario], data_dir: str | Path, planner: PlannerSpec,
+                     seed: int) -> list[Scenario]:
+    """The scenarios whose shard in ``data_dir`` (an earlier ``collect-nav`` with the same planner and seed)
+    ended in a failure."""
+    manifest = read_manifest(data_dir)
+    failed = {e["world_id"] for e in manifest["shards"] if e.get("stats", {}).get("failure")}
+    return [s for s in scenarios if shard_name(s, planner, seed) in failed]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -205,6 +325,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--backend", choices=["ray", "processes"], default=d.backend)
     p.add_argument("--ray-address", default=d.ray_address)
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    p.add_argument("--branch-leads", type=int, nargs="+", default=[],
+                   help="counterfactual branches of each failed run, this many model steps before the failure")
+    p.add_argument("--branch-kinds", nargs="+", choices=BRANCH_KINDS, default=list(BRANCH_KINDS),
+                   help="what each branch sends from its step on (one branch per lead and kind)")
+    p.add_argument("--branches-only", action="store_true",
+                   help="keep only the branches' samples (the runs themselves are in an earlier collection)")
+    p.add_argument("--failed-in", default="",
+                   help="only the scenarios whose run failed in this earlier collection (same planner and seed)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     ns = p.parse_args(argv)
@@ -216,19 +344,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             p.error(f"FDM checkpoint not found: {ns.fdm_checkpoint}")
         planner = PlannerSpec("fdm", str(Path(ns.fdm_checkpoint).resolve()))
     scenarios = make_scenarios(ns.mixes, ns.num, seed=ns.seed, budget=ns.budget, first=ns.first)
+    if ns.failed_in:
+        try:
+            scenarios = failed_scenarios(scenarios, ns.failed_in, planner, ns.seed)
+        except (ValueError, FileNotFoundError, KeyError) as exc:
+            print(f"morobot collect-nav: error: {exc}", file=sys.stderr)
+            return 2
+        if not scenarios:
+            p.error(f"no scenario of these mixes and indices failed in {ns.failed_in}")
     cfg = CollectConfig(out_dir=ns.out, robot="legged", history_features=ns.history_features, stride=ns.stride,
                         contact_force=ns.contact_force, workers=ns.workers, backend=ns.backend,
                         ray_address=ns.ray_address, seed=ns.seed, scan_source="sensor", resume=ns.resume,
                         progress=not ns.no_progress)
     try:
-        manifest = collect_nav(scenarios, planner, cfg, ns.noise, ns.params_file, ns.threads)
+        manifest = collect_nav(scenarios, planner, cfg, ns.noise, ns.params_file, ns.threads, ns.branch_leads,
+                               ns.branch_kinds, ns.branches_only)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         print(f"morobot collect-nav: error: {exc}", file=sys.stderr)
         return 2
     failures = sum(s.get("failures", 0) for s in manifest["shards"])
     print(f"{manifest['total_samples']} samples from {len(manifest['shards'])} runs ({failures} with a failure) "
           f"in {ns.out}; data hash {manifest['data_hash'][:12]}")
+    for line in branch_summary(manifest):
+        print(line)
     return 0
+
+
+def branch_summary(manifest: dict[str, Any]) -> list[str]:
+    """One line per branch kind and lead: how many branches of failed runs did not fail themselves."""
+    counts: dict[tuple[str, int], list[int]] = {}
+    for shard in manifest["shards"]:
+        for b in shard.get("stats", {}).get("branches", []):
+            c = counts.setdefault((b["kind"], int(b["lead"])), [0, 0])
+            c[0] += not b["failure"]
+            c[1] += 1
+    return [f"branch {kind}, {lead} steps before the failure: {ok} of {n} without a failure"
+            for (kind, lead), (ok, n) in sorted(counts.items())]
 
 
 if __name__ == "__main__":

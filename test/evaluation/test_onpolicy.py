@@ -1,5 +1,6 @@
 """FDM data from the planner's closed loop (morobot.evaluation.onpolicy)."""
 
+import json
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -8,10 +9,13 @@ import pytest
 import torch
 
 from morobot.evaluation.nav import NavParams, PlannerSpec
-from morobot.evaluation.onpolicy import FDMRecorder, collect_nav, collection_params, main
+from morobot.evaluation import onpolicy
+from morobot.evaluation.onpolicy import (BranchRecorder, FDMRecorder, branch_command, branch_steps, branch_summary,
+                                         collect_nav, collection_params, failed_scenarios, main, record_scenario,
+                                         shard_name)
 from morobot.evaluation.scenarios import make_scenarios
 from morobot.fdm.data.collect import CollectConfig, cut_samples
-from morobot.fdm.data.dataset import FDMDataset, read_manifest
+from morobot.fdm.data.dataset import DATA_FORMAT, DATA_FORMAT_VERSION, MANIFEST, FDMDataset, read_manifest
 from morobot.fdm.heightscan import ScanConfig
 from morobot.planning.interface import HeightMap
 
@@ -38,9 +42,13 @@ def state(t, x, fallen=False):
                            stuck=False)
 
 
+def config(**kw):
+    return CollectConfig(out_dir=kw.pop("out_dir", "unused"), history_features="base", scan=SCAN, horizon=3,
+                         stride=1, **kw)
+
+
 def recorder(**kw):
-    cfg = CollectConfig(out_dir="unused", history_features="base", scan=SCAN, horizon=3, stride=1, **kw)
-    return FDMRecorder(cfg, rng=np.random.default_rng(0))
+    return FDMRecorder(config(**kw), rng=np.random.default_rng(0))
 
 
 def drive(rec, steps, fall_at=None, per_step=25, dt=0.02):
@@ -136,4 +144,89 @@ def test_cli_rejects_a_missing_checkpoint(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "x"), "--fdm-checkpoint", str(tmp_path / "none.pt")])
     assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_branch_recorder_repeats_the_run_then_holds_its_command_and_keeps_the_samples_that_reach_it():
+    main_run = recorder()
+    assert drive(main_run, 12, fall_at=8)
+    branch = BranchRecorder(config(), 0.0, np.random.default_rng(0), branch=4, alternative=np.zeros(3))
+    assert drive(branch, 12, fall_at=8)  # ends itself: the branch's horizon (3 steps) is recorded
+    assert branch.failure == "" and len(branch.poses) == 7
+    sent = np.array(branch.commands)
+    np.testing.assert_array_equal(sent[:4], np.array(main_run.commands)[:4])
+    assert not sent[4:].any()
+    samples = branch.samples()
+    # starts 0..4 complete their horizon; only those reaching step 4 (2, 3, 4) are new
+    assert [round(float(s["start_pose"][0]), 2) for s in samples] == [0.5, 0.75, 1.0]
+    np.testing.assert_array_equal(samples[0]["commands"][2], [0.0, 0.0, 0.0])
+    assert samples[0]["commands"][1, 0] == 0.5
+    with pytest.raises(ValueError):
+        BranchRecorder(config(), 0.0, np.random.default_rng(0), branch=-1, alternative=np.zeros(3))
+
+
+def test_branch_steps_and_commands():
+    assert branch_steps(10, [2, 4, 6], 1) == [8, 6, 4]
+    assert branch_steps(9, [2, 3], 2) == [6]  # rounded down to a sample start, once
+    assert branch_steps(3, [2, 3], 1) == [1]  # none before the first possible start
+    limits = np.array([1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(branch_command("stop", limits, np.random.default_rng(0)), np.zeros(3))
+    drawn = np.array([branch_command("random", limits, np.random.default_rng(i)) for i in range(50)])
+    assert (np.abs(drawn) <= limits).all() and drawn.std(axis=0).min() > 0.1
+    with pytest.raises(ValueError):
+        branch_command("fast", limits, np.random.default_rng(0))
+
+
+class FakeRunner:
+    """Drives a probe like :func:`drive`; the planner's run falls in step 6, a branch's command avoids it."""
+
+    def __init__(self):
+        self.runs = 0
+
+    def run(self, scenario, probe):
+        self.runs += 1
+        branched = isinstance(probe, BranchRecorder)
+        drive(probe, 10, fall_at=None if branched else 6)
+        return {"outcome": "timeout" if branched else "fallen"}
+
+
+def test_record_scenario_branches_a_failed_run(tmp_path, monkeypatch):
+    (scenario,) = make_scenarios(["steps"], 1, seed=1, budget=12.0)
+    planner, runner = PlannerSpec("kinematic"), FakeRunner()
+    monkeypatch.setattr(onpolicy, "_WORKER", {"key": (planner, "", 1), "runner": runner})
+    cfg = config(out_dir=str(tmp_path))
+    task = (scenario, planner, "", cfg.to_dict(), 0.0, 1, 1, ((2, 4), ("stop", "random"), True))
+    entry = record_scenario(task)
+    assert runner.runs == 5  # the run and 2 leads x 2 kinds
+    assert entry["world_id"] == shard_name(scenario, planner, 1) + "-branch"
+    stats = entry["stats"]
+    assert stats["failure"] == "fall" and len(stats["branches"]) == 4
+    assert all(b["same_prefix"] and b["failure"] == "" for b in stats["branches"])
+    assert sorted({b["lead"] for b in stats["branches"]}) == [2, 4]
+    assert entry["samples"] > 0 and entry["failures"] == 0  # the run's own (failing) samples are left out
+    assert branch_summary({"shards": [entry]}) == [
+        "branch random, 2 steps before the failure: 1 of 1 without a failure",
+        "branch random, 4 steps before the failure: 1 of 1 without a failure",
+        "branch stop, 2 steps before the failure: 1 of 1 without a failure",
+        "branch stop, 4 steps before the failure: 1 of 1 without a failure"]
+
+
+def test_failed_scenarios_reads_an_earlier_collection(tmp_path):
+    scenarios = make_scenarios(["steps"], 3, seed=1, budget=12.0)
+    planner = PlannerSpec("kinematic")
+    shards = [{"world_id": shard_name(s, planner, 1), "stats": {"failure": f}}
+              for s, f in zip(scenarios, ["fall", "", "collision"])]
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": DATA_FORMAT, "format_version": DATA_FORMAT_VERSION,
+                                                 "spec": {}, "shards": shards, "data_hash": ""}))
+    assert failed_scenarios(scenarios, tmp_path, planner, 1) == [scenarios[0], scenarios[2]]
+    assert failed_scenarios(scenarios, tmp_path, planner, 2) == []
+
+
+def test_collect_nav_checks_its_branch_options(tmp_path):
+    scenarios = make_scenarios(["steps"], 1, seed=1, budget=12.0)
+    cfg = CollectConfig(out_dir=str(tmp_path / "x"), workers=1, backend="processes", progress=False)
+    for kw in ({"branch_leads": [0]}, {"branch_leads": [2], "branch_kinds": ["fast"]},
+               {"branch_leads": [2], "branch_kinds": []}, {"branches_only": True}):
+        with pytest.raises(ValueError):
+            collect_nav(scenarios, PlannerSpec("kinematic"), cfg, **kw)
     assert not (tmp_path / "x").exists()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from morobot.fdm.evaluation.evaluate import auroc, horizon_steps, metrics
+from morobot.fdm.evaluation.evaluate import auroc, command_ranking, horizon_steps, metrics, start_groups
 
 
 def pairwise_auroc(scores, labels):
@@ -55,3 +55,40 @@ def test_horizon_steps_and_metrics():
     assert m["position_error_1s"] == pytest.approx(0.3) and m["position_error_2s"] == pytest.approx(0.3)
     assert m["heading_error_2s"] == pytest.approx(0.1)
     assert m["collision_auroc"] == 1.0 and m["failure_rate"] == 0.5
+
+
+def test_command_ranking_counts_pairs_within_starts_only():
+    # start 0: one failure (0.9) against two survivors (0.2, 0.9): 1 + 0.5 of 2; start 1: none failed;
+    # start 2: the failure ranked below the survivor; start 3 alone
+    risk = [0.9, 0.2, 0.9, 0.5, 0.6, 0.1, 0.3, 0.99]
+    failed = [1, 0, 0, 0, 0, 1, 0, 1]
+    groups = [0, 0, 0, 1, 1, 2, 2, 3]
+    ranking, pairs = command_ranking(risk, failed, groups)
+    assert pairs == 3 and ranking == pytest.approx(1.5 / 3)
+    assert np.isnan(command_ranking([0.1, 0.2], [1, 0], [0, 1])[0])
+    with pytest.raises(ValueError):
+        command_ranking([0.1], [1, 0], [0, 0])
+
+
+def test_start_groups_join_samples_of_one_moment_of_one_world():
+    class Data:
+        world_index = np.array([0, 0, 0, 1, 0])
+        arrays = {"history": np.array([[1.0], [1.0], [2.0], [1.0], [1.0]]),
+                  "start_pose": np.zeros((5, 3)), "start_z": np.array([0.5, 0.5, 0.5, 0.5, 0.6])}
+
+        def __len__(self):
+            return 5
+
+    g = start_groups(Data())
+    assert g[0] == g[1] and len(set(g.tolist())) == 4
+
+
+def test_metrics_report_command_ranking_only_with_pairs():
+    poses = np.zeros((4, 10, 3))
+    failed = np.zeros((4, 10), dtype=np.uint8)
+    failed[0, 5:] = 1
+    pred = {"poses": poses, "collision": np.linspace(0.9, 0.1, 4)[:, None].repeat(10, 1),
+            "uncertainty": np.zeros((4, 10))}
+    out = metrics(pred, poses, failed, 0.5, np.array([0, 0, 1, 2]))
+    assert out["command_ranking"] == 1.0 and out["ranking_pairs"] == 1
+    assert "command_ranking" not in metrics(pred, poses, failed, 0.5, np.arange(4))

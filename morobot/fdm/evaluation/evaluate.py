@@ -9,7 +9,9 @@ ABL/best.pt] --out DIR`` compares
 
 on the test worlds recorded in the checkpoint (or ``--split val|all``): position and heading
 error at 1…5 s, collision AUROC (per step, cumulative labels), the correlation of the ensemble
-spread with the error, overall and per terrain kind. Writes ``metrics.json``, ``metrics.md``
+spread with the error, overall and per terrain kind; on data with counterfactual branches (``morobot
+collect-nav --branch-leads``) also the command ranking: from one start, how often the command that
+failed got the higher failure probability. Writes ``metrics.json``, ``metrics.md``
 and ``case_XX.png`` plots of predictions over the terrain.
 """
 
@@ -71,6 +73,49 @@ def auroc(scores: Any, labels: Any) -> float:
     return float(u / (n_pos * n_neg))
 
 
+def start_groups(data: FDMDataset) -> np.ndarray:
+    """Per sample, the id of its start: samples of one world with the same start pose, base height and history.
+
+    Such samples are one moment of one run driven on with different commands: the counterfactual branches of
+    ``morobot collect-nav --branch-leads``. Elsewhere every sample has a start of its own.
+    """
+    ids = np.empty(len(data), dtype=np.int64)
+    seen: dict[tuple, int] = {}
+    hist, pose, z = data.arrays["history"], data.arrays["start_pose"], data.arrays["start_z"]
+    for i in range(len(data)):
+        key = (int(data.world_index[i]), pose[i].tobytes(), float(z[i]), hist[i].tobytes())
+        ids[i] = seen.setdefault(key, len(seen))
+    return ids
+
+
+def command_ranking(risk: Any, failed: Any, groups: Any) -> tuple[float, int]:
+    """How well the predicted failure probability ranks the commands tried from one start.
+
+    Over every pair of samples with the same start (``groups``) of which exactly one failed, the fraction in
+    which the failing one has the higher ``risk`` (ties count half): an AUROC within starts, the question a
+    planner asks (which command, from here?). ``risk`` and ``failed`` are ``[N]`` (e.g. at the horizon's end).
+
+    Returns:
+        ``(ranking, pairs)``; ranking is NaN without such pairs.
+    """
+    r = np.asarray(risk, dtype=np.float64).reshape(-1)
+    y = np.asarray(failed).reshape(-1).astype(bool)
+    g = np.asarray(groups).reshape(-1)
+    if not r.shape == y.shape == g.shape:
+        raise ValueError(f"risk, failed and groups must have the same size, got {r.size}, {y.size}, {g.size}")
+    order = np.argsort(g, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, g[order][1:] != g[order][:-1], True])
+    score, pairs = 0.0, 0
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        idx = order[a:b]
+        pos, neg = r[idx][y[idx]], r[idx][~y[idx]]
+        if len(pos) and len(neg):
+            diff = pos[:, None] - neg[None, :]
+            score += float((diff > 0).sum()) + 0.5 * float((diff == 0).sum())
+            pairs += diff.size
+    return (score / pairs if pairs else float("nan")), pairs
+
+
 def horizon_steps(dt: float, horizon: int, seconds: Sequence[float] = (1, 2, 3, 4, 5)) -> dict[str, int]:
     """Step indices whose end time equals each requested time (times beyond the horizon dropped)."""
     out = {}
@@ -114,8 +159,13 @@ def constant_velocity(data: FDMDataset) -> dict[str, np.ndarray]:
     return {"poses": poses, "collision": zeros, "uncertainty": zeros}
 
 
-def metrics(pred: dict[str, np.ndarray], target_poses: np.ndarray, failed: np.ndarray, dt: float) -> dict[str, Any]:
-    """Errors at 1…5 s, AUROC and uncertainty/error correlation for one set of predictions."""
+def metrics(pred: dict[str, np.ndarray], target_poses: np.ndarray, failed: np.ndarray, dt: float,
+            groups: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """Errors at 1…5 s, AUROC and uncertainty/error correlation for one set of predictions.
+
+    With ``groups`` (:func:`start_groups`) also ``command_ranking`` and ``ranking_pairs``
+    (:func:`command_ranking` at the horizon's end) where the data has starts with more than one command.
+    """
     n, t = failed.shape
     out: dict[str, Any] = {"samples": int(n), "failure_rate": float(failed[:, -1].mean()) if n else float("nan")}
     if n == 0:
@@ -128,6 +178,10 @@ def metrics(pred: dict[str, np.ndarray], target_poses: np.ndarray, failed: np.nd
         out[f"heading_error_{name}"] = float(yaw_err[:, k].mean())
     out["position_error_final"] = float(pos_err[:, -1].mean())
     out["collision_auroc"] = auroc(pred["collision"].reshape(-1), failed.reshape(-1))
+    if groups is not None:
+        ranking, pairs = command_ranking(pred["collision"][:, -1], failed[:, -1], groups)
+        if pairs:
+            out["command_ranking"], out["ranking_pairs"] = ranking, pairs
     unc = pred["uncertainty"][:, -1]
     if np.std(unc) > 0 and np.std(pos_err[:, -1]) > 0:
         out["uncertainty_error_corr"] = float(np.corrcoef(unc, pos_err[:, -1])[0, 1])
@@ -142,6 +196,8 @@ def _table(results: dict[str, Any]) -> str:
         if k.startswith(("position_error_", "heading_error_")) and not k.endswith("_final")
     ]
     keys.append("collision_auroc")
+    if any("command_ranking" in row for row in results["overall"].values()):
+        keys.append("command_ranking")
     lines = ["| subset | model | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
     for subset, block in [("all", results["overall"])] + [(k, v) for k, v in sorted(results["by_kind"].items())]:
         for model in models:
@@ -321,19 +377,20 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
     preds = {name: predict_dataset(m, data, args.batch_size, args.device) for name, m in models.items()}
     preds[BASELINE] = constant_velocity(data)
     target, failed, kinds = data.arrays["poses"], data.arrays["failed"], data.kinds
+    groups = start_groups(data)
     results: dict[str, Any] = {
         "checkpoint": str(args.checkpoint),
         "no_scan_checkpoint": args.no_scan_checkpoint,
         "split": args.split,
         "worlds": data.world_ids,
         "warnings": warnings,
-        "overall": {name: metrics(p, target, failed, data.spec.dt) for name, p in preds.items()},
+        "overall": {name: metrics(p, target, failed, data.spec.dt, groups) for name, p in preds.items()},
         "by_kind": {},
     }
     for kind in sorted(set(kinds.tolist())):
         sel = kinds == kind
         results["by_kind"][kind] = {
-            name: metrics({k: v[sel] for k, v in p.items()}, target[sel], failed[sel], data.spec.dt)
+            name: metrics({k: v[sel] for k, v in p.items()}, target[sel], failed[sel], data.spec.dt, groups[sel])
             for name, p in preds.items()
         }
     out = Path(args.out_dir)
