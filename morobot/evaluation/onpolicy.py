@@ -235,7 +235,7 @@ def record_scenario(task: tuple) -> Optional[dict[str, Any]]:
                                         branch_command(kind, limits, alt_rng))
                 runner.run(scenario, branch)
                 samples += branch.samples()
-                same = len(branch.commands) >= step and np.array_equal(branch.commands[:step], recorder.commands[:step])
+                same = np.array_equal(branch.commands[:step], recorder.commands[:step])
                 outcomes.append({"lead": recorder.failed_at - step, "kind": kind, "failure": branch.failure,
                                  "same_prefix": bool(same)})
     if not samples:
