@@ -18,6 +18,7 @@ and ``case_XX.png`` plots of predictions over the terrain.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +84,9 @@ def start_groups(data: FDMDataset) -> np.ndarray:
     seen: dict[tuple, int] = {}
     hist, pose, z = data.arrays["history"], data.arrays["start_pose"], data.arrays["start_z"]
     for i in range(len(data)):
-        key = (int(data.world_index[i]), pose[i].tobytes(), float(z[i]), hist[i].tobytes())
-        ids[i] = seen.setdefault(key, len(seen))
+        # a digest, not the bytes themselves, keeps the keys small on large data sets
+        digest = hashlib.blake2b(pose[i].tobytes() + z[i].tobytes() + hist[i].tobytes(), digest_size=16).digest()
+        ids[i] = seen.setdefault((int(data.world_index[i]), digest), len(seen))
     return ids
 
 
