@@ -133,7 +133,12 @@ class FDMRecorder(LockstepProbe):
         """The run's samples (rows of the shard arrays)."""
         if not self.commands:
             return []
-        return cut_samples(self.starts, self.poses, np.asarray(self.commands), self.failed_at, self.cfg.horizon)
+        return cut_samples(self._sample_starts(), self.poses, np.asarray(self.commands), self.failed_at,
+                           self.cfg.horizon)
+
+    def _sample_starts(self) -> dict[int, dict[str, Any]]:
+        """The starts :meth:`samples` cuts (all of them)."""
+        return self.starts
 
 
 BRANCH_KINDS = ("stop", "random")
@@ -176,12 +181,9 @@ class BranchRecorder(FDMRecorder):
             return super().command(command)
         return self._hold(self.alternative.copy())
 
-    def samples(self) -> list[dict[str, Any]]:
-        """The samples whose horizon reaches the branch step."""
-        if not self.commands:
-            return []
-        starts = {k: v for k, v in self.starts.items() if k + self.cfg.horizon > self.branch}
-        return cut_samples(starts, self.poses, np.asarray(self.commands), self.failed_at, self.cfg.horizon)
+    def _sample_starts(self) -> dict[int, dict[str, Any]]:
+        """The starts whose horizon reaches the branch step."""
+        return {k: v for k, v in self.starts.items() if k + self.cfg.horizon > self.branch}
 
 
 def branch_steps(failed_at: int, leads: Sequence[int], stride: int) -> list[int]:
@@ -221,7 +223,10 @@ def record_scenario(task: tuple) -> Optional[dict[str, Any]]:
         _WORKER.clear()
         _WORKER.update(key=key, runner=LockstepRunner(planner, params, robot="legged"))
     runner = _WORKER["runner"]
-    recorder = FDMRecorder(cfg, noise, np.random.default_rng([int(seed), int(scenario.seed)]))
+    def noise_rng() -> np.random.Generator:  # the same for the run and its branches: the rerun repeats the run
+        return np.random.default_rng([int(seed), int(scenario.seed)])
+
+    recorder = FDMRecorder(cfg, noise, noise_rng())
     record = runner.run(scenario, recorder)
     leads, kinds, only = branches if branches else ((), (), False)
     samples = [] if only else recorder.samples()
@@ -231,8 +236,7 @@ def record_scenario(task: tuple) -> Optional[dict[str, Any]]:
         limits = cfg.limits.array()
         for step in branch_steps(recorder.failed_at, leads, cfg.stride):
             for kind in kinds:
-                branch = BranchRecorder(cfg, noise, np.random.default_rng([int(seed), int(scenario.seed)]), step,
-                                        branch_command(kind, limits, alt_rng))
+                branch = BranchRecorder(cfg, noise, noise_rng(), step, branch_command(kind, limits, alt_rng))
                 runner.run(scenario, branch)
                 samples += branch.samples()
                 same = np.array_equal(branch.commands[:step], recorder.commands[:step])

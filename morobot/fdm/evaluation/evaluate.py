@@ -105,16 +105,19 @@ def command_ranking(risk: Any, failed: Any, groups: Any) -> tuple[float, int]:
     g = np.asarray(groups).reshape(-1)
     if not r.shape == y.shape == g.shape:
         raise ValueError(f"risk, failed and groups must have the same size, got {r.size}, {y.size}, {g.size}")
+    # only starts with both a failure and a success hold pairs (on data without branches: none)
+    _, inverse = np.unique(g, return_inverse=True)
+    fails, sizes = np.bincount(inverse, weights=y), np.bincount(inverse)
+    keep = ((fails > 0) & (fails < sizes))[inverse]
+    r, y, g = r[keep], y[keep], g[keep]
     order = np.argsort(g, kind="stable")
     bounds = np.flatnonzero(np.r_[True, g[order][1:] != g[order][:-1], True])
     score, pairs = 0.0, 0
     for a, b in zip(bounds[:-1], bounds[1:]):
         idx = order[a:b]
-        pos, neg = r[idx][y[idx]], r[idx][~y[idx]]
-        if len(pos) and len(neg):
-            diff = pos[:, None] - neg[None, :]
-            score += float((diff > 0).sum()) + 0.5 * float((diff == 0).sum())
-            pairs += diff.size
+        diff = r[idx][y[idx]][:, None] - r[idx][~y[idx]][None, :]
+        score += float((diff > 0).sum()) + 0.5 * float((diff == 0).sum())
+        pairs += diff.size
     return (score / pairs if pairs else float("nan")), pairs
 
 
