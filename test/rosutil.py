@@ -35,6 +35,20 @@ class RosHarness:
                 return True
         return False
 
+    @staticmethod
+    def every(period: float, step: Callable[[], None]) -> Callable[[], None]:
+        """``step`` throttled to once per ``period`` seconds of wall time: a steady publisher for ``spin_until``
+        (a publish on every spin floods the executor and starves a node's own threads on a loaded machine)."""
+        last = [-float("inf")]
+
+        def throttled() -> None:
+            now = time.monotonic()
+            if now - last[0] >= period:
+                last[0] = now
+                step()
+
+        return throttled
+
     def spin_for(self, seconds: float, step: Callable[[], None] = None) -> None:
         self.spin_until(lambda: False, seconds, step)
 
