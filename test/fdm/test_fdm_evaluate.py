@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from morobot.fdm.evaluation.evaluate import auroc, command_ranking, horizon_steps, metrics, start_groups
+from morobot.fdm.evaluation.evaluate import auroc, command_ranking, horizon_steps, metrics
 
 
 def pairwise_auroc(scores, labels):
@@ -68,19 +68,6 @@ def test_command_ranking_counts_pairs_within_starts_only():
     assert np.isnan(command_ranking([0.1, 0.2], [1, 0], [0, 1])[0])
     with pytest.raises(ValueError):
         command_ranking([0.1], [1, 0], [0, 0])
-
-
-def test_start_groups_join_samples_of_one_moment_of_one_world():
-    class Data:
-        world_index = np.array([0, 0, 0, 1, 0])
-        arrays = {"history": np.array([[1.0], [1.0], [2.0], [1.0], [1.0]]),
-                  "start_pose": np.zeros((5, 3)), "start_z": np.array([0.5, 0.5, 0.5, 0.5, 0.6])}
-
-        def __len__(self):
-            return 5
-
-    g = start_groups(Data())
-    assert g[0] == g[1] and len(set(g.tolist())) == 4
 
 
 def test_metrics_report_command_ranking_only_with_pairs():

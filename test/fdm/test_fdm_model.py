@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from morobot.fdm import se2
-from morobot.fdm.training.loss import cumulative_collision_bce, fdm_loss
+from morobot.fdm.training.loss import cumulative_collision_bce, failure_log_odds, fdm_loss, ranking_loss
 from morobot.fdm.model import FDMConfig, MemberOutput, PerceptiveFDM, collision_probability
 
 from fdm_small import SMALL
@@ -192,6 +192,20 @@ def test_collision_probability_and_bce_match_definitions():
     assert torch.allclose(cumulative_collision_bce(logits, labels), bce)
     extreme = cumulative_collision_bce(torch.tensor([[-200.0, 200.0]]), torch.tensor([[1.0, 1.0]]))
     assert torch.isfinite(extreme).all()
+
+
+def test_failure_log_odds_and_the_ranking_loss():
+    logits = torch.tensor([[-3.0, -2.0, 0.5], [-12.0, -12.0, -12.0], [4.0, 4.0, 4.0]], dtype=torch.float64)
+    p = collision_probability(logits)[:, -1]
+    assert torch.allclose(failure_log_odds(logits), torch.log(p / (1 - p)))
+    low, high = logits[None, 1:2], logits[None, 2:3]  # [E = 1, P = 1, T]
+    assert float(ranking_loss(low, low)) == pytest.approx(math.log(2.0))
+    assert float(ranking_loss(high, low)) < 1e-6 < float(ranking_loss(low, high))  # failing one ranked above: ~0
+    wrong = low.clone().requires_grad_(True)
+    ranking_loss(wrong, high).backward()
+    assert float(wrong.grad.sum()) < 0  # descending the loss raises the failing command's hazard
+    with pytest.raises(ValueError, match="one shape"):
+        ranking_loss(logits[None], logits[None, :2])
 
 
 def test_loss_terms():

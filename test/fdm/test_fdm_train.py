@@ -1,6 +1,7 @@
 """Tiny end-to-end runs: training lowers the loss, resuming is exact, evaluation writes its report."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -209,3 +210,40 @@ def test_fine_tuning_holds_out_no_world_its_init_saw(data_dir, tmp_path):
     assert set(tuned_meta["extra"]["seen"]) == seen and seen_worlds(tuned_meta) >= seen  # inherited further
     moved, n = train_on_seen({"train": ["a"], "val": ["b", "c", "e"], "test": ["d", "f"]}, {"c"}, {"c", "d", "e"})
     assert moved == {"train": ["a", "c", "d"], "val": ["b", "e"], "test": ["f"]} and n == 2
+
+
+@pytest.fixture(scope="module")
+def branched_dir(data_dir, tmp_path_factory):
+    """The synthetic data with a twin of every sample: the same start, held still (no command, no failure)."""
+    from morobot.fdm.data.dataset import read_manifest, write_manifest, write_shard
+
+    root = tmp_path_factory.mktemp("fdmbranched")
+    entries = []
+    for entry in read_manifest(data_dir)["shards"]:
+        with np.load(data_dir / entry["file"], allow_pickle=False) as shard:
+            a = {k: shard[k] for k in shard.files}
+        twin = {"commands": np.zeros_like(a["commands"]), "poses": np.zeros_like(a["poses"]),
+                "failed": np.zeros_like(a["failed"])}
+        for k in ("history", "scan", "commands", "poses", "failed", "start_pose", "start_z"):
+            a[k] = np.concatenate((a[k], twin.get(k, a[k])))
+        entries.append(write_shard(root, entry["world_id"], a, SPEC))
+    write_manifest(root, SPEC, entries, {"source": "synthetic, branched"})
+    return root
+
+
+def test_the_ranking_loss_trains_on_samples_with_one_start(branched_dir, data_dir, tmp_path):
+    out = tmp_path / "ranked"
+    train.train(args(branched_dir, out, epochs=3, rank_weight=1.0, rank_pairs=32, mirror_prob=0.5))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["train"]["ranking"] > 0 for r in rows[1:])
+    assert rows[-1]["val"]["ranking"] < rows[0]["val"]["ranking"]  # validation pairs: ranked better
+    assert rows[-1]["val"]["ranking"] < 0.5 < math.log(2.0)  # better than ranking every pair equal
+    assert rows[-1]["val"]["ranking_accuracy"] > 0.9
+    _, meta = load_checkpoint(out / "latest.pt")
+    assert meta["extra"]["args"]["rank_weight"] == 1.0
+    with pytest.raises(ValueError, match="one start and opposite outcomes"):
+        train.train(args(data_dir, tmp_path / "plain", epochs=1, rank_weight=1.0))
+    with pytest.raises(ValueError, match="rank_weight"):
+        train.train(args(branched_dir, tmp_path / "bad", rank_weight=-1.0))
+    parsed = train.parse_args(["--data", "d", "--out", "o", "--rank-weight", "0.5", "--rank-pairs", "64"])
+    assert (parsed.rank_weight, parsed.rank_pairs) == (0.5, 64)

@@ -18,7 +18,6 @@ and ``case_XX.png`` plots of predictions over the terrain.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 from morobot.fdm import se2
 from morobot.fdm.checkpoint import CheckpointError, load_checkpoint, seen_worlds
 from morobot.fdm.data.dataset import FDMDataset, read_manifest
+from morobot.fdm.data.starts import outcome_pairs, start_groups
 from morobot.fdm.history import feature_columns
 from morobot.fileio import atomic_write_bytes, atomic_write_json
 from morobot.fdm.model import PerceptiveFDM
@@ -74,22 +74,6 @@ def auroc(scores: Any, labels: Any) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def start_groups(data: FDMDataset) -> np.ndarray:
-    """Per sample, the id of its start: samples of one world with the same start pose, base height and history.
-
-    Such samples are one moment of one run driven on with different commands: the counterfactual branches of
-    ``morobot collect-nav --branch-leads``. Elsewhere every sample has a start of its own.
-    """
-    ids = np.empty(len(data), dtype=np.int64)
-    seen: dict[tuple, int] = {}
-    hist, pose, z = data.arrays["history"], data.arrays["start_pose"], data.arrays["start_z"]
-    for i in range(len(data)):
-        # a digest, not the bytes themselves, keeps the keys small on large data sets
-        digest = hashlib.blake2b(pose[i].tobytes() + z[i].tobytes() + hist[i].tobytes(), digest_size=16).digest()
-        ids[i] = seen.setdefault((int(data.world_index[i]), digest), len(seen))
-    return ids
-
-
 def command_ranking(risk: Any, failed: Any, groups: Any) -> tuple[float, int]:
     """How well the predicted failure probability ranks the commands tried from one start.
 
@@ -101,24 +85,14 @@ def command_ranking(risk: Any, failed: Any, groups: Any) -> tuple[float, int]:
         ``(ranking, pairs)``; ranking is NaN without such pairs.
     """
     r = np.asarray(risk, dtype=np.float64).reshape(-1)
-    y = np.asarray(failed).reshape(-1).astype(bool)
-    g = np.asarray(groups).reshape(-1)
-    if not r.shape == y.shape == g.shape:
-        raise ValueError(f"risk, failed and groups must have the same size, got {r.size}, {y.size}, {g.size}")
-    # only starts with both a failure and a success hold pairs (on data without branches: none)
-    _, inverse = np.unique(g, return_inverse=True)
-    fails, sizes = np.bincount(inverse, weights=y), np.bincount(inverse)
-    keep = ((fails > 0) & (fails < sizes))[inverse]
-    r, y, g = r[keep], y[keep], g[keep]
-    order = np.argsort(g, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, g[order][1:] != g[order][:-1], True])
-    score, pairs = 0.0, 0
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        idx = order[a:b]
-        diff = r[idx][y[idx]][:, None] - r[idx][~y[idx]][None, :]
-        score += float((diff > 0).sum()) + 0.5 * float((diff == 0).sum())
-        pairs += diff.size
-    return (score / pairs if pairs else float("nan")), pairs
+    if r.size != np.size(failed) or r.size != np.size(groups):
+        raise ValueError(f"risk, failed and groups must have the same size, got {r.size}, {np.size(failed)}, "
+                         f"{np.size(groups)}")
+    pairs = outcome_pairs(failed, groups)
+    if not len(pairs):
+        return float("nan"), 0
+    diff = r[pairs[:, 0]] - r[pairs[:, 1]]
+    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / len(diff)), int(len(diff))
 
 
 def horizon_steps(dt: float, horizon: int, seconds: Sequence[float] = (1, 2, 3, 4, 5)) -> dict[str, int]:

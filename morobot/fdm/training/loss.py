@@ -10,6 +10,10 @@ Per ensemble member and sample:
   ground-truth poses are frozen there (weight 1.0).
 
 Members are weighted per sample (bootstrap weights) so that they see different data.
+
+:func:`ranking_loss` is an optional extra term (``morobot train fdm --rank-weight``): over pairs of
+samples with one start of which one failed, the logistic loss on the difference of their failure
+log-odds at the horizon's end, so that the model learns which command fails from a given state.
 """
 
 from __future__ import annotations
@@ -51,6 +55,32 @@ def cumulative_collision_bce(hazard_logits: torch.Tensor, failed: torch.Tensor) 
     """
     log_survive = (-torch.cumsum(F.softplus(hazard_logits), dim=-1)).clamp_max(-1e-7)
     return -(failed * _log1mexp(log_survive) + (1.0 - failed) * log_survive)
+
+
+def failure_log_odds(hazard_logits: torch.Tensor) -> torch.Tensor:
+    """Log-odds of the cumulative failure probability at the last step: ``log(expm1(H))``, ``[...]``.
+
+    ``H`` is the cumulative hazard ``sum softplus(hazard_logits)``; the log-odds rise with it.
+    """
+    h = F.softplus(hazard_logits).sum(-1).clamp_min(1e-7)
+    return h + _log1mexp(-h)
+
+
+def ranking_loss(failing: torch.Tensor, succeeding: torch.Tensor) -> torch.Tensor:
+    """Pairwise logistic loss: the failing command of a pair should get the higher failure probability.
+
+    Args:
+        failing: ``[E, P, T]`` hazard logits of the sample of each pair that failed.
+        succeeding: ``[E, P, T]`` hazard logits of the sample with the same start that did not.
+
+    Returns:
+        Scalar: ``softplus(-(log-odds(failing) - log-odds(succeeding)))``, mean over members and pairs
+        (``log 2`` when the two are ranked equal).
+    """
+    if failing.shape != succeeding.shape:
+        raise ValueError(f"pair halves must have one shape, got {tuple(failing.shape)} and "
+                         f"{tuple(succeeding.shape)}")
+    return F.softplus(failure_log_odds(succeeding) - failure_log_odds(failing)).mean()
 
 
 def fdm_loss(

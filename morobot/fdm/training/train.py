@@ -32,8 +32,9 @@ from morobot.fdm.checkpoint import CheckpointError, read_payload, save_checkpoin
 from morobot.fdm.data.dataset import DataSpec, FDMDataset, mirror_batch, read_manifest, split_worlds, train_on_seen
 from morobot.fdm.heightscan import ScanConfig
 from morobot.fdm.history import FEATURE_SETS
-from morobot.fileio import atomic_write_bytes
+from morobot.fdm.training.curves import plot_curves, truncate_metrics
 from morobot.fdm.training.loss import LossWeights, fdm_loss
+from morobot.fdm.training.ranking import RankingPairs
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
 
 LATEST = "latest.pt"
@@ -78,6 +79,9 @@ class TrainArgs:
             finish (refused otherwise).
         history_features: the model's proprioceptive feature set, a prefix of the data's (the
             base-only ablation from legged data); None: the data's.
+        rank_weight: weight of the ranking loss (:func:`~morobot.fdm.training.loss.ranking_loss`) over pairs
+            of samples with one start and opposite outcomes (data with counterfactual branches); 0 = off.
+        rank_pairs: such pairs drawn for each training batch.
     """
 
     data_dir: str
@@ -105,6 +109,8 @@ class TrainArgs:
     mirror_prob: float = 0.0
     init_from: Optional[str] = None
     history_features: Optional[str] = None
+    rank_weight: float = 0.0
+    rank_pairs: int = 256
 
     def validate(self) -> None:
         """Raises ValueError on out-of-range arguments."""
@@ -118,6 +124,9 @@ class TrainArgs:
             raise ValueError("plot_every must be >= 1")
         if not 0.0 <= self.mirror_prob <= 1.0:
             raise ValueError(f"mirror_prob must lie in [0, 1], got {self.mirror_prob}")
+        if not (math.isfinite(self.rank_weight) and self.rank_weight >= 0) or self.rank_pairs < 1:
+            raise ValueError(f"rank_weight must be finite and >= 0 and rank_pairs >= 1, got {self.rank_weight} "
+                             f"and {self.rank_pairs}")
 
 
 def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
@@ -172,8 +181,13 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 
 
 @torch.no_grad()
-def evaluate_loss(model: PerceptiveFDM, data: FDMDataset, batch_size: int, device: torch.device) -> dict[str, float]:
-    """Mean loss terms and final-step position error of the ensemble mean on ``data``."""
+def evaluate_loss(model: PerceptiveFDM, data: FDMDataset, batch_size: int, device: torch.device,
+                  pairs: Optional[RankingPairs] = None) -> dict[str, float]:
+    """Mean loss terms and final-step position error of the ensemble mean on ``data``.
+
+    With ``pairs`` also their mean ``ranking`` loss and ``ranking_accuracy``
+    (not part of ``loss``, so that runs with and without it compare).
+    """
     model.eval()
     sums: dict[str, float] = {}
     count = 0
@@ -189,38 +203,10 @@ def evaluate_loss(model: PerceptiveFDM, data: FDMDataset, batch_size: int, devic
             sums[k] = sums.get(k, 0.0) + float(v) * n
         sums["final_position_error"] = sums.get("final_position_error", 0.0) + float(final_err)
         count += n
-    return {k: v / max(count, 1) for k, v in sums.items()}
-
-
-def plot_curves(metrics_path: Path, out_path: Path) -> None:
-    """Plots train/validation loss per epoch from ``metrics.jsonl`` into a PNG (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    trained = [r for r in rows if "train" in r]
-    validated = [r for r in rows if "val" in r]
-    if not trained:
-        return
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    axes[0].plot([r["epoch"] for r in trained], [r["train"]["loss"] for r in trained], label="train")
-    if validated:
-        axes[0].plot([r["epoch"] for r in validated], [r["val"]["loss"] for r in validated], label="val")
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("total loss")
-    axes[0].set_yscale("log")
-    axes[0].legend()
-    for term in ("collision", "position", "heading", "stop"):
-        values = [max(r["train"][term], 1e-8) for r in trained]
-        axes[1].plot([r["epoch"] for r in trained], values, label=f"train {term}")
-    axes[1].set_xlabel("epoch")
-    axes[1].set_yscale("log")
-    axes[1].legend(fontsize="small")
-    fig.tight_layout()
-    atomic_write_bytes(out_path, lambda fh: fig.savefig(fh, format="png", dpi=100))
-    plt.close(fig)
+    out = {k: v / max(count, 1) for k, v in sums.items()}
+    if pairs is not None:
+        out.update(pairs.evaluate(model, batch_size, device))
+    return out
 
 
 def _check_out_dir(out: Path, resume: bool) -> None:
@@ -231,15 +217,6 @@ def _check_out_dir(out: Path, resume: bool) -> None:
         raise ValueError(f"{out} already holds a training run; pass --resume or choose another --out")
     elif (out / METRICS).exists():  # a run that died before its first checkpoint: start over
         (out / METRICS).unlink()
-
-
-def _truncate_metrics(path: Path, last_epoch: int) -> None:
-    """Drops metric lines of epochs after the resumed checkpoint (written before a crash)."""
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= last_epoch]
-    text = "".join(line + "\n" for line in keep)
-    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def train(args: TrainArgs) -> dict[str, Any]:
@@ -288,6 +265,15 @@ def train(args: TrainArgs) -> dict[str, Any]:
     for d in (train_data, val_data):
         if d is not None:
             d.use_scan_config(config.scan)
+    pairs, val_pairs = None, None
+    if args.rank_weight > 0:
+        pairs = RankingPairs(train_data)
+        if not len(pairs):
+            raise ValueError(f"--rank-weight needs samples with one start and opposite outcomes in the training "
+                             f"worlds of {args.data_dir} (record them with morobot collect-nav --branch-leads)")
+        val_pairs = RankingPairs(val_data) if val_data is not None else None
+        print(f"[train] ranking loss over {len(pairs)} training pairs"
+              f"{f' and {len(val_pairs)} validation pairs' if val_pairs is not None else ''}", file=sys.stderr)
     model = PerceptiveFDM(config)
     model.set_normalization(**train_data.normalization(seed=args.seed))
     model.to(device)
@@ -311,7 +297,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         start_epoch, best = int(state["epoch"]), float(state["best"])
-        _truncate_metrics(out / METRICS, start_epoch)
+        truncate_metrics(out / METRICS, start_epoch)
 
     meta_common = {
         "seed": args.seed,
@@ -324,7 +310,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
     if not args.resume and val_data is not None and len(val_data):
         # epoch 0: the untrained model on the validation worlds, the reference for progress
         out.mkdir(parents=True, exist_ok=True)
-        initial = {"epoch": 0, "val": evaluate_loss(model, val_data, args.batch_size, device)}
+        initial = {"epoch": 0, "val": evaluate_loss(model, val_data, args.batch_size, device, val_pairs)}
         with open(out / METRICS, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(initial) + "\n")
     for epoch in range(start_epoch, args.epochs):
@@ -353,10 +339,16 @@ def train(args: TrainArgs) -> dict[str, Any]:
             if config.ensemble_size > 1:  # bootstrap: each member sees a Poisson-resampled batch
                 sample_w = torch.poisson(torch.ones(config.ensemble_size, n), generator=gen).to(device)
             loss, terms = fdm_loss(out_m, b["poses"], b["failed"], weights, sample_w)
-            if not torch.isfinite(loss):
+            objective = loss
+            if pairs is not None:  # the ranking term: pairs drawn anew for every batch
+                drawn = pairs.draw(args.rank_pairs, gen)
+                flip = (torch.rand(len(drawn), generator=gen) < args.mirror_prob) if args.mirror_prob > 0 else None
+                terms["ranking"] = pairs.loss(model, drawn, device, flip)
+                objective = loss + args.rank_weight * terms["ranking"]
+            if not torch.isfinite(objective):
                 raise FloatingPointError(f"non-finite training loss at epoch {epoch + 1}, batch {i}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            objective.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
             optimizer.step()
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * n
@@ -372,7 +364,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
             "train": {k: v / max(seen, 1) for k, v in sums.items()},
         }
         if val_data is not None and len(val_data):
-            record["val"] = evaluate_loss(model, val_data, args.batch_size, device)
+            record["val"] = evaluate_loss(model, val_data, args.batch_size, device, val_pairs)
             score = record["val"]["loss"]
         else:
             score = record["train"]["loss"]
@@ -421,6 +413,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
                         "the data's)")
     p.add_argument("--mirror-prob", type=float, default=d.mirror_prob,
                    help="probability of reflecting a training sample left-right (data augmentation)")
+    p.add_argument("--rank-weight", type=float, default=d.rank_weight,
+                   help="weight of the ranking loss over samples with one start and opposite outcomes (data with "
+                        "counterfactual branches: morobot collect-nav --branch-leads); 0 = off")
+    p.add_argument("--rank-pairs", type=int, default=d.rank_pairs, help="ranking pairs drawn per training batch")
     p.add_argument("--scan-ceiling", type=float, default=None,
                    help="clip scan heights at this height above the base (m), in training and at run time; "
                         "match it to what the robot's sensors put into the elevation map")
@@ -473,6 +469,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
         model_overrides=overrides,
         init_from=ns.init_from,
         history_features=ns.history_features,
+        rank_weight=ns.rank_weight,
+        rank_pairs=ns.rank_pairs,
     )
 
 
