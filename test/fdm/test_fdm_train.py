@@ -237,7 +237,7 @@ def test_the_ranking_loss_trains_on_samples_with_one_start(branched_dir, data_di
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(r["train"]["ranking"] > 0 for r in rows[1:])
     assert rows[-1]["val"]["ranking"] < rows[0]["val"]["ranking"]  # validation pairs: ranked better
-    assert rows[-1]["val"]["ranking"] < 0.5 < math.log(2.0)  # better than ranking every pair equal
+    assert rows[-1]["val"]["ranking"] < 0.5 < math.log(2.0)  # log 2: every pair ranked equal
     assert rows[-1]["val"]["ranking_accuracy"] > 0.9
     _, meta = load_checkpoint(out / "latest.pt")
     assert meta["extra"]["args"]["rank_weight"] == 1.0
