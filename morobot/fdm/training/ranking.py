@@ -15,8 +15,8 @@ import torch
 
 from morobot.fdm.data.dataset import FDMDataset, mirror_batch
 from morobot.fdm.data.starts import outcome_pairs, start_groups
-from morobot.fdm.model import PerceptiveFDM
-from morobot.fdm.training.loss import failure_log_odds, ranking_loss
+from morobot.fdm.model import PerceptiveFDM, collision_probability
+from morobot.fdm.training.loss import ranking_loss
 
 
 class RankingPairs:
@@ -24,8 +24,7 @@ class RankingPairs:
 
     def __init__(self, data: FDMDataset) -> None:
         self.data = data
-        self.pairs = (outcome_pairs(data.arrays["failed"][:, -1], start_groups(data)) if len(data)
-                      else np.zeros((0, 2), np.int64))
+        self.pairs = outcome_pairs(data.arrays["failed"][:, -1], start_groups(data))
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -62,6 +61,6 @@ class RankingPairs:
             chunk = self.pairs[i:i + batch_size]
             failing, other = self.hazards(model, chunk, device)
             loss += float(ranking_loss(failing, other)) * len(chunk)
-            diff = (torch.sigmoid(failure_log_odds(failing)) - torch.sigmoid(failure_log_odds(other))).mean(0)
+            diff = (collision_probability(failing)[..., -1] - collision_probability(other)[..., -1]).mean(0)
             right += float((diff > 0).sum() + 0.5 * (diff == 0).sum())
         return {"ranking": loss / len(self), "ranking_accuracy": right / len(self)}
