@@ -10,7 +10,12 @@ singularity). Three measurements per IK setting:
   to a half or a quarter where the whole line is not valid,
   ``--stream-steps`` frames), each frame warm-started from the previous solution, as demo mode does;
   reported with the largest joint jump between consecutive solutions and the number of branch
-  switches (frames whose jump exceeds ``BRANCH_SWITCH``, far above the stream's own step);
+  switches (frames whose jump exceeds ``BRANCH_SWITCH``, far above the stream's own step); a switch is
+  **forced** when no configuration within ``BRANCH_SWITCH`` of the previous solution reaches the frame's
+  pose inside the limits and passes the static checks, searched over every closed-form solution (the
+  Panda's ``q7`` swept at 0.001 rad, the UR's eight): no IK that keeps to the previous solution could have
+  stayed on its branch there (it would have had to choose another one earlier, which needs the stream's
+  future); the others are avoidable (on an arm without a closed form the split is not measured);
 * **demo-mode checks**: the full ``check_ee_pose`` (IK, limits, rate, singularity, self collision,
   no scene) per second on the stream frames, and the checker's **false-infeasible** rate there: the
   frames are reachable and valid by construction, so any failure but the rate check (a fast stream
@@ -30,12 +35,16 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
+from typing import Optional, Union  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from morobot.feasibility import FeasibilityChecker, FeasibilityConfig  # noqa: E402
+from morobot.feasibility import dls_kernel  # noqa: E402
+from morobot.feasibility.analytic_ik import AnalyticIk  # noqa: E402
 from morobot.feasibility.config import IkConfig  # noqa: E402
 from morobot.feasibility.ik import DlsIk  # noqa: E402
+from morobot.feasibility.ur_ik import UrIk  # noqa: E402
 from morobot.robots import ARMS  # noqa: E402
 
 #: A frame-to-frame joint jump above this (rad; streams step at most ~0.25 rad) is a branch switch.
@@ -55,7 +64,37 @@ def reachable_configurations(checker: FeasibilityChecker, n: int, rng: np.random
     return np.array(out)
 
 
-def measure(checker: FeasibilityChecker, ik_config: IkConfig, cold: np.ndarray, streams: list[np.ndarray]) -> dict:
+def closed_form(checker: FeasibilityChecker) -> Optional[Union[AnalyticIk, UrIk]]:
+    """The arm's closed-form solver over the checker's limits (whatever IK setting is measured), or None."""
+    return (AnalyticIk.for_arm(checker.robot, checker.lower, checker.upper)
+            or UrIk.for_arm(checker.robot, checker.lower, checker.upper))
+
+
+def nearest_continuation(checker: FeasibilityChecker, solver: Optional[Union[AnalyticIk, UrIk]], target,
+                         q_prev: np.ndarray, q7_step: float = 1e-3) -> float:
+    """Largest joint difference (rad) from ``q_prev`` to the nearest configuration that reaches ``target``
+    inside the checker's limits and passes its static checks, over every closed-form solution of ``solver``
+    (the Panda's ``q7`` swept at ``q7_step``; the UR's eight; each joint at its turn nearest ``q_prev``);
+    ``inf`` if none does, ``nan`` without a closed form."""
+    if solver is None:
+        return float("nan")
+    if isinstance(solver, AnalyticIk):
+        sols = solver.solutions(target, np.arange(checker.lower[6], checker.upper[6] + 0.5 * q7_step, q7_step))
+    else:
+        sols = solver.solutions(target)
+    # each joint at its value or the one a whole turn away inside the limits, nearest q_prev (the IK's own rule)
+    sols = dls_kernel.rank_solutions(sols, checker.lower, checker.upper, q_prev, q_prev, np.ones_like(q_prev), 0.0)
+    distance = np.max(np.abs(sols - q_prev), axis=1)
+    tolerance = (checker.config.ik.position_tolerance, checker.config.ik.rotation_tolerance)
+    for i in np.argsort(distance):
+        pos_err, rot_err = dls_kernel.errors(*checker.robot.chain, sols[i], target.rotation, target.translation)
+        if pos_err <= tolerance[0] and rot_err <= tolerance[1] and checker.evaluate(sols[i]).feasible:
+            return float(distance[i])
+    return float("inf")
+
+
+def measure(checker: FeasibilityChecker, ik_config: IkConfig, cold: np.ndarray, streams: list[np.ndarray],
+            solver: Optional[Union[AnalyticIk, UrIk]]) -> dict:
     robot = checker.robot
     ik = DlsIk(robot, ik_config, checker.lower, checker.upper)
     times, ok = [], 0
@@ -65,7 +104,7 @@ def measure(checker: FeasibilityChecker, ik_config: IkConfig, cold: np.ndarray, 
         ok += ik.solve(target, robot.ready_pose, (robot.ready_pose,) * ik_config.restarts).success
         times.append(time.process_time() - t0)
     warm_ok = warm_n = 0
-    jumps, warm_times, switches = [], [], 0
+    jumps, warm_times, switches, forced = [], [], 0, 0
     for stream in streams:
         q_prev = stream[0]
         for q in stream[1:]:
@@ -76,7 +115,9 @@ def measure(checker: FeasibilityChecker, ik_config: IkConfig, cold: np.ndarray, 
             if sol.success:
                 warm_ok += 1
                 jumps.append(float(np.max(np.abs(sol.q - q_prev))))
-                switches += jumps[-1] > BRANCH_SWITCH
+                if jumps[-1] > BRANCH_SWITCH:
+                    switches += 1
+                    forced += nearest_continuation(checker, solver, robot.ee_placement(q), q_prev) > BRANCH_SWITCH
                 q_prev = sol.q
     import pinocchio as pin
 
@@ -94,7 +135,7 @@ def measure(checker: FeasibilityChecker, ik_config: IkConfig, cold: np.ndarray, 
     t = np.array(times + warm_times) * 1e3
     return {"cold": ok / len(cold), "warm": warm_ok / max(1, warm_n), "p50_ms": float(np.median(t)),
             "p99_ms": float(np.percentile(t, 99)), "max_jump": max(jumps) if jumps else float("nan"),
-            "checks_per_s": checks_per_s, "switches": switches, "warm_frames": warm_n,
+            "checks_per_s": checks_per_s, "switches": switches, "forced": forced, "warm_frames": warm_n,
             "false_infeasible": false_infeasible / max(1, len(frames))}
 
 
@@ -123,15 +164,16 @@ def main() -> None:
     step = max(float(np.max(np.abs(np.diff(s, axis=0)))) for s in streams)
     print(f"{args.robot}: {len(cold)} cold poses, {len(streams)} streams x {args.stream_steps} frames "
           f"(largest joint step along a stream {step:.3f} rad), CPU time, 1 thread")
-    rows = {"FeasibleCap DLS (baseline)": measure(checker, BASELINE, cold, streams),
-            "shipped, numerical only": measure(checker, replace(checker.config.ik, analytic=False), cold, streams),
-            "shipped": measure(checker, checker.config.ik, cold, streams)}
+    solver = closed_form(checker)
+    rows = {"FeasibleCap DLS (baseline)": measure(checker, BASELINE, cold, streams, solver),
+            "shipped, numerical only": measure(checker, replace(checker.config.ik, analytic=False), cold, streams, solver),
+            "shipped": measure(checker, checker.config.ik, cold, streams, solver)}
     print(f"{'IK':<28} {'cold':>7} {'warm':>7} {'p50 ms':>7} {'p99 ms':>7} {'max jump':>9} {'switches':>9} "
-          f"{'checks/s':>9} {'false inf.':>10}")
+          f"{'forced':>6} {'checks/s':>9} {'false inf.':>10}")
     for name, r in rows.items():
         print(f"{name:<28} {100 * r['cold']:6.1f}% {100 * r['warm']:6.1f}% {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
-              f"{r['max_jump']:9.3f} {r['switches']:4d}/{r['warm_frames']:<4d} {r['checks_per_s']:9.0f} "
-              f"{100 * r['false_infeasible']:9.2f}%")
+              f"{r['max_jump']:9.3f} {r['switches']:4d}/{r['warm_frames']:<4d} {r['forced']:6d} "
+              f"{r['checks_per_s']:9.0f} {100 * r['false_infeasible']:9.2f}%")
     base, new = rows["FeasibleCap DLS (baseline)"], rows["shipped"]
     print(f"ratio shipped / baseline: cold success {new['cold'] / max(base['cold'], 1e-9):.2f}, "
           f"p99 latency {new['p99_ms'] / base['p99_ms']:.2f}, checks/s {new['checks_per_s'] / base['checks_per_s']:.2f}")

@@ -29,6 +29,7 @@ from morobot.feasibility import dls_kernel
 from morobot.feasibility.model import ArmModel
 
 TOLERANCE = 1e-5  # structure checks on the URDF's placements (rpy="1.5708" passes; the FK check guards the rest)
+ALTERNATIVES_Q7_STEP = 0.25  # rad: the q7 spacing of all_solutions (other configurations of one pose)
 MID_WEIGHT = 1e-3  # weight of the mid-range preference against the squared distance to the reference (rad^2)
 
 
@@ -209,6 +210,12 @@ class AnalyticIk:
         t_ee = target * self.tool.inverse()  # joint 7's frame
         return _solutions(t_ee.rotation, t_ee.translation, np.ascontiguousarray(q7, float).reshape(-1), self._rotations,
                           self._offsets, self.shoulder, self.sigma, self.g, self.K, self.P, self.Q, self.n5)
+
+    def all_solutions(self, target: pin.SE3, q7_step: float = ALTERNATIVES_Q7_STEP) -> np.ndarray:
+        """The closed-form solutions over the ``q7`` range at ``q7_step`` (coarse: one or more per branch and
+        stretch of the self-motion, for offering other configurations), ``[M, 7]``, not yet limit-checked."""
+        count = max(2, int(math.ceil((self.upper[6] - self.lower[6]) / q7_step)) + 1)
+        return self.solutions(target, np.linspace(self.lower[6], self.upper[6], count))
 
     def _best(self, target: pin.SE3, reference: np.ndarray, q7: np.ndarray,
               tolerance: tuple[float, float]) -> Optional[tuple[np.ndarray, float, float]]:

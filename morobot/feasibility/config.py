@@ -33,8 +33,9 @@ class IkConfig:
             numerical solver only when it finds nothing.
         q7_step: spacing of the Panda closed form's sweep over the seventh joint (rad).
         alternatives: in demo mode, when the solution fails a static check (singularity, self or scene
-            collision), up to this many other solutions are sought (from the seed library's nearest
-            configurations) and the first that passes is taken: the pose is feasible if any
+            collision), up to this many other solutions are sought (the closed form's branches nearest the
+            first solution where the arm has one, else DLS from the seed library's nearest configurations)
+            and the first that passes is taken: the pose is feasible if any
             configuration reaching it is (0: report the first solution's verdict).
         warm_reach: where the closed form backs it up, the warm start runs first only for targets within
             this distance of its tool pose (m, plus 0.1 m per rad of rotation): a farther one (a new stream,
@@ -44,6 +45,10 @@ class IkConfig:
         warm_iterations: where the closed form backs it up, the warm start's iterations (a warm start
             along a stream converges in a few; one that needs more is handed to the closed form, whose
             cost is bounded).
+        warm_jump: where the closed form backs it up, a converged warm start that moved some joint
+            farther than this (rad) is compared with the closed form's solution nearest the warm start and
+            the one with the smaller largest joint change is taken (near a wrist singularity the warm
+            start can slide onto the neighbouring branch while a nearer solution exists).
 
     The defaults were chosen by measurement (docs/feasibility.md, "IK"): FeasibleCap's DLS
     (lambda^2 0.01, 30 iterations, 0.15 rad steps, one restart) solved 65 % of reachable poses from a
@@ -66,6 +71,7 @@ class IkConfig:
     q7_step: float = 0.05
     warm_iterations: int = 12
     warm_reach: float = 0.15
+    warm_jump: float = 0.3
     hold_limits: bool = True
     alternatives: int = 6
 
@@ -185,6 +191,7 @@ def validate(cfg: FeasibilityConfig) -> None:
     _check(0.0 <= ik.nullspace_step <= 0.5, "IK nullspace_step must be in [0, 0.5] rad")
     _check(0.005 <= ik.q7_step <= 0.5, "IK q7_step must be in [0.005, 0.5] rad")
     _check(ik.warm_iterations >= 1 and ik.warm_reach >= 0.0, "IK warm_iterations must be >= 1, warm_reach >= 0")
+    _check(ik.warm_jump > 0.0, "IK warm_jump must be > 0 rad")
     _check(0 <= ik.alternatives <= ik.library_size, "IK alternatives must be in [0, library_size]")
     _check(ik.random_restarts >= 0 and ik.patience >= 0, "IK random_restarts and patience must be >= 0")
     _check(0 <= ik.library_starts <= ik.library_size <= 100_000,

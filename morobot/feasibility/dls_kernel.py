@@ -428,3 +428,25 @@ def rank_solutions(candidates, lower, upper, reference, mid, half, mid_weight):
             cost[m] = c
             m += 1
     return q[:m][np.argsort(cost[:m])]
+
+
+@_jit
+def distinct_rows(rows, found, apart):
+    """Indices of the rows, in order, that lie more than ``apart`` (largest joint difference) from ``found`` and
+    from every row kept before them: one representative per branch of an ordered list of solutions."""
+    kept = np.empty(rows.shape[0], dtype=np.int64)
+    m = 0
+    for i in range(rows.shape[0]):
+        far = True
+        for j in range(-1, m):
+            other = found if j < 0 else rows[kept[j]]
+            gap = 0.0
+            for k in range(rows.shape[1]):
+                gap = max(gap, abs(rows[i, k] - other[k]))
+            if gap <= apart:
+                far = False
+                break
+        if far:
+            kept[m] = i
+            m += 1
+    return kept[:m]

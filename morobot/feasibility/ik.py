@@ -28,9 +28,9 @@ the closed form), the given restarts (the ready pose), then the configurations o
 nearest the target (``library_size`` configurations drawn once within the limits, seeded; nearest
 by position plus ``0.1 m/rad`` times the rotation angle), then random configurations. A start near
 the answer converges in a few iterations, so the library cuts both the failures and the time of
-the slow, restarted frames. :meth:`DlsIk.alternatives` converges from the library's nearest
-configurations to other solutions of the same pose (other branches), for a checker whose first
-solution fails a static check.
+the slow, restarted frames. :meth:`DlsIk.alternatives` gives other solutions of the same pose (other
+branches) for a checker whose first solution fails a static check: the closed form's where the arm has one,
+else converged from the library's nearest configurations.
 """
 
 from __future__ import annotations
@@ -183,11 +183,23 @@ class DlsIk:
             cfg.patience, warm, patient, cfg.hold_limits)
 
     def alternatives(self, target: pin.SE3, found: np.ndarray):
-        """Other solutions for ``target`` than ``found`` (each more than ``ANOTHER_SOLUTION`` rad from it and
-        from the ones before on some joint), converged from the ``alternatives`` library configurations
-        nearest the target; a generator, so a caller that takes the first it likes pays for no more."""
-        seen = [np.asarray(found, float)]
-        for start in self.library_starts(target, self.config.alternatives):
+        """Up to ``alternatives`` other solutions for ``target`` than ``found`` (each more than
+        ``ANOTHER_SOLUTION`` rad from it and from the ones before on some joint): where the arm has a closed
+        form, its solutions (the UR's eight, the Panda's over a coarse ``q7`` sweep) nearest ``found`` first;
+        otherwise those converged from the library configurations nearest the target. A generator, so a
+        caller that takes the first it likes pays for no more."""
+        found = np.asarray(found, float)
+        cfg = self.config
+        if self.analytic is not None:
+            ranked = dls_kernel.rank_solutions(self.analytic.all_solutions(target), self.lower, self.upper, found,
+                                               found, np.ones_like(found), 0.0)
+            for q in ranked[dls_kernel.distinct_rows(ranked, found, ANOTHER_SOLUTION)[:cfg.alternatives]]:
+                pos_err, rot_err = self._errors(q, target)
+                if pos_err <= cfg.position_tolerance and rot_err <= cfg.rotation_tolerance:
+                    yield IkResult(q, True, 0, pos_err, rot_err)
+            return
+        seen = [found]
+        for start in self.library_starts(target, cfg.alternatives):
             q, ok, _, pos_err, rot_err = self._attempt(target, start)
             if not ok:
                 continue
@@ -198,7 +210,8 @@ class DlsIk:
 
     def solve(self, target: pin.SE3, q_init: np.ndarray, restart_from=()) -> IkResult:
         """Solve for ``target``: DLS from the warm start ``q_init`` (where the arm has a closed form: only for
-        a target within ``warm_reach`` of its tool pose, for at most ``warm_iterations``); then the closed
+        a target within ``warm_reach`` of its tool pose, for at most ``warm_iterations``; a converged one
+        that moved a joint more than ``warm_jump`` gives way to a nearer closed-form solution); then the closed
         form's solution nearest ``q_init``; then DLS from the warm start if it was skipped, from each of
         ``restart_from``, from the ``library_starts`` nearest library configurations and from up to
         ``random_restarts`` configurations drawn within the limits.
@@ -232,7 +245,13 @@ class DlsIk:
                 target, q_warm, warm=True, patient=backed,
                 iterations=min(cfg.warm_iterations, cfg.max_iterations) if backed else None)
             if ok:
-                return IkResult(self._nearest_turn(q, q_init), True, total, pos_err, rot_err)
+                q = self._nearest_turn(q, q_init)
+                step = float(np.max(np.abs(q - q_init)))
+                if backed and step > cfg.warm_jump:  # slid onto another branch? the nearest closed-form solution
+                    found = self.analytic.solve(target, q_init, (cfg.position_tolerance, cfg.rotation_tolerance))
+                    if found is not None and float(np.max(np.abs(found[0] - q_init))) < step:
+                        return IkResult(found[0], True, total, found[1], found[2])
+                return IkResult(q, True, total, pos_err, rot_err)
             best = (q, pos_err, rot_err)
         else:
             total, best = 0, (q_warm, errors[0], errors[1])

@@ -144,6 +144,10 @@ class UrIk:
                           self.upper_arm_len, self.forearm_len, self.upper_arm_angle, self.forearm_angle, self.t5,
                           self.d6)
 
+    def all_solutions(self, target: pin.SE3) -> np.ndarray:
+        """The same as :meth:`solutions` (the interface of :meth:`AnalyticIk.all_solutions`)."""
+        return self.solutions(target)
+
     def solve(self, target: pin.SE3, reference: np.ndarray, tolerance: tuple[float, float] = (1e-4, 1e-3)
               ) -> Optional[tuple[np.ndarray, float, float]]:
         """``(q, position error, rotation error)``: the solution inside the limits nearest ``reference``

@@ -154,3 +154,17 @@ def test_closed_form_solutions_are_ranked_inside_the_limits():
     wide = dls_kernel.rank_solutions(np.array([[-1.0]]), np.array([-2 * math.pi]), np.array([2 * math.pi]),
                                      np.array([4.0]), np.zeros(1), np.array([2 * math.pi]), 1e-3)
     np.testing.assert_allclose(wide, [[2 * math.pi - 1.0]])
+
+
+def test_distinct_rows_keeps_one_row_per_group_in_order():
+    """A row is kept when it is more than ``apart`` from the reference and from every row kept before it."""
+    found = np.zeros(2)
+    rows = np.array([[0.1, 0.0],   # near found: dropped
+                     [1.0, 0.0],   # kept
+                     [1.2, 0.3],   # near the kept [1, 0]: dropped
+                     [0.0, -1.0],  # kept
+                     [2.0, 0.0],   # 1.0 from [1, 0]: kept
+                     [0.0, -1.5]])  # exactly apart from [0, -1]: dropped (not more than apart)
+    kept = dls_kernel.distinct_rows(rows, found, 0.5)
+    assert kept.tolist() == [1, 3, 4]
+    assert dls_kernel.distinct_rows(rows[:0], found, 0.5).tolist() == []

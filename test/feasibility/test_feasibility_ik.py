@@ -9,7 +9,7 @@ import pytest
 
 from morobot.feasibility import FeasibilityChecker, FeasibilityConfig
 from morobot.feasibility.config import IkConfig
-from morobot.feasibility.ik import DlsIk
+from morobot.feasibility.ik import ANOTHER_SOLUTION, DlsIk
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,46 @@ def test_a_far_target_goes_to_the_closed_form_at_once(panda):
     assert warm_first.success and warm_first.iterations > 0
     near = DlsIk(panda.robot, IkConfig(), panda.lower, panda.upper).solve(target, q + 0.02)
     assert near.success and 0 < near.iterations <= IkConfig().warm_iterations  # a stream's step: DLS
+
+
+def test_a_warm_start_that_slides_onto_the_neighbouring_wrist_branch_gives_way_to_the_nearer_solution():
+    """A UR5 stream frame near the wrist singularity (from ``bench/bench_ik.py --robot ur5 --streams 100
+    --seed 1``): the warm start converges on the neighbouring wrist branch, 0.61 rad from the previous frame,
+    while the stream's own configuration, 0.46 rad away, reaches the pose too; past ``warm_jump`` the closed
+    form's nearest solution is compared and taken."""
+    ur5 = FeasibilityChecker(FeasibilityConfig(robot="ur5"))
+    q_prev = np.array([0.36, 5.134, -0.869, 1.971, -2.05, -2.621])
+    truth = np.array([-0.101, 5.044, -0.877, 2.082, -2.484, -2.712])
+    assert ur5.evaluate(q_prev).feasible and ur5.evaluate(truth).feasible
+    target = ur5.robot.ee_placement(truth)
+    jumps = {}
+    for warm_jump in (100.0, IkConfig().warm_jump):
+        ik = DlsIk(ur5.robot, IkConfig(warm_jump=warm_jump), ur5.lower, ur5.upper)
+        sol = ik.solve(target, q_prev, (ur5.robot.ready_pose,))
+        assert sol.success
+        jumps[warm_jump] = float(np.max(np.abs(sol.q - q_prev)))
+    assert jumps[100.0] > 0.55  # the warm start alone: the other branch
+    assert jumps[IkConfig().warm_jump] == pytest.approx(float(np.max(np.abs(truth - q_prev))), abs=1e-3)
+
+
+def test_the_other_solutions_come_from_the_closed_form_nearest_first():
+    """On an arm with a closed form the other solutions are its branches (no DLS attempts), nearest the first
+    solution first (Euclidean distance), each more than ``ANOTHER_SOLUTION`` from it and from one another, at most ``alternatives``;
+    the UR5's eight give more than one for every pose here."""
+    ur5 = FeasibilityChecker(FeasibilityConfig(robot="ur5"))
+    ik = DlsIk(ur5.robot, IkConfig(), ur5.lower, ur5.upper)
+    for q in _valid(ur5, 5, 11):
+        target = ur5.robot.ee_placement(q)
+        others = [s.q for s in ik.alternatives(target, q)]
+        assert 2 <= len(others) <= IkConfig().alternatives
+        assert min(float(np.abs(o - q).max()) for o in others) > ANOTHER_SOLUTION
+        distances = [float(np.linalg.norm(o - q)) for o in others]
+        assert distances == sorted(distances)
+        assert all(float(np.abs(a - b).max()) > ANOTHER_SOLUTION for i, a in enumerate(others) for b in others[:i])
+        for o in others:
+            assert np.all((o >= ur5.lower) & (o <= ur5.upper))
+            reached = ur5.robot.ee_placement(o)
+            assert np.linalg.norm(reached.translation - target.translation) <= ik.config.position_tolerance
 
 
 def test_another_solution_is_taken_when_the_first_collides():
