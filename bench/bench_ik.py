@@ -166,7 +166,8 @@ def main() -> None:
           f"(largest joint step along a stream {step:.3f} rad), CPU time, 1 thread")
     solver = closed_form(checker)
     rows = {"FeasibleCap DLS (baseline)": measure(checker, BASELINE, cold, streams, solver),
-            "shipped, numerical only": measure(checker, replace(checker.config.ik, analytic=False), cold, streams, solver),
+            "shipped, numerical only": measure(checker, replace(checker.config.ik, analytic=False), cold, streams,
+                                               solver),
             "shipped": measure(checker, checker.config.ik, cold, streams, solver)}
     print(f"{'IK':<28} {'cold':>7} {'warm':>7} {'p50 ms':>7} {'p99 ms':>7} {'max jump':>9} {'switches':>9} "
           f"{'forced':>6} {'checks/s':>9} {'false inf.':>10}")

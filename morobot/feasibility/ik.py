@@ -141,6 +141,7 @@ class DlsIk:
         self._attempt(ready, robot.ready_pose)
         self._errors(robot.ready_pose, ready)
         self._nearest_turn(robot.ready_pose, robot.ready_pose)
+        dls_kernel.distinct_rows(robot.ready_pose[None, :], robot.ready_pose, ANOTHER_SOLUTION)  # alternatives' kernel
 
     def library_starts(self, target: pin.SE3, count: int) -> np.ndarray:
         """The ``count`` library configurations whose tool poses are nearest ``target``."""
