@@ -154,6 +154,8 @@ COMMANDS = (
             "navigation benchmark: seeded scenarios per terrain mix, kinematic vs FDM MPPI"),
     Command(("eval", "foresight"), "morobot.evaluation.foresight:main",
             "lock-step navigation results: did the planner's predicted risk warn of each fall"),
+    Command(("eval", "compare"), "morobot.evaluation.compare:main",
+            "two planners on the same lock-step scenarios over planner seeds: goals, paired interval, headroom"),
     Command(("eval", "korr"), "morobot.evaluation.cli:korr_main",
             "evaluate KORR policies under perturbations and the Koopman predictions"),
     Command(("eval", "locomotion"), "morobot.locomotion.evaluate:main",
