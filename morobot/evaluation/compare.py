@@ -74,8 +74,8 @@ def load_side(spec: str) -> Side:
     """``DIR[,DIR...][:PLANNER]`` → :class:`Side` (the planner may be left out where a file holds one).
 
     Raises:
-        ValueError: a missing file, a planner the file does not hold, or a file with several planners and
-            none named.
+        ValueError: a missing file, a planner the file does not hold, a file with several planners and
+            none named, or one planner's runs in several modes (lock-step and graph).
     """
     from morobot.evaluation.nav import read_results
 
@@ -89,7 +89,11 @@ def load_side(spec: str) -> Side:
             raise ValueError(f"{path} holds planners {planners}: name one ({path}:PLANNER)")
         if name not in planners:
             raise ValueError(f"{path} has no records of planner {name!r} (it has {planners})")
-        runs.append({r["id"]: r for r in records if r.get("planner") == name})
+        mine = [r for r in records if r.get("planner") == name]
+        modes = sorted({r.get("mode", "") for r in mine})
+        if len(modes) > 1:
+            raise ValueError(f"{path} holds {name} runs of several modes {modes}: compare one mode at a time")
+        runs.append({r["id"]: r for r in mine})
     if not runs:
         raise ValueError(f"no results in {spec!r}")
     return Side(label=f"{planner or name} ({len(runs)} seed{'s' if len(runs) > 1 else ''})", runs=tuple(runs))

@@ -82,6 +82,10 @@ def test_a_side_names_its_planner_where_a_file_has_several(tmp_path):
     with pytest.raises(ValueError, match="no such results file"):
         load_side(str(tmp_path / "missing"))
     assert load_side(f"{d}:fdm").runs[0]["s0"]["success"] is False
+    with open(d / "results.jsonl", "a") as fh:  # the same planner through the graph too
+        fh.write(json.dumps({"id": "s0", "mix": "steps", "planner": "fdm", "mode": "graph", "success": True}) + "\n")
+    with pytest.raises(ValueError, match="several modes"):
+        load_side(f"{d}:fdm")
 
 
 def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
