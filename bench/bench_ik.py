@@ -78,10 +78,7 @@ def nearest_continuation(checker: FeasibilityChecker, solver: Optional[Union[Ana
     ``inf`` if none does, ``nan`` without a closed form."""
     if solver is None:
         return float("nan")
-    if isinstance(solver, AnalyticIk):
-        sols = solver.solutions(target, np.arange(checker.lower[6], checker.upper[6] + 0.5 * q7_step, q7_step))
-    else:
-        sols = solver.solutions(target)
+    sols = solver.all_solutions(target, q7_step) if isinstance(solver, AnalyticIk) else solver.all_solutions(target)
     # each joint at its value or the one a whole turn away inside the limits, nearest q_prev (the IK's own rule)
     sols = dls_kernel.rank_solutions(sols, checker.lower, checker.upper, q_prev, q_prev, np.ones_like(q_prev), 0.0)
     distance = np.max(np.abs(sols - q_prev), axis=1)

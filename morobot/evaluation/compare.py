@@ -143,9 +143,8 @@ def compare(first: Side, second: Side) -> list[Row]:
         a, b = success_matrix(first, ids), success_matrix(second, ids)
         diff, low, high = difference_interval(a, b)
         rows.append(Row(mix, len(ids), float(a.mean(axis=1).sum()), float(b.mean(axis=1).sum()), 100 * diff,
-                        100 * low, 100 * high, int(np.sum(a.max(axis=1, initial=0) > 0)),
-                        int(np.sum(a.min(axis=1, initial=1) > 0)), int(np.sum(b.max(axis=1, initial=0) > 0)),
-                        int(np.sum(b.min(axis=1, initial=1) > 0))))
+                        100 * low, 100 * high, int(a.max(axis=1).sum()), int(a.min(axis=1).sum()),
+                        int(b.max(axis=1).sum()), int(b.min(axis=1).sum())))
     return rows
 
 

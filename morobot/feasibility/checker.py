@@ -129,8 +129,8 @@ class FeasibilityChecker:
         return check_joint_limits(q, self.robot.lower, self.robot.upper, self.config.limit_margin,
                                   self.robot.joint_names)
 
-    def _static(self, q: np.ndarray, checks: dict[str, CheckResult], early: bool | None = None) -> None:
-        early = self.config.early_exit if early is None else early
+    def _static(self, q: np.ndarray, checks: dict[str, CheckResult]) -> None:
+        early = self.config.early_exit
         if early and any(not r.passed for r in checks.values()):
             return
         steps = (("singularity", self.singularity), ("self_collision", self.self_collision),
@@ -174,7 +174,7 @@ class FeasibilityChecker:
             # the pose is feasible if any configuration reaching it is: another solution (branch) that
             # passes is taken (a jump from the last one then shows in the rate check)
             for other in self.ik.alternatives(target, sol.q):
-                other_static = self._pose_checks(other.q, early=True)  # the first failure is enough to go on
+                other_static = self._pose_checks(other.q)
                 if all(r.passed for r in other_static.values()):
                     sol, static = other, other_static
                     detail += ", another IK solution: the first failed a static check"
@@ -184,11 +184,10 @@ class FeasibilityChecker:
                   "joint_limits": static["joint_limits"], "joint_rate": self.rate.update(sol.q, stamp), **static}
         return Verdict.from_checks(checks, sol.q, stamp)
 
-    def _pose_checks(self, q: np.ndarray, early: bool | None = None) -> dict[str, CheckResult]:
-        """The checks of one configuration that do not depend on the last one: limits, then the static ones
-        (``early``: stop at the first failure; default ``config.early_exit``)."""
+    def _pose_checks(self, q: np.ndarray) -> dict[str, CheckResult]:
+        """The checks of one configuration that do not depend on the last one: limits, then the static ones."""
         checks = {"joint_limits": self._limits(q)}
-        self._static(q, checks, early)
+        self._static(q, checks)
         return checks
 
     def clamp_to_feasible(self, q_cmd, q_current, dt: float | None = None) -> FilterResult:
