@@ -31,6 +31,11 @@ Three measurements, each against a baseline timed in the same process and run:
    parameter ``fdm_members``) and one more planner, ``morobot, all members``, runs ``morobot`` with the
    whole ensemble in the same cycles (same seed), so the saving is a same-run ratio.
 
+   With ``--device cuda`` the planning section runs every planner on the GPU (model, samples, noise,
+   cost; the scan is sampled on the CPU as in the node); the timers synchronise the GPU before they
+   stop, so a cycle's wall time includes its kernels, and MPPI's rollout timer (the model part) waits
+   for the model's kernels. ``--samples`` takes several sizes (one row each).
+
    Every cycle uses a new state stamp (so no context is reused across cycles), the planners are
    warm-started and called interleaved (rotating order), in one process, with the same torch
    thread count; 1 and 2 threads are measured in turn. Wall time (``perf_counter``) and process
@@ -54,6 +59,8 @@ Usage:
     python bench/bench_fdm.py --quick      # fewer repeats, one small world: under 2 min
     python bench/bench_fdm.py --sections plan --threads 2 --samples 1024
     python bench/bench_fdm.py --sections plan --checkpoint models/fdm/fdm_legged.pt --members 2
+    python bench/bench_fdm.py --sections plan --checkpoint models/fdm/fdm_legged.pt --members 2 \
+        --device cuda --threads 2 --samples 2048 4096 8192 16384        # on a GPU machine
 
 Recorded figures, with the command, date and load average: docs/fdm.md ("Speed").
 """
@@ -86,7 +93,7 @@ from morobot.fdm.dynamics import FDMDynamics
 from morobot.fdm.heightscan import SCAN_CHANNELS, scan_from_heightmap
 from morobot.fdm.history import stationary_history
 from morobot.fdm.training.loss import LossWeights, fdm_loss
-from morobot.fdm.model import FDMConfig, PerceptiveFDM
+from morobot.fdm.model import FDMConfig, FDMPrediction, MemberOutput, PerceptiveFDM
 from morobot.planning.cost import NavigationCost
 from morobot.planning.interface import HeightMap, NavState, Rollout
 from morobot.planning.mppi import MPPI, MPPIConfig
@@ -95,6 +102,7 @@ GOAL = (3.0, 1.0, 0.0)
 PLANNERS = ("morobot", "compiled", "re-encode", "pytorch_mppi")
 ALL_MEMBERS = "morobot, all members"
 TARGET_MS = 20.0
+GRAPHED = "compiled, CUDA graphs"
 
 
 @dataclass
@@ -104,8 +112,9 @@ class BenchArgs:
     sections: list[str] = field(default_factory=lambda: ["plan", "collect", "train"])
     checkpoint: Optional[str] = None
     members: int = 0
-    samples: int = 2048
+    samples: list[int] = field(default_factory=lambda: [2048])
     horizon: int = 10
+    device: str = "cpu"
     threads: list[int] = field(default_factory=lambda: [1, 2])
     repeats: int = 8
     warmup: int = 2
@@ -127,9 +136,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> BenchArgs:
     p.add_argument("--members", type=int, default=d.members,
                    help="plan with the checkpoint's first N ensemble members (fdm_members; 0 = all); the whole "
                         "ensemble is timed in the same cycles as a further planner")
-    p.add_argument("--samples", type=int, default=d.samples, help="MPPI samples K")
+    p.add_argument("--samples", type=int, nargs="+", default=d.samples, help="MPPI samples K (one table row each)")
     p.add_argument("--horizon", type=int, default=d.horizon, help="MPPI steps T")
     p.add_argument("--threads", type=int, nargs="+", default=d.threads, help="torch thread counts")
+    p.add_argument("--device", default=d.device,
+                   help="torch device of the planning section: cpu, cuda or cuda:N (timers synchronise the GPU)")
     p.add_argument("--repeats", type=int, default=d.repeats, help="timed planning cycles per planner")
     p.add_argument("--warmup", type=int, default=d.warmup)
     p.add_argument("--collect-kinds", nargs="+", default=d.collect_kinds, help="one world of each kind")
@@ -147,9 +158,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> BenchArgs:
         ns.repeats, ns.warmup = 3, 0
         ns.collect_kinds, ns.collect_samples, ns.collect_repeats = ["rough"], 80, 1
         ns.train_repeats, ns.train_warmup = 1, 0
-    if min(ns.repeats, ns.samples - 1, ns.horizon, ns.collect_samples, ns.collect_repeats, ns.train_batch,
+    if min(ns.repeats, min(ns.samples) - 1, ns.horizon, ns.collect_samples, ns.collect_repeats, ns.train_batch,
            ns.train_repeats, *ns.threads) < 1 or ns.warmup < 0 or ns.train_warmup < 0:
         p.error("counts must be >= 1 (samples >= 2), warm-ups >= 0")
+    if not ns.device.startswith("cpu") and not torch.cuda.is_available():
+        p.error(f"device {ns.device!r}: this machine has no CUDA GPU")
     kw = {k: v for k, v in vars(ns).items() if k != "quick"}
     return BenchArgs(**kw)
 
@@ -160,20 +173,28 @@ def load_average() -> str:
     return "/".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def sync() -> None:
+    """Waits for queued GPU work (a no-op without CUDA), so that a timer stops after the work it times."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
-    """``(wall s, process CPU s, result)`` of one call."""
+    """``(wall s, process CPU s, result)`` of one call (GPU work included: :func:`sync` before and after)."""
+    sync()
     c0, t0 = time.process_time(), time.perf_counter()
     out = fn()
+    sync()
     return time.perf_counter() - t0, time.process_time() - c0, out
 
 
-def load_dynamics(checkpoint: Optional[str] = None, members: int = 0) -> FDMDynamics:
-    """The shipped FDM (or ``checkpoint``) as planner dynamics, with its first ``members`` members (0 = all)."""
+def load_dynamics(checkpoint: Optional[str] = None, members: int = 0, device: str = "cpu") -> FDMDynamics:
+    """The shipped FDM (or ``checkpoint``) on ``device`` as planner dynamics, first ``members`` members (0 = all)."""
     if checkpoint is None:
         from morobot.paths import default_fdm_checkpoint
 
         checkpoint = str(default_fdm_checkpoint())
-    return FDMDynamics.from_checkpoint(checkpoint, members=members)
+    return FDMDynamics.from_checkpoint(checkpoint, members=members, device=device)
 
 
 def make_scene(seed: int = 0, dyn: Optional[FDMDynamics] = None) -> tuple[HeightMap, NavState]:
@@ -204,6 +225,41 @@ def cycle_state(state: NavState, i: int) -> NavState:
 
 
 # ----------------------------------------------------------------------------- planners
+class GraphedFDMDynamics(FDMDynamics):
+    """:class:`FDMDynamics` whose rollouts run through ``torch.compile(mode="reduce-overhead")`` (CUDA graphs).
+
+    A bench-only variant for the GPU: a replayed graph launches the predictor's kernels in one call. A
+    graph's outputs live in memory the next replay reuses, so each prediction is cloned.
+    """
+
+    def __init__(self, model: PerceptiveFDM, device: str | torch.device) -> None:
+        super().__init__(model, device=device)
+        graphed = torch.compile(self.model.predict, mode="reduce-overhead", dynamic=False)
+
+        def predict(context: torch.Tensor, commands: torch.Tensor, start: torch.Tensor) -> FDMPrediction:
+            out = graphed(context, commands, start)
+            members = MemberOutput(*(t.clone() for t in out.members))
+            return FDMPrediction(out.poses.clone(), out.collision.clone(), out.uncertainty.clone(), members)
+
+        self._compiled = predict
+
+
+class SyncedDynamics:
+    """``dynamics`` whose rollout waits for its GPU work, so that MPPI's rollout timer covers the model's kernels."""
+
+    def __init__(self, dynamics: Any) -> None:
+        self.inner = dynamics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def rollout(self, state: NavState, commands: torch.Tensor, hmap: Optional[HeightMap]) -> Rollout:
+        sync()
+        out = self.inner.rollout(state, commands, hmap)
+        sync()
+        return out
+
+
 class PerSampleFDMDynamics:
     """The FDM with the reference implementation's encoding: history and scan encoded per sample.
 
@@ -222,15 +278,16 @@ class PerSampleFDMDynamics:
         cfg, k = self.config, commands.shape[0]
         hist = np.asarray(state.history if state.history is not None else
                           stationary_history(state.twist, state.gravity_b, cfg.history_length), dtype=np.float32)
-        history = torch.from_numpy(hist)[None].repeat(k, 1, 1)
+        dev = self.inner.device
+        history = torch.from_numpy(hist).to(dev)[None].repeat(k, 1, 1)
         scan = None
         if cfg.use_scan:
             one = scan_from_heightmap(hmap, np.asarray(state.pose, dtype=np.float64), float(state.z), cfg.scan)
-            scan = torch.from_numpy(one)[None].repeat(k, 1, 1, 1)
-        start = torch.as_tensor(np.asarray(state.pose, dtype=np.float32))
+            scan = torch.from_numpy(one).to(dev)[None].repeat(k, 1, 1, 1)
+        start = torch.as_tensor(np.asarray(state.pose, dtype=np.float32), device=dev)
         with torch.inference_mode():
             context = self.model.encode(history, scan)  # [K, context_dim]
-            pred = self.model.predict(context, commands.to(torch.float32), start)
+            pred = self.model.predict(context, commands.to(dev, torch.float32), start)
         unc = pred.uncertainty.clone() if cfg.ensemble_size > 1 else None
         return Rollout(poses=pred.poses.clone(), risk=pred.collision.clone(), uncertainty=unc)
 
@@ -256,7 +313,8 @@ class StepwiseFDM:
         self.nx = 5 + 4 * self.e + self.e * self.h
         self.dt = float(self.model.config.dt)
         self.model_seconds = 0.0
-        sigma = torch.tensor(cfg.sigma, dtype=torch.float32)
+        self.device = dev = dynamics.device
+        sigma = torch.tensor(cfg.sigma, dtype=torch.float32, device=dev)
         self.controller = pytorch_mppi.MPPI(
             self.dynamics,
             self.running_cost,
@@ -264,11 +322,12 @@ class StepwiseFDM:
             noise_sigma=torch.diag(sigma * sigma),
             num_samples=cfg.num_samples,
             horizon=cfg.horizon,
+            device=dev,
             lambda_=cfg.temperature,
-            u_min=torch.tensor(cfg.u_min, dtype=torch.float32),
-            u_max=torch.tensor(cfg.u_max, dtype=torch.float32),
-            u_init=torch.zeros(3),
-            U_init=torch.zeros(cfg.horizon, 3),
+            u_min=torch.tensor(cfg.u_min, dtype=torch.float32, device=dev),
+            u_max=torch.tensor(cfg.u_max, dtype=torch.float32, device=dev),
+            u_init=torch.zeros(3, device=dev),
+            U_init=torch.zeros(cfg.horizon, 3, device=dev),
             terminal_state_cost=self.terminal_cost,
             sample_null_action=True,
         )
@@ -287,14 +346,15 @@ class StepwiseFDM:
         self._w_in, self._w_hn = p.w_cmd[..., two:].contiguous(), p.w_hh[..., two:].contiguous()
         self._b_in, self._b_hn = g_ctx[..., two:], p.b_hh[..., two:].unsqueeze(1)
         self._b_out = p.b_out.unsqueeze(1)
-        self._start = torch.as_tensor(np.asarray(state.pose, dtype=np.float32))
-        x0 = torch.zeros(self.nx)
+        self._start = torch.as_tensor(np.asarray(state.pose, dtype=np.float32), device=self.device)
+        x0 = torch.zeros(self.nx, device=self.device)
         x0[:3] = self._start
         x0[5 + 4 * e:] = h0.reshape(-1)
         return x0
 
     def dynamics(self, state: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """One FDM step for ``[K, nx]`` states and ``[K, 3]`` commands."""
+        sync()
         t0 = time.perf_counter()
         model, p = self.model, self.model.predictor
         e, hid, k = self.e, self.h, state.shape[0]
@@ -324,12 +384,13 @@ class StepwiseFDM:
         members = torch.stack((mx, my, myaw), dim=-1).transpose(0, 1).reshape(k, 3 * e)
         nxt = torch.cat((pose, risk[:, None], unc[:, None], members, haz.t(), h.transpose(0, 1).reshape(k, e * hid)),
                         dim=1)
+        sync()
         self.model_seconds += time.perf_counter() - t0
         return nxt
 
     @staticmethod
     def running_cost(state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(state.shape[0], dtype=state.dtype)
+        return torch.zeros(state.shape[0], dtype=state.dtype, device=state.device)
 
     def terminal_cost(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         rollout = Rollout(poses=states[0, :, :, :3], risk=states[0, :, :, 3], uncertainty=states[0, :, :, 4])
@@ -342,11 +403,12 @@ class StepwiseFDM:
             x0 = self.begin_cycle(state, hmap)
             self.model_seconds += time.perf_counter() - t0
             self.controller.command(x0)
-            return self.controller.get_action_sequence().clone().numpy().astype(np.float64)
+            return self.controller.get_action_sequence().cpu().numpy().astype(np.float64)
 
     @torch.inference_mode()
     def rollout_stepwise(self, state: NavState, hmap: Optional[HeightMap], commands: torch.Tensor) -> Rollout:
         """Steps ``[K, T, 3]`` commands through :meth:`dynamics` (for checking against the batched model)."""
+        commands = commands.to(self.device)
         x = self.begin_cycle(state, hmap).expand(commands.shape[0], -1)
         steps = []
         for t in range(commands.shape[1]):
@@ -365,18 +427,25 @@ def make_planners(dyn: FDMDynamics, samples: int, horizon: int, seed: int = 0,
     planner reuses another's cached context). With ``full`` (the whole ensemble of which ``dyn`` runs
     some members) one more planner, :data:`ALL_MEMBERS`, is ``morobot`` over ``full``.
     """
-    cfg = MPPIConfig(num_samples=samples, horizon=horizon, dt=dyn.dt, seed=seed)
-    ours = MPPI(FDMDynamics(dyn.model), NavigationCost(), cfg)
-    compiled_dyn = FDMDynamics(dyn.model, compile=True)
+    dev = dyn.device
+    # every compiled view compiles the same ``predict`` once per shape and mode; past the recompile limit (8)
+    # dynamo would run later sizes eagerly without a word
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+    cfg = MPPIConfig(num_samples=samples, horizon=horizon, dt=dyn.dt, seed=seed, device=str(dev))
+    ours = MPPI(FDMDynamics(dyn.model, device=dev), NavigationCost(), cfg)
+    compiled_dyn = FDMDynamics(dyn.model, device=dev, compile=True)
     compile_seconds = sum(compiled_dyn.warm_up(k, horizon) for k in (samples, 1))  # samples, final rollout
     if compiled_dyn.compile_error:
         raise RuntimeError(f"torch.compile failed: {compiled_dyn.compile_error}")
     compiled = MPPI(compiled_dyn, NavigationCost(), cfg)
-    per_sample = MPPI(PerSampleFDMDynamics(FDMDynamics(dyn.model)), NavigationCost(), cfg)
+    per_sample = MPPI(PerSampleFDMDynamics(FDMDynamics(dyn.model, device=dev)), NavigationCost(), cfg)
     torch.manual_seed(seed)  # pytorch_mppi samples from the global generator
-    theirs = StepwiseFDM(FDMDynamics(dyn.model), NavigationCost(), cfg)
+    theirs = StepwiseFDM(FDMDynamics(dyn.model, device=dev), NavigationCost(), cfg)
 
     def mppi_plan(mppi: MPPI) -> Callable:
+        if dev.type == "cuda":
+            mppi.dynamics = SyncedDynamics(mppi.dynamics)
+
         def plan(state: NavState, hmap: HeightMap) -> tuple[np.ndarray, float]:
             res = mppi.plan(state, hmap, GOAL)
             return res.commands, res.timings["rollout"]
@@ -394,13 +463,21 @@ def make_planners(dyn: FDMDynamics, samples: int, horizon: int, seed: int = 0,
     planners = {"morobot": mppi_plan(ours), "compiled": compiled_plan, "re-encode": mppi_plan(per_sample),
                 "pytorch_mppi": stepwise_plan}
     if full is not None:
-        planners[ALL_MEMBERS] = mppi_plan(MPPI(FDMDynamics(full), NavigationCost(), cfg))
+        planners[ALL_MEMBERS] = mppi_plan(MPPI(FDMDynamics(full, device=dev), NavigationCost(), cfg))
+    if dev.type == "cuda":
+        graphed = GraphedFDMDynamics(dyn.model, dev)
+        for k in (samples, 1):
+            graphed.warm_up(k, horizon)
+        if graphed.compile_error:  # it would run eagerly: no row rather than a mislabelled one
+            print(f"  {GRAPHED}: left out ({graphed.compile_error})", file=sys.stderr, flush=True)
+        else:
+            planners[GRAPHED] = mppi_plan(MPPI(graphed, NavigationCost(), cfg))
     return planners
 
 
 def plan_cost(dyn: FDMDynamics, state: NavState, hmap: HeightMap, commands: np.ndarray) -> float:
     """Cost of one command sequence under the (broadcast) FDM and the navigation cost."""
-    cmd = torch.as_tensor(np.asarray(commands), dtype=torch.float32)[None]
+    cmd = torch.as_tensor(np.asarray(commands), dtype=torch.float32, device=dyn.device)[None]
     return float(NavigationCost()(dyn.rollout(state, cmd, hmap), cmd, GOAL)[0])
 
 
@@ -409,9 +486,9 @@ def encoding_gap(dyn: FDMDynamics, state: NavState, hmap: HeightMap, samples: in
     """Max |cost difference| between broadcast and per-sample encoding for the same random commands."""
     gen = torch.Generator().manual_seed(seed)
     lo, hi = torch.tensor(MPPIConfig().u_min), torch.tensor(MPPIConfig().u_max)
-    cmd = lo + (hi - lo) * torch.rand(samples, horizon, 3, generator=gen)
+    cmd = (lo + (hi - lo) * torch.rand(samples, horizon, 3, generator=gen)).to(dyn.device)
     cost = NavigationCost()
-    a = cost(FDMDynamics(dyn.model).rollout(state, cmd, hmap), cmd, GOAL)
+    a = cost(FDMDynamics(dyn.model, device=dyn.device).rollout(state, cmd, hmap), cmd, GOAL)
     b = cost(PerSampleFDMDynamics(dyn).rollout(state, cmd, hmap), cmd, GOAL)
     return float((a - b).abs().max())
 
@@ -420,10 +497,11 @@ def stepwise_gap(dyn: FDMDynamics, state: NavState, hmap: HeightMap, samples: in
                  seed: int = 0) -> dict[str, float]:
     """Max |difference| of poses, risk and uncertainty between :class:`StepwiseFDM` and ``dyn.rollout``."""
     gen = torch.Generator().manual_seed(seed)
-    cmd = torch.rand(samples, horizon, 3, generator=gen) * 2.0 - 1.0
-    cfg = MPPIConfig(num_samples=max(samples, 2), horizon=horizon, dt=dyn.dt)
-    step = StepwiseFDM(FDMDynamics(dyn.model), NavigationCost(), cfg).rollout_stepwise(state, hmap, cmd)
-    ref = FDMDynamics(dyn.model).rollout(state, cmd, hmap)
+    cmd = (torch.rand(samples, horizon, 3, generator=gen) * 2.0 - 1.0).to(dyn.device)
+    cfg = MPPIConfig(num_samples=max(samples, 2), horizon=horizon, dt=dyn.dt, device=str(dyn.device))
+    step = StepwiseFDM(FDMDynamics(dyn.model, device=dyn.device), NavigationCost(), cfg).rollout_stepwise(
+        state, hmap, cmd)
+    ref = FDMDynamics(dyn.model, device=dyn.device).rollout(state, cmd, hmap)
     dyaw = se2.wrap_angle(step.poses[..., 2] - ref.poses[..., 2])
     return {
         "position": float((step.poses[..., :2] - ref.poses[..., :2]).abs().max()),
@@ -465,9 +543,12 @@ def bench_planning(dyn: FDMDynamics, samples: int, horizon: int, repeats: int, w
                 model[name].append(model_s)
         costs = {n: plan_cost(dyn, state, hmap, last[n]) for n in names}
         gap = max(gap, abs(costs["morobot"] - costs["re-encode"]))
-        compiled_gap = max(compiled_gap, abs(costs["morobot"] - costs["compiled"]))
+        for n in ("compiled", GRAPHED):
+            if n in costs:
+                compiled_gap = max(compiled_gap, abs(costs["morobot"] - costs[n]))
     ms = lambda xs, f: 1e3 * f(xs)  # noqa: E731
     out: dict[str, Any] = {"threads": torch.get_num_threads(), "samples": samples, "horizon": horizon,
+                           "device": str(dyn.device),
                            "planners": names, "members": dyn.config.ensemble_size,
                            "repeats": repeats, "max_cost_gap": gap, "max_compiled_gap": compiled_gap,
                            "compile_seconds": planners["compiled"].compile_seconds}
@@ -649,25 +730,26 @@ def bench_training(batch: int, repeats: int, warmup: int, seed: int = 0,
 
 # ----------------------------------------------------------------------------- main
 def _print_planning(results: list[dict[str, Any]]) -> None:
-    k, t = results[0]["samples"], results[0]["horizon"]
-    print(f"\n### Planning cycle, {k} samples x {t} steps, {results[0]['repeats']} interleaved cycles per planner, "
-          f"{results[0]['members']} ensemble members\n")
-    print("| threads | planner | wall median (ms) | wall min (ms) | CPU median / min (ms) | model part median (ms) "
-          f"| wall vs morobot | <= {TARGET_MS:.0f} ms | plan cost |")
-    print("|---:|---|---:|---:|---:|---:|---:|---|---:|")
+    ks = ", ".join(sorted({str(r["samples"]) for r in results}, key=int))
+    print(f"\n### Planning cycle, {ks} samples x {results[0]['horizon']} steps on {results[0]['device']}, "
+          f"{results[0]['repeats']} interleaved cycles per planner, {results[0]['members']} ensemble members\n")
+    print("| threads | samples | planner | wall median (ms) | wall min (ms) | CPU median / min (ms) "
+          f"| model part median (ms) | wall vs morobot | <= {TARGET_MS:.0f} ms | plan cost |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---|---:|")
     for r in results:
         base = r["morobot"]["wall_median"]
         for n in r["planners"]:
             x = r[n]
             ok = "yes" if x["wall_median"] <= TARGET_MS else ("min only" if x["wall_min"] <= TARGET_MS else "no")
-            print(f"| {r['threads']} | {n} | {x['wall_median']:.1f} | {x['wall_min']:.1f} "
+            print(f"| {r['threads']} | {r['samples']} | {n} | {x['wall_median']:.1f} | {x['wall_min']:.1f} "
                   f"| {x['cpu_median']:.1f} / {x['cpu_min']:.1f} | {x['model_median']:.1f} "
                   f"| {x['wall_median'] / base:.1f}x | {ok} | {x['plan_cost']:.1f} |")
-    gaps = ", ".join(f"{r['max_cost_gap']:.2g} ({r['threads']} thr)" for r in results)
+    tag = lambda r: f"{r['threads']} thr, {r['samples']}"  # noqa: E731
+    gaps = ", ".join(f"{r['max_cost_gap']:.2g} ({tag(r)})" for r in results)
     print(f"\nmax |plan cost morobot - re-encode| over all cycles (identical noise): {gaps}")
-    gaps = ", ".join(f"{r['max_compiled_gap']:.2g} ({r['threads']} thr)" for r in results)
-    print(f"max |plan cost morobot - compiled| over all cycles (identical noise): {gaps}; compiling took "
-          + ", ".join(f"{r['compile_seconds']:.1f} s ({r['threads']} thr)" for r in results))
+    gaps = ", ".join(f"{r['max_compiled_gap']:.2g} ({tag(r)})" for r in results)
+    print(f"max |plan cost morobot - compiled (either)| over all cycles (identical noise): {gaps}; compiling took "
+          + ", ".join(f"{r['compile_seconds']:.1f} s ({tag(r)})" for r in results))
 
 
 def _print_collection(r: dict[str, Any]) -> None:
@@ -713,12 +795,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"Machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
           f"load average {load_average()} at start; python {platform.python_version()}, torch {torch.__version__}, "
           f"pytorch_mppi {importlib.metadata.version('pytorch-mppi')}, numpy {np.__version__}")
+    if args.device != "cpu":
+        print(f"Device: {args.device}, {torch.cuda.get_device_name(torch.device(args.device))}, "
+              f"CUDA {torch.version.cuda}")
     results: dict[str, Any] = {"command": cmd, "args": asdict(args), "load_start": os.getloadavg()}
     t_all = time.perf_counter()
     if "plan" in args.sections:
-        dyn, full = load_dynamics(args.checkpoint), None
+        dyn, full = load_dynamics(args.checkpoint, device=args.device), None
         if args.members and args.members < dyn.config.ensemble_size:  # N of N (or more): nothing to compare
-            full, dyn = dyn.model, FDMDynamics(dyn.model.with_members(args.members))
+            full, dyn = dyn.model, FDMDynamics(dyn.model.with_members(args.members), device=args.device)
         hmap, state = make_scene(args.seed, dyn)
         checks = {"encoding_cost_gap": encoding_gap(dyn, state, hmap, 256, args.horizon, args.seed),
                   "stepwise_gap": stepwise_gap(dyn, state, hmap, 256, args.horizon, args.seed)}
@@ -728,8 +813,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         plan = []
         for n in args.threads:
             torch.set_num_threads(n)
-            plan.append(bench_planning(dyn, args.samples, args.horizon, args.repeats, args.warmup, args.seed, full))
-            print(f"  planning, {n} thread(s) done, load average {load_average()}", file=sys.stderr, flush=True)
+            for k in args.samples:
+                plan.append(bench_planning(dyn, k, args.horizon, args.repeats, args.warmup, args.seed, full))
+                print(f"  planning, {n} thread(s), {k} samples done, load average {load_average()}",
+                      file=sys.stderr, flush=True)
         _print_planning(plan)
         for r in plan:
             for n in r["planners"]:

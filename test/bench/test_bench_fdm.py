@@ -97,3 +97,35 @@ def test_collection_smallest_run(bench):
     assert r["collector"]["samples"] == 5
     assert r["collector"]["sim_s"] > 0.0 and r["physics"]["sim_s"] > 0.0
     assert r["physics"]["drive_wall"] > 0.0
+
+
+def test_several_sample_sizes_and_a_device_are_parsed(bench):
+    args = bench.parse_args(["--sections", "plan", "--samples", "64", "128", "--device", "cpu"])
+    assert args.samples == [64, 128] and args.device == "cpu"
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--samples", "64", "1"])  # every size needs >= 2 samples
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--device", "cuda"])
+
+
+def test_synced_dynamics_passes_the_rollout_through(bench, dyn):
+    hmap, state = bench.make_scene(0, dyn)
+    synced = bench.SyncedDynamics(dyn)
+    cmd = torch.zeros(4, 3, 3)
+    a, b = synced.rollout(state, cmd, hmap), dyn.rollout(state, cmd, hmap)
+    assert synced.dt == dyn.dt
+    assert torch.equal(a.poses, b.poses) and torch.equal(a.risk, b.risk)
+
+
+def test_graphed_dynamics_predicts_as_the_model(bench, dyn):
+    """The CUDA-graphs variant (compiled without graphs on a CPU) gives the eager rollout, in fresh tensors."""
+    hmap, state = bench.make_scene(0, dyn)
+    graphed = bench.GraphedFDMDynamics(dyn.model, "cpu")
+    cmd = torch.rand(8, 4, 3, generator=torch.Generator().manual_seed(0)) - 0.5
+    a, b = graphed.rollout(state, cmd, hmap), dyn.rollout(state, cmd, hmap)
+    assert graphed.compile_error is None
+    assert torch.allclose(a.poses, b.poses, atol=1e-5) and torch.allclose(a.risk, b.risk, atol=1e-5)
+    again = graphed.rollout(state, -cmd, hmap)
+    assert not torch.equal(again.poses, a.poses)  # the first result was not overwritten by the second
+    assert torch.allclose(a.poses, dyn.rollout(state, cmd, hmap).poses, atol=1e-5)
