@@ -142,8 +142,9 @@ def compare(first: Side, second: Side) -> list[Row]:
     for mix, ids in sorted(mixes.items()) + [("total", sorted(common))]:
         a, b = success_matrix(first, ids), success_matrix(second, ids)
         diff, low, high = difference_interval(a, b)
-        rows.append(Row(mix, len(ids), float(a.mean(axis=1).sum()), float(b.mean(axis=1).sum()), 100 * diff,
-                        100 * low, 100 * high, int(a.max(axis=1).sum()), int(a.min(axis=1).sum()),
+        points = [round(100 * v, 9) + 0.0 for v in (diff, low, high)]  # float noise never prints as -0.0
+        rows.append(Row(mix, len(ids), float(a.mean(axis=1).sum()), float(b.mean(axis=1).sum()), *points,
+                        int(a.max(axis=1).sum()), int(a.min(axis=1).sum()),
                         int(b.max(axis=1).sum()), int(b.min(axis=1).sum())))
     return rows
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from morobot.evaluation.compare import Side, compare, difference_interval, load_side, main
+from morobot.evaluation.compare import Side, compare, difference_interval, load_side, main, markdown
 from morobot.evaluation.metrics import paired_difference_interval
 
 
@@ -100,3 +100,13 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     assert main([str(tmp_path / "f0"), str(tmp_path / "nothing")]) == 2
     _write(tmp_path / "other", {"x0": True})
     assert main([str(tmp_path / "f0"), str(tmp_path / "other")]) == 1
+
+
+def test_equal_goals_print_as_zero_not_minus_zero():
+    # the same per-scenario rates in another order: the mean difference is float noise (-9e-18)
+    first = [[1, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 1, 1, 1, 0], [0, 0, 1, 1, 0, 1], [1, 1, 1, 0, 1, 1]]
+    second = [[1, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 1], [1, 0, 0, 1, 0, 1], [1, 1, 1, 1, 1, 0]]
+    a, b = _side(*first), _side(*second)
+    assert difference_interval(np.array(first, float).T, np.array(second, float).T)[0] != 0.0
+    steps = compare(a, b)[0]
+    assert steps.difference == 0.0 and "-0.0" not in markdown(compare(a, b), a, b)

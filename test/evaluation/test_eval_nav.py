@@ -230,6 +230,29 @@ def test_factory_builds_what_the_node_builds():
         load_node_parameters("no_such_node", config_path("navigate.yaml"))
 
 
+def test_deployed_step_limit_sees_the_risers_the_default_gait_cannot_climb():
+    """The planner's risk at a stair riser, with config/navigate.yaml over the defaults (the learned gait falls
+    at 8.7 cm risers, docs/locomotion.md): a 10 cm riser is at the limit, 8.7 cm clearly risky, 4 cm free."""
+    import torch
+
+    from morobot.planning.interface import HeightMap
+    from morobot.planning.kinematic import KinematicModel
+
+    p = load(PlannerParams, "mppi_planner")
+    deployed = make_kinematic_model(p)
+
+    def riser_risk(model, rise):
+        heights = torch.zeros(40, 40)
+        heights[20:] = rise  # a riser across the 4 x 4 m map at x = 2 m; the robot at its foot, mid-map
+        return float(model.sample_risk(torch.tensor([[1.9, 2.0]]), HeightMap(heights, (0.0, 0.0), 0.1))[0])
+
+    assert riser_risk(deployed, 0.10) >= 0.5
+    assert riser_risk(deployed, 0.087) >= 0.2
+    assert riser_risk(deployed, 0.04) < 0.01
+    # the rigid robot's limit (the library default) all but ignored them, so both planners walked into stairs
+    assert riser_risk(KinematicModel(), 0.10) < 0.01
+
+
 # ------------------------------------------------------------------------------------ simulation
 def test_contact_monitor_sees_a_box_but_not_flat_ground():
     from morobot.sim.anymal import AnymalSim
