@@ -127,5 +127,5 @@ def test_graphed_dynamics_predicts_as_the_model(bench, dyn):
     assert graphed.compile_error is None
     assert torch.allclose(a.poses, b.poses, atol=1e-5) and torch.allclose(a.risk, b.risk, atol=1e-5)
     again = graphed.rollout(state, -cmd, hmap)
-    assert not torch.equal(again.poses, a.poses)  # the first result was not overwritten by the second
-    assert torch.allclose(a.poses, dyn.rollout(state, cmd, hmap).poses, atol=1e-5)
+    assert not torch.equal(again.poses, a.poses)
+    assert torch.allclose(a.poses, dyn.rollout(state, cmd, hmap).poses, atol=1e-5)  # the second left the first
