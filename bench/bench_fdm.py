@@ -432,19 +432,16 @@ def make_planners(dyn: FDMDynamics, samples: int, horizon: int, seed: int = 0,
     # dynamo would run later sizes eagerly without a word
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     cfg = MPPIConfig(num_samples=samples, horizon=horizon, dt=dyn.dt, seed=seed, device=str(dev))
-    ours = MPPI(FDMDynamics(dyn.model, device=dev), NavigationCost(), cfg)
     compiled_dyn = FDMDynamics(dyn.model, device=dev, compile=True)
     compile_seconds = sum(compiled_dyn.warm_up(k, horizon) for k in (samples, 1))  # samples, final rollout
     if compiled_dyn.compile_error:
         raise RuntimeError(f"torch.compile failed: {compiled_dyn.compile_error}")
-    compiled = MPPI(compiled_dyn, NavigationCost(), cfg)
-    per_sample = MPPI(PerSampleFDMDynamics(FDMDynamics(dyn.model, device=dev)), NavigationCost(), cfg)
     torch.manual_seed(seed)  # pytorch_mppi samples from the global generator
     theirs = StepwiseFDM(FDMDynamics(dyn.model, device=dev), NavigationCost(), cfg)
 
-    def mppi_plan(mppi: MPPI) -> Callable:
-        if dev.type == "cuda":
-            mppi.dynamics = SyncedDynamics(mppi.dynamics)
+    def mppi_plan(dynamics: Any) -> Callable:
+        """MPPI over ``dynamics`` (on a GPU its rollout timer waits for the model's kernels)."""
+        mppi = MPPI(SyncedDynamics(dynamics) if dev.type == "cuda" else dynamics, NavigationCost(), cfg)
 
         def plan(state: NavState, hmap: HeightMap) -> tuple[np.ndarray, float]:
             res = mppi.plan(state, hmap, GOAL)
@@ -458,12 +455,13 @@ def make_planners(dyn: FDMDynamics, samples: int, horizon: int, seed: int = 0,
         return commands, theirs.model_seconds
 
     stepwise_plan.adapter = theirs  # type: ignore[attr-defined]
-    compiled_plan = mppi_plan(compiled)
+    compiled_plan = mppi_plan(compiled_dyn)
     compiled_plan.compile_seconds = compile_seconds  # type: ignore[attr-defined]
-    planners = {"morobot": mppi_plan(ours), "compiled": compiled_plan, "re-encode": mppi_plan(per_sample),
+    planners = {"morobot": mppi_plan(FDMDynamics(dyn.model, device=dev)), "compiled": compiled_plan,
+                "re-encode": mppi_plan(PerSampleFDMDynamics(FDMDynamics(dyn.model, device=dev))),
                 "pytorch_mppi": stepwise_plan}
     if full is not None:
-        planners[ALL_MEMBERS] = mppi_plan(MPPI(FDMDynamics(full, device=dev), NavigationCost(), cfg))
+        planners[ALL_MEMBERS] = mppi_plan(FDMDynamics(full, device=dev))
     if dev.type == "cuda":
         graphed = GraphedFDMDynamics(dyn.model, dev)
         for k in (samples, 1):
@@ -471,7 +469,7 @@ def make_planners(dyn: FDMDynamics, samples: int, horizon: int, seed: int = 0,
         if graphed.compile_error:  # it would run eagerly: no row rather than a mislabelled one
             print(f"  {GRAPHED}: left out ({graphed.compile_error})", file=sys.stderr, flush=True)
         else:
-            planners[GRAPHED] = mppi_plan(MPPI(graphed, NavigationCost(), cfg))
+            planners[GRAPHED] = mppi_plan(graphed)
     return planners
 
 

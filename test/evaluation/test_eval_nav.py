@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from morobot.evaluation import cli as eval_cli
 from morobot.evaluation.metrics import (OutcomeRules, aggregate, classify, fall_terrain, footprint_contacts,
@@ -20,6 +21,8 @@ from morobot.mapping.params import elevation_config as make_elevation_config
 from morobot.navigation.params import PlannerParams, load
 from morobot.params import load_section as load_node_parameters
 from morobot.paths import config_path
+from morobot.planning.interface import HeightMap
+from morobot.planning.kinematic import KinematicModel
 from morobot.navigation.factory import (make_kinematic_model,
                                       make_mppi_config, make_navigation_cost)
 from morobot.sim.worlds import is_reachable, load_world, make_world
@@ -233,11 +236,6 @@ def test_factory_builds_what_the_node_builds():
 def test_deployed_step_limit_sees_the_risers_the_default_gait_cannot_climb():
     """The planner's risk at a stair riser, with config/navigate.yaml over the defaults (the learned gait falls
     at 8.7 cm risers, docs/locomotion.md): a 10 cm riser is at the limit, 8.7 cm clearly risky, 4 cm free."""
-    import torch
-
-    from morobot.planning.interface import HeightMap
-    from morobot.planning.kinematic import KinematicModel
-
     p = load(PlannerParams, "mppi_planner")
     deployed = make_kinematic_model(p)
 
