@@ -567,7 +567,7 @@ def physics_only(kind: str, world_seed: int, cfg: Any, steps: int, episodes: int
     Returns wall/CPU seconds of building world and simulator (``build_*``) and of driving (``drive_*``),
     and the simulated seconds.
     """
-    from morobot.fdm.data.collect import _free_starts
+    from morobot.fdm.data.collect import free_starts
     from morobot.fdm.data.commands import sample_command_sequences
     from morobot.sim.anymal import AnymalSim
     from morobot.sim.worlds import make_world
@@ -578,7 +578,7 @@ def physics_only(kind: str, world_seed: int, cfg: Any, steps: int, episodes: int
 
     bw, bc, (world, sim) = timed(build)
     rng = np.random.default_rng([seed, world_seed, 1])
-    starts = _free_starts(world, cfg)
+    starts = free_starts(world, cfg)
     sub = int(round(cfg.dt / cfg.history_dt))
     per_episode = max(1, math.ceil(steps / max(episodes, 1)))
     x0, x1, y0, y1 = world.extent

@@ -178,7 +178,7 @@ def test_single_member_model_reports_no_uncertainty(tmp_path):
     assert json.loads(path.with_suffix(".json").read_text())["config"]["ensemble_size"] == 1
 
 
-def test_compiled_rollout_matches_eager(ckpt, monkeypatch):
+def test_compiled_rollout_matches_eager(ckpt):
     """``compile=True``: rollouts through torch.compile give the eager numbers, and after ``warm_up`` of a
     shape a real rollout of that shape runs the compiled graph without compiling again."""
     model, path = ckpt
@@ -187,15 +187,17 @@ def test_compiled_rollout_matches_eager(ckpt, monkeypatch):
     assert dyn.compiled and not eager.compiled
     k = 64
     assert dyn.warm_up(k, 6) > 0.0 and dyn.warm_up(1, 6) > 0.0
-    # from here a recompilation raises, which the dynamics reports as a fallback to eager (compile_error)
-    monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)
     state, hmap = state_and_map(model.config)
     commands = torch.rand(k, 6, 3, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    out, ref = dyn.rollout(state, commands, hmap), eager.rollout(state, commands, hmap)
+    # from here a recompilation raises, which the dynamics reports as a fallback to eager (compile_error); the
+    # config's own patch, not monkeypatch: setting the attribute left dynamo's config unusable for later tests
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        out, one = dyn.rollout(state, commands, hmap), dyn.rollout(state, commands[:1], hmap)
+    ref = eager.rollout(state, commands, hmap)
     assert dyn.compiled and dyn.compile_error is None  # the warmed-up graph ran: no recompile, no fallback
     for a, b in ((out.poses, ref.poses), (out.risk, ref.risk), (out.uncertainty, ref.uncertainty)):
         assert torch.allclose(a, b, atol=1e-5)
-    one = dyn.rollout(state, commands[:1], hmap)  # MPPI's final rollout of its mean: warmed up too
+    # MPPI's final rollout of its mean (one sample): warmed up too
     assert dyn.compiled and dyn.compile_error is None and torch.allclose(one.poses, ref.poses[:1], atol=1e-5)
 
 

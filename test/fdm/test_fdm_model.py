@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from morobot.fdm import se2
-from morobot.fdm.training.loss import cumulative_collision_bce, failure_log_odds, fdm_loss, ranking_loss
+from morobot.fdm.training.loss import (EUCLIDEAN_DELTA, LossWeights, cumulative_collision_bce, failure_log_odds,
+                                      fdm_loss, ranking_loss)
 from morobot.fdm.model import FDMConfig, MemberOutput, PerceptiveFDM, collision_probability
 
 from fdm_small import SMALL
@@ -232,3 +233,40 @@ def test_loss_terms():
     assert float(terms_w["stop"]) == pytest.approx(0.09 / 3, rel=1e-5)
     with pytest.raises(ValueError, match="targets"):
         fdm_loss(out, target[:, :2], failed)
+
+
+def test_euclidean_terms_are_distances_with_a_gradient_that_does_not_vanish():
+    target = torch.zeros(1, 4, 3)
+    failed = torch.zeros(1, 4)
+    euclid = LossWeights(distance="euclidean")
+    for err in (0.02, 0.3, 1.5):
+        poses = target.clone().unsqueeze(0)
+        poses[..., 0] += err * 0.6
+        poses[..., 1] += err * 0.8  # |(0.6, 0.8)| = 1
+        out = MemberOutput(torch.zeros_like(poses), poses, torch.zeros(1, 1, 4))
+        _, sq = fdm_loss(out, target, failed)
+        _, eu = fdm_loss(out, target, failed, euclid)
+        assert float(sq["position"]) == pytest.approx(err**2, rel=1e-5)
+        assert float(eu["position"]) == pytest.approx(math.hypot(err, EUCLIDEAN_DELTA) - EUCLIDEAN_DELTA, rel=1e-5)
+        assert float(eu["position"]) == pytest.approx(err, abs=EUCLIDEAN_DELTA)
+    turned = target.clone().unsqueeze(0)
+    turned[..., 2] = math.pi  # chord length 2
+    _, eu = fdm_loss(MemberOutput(torch.zeros_like(turned), turned, torch.zeros(1, 1, 4)), target, failed, euclid)
+    assert float(eu["heading"]) == pytest.approx(2.0, abs=EUCLIDEAN_DELTA)
+    grads = {}
+    for distance in ("squared", "euclidean"):  # 5 cm off: the squared term's pull is 2 x 0.05, the distance's ~1
+        poses = torch.zeros(1, 1, 4, 3)
+        poses[..., 0] = 0.05
+        poses.requires_grad_(True)
+        _, terms = fdm_loss(MemberOutput(torch.zeros_like(poses), poses, torch.zeros(1, 1, 4)), target, failed,
+                            LossWeights(distance=distance))
+        terms["position"].backward()
+        grads[distance] = float(poses.grad[..., 0].sum())
+    assert grads["squared"] == pytest.approx(0.1, rel=1e-4)
+    assert grads["euclidean"] == pytest.approx(0.05 / math.hypot(0.05, EUCLIDEAN_DELTA), rel=1e-4)
+    at_zero = torch.zeros(1, 1, 4, 3, requires_grad=True)
+    _, terms = fdm_loss(MemberOutput(torch.zeros(1, 1, 4, 3), at_zero, torch.zeros(1, 1, 4)), target, failed, euclid)
+    terms["position"].backward()
+    assert torch.all(torch.isfinite(at_zero.grad)) and float(terms["position"].detach()) == 0.0  # smooth at zero
+    with pytest.raises(ValueError, match="distance"):
+        LossWeights(distance="manhattan")

@@ -247,3 +247,19 @@ def test_the_ranking_loss_trains_on_samples_with_one_start(branched_dir, data_di
         train.train(args(branched_dir, tmp_path / "bad", rank_weight=-1.0))
     parsed = train.parse_args(["--data", "d", "--out", "o", "--rank-weight", "0.5", "--rank-pairs", "64"])
     assert (parsed.rank_weight, parsed.rank_pairs) == (0.5, 64)
+
+
+def test_euclidean_loss_trains_and_its_validation_loss_is_in_metres(data_dir, tmp_path):
+    out = tmp_path / "euclid"
+    train.train(args(data_dir, out, epochs=3, loss_distance="euclidean"))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["val"]["final_position_error"] < rows[0]["val"]["final_position_error"]
+    for row in rows:  # the validation terms are distances too (mean over steps <= the final step's error here)
+        assert 0 < row["val"]["position"] <= row["val"]["final_position_error"] + 0.05
+    _, meta = load_checkpoint(out / "latest.pt")
+    assert meta["extra"]["args"]["loss_distance"] == "euclidean"
+    parsed = train.parse_args(["--data", "d", "--out", "o", "--loss-distance", "euclidean"])
+    assert parsed.loss_distance == "euclidean"
+    assert train.parse_args(["--data", "d", "--out", "o"]).loss_distance == "squared"
+    with pytest.raises(ValueError, match="loss_distance"):
+        train.train(args(data_dir, tmp_path / "bad", loss_distance="l1"))

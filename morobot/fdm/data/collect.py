@@ -310,7 +310,7 @@ def joint_columns(sim: Any, state: Any, features: str) -> Optional[np.ndarray]:
                          js.efforts, targets)
 
 
-def _free_starts(world: Any, cfg: CollectConfig) -> np.ndarray:
+def free_starts(world: Any, cfg: CollectConfig) -> np.ndarray:
     """``[N, 2]`` cell centres far enough from obstacles and the border to start an episode."""
     xs, ys = world.cell_centres()
     gx, gy = np.meshgrid(xs, ys, indexing="ij")
@@ -478,7 +478,7 @@ def collect_world(task: tuple[str, int, int, dict]) -> Optional[dict[str, Any]]:
     else:
         locomotion = LocomotionConfig(**{"stumble_seed": int(world_seed), **cfg.locomotion})
         sim = AnymalSim(world, AnymalSimConfig(locomotion=locomotion))
-    candidates = _free_starts(world, cfg)
+    candidates = free_starts(world, cfg)
     if len(candidates) == 0:
         raise RuntimeError(f"world {world_id} has no free start cell")
     samples: list[dict] = []

@@ -6,6 +6,10 @@ Per ensemble member and sample:
   cumulative failure label (weight 2.0);
 * ``position``: squared xy error, mean over steps (weight 1.7);
 * ``heading``: squared error of ``(sin yaw, cos yaw)``, mean over steps (weight 1.7);
+
+  with ``LossWeights.distance = "euclidean"`` both are distances instead of squared distances
+  (``sqrt(d² + δ²) − δ``, δ = :data:`EUCLIDEAN_DELTA`, smooth at zero): the mean position error the
+  model is judged on, whose gradient does not vanish as the error gets small;
 * ``stop``: squared predicted xy displacement during steps that start after a failure — the
   ground-truth poses are frozen there (weight 1.0).
 
@@ -28,14 +32,30 @@ from torch.nn import functional as F
 from morobot.fdm.model import MemberOutput
 
 
+DISTANCES = ("squared", "euclidean")
+EUCLIDEAN_DELTA = 0.01  # m (position) or chord length (heading): below it the euclidean terms turn quadratic
+
+
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the loss terms."""
+    """Weights of the loss terms and the distance of the position and heading terms (:data:`DISTANCES`)."""
 
     collision: float = 2.0
     position: float = 1.7
     heading: float = 1.7
     stop: float = 1.0
+    distance: str = "squared"
+
+    def __post_init__(self) -> None:
+        if self.distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {DISTANCES}, got {self.distance!r}")
+
+
+def _distance(squared: torch.Tensor, kind: str) -> torch.Tensor:
+    """``squared`` as it is, or the smooth distance ``sqrt(squared + δ²) − δ``."""
+    if kind == "squared":
+        return squared
+    return torch.sqrt(squared + EUCLIDEAN_DELTA**2) - EUCLIDEAN_DELTA
 
 
 def _log1mexp(x: torch.Tensor) -> torch.Tensor:
@@ -110,9 +130,10 @@ def fdm_loss(
             f"targets must be [{b}, {t}, 3] and [{b}, {t}], got {tuple(target_poses.shape)} and {tuple(failed.shape)}"
         )
     failed = failed.to(poses.dtype)
-    pos = (poses[..., :2] - target_poses[..., :2]).square().sum(-1).mean(-1)
+    pos = _distance((poses[..., :2] - target_poses[..., :2]).square().sum(-1), weights.distance).mean(-1)
     yaw, tyaw = poses[..., 2], target_poses[..., 2]
-    head = ((torch.sin(yaw) - torch.sin(tyaw)).square() + (torch.cos(yaw) - torch.cos(tyaw)).square()).mean(-1)
+    head_sq = (torch.sin(yaw) - torch.sin(tyaw)).square() + (torch.cos(yaw) - torch.cos(tyaw)).square()
+    head = _distance(head_sq, weights.distance).mean(-1)
     prev_xy = torch.cat((torch.zeros_like(poses[..., :1, :2]), poses[..., :-1, :2]), dim=-2)
     step_sq = (poses[..., :2] - prev_xy).square().sum(-1)  # [E, B, T]
     failed_before = torch.cat((torch.zeros_like(failed[:, :1]), failed[:, :-1]), dim=-1)

@@ -33,7 +33,7 @@ from morobot.fdm.data.dataset import DataSpec, FDMDataset, mirror_batch, read_ma
 from morobot.fdm.heightscan import ScanConfig
 from morobot.fdm.history import FEATURE_SETS
 from morobot.fdm.training.curves import plot_curves, truncate_metrics
-from morobot.fdm.training.loss import LossWeights, fdm_loss
+from morobot.fdm.training.loss import DISTANCES, LossWeights, fdm_loss
 from morobot.fdm.training.ranking import RankingPairs
 from morobot.fdm.model import FDMConfig, PerceptiveFDM
 
@@ -82,6 +82,8 @@ class TrainArgs:
         rank_weight: weight of the ranking loss (:func:`~morobot.fdm.training.loss.ranking_loss`) over pairs
             of samples with one start and opposite outcomes (data with counterfactual branches); 0 = off.
         rank_pairs: such pairs drawn for each training batch.
+        loss_distance: ``squared`` or ``euclidean`` position and heading terms
+            (:class:`~morobot.fdm.training.loss.LossWeights`; also the validation loss that picks ``best.pt``).
     """
 
     data_dir: str
@@ -111,6 +113,7 @@ class TrainArgs:
     history_features: Optional[str] = None
     rank_weight: float = 0.0
     rank_pairs: int = 256
+    loss_distance: str = "squared"
 
     def validate(self) -> None:
         """Raises ValueError on out-of-range arguments."""
@@ -127,6 +130,8 @@ class TrainArgs:
         if not (math.isfinite(self.rank_weight) and self.rank_weight >= 0) or self.rank_pairs < 1:
             raise ValueError(f"rank_weight must be finite and >= 0 and rank_pairs >= 1, got {self.rank_weight} "
                              f"and {self.rank_pairs}")
+        if self.loss_distance not in DISTANCES:
+            raise ValueError(f"loss_distance must be one of {DISTANCES}, got {self.loss_distance!r}")
 
 
 def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
@@ -182,8 +187,8 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 
 @torch.no_grad()
 def evaluate_loss(model: PerceptiveFDM, data: FDMDataset, batch_size: int, device: torch.device,
-                  pairs: Optional[RankingPairs] = None) -> dict[str, float]:
-    """Mean loss terms and final-step position error of the ensemble mean on ``data``.
+                  pairs: Optional[RankingPairs] = None, weights: LossWeights = LossWeights()) -> dict[str, float]:
+    """Mean loss terms (``weights``) and final-step position error of the ensemble mean on ``data``.
 
     With ``pairs`` also their mean ``ranking`` loss and ``ranking_accuracy``
     (not part of ``loss``, so that runs with and without it compare).
@@ -194,7 +199,7 @@ def evaluate_loss(model: PerceptiveFDM, data: FDMDataset, batch_size: int, devic
     for batch in data.iterate(batch_size, with_scan=model.config.use_scan):
         b = _to(batch, device)
         out = model(b["history"], b.get("scan"), b["commands"])
-        total, terms = fdm_loss(out, b["poses"], b["failed"])
+        total, terms = fdm_loss(out, b["poses"], b["failed"], weights)
         mean_xy = out.poses[..., :2].mean(0)
         final_err = (mean_xy[:, -1] - b["poses"][:, -1, :2]).norm(dim=-1).sum()
         n = b["commands"].shape[0]
@@ -305,12 +310,12 @@ def train(args: TrainArgs) -> dict[str, Any]:
         "extra": {"split": split, "args": asdict(args), "data_dir": str(Path(args.data_dir).resolve()),
                   "seen": sorted(inherited)},
     }
-    weights = LossWeights()
+    weights = LossWeights(distance=args.loss_distance)
     last: dict[str, Any] = {}
     if not args.resume and val_data is not None and len(val_data):
         # epoch 0: the untrained model on the validation worlds, the reference for progress
         out.mkdir(parents=True, exist_ok=True)
-        initial = {"epoch": 0, "val": evaluate_loss(model, val_data, args.batch_size, device, val_pairs)}
+        initial = {"epoch": 0, "val": evaluate_loss(model, val_data, args.batch_size, device, val_pairs, weights)}
         with open(out / METRICS, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(initial) + "\n")
     for epoch in range(start_epoch, args.epochs):
@@ -364,7 +369,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
             "train": {k: v / max(seen, 1) for k, v in sums.items()},
         }
         if val_data is not None and len(val_data):
-            record["val"] = evaluate_loss(model, val_data, args.batch_size, device, val_pairs)
+            record["val"] = evaluate_loss(model, val_data, args.batch_size, device, val_pairs, weights)
             score = record["val"]["loss"]
         else:
             score = record["train"]["loss"]
@@ -417,6 +422,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
                    help="weight of the ranking loss over samples with one start and opposite outcomes (data with "
                         "counterfactual branches: morobot collect-nav --branch-leads); 0 = off")
     p.add_argument("--rank-pairs", type=int, default=d.rank_pairs, help="ranking pairs drawn per training batch")
+    p.add_argument("--loss-distance", choices=DISTANCES, default=d.loss_distance,
+                   help="position and heading loss: squared distances (the reference design) or distances")
     p.add_argument("--scan-ceiling", type=float, default=None,
                    help="clip scan heights at this height above the base (m), in training and at run time; "
                         "match it to what the robot's sensors put into the elevation map")
@@ -471,6 +478,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
         history_features=ns.history_features,
         rank_weight=ns.rank_weight,
         rank_pairs=ns.rank_pairs,
+        loss_distance=ns.loss_distance,
     )
 
 
