@@ -109,7 +109,7 @@ def summarise(samples: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 
 def measure(kinds: Sequence[str], worlds: int, steps: int, offset: float, seed: int) -> dict[str, list[dict]]:
-    """Samples per kind (world seeds ``90000 + 1000 * seed + i``, never a collection's)."""
+    """Samples per kind (world seeds ``90000 + 1000 * seed + i``; below seed 10 none that a collection uses)."""
     rng = np.random.default_rng(seed)
     out: dict[str, list[dict]] = {}
     for kind in kinds:
