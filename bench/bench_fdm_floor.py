@@ -40,10 +40,9 @@ STRIDE = 2  # a sample every second step, as collected
 
 
 def relative(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """``end``'s ``(x, y)`` in the frame of pose ``start`` ``(x, y, yaw)``."""
-    c, s = math.cos(start[2]), math.sin(start[2])
-    d = end[:2] - start[:2]
-    return np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
+    """``end``'s ``(x, y)`` in the frame of pose ``start`` ``(x, y, yaw)`` (:func:`morobot.fdm.se2.relative`)."""
+    pair = torch.as_tensor(np.stack((start, end)), dtype=torch.float64)
+    return se2.relative(pair[0], pair[1])[:2].numpy()
 
 
 def branch(sim: LeggedAnymalSim, commands: np.ndarray, offset: float) -> tuple[np.ndarray, bool]:

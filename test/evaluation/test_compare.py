@@ -108,5 +108,5 @@ def test_equal_goals_print_as_zero_not_minus_zero():
     second = [[1, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 1], [1, 0, 0, 1, 0, 1], [1, 1, 1, 1, 1, 0]]
     a, b = _side(*first), _side(*second)
     assert difference_interval(np.array(first, float).T, np.array(second, float).T)[0] != 0.0
-    steps = compare(a, b)[0]
-    assert steps.difference == 0.0 and "-0.0" not in markdown(compare(a, b), a, b)
+    rows = compare(a, b)
+    assert rows[0].difference == 0.0 and "-0.0" not in markdown(rows, a, b)
