@@ -374,8 +374,9 @@ class LockstepRunner:
         if legged:
             from morobot.locomotion.sim import LeggedAnymalSim, LeggedSimConfig
 
+            cams = {} if "depth_cameras" not in p.sim else {"cameras": tuple(p.sim["depth_cameras"])}
             sim = LeggedAnymalSim(world, LeggedSimConfig(policy=str(p.sim.get("locomotion_policy", "")),
-                                                         command_timeout=float(p.sim["cmd_timeout"])))
+                                                         command_timeout=float(p.sim["cmd_timeout"]), **cams))
         else:
             sim = AnymalSim(world, AnymalSimConfig(command_timeout=float(p.sim["cmd_timeout"]),
                                                    locomotion=scenario.locomotion_config()))
@@ -434,7 +435,8 @@ class LockstepRunner:
                 c0 = clock()
                 points = sim.depth_points()
                 c1 = clock()
-                mapper.integrate(transform_points(points, st.position, st.quaternion), st.position[:2], now)
+                mapper.integrate(transform_points(points, st.position, st.quaternion), st.position[:2], now,
+                                 base_pose=(st.position, st.quaternion))
                 phase["depth"] += c1 - c0
                 phase["mapping"] += clock() - c1
             if k % self.map_every == 0:

@@ -24,7 +24,8 @@ import numpy as np
 from morobot import paths
 from morobot.locomotion.observation import build_observation, height_sample_points, joint_targets
 from morobot.locomotion.policy import LocomotionPolicy
-from morobot.sim.anymal import STANDING_POSE, anymal_depth_cameras, load_robot_body
+from morobot.sim.anymal import STANDING_POSE, anymal_depth_cameras, camera_links, load_robot_body
+from morobot.sim.params import CAMERA_NAMES
 from morobot.sim.controlled import ControlledSim
 from morobot.sim.depth import DepthSensor, DepthSensorConfig
 from morobot.sim.legged import DEFAULT_POSE, JOINTS, LeggedConfig, LeggedIndex, build_world_model
@@ -49,6 +50,7 @@ class LeggedSimConfig:
     stuck_ratio: float = 0.25
     legged: LeggedConfig = field(default_factory=LeggedConfig)
     depth: DepthSensorConfig = field(default_factory=DepthSensorConfig)
+    cameras: tuple[str, ...] = CAMERA_NAMES  # ANYmal's depth cameras by name (a subset of CAMERA_NAMES)
     tile_cells: int = 64
 
     def __post_init__(self) -> None:
@@ -56,6 +58,11 @@ class LeggedSimConfig:
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"LeggedSimConfig.{name} must be positive, got {v!r}")
+        cams = tuple(self.cameras)
+        if not cams or len(set(cams)) != len(cams) or not set(cams) <= set(CAMERA_NAMES):
+            raise ValueError(f"LeggedSimConfig.cameras must be distinct names among {CAMERA_NAMES}, "
+                             f"got {self.cameras!r}")
+        object.__setattr__(self, "cameras", cams)
 
 
 @dataclass
@@ -86,7 +93,8 @@ class LeggedAnymalSim(ControlledSim):
         self.data = mujoco.MjData(self.model)
         self.idx = LeggedIndex(self.model)
         body = load_robot_body(paths.anymal_urdf(), STANDING_POSE)
-        self.sensor = DepthSensor(self.model, self.idx.base_body, anymal_depth_cameras(body), self.config.depth)
+        cameras = anymal_depth_cameras(body, camera_links(self.config.cameras))
+        self.sensor = DepthSensor(self.model, self.idx.base_body, cameras, self.config.depth)
         self.control_dt = self.config.legged.control_dt
         self._substeps = self.config.legged.decimation
         self.reset()
@@ -139,6 +147,10 @@ class LeggedAnymalSim(ControlledSim):
     def depth_points(self, noise: bool = True) -> np.ndarray:
         """Points ``[N, 3]`` (float32, base frame) from the depth cameras."""
         return self.sensor.scan(self.data, self.data.qpos[:3], self._rotation(), noise=noise)
+
+    def own_points(self) -> np.ndarray:
+        """``[N, 3]`` base-frame points (noise-free) where the depth cameras' rays hit the robot's own legs."""
+        return self.sensor.points_on(self.data, self.data.qpos[:3], self._rotation(), self.idx.robot)
 
     def terrain_height(self, x: Any, y: Any) -> np.ndarray:
         return self.world.elevation_at(x, y, interp="triangle")

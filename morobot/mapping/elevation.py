@@ -2,8 +2,10 @@
 
 Pipeline of :meth:`ElevationMapper.integrate`:
 
-1. drop non-finite points, points outside the map window around the robot and points outside
-   ``[min_height, max_height]`` (odom z);
+1. drop non-finite points, points outside the map window around the robot, points outside
+   ``[min_height, max_height]`` (odom z) and, with ``body_box``, the robot's own legs and body: the points
+   inside that box in the base frame (:func:`body_mask`; depth cameras on a legged robot see its swinging
+   feet, which would otherwise be mapped as obstacles next to it);
 2. open3d voxel downsampling (and optional statistical outlier removal);
 3. numpy binning: per cell, a robust *upper surface* estimate (the ``surface_quantile`` of the
    point heights in the cell, so sparse spikes below it are ignored and overhangs are kept);
@@ -21,12 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import open3d as o3d
 import torch
 
+from morobot.frames import unit_quaternion_to_rotation
+from morobot.mapping.body import body_mask, check_box
 from morobot.planning.interface import HeightMap
 
 
@@ -47,6 +51,9 @@ class ElevationMapConfig:
         outlier_std_ratio: standard-deviation ratio of the outlier removal.
         surface_quantile: per-cell quantile of point heights taken as the surface, in [0, 1].
         fusion_weight: weight of a new observation for a cell that is still fresh, in (0, 1].
+        body_box: ``(x_min, x_max, y_min, y_max, z_min, z_max)`` in the base frame (m): points inside it are
+            the robot's own body and are dropped (:meth:`ElevationMapper.integrate` then needs the base
+            pose); ``None``: no body filter.
 
     Raises:
         ValueError: (at construction) on non-finite, non-positive or inconsistent values.
@@ -64,10 +71,13 @@ class ElevationMapConfig:
     outlier_std_ratio: float = 2.0
     surface_quantile: float = 0.9
     fusion_weight: float = 0.5
+    body_box: Optional[tuple[float, ...]] = None
 
     def __post_init__(self) -> None:
+        if self.body_box is not None:
+            self.body_box = check_box(self.body_box)
         for name, value in asdict(self).items():
-            if name != "outlier_removal" and not math.isfinite(float(value)):
+            if name not in ("outlier_removal", "body_box") and not math.isfinite(float(value)):
                 raise ValueError(f"ElevationMapConfig.{name} must be finite, got {value!r}")
         for name in ("size_x", "size_y", "resolution", "max_age", "outlier_std_ratio"):
             if float(getattr(self, name)) <= 0.0:
@@ -114,7 +124,8 @@ class ElevationMapper:
         res = self.config.resolution
         return (self._i0 * res, self._j0 * res)
 
-    def integrate(self, points_odom: np.ndarray, robot_xy: Sequence[float], stamp: float) -> int:
+    def integrate(self, points_odom: np.ndarray, robot_xy: Sequence[float], stamp: float,
+                  base_pose: Optional[tuple[Sequence[float], Sequence[float]]] = None) -> int:
         """Fuse one point cloud, already transformed into odom.
 
         Args:
@@ -122,22 +133,28 @@ class ElevationMapper:
             robot_xy: odom ``(x, y)`` of the robot; the map window is centred on it.
             stamp: time of the cloud (s); stamps should not go backwards (call :meth:`reset`
                 after a clock jump, or cells keep their future stamps until time catches up).
+            base_pose: ``(position, quaternion_wxyz)`` of the base in odom when the cloud was taken; needed
+                with ``body_box`` (the points inside the box are dropped), ignored without it.
 
         Returns:
             Number of cells updated.
 
         Raises:
-            ValueError: if ``points_odom`` is not ``[N, 3]``, or ``robot_xy``/``stamp`` are not
-                finite.
+            ValueError: if ``points_odom`` is not ``[N, 3]``, ``robot_xy``/``stamp`` are not finite, or
+                ``body_box`` is set and ``base_pose`` is missing or invalid.
         """
         points = np.asarray(points_odom, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != 3:
             raise ValueError(f"points_odom must be an [N, 3] array, got shape {points.shape}")
         stamp = _finite_scalar("stamp", stamp)
-        self._recentre(robot_xy)
         cfg = self.config
+        if cfg.body_box is not None and base_pose is None:
+            raise ValueError("the mapper filters the robot's body (body_box): integrate needs base_pose")
+        self._recentre(robot_xy)
         points = points[np.isfinite(points).all(axis=1)]
         points = points[(points[:, 2] >= cfg.min_height) & (points[:, 2] <= cfg.max_height)]
+        if cfg.body_box is not None:
+            points = points[~body_mask(points, base_pose[0], base_pose[1], cfg.body_box)]
         points = self._filter(points[self._cells(points)[2]])
         if points.shape[0] == 0:
             return 0
@@ -281,15 +298,7 @@ def transform_points(points: np.ndarray, position: Sequence[float], quaternion_w
     t = np.asarray(position, dtype=np.float64)
     if t.shape != (3,) or not np.all(np.isfinite(t)):
         raise ValueError(f"position must be three finite numbers, got {position!r}")
-    w, x, y, z = _unit_quaternion(quaternion_wxyz)
-    rot = np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-    return pts @ rot.T + t
+    return pts @ unit_quaternion_to_rotation(_unit_quaternion(quaternion_wxyz)).T + t
 
 
 def _unit_quaternion(quaternion_wxyz: Sequence[float]) -> np.ndarray:

@@ -3,9 +3,11 @@ the mapper configuration they give (:func:`elevation_config`), for the node and 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
+from morobot.mapping.body import BODY_BOX
 from morobot.mapping.elevation import ElevationMapConfig
 from morobot.params import param
 
@@ -31,17 +33,37 @@ class MapperParams:
                             "(bounded cost per cloud)", 1000, 10000000)
     max_cloud_rate: float = param(20.0, "clouds arriving faster than this (Hz, node clock) are skipped (bounded "
                                   "cost per second)", 0.5, 1000.0)
+    body_filter: bool = param(True, "drop the points of the robot's own legs and body (those inside body_box) before "
+                              "mapping: depth cameras see the swinging feet, which would be mapped as obstacles "
+                              "next to the robot")
+    body_box: tuple = param(BODY_BOX, "the box holding the robot's legs and body, in the base frame: x_min, x_max, "
+                            "y_min, y_max, z_min, z_max (m). The default holds every leg point the simulated ANYmal "
+                            "C's depth cameras see while walking (docs/sim_anymal.md) and stops 5 cm above the "
+                            "ground it stands on, so the ground under the robot is still mapped")
+
+    @staticmethod
+    def cross_check(p: dict) -> Optional[str]:
+        """Checks across parameters (reason or None)."""
+        box = p["body_box"]
+        if len(box) != 6 or not all(isinstance(v, (int, float)) and math.isfinite(float(v)) for v in box):
+            return "body_box must be 6 finite numbers (x_min, x_max, y_min, y_max, z_min, z_max)"
+        if not all(box[i] < box[i + 1] for i in (0, 2, 4)):
+            return f"body_box {list(box)}: each min must lie below its max"
+        return None
 
 
-#: The mapper parameters that are :class:`ElevationMapConfig` fields (the rest keep its defaults).
-SHARED = tuple(f.name for f in fields(ElevationMapConfig) if f.name in {g.name for g in fields(MapperParams)})
+#: The scalar mapper parameters that are :class:`ElevationMapConfig` fields (the rest keep its defaults;
+#: ``body_box`` goes in with ``body_filter``).
+SHARED = tuple(f.name for f in fields(ElevationMapConfig)
+               if f.name in {g.name for g in fields(MapperParams)} and f.name != "body_box")
 
 
 def elevation_config(p: Mapping[str, Any]) -> ElevationMapConfig:
     """The :class:`ElevationMapConfig` of a mapper parameter set (the fields :data:`SHARED` by name).
 
     Raises:
-        KeyError: a parameter of :data:`SHARED` is missing from ``p``.
+        KeyError: a parameter of :data:`SHARED`, ``body_filter`` or ``body_box`` is missing from ``p``.
         ValueError: invalid values (see :class:`ElevationMapConfig`).
     """
-    return ElevationMapConfig(**{name: float(p[name]) for name in SHARED})
+    box = tuple(float(v) for v in p["body_box"]) if p["body_filter"] else None
+    return ElevationMapConfig(**{name: float(p[name]) for name in SHARED}, body_box=box)

@@ -49,7 +49,7 @@ BYTES_PER_POINT = 48
 class ElevationMapperNode(Node):
     def __init__(self, **kwargs):
         super().__init__("elevation_mapper", **kwargs)
-        self.p = declare(self, PARAMS, on_change=self._reconfigure)
+        self.p = declare(self, PARAMS, on_change=self._reconfigure, cross_check=MapperParams.cross_check)
         self._odom = collections.deque(maxlen=400)
         self._build_mapper()
         self._map_pub = self.create_publisher(PointCloud2, "elevation_map", qos.STATE)
@@ -122,7 +122,7 @@ class ElevationMapperNode(Node):
                 self._warn(f"dropping point cloud in frame '{frame}': {exc}", key=f"frame {frame}")
                 return
         t0 = time.perf_counter()
-        self.mapper.integrate(pts, odom.position[:2], stamp)
+        self.mapper.integrate(pts, odom.position[:2], stamp, base_pose=(odom.position, odom.quaternion))
         self._integrate_ms = 1e3 * (time.perf_counter() - t0)
         self._cloud_stamp = stamp if self._cloud_stamp is None else max(self._cloud_stamp, stamp)
         self._cloud_arrival = now

@@ -38,7 +38,7 @@ PARAMS = specs(SimNodeParams)
 class MujocoSimNode(Node):
     def __init__(self, **kwargs):
         super().__init__("mujoco_sim", **kwargs)
-        self.p = declare(self, PARAMS, on_change=self._on_change)
+        self.p = declare(self, PARAMS, on_change=self._on_change, cross_check=SimNodeParams.cross_check)
         self._lock = threading.Lock()
         self._clock_pub = self.create_publisher(Clock, "/clock", qos.CLOCK)
         if self.p["robot"] == "anymal":

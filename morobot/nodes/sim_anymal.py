@@ -44,7 +44,8 @@ class AnymalBackend:
             from morobot.locomotion.sim import LeggedAnymalSim, LeggedSimConfig
 
             self.sim = LeggedAnymalSim(self.world, LeggedSimConfig(policy=params["locomotion_policy"],
-                                                                   command_timeout=params["cmd_timeout"]))
+                                                                   command_timeout=params["cmd_timeout"],
+                                                                   cameras=tuple(params["depth_cameras"])))
             self._js_pub = node.create_publisher(JointState, "joint_states", qos.STATE)
             self._targets_pub = node.create_publisher(JointState, "joint_targets", qos.STATE)
         else:

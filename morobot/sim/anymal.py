@@ -39,6 +39,7 @@ import mujoco
 import numpy as np
 
 from morobot.sim.controlled import ControlledSim
+from morobot.sim.params import CAMERA_NAMES
 from morobot.sim.depth import DepthCamera, DepthSensor, DepthSensorConfig, rpy_matrix
 from morobot.sim.locomotion import (
     LEG_NAMES,
@@ -64,7 +65,17 @@ STANDING_POSE: Mapping[str, float] = {
 }
 """Joint angles (rad) of example-robot-data's ``standing`` state for ANYmal C."""
 
-DEFAULT_CAMERA_LINKS = ("depth_camera_front_camera_parent", "depth_camera_rear_camera_parent")
+#: ANYmal C's four depth cameras (its URDF's): front and rear, left and right, each tilted 30 deg down (names in
+#: :data:`morobot.sim.params.CAMERA_NAMES`). With only the front and rear ones a robot walking sideways meets
+#: boxes it has never seen (session 27).
+
+
+def camera_links(names: Sequence[str]) -> tuple[str, ...]:
+    """The URDF links of ANYmal's depth cameras by name (``front`` -> ``depth_camera_front_camera_parent``)."""
+    return tuple(f"depth_camera_{name}_camera_parent" for name in names)
+
+
+DEFAULT_CAMERA_LINKS = camera_links(CAMERA_NAMES)
 
 
 # --------------------------------------------------------------------------- URDF -> rigid body
@@ -232,7 +243,7 @@ class AnymalSimConfig:
         joints: frozen leg joint angles (rad).
         tile_cells: heightfield tile size in cells.
         friction: sliding friction of robot and world geoms.
-        cameras: depth cameras; ``None`` = ANYmal's front and rear depth cameras from the URDF.
+        cameras: depth cameras; ``None`` = ANYmal's four depth cameras from the URDF (front, rear, left, right).
         depth: depth range/noise parameters.
         fallen_tilt_deg: tilt beyond which the robot counts as fallen.
         min_base_height: base height above the terrain below which the robot counts as fallen (m).
@@ -270,7 +281,7 @@ class AnymalSimConfig:
 
 def anymal_depth_cameras(body: RobotBody, links: Sequence[str] = DEFAULT_CAMERA_LINKS,
                          **camera_kwargs: Any) -> tuple[DepthCamera, ...]:
-    """Depth cameras at URDF links (x forward), e.g. ANYmal's front and rear cameras tilted 30 deg down."""
+    """Depth cameras at URDF links (x forward), by default ANYmal's four, each tilted 30 deg down."""
     cams = []
     for link in links:
         if link not in body.frames:

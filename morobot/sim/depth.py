@@ -1,10 +1,12 @@
 """Ray-cast depth cameras on a MuJoCo body (vectorised with ``mujoco.mj_multiRay``).
 
 Each camera is a pinhole with a regular pixel grid; one ``mj_multiRay`` call per camera casts all
-its rays from the camera centre. The body carrying the cameras is excluded, so the robot never
-sees itself. Hits beyond ``max_range`` (or closer than ``min_range``) are dropped, the range gets
-Gaussian noise growing with distance (``sigma = noise_std + noise_quadratic * d^2``, like stereo
-depth), and a random fraction of the pixels drops out. Points are returned in the base frame.
+its rays from the camera centre. The body carrying the cameras is excluded; the other bodies of an
+articulated robot (the walking ANYmal's legs) are seen, as a real robot's cameras see them (the
+elevation mapper drops them: :mod:`morobot.mapping.body`). Hits beyond ``max_range`` (or closer than
+``min_range``) are dropped, the range gets Gaussian noise growing with distance (``sigma = noise_std +
+noise_quadratic * d^2``, like stereo depth), and a random fraction of the pixels drops out. Points are
+returned in the base frame.
 
 Camera frames follow the URDF camera links: x forward (optical axis), y left, z up.
 """
@@ -154,6 +156,11 @@ class DepthSensor:
             position: base origin in the world (3).
             rotation: rotation base -> world (3x3).
         """
+        return [d for d, _ in self.hits(data, position, rotation)]
+
+    def hits(self, data: mujoco.MjData, position: Any, rotation: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per camera, the noise-free ray lengths (``-1`` = no hit within range) and the geom each ray hit
+        (``-1`` = none); :meth:`ranges` without the geoms. Arguments as there."""
         pos = np.asarray(position, dtype=float)
         rot = np.asarray(rotation, dtype=float)
         if pos.shape != (3,) or rot.shape != (3, 3) or not (np.all(np.isfinite(pos)) and np.all(np.isfinite(rot))):
@@ -167,9 +174,20 @@ class DepthSensor:
             mujoco.mj_multiRay(self.model, data, pnt, vec, None, 1, self.body_id, geomid, dist, None, n,
                                self.config.max_range)
             d = dist.copy()
-            d[(d < self.config.min_range) | (d > self.config.max_range)] = -1.0
-            out.append(d)
+            miss = (d < self.config.min_range) | (d > self.config.max_range)
+            d[miss] = -1.0
+            out.append((d, np.where(miss, -1, geomid)))
         return out
+
+    def points_on(self, data: mujoco.MjData, position: Any, rotation: Any, geoms: np.ndarray) -> np.ndarray:
+        """Noise-free points ``[N, 3]`` (base frame) where rays hit the geoms marked in the ``[ngeom]`` bool
+        mask ``geoms`` (e.g. a robot's own legs); other arguments as in :meth:`ranges`."""
+        mask = np.asarray(geoms, dtype=bool)
+        chunks = []
+        for origin_b, dirs_b, (d, geom) in zip(self._origins_b, self._dirs_b, self.hits(data, position, rotation)):
+            on = (geom >= 0) & mask[np.maximum(geom, 0)]
+            chunks.append(origin_b + d[on, None] * dirs_b[on])
+        return np.concatenate(chunks, axis=0)
 
     def scan(self, data: mujoco.MjData, position: Any, rotation: Any, noise: bool = True) -> np.ndarray:
         """Points ``[N, 3]`` (float32, base frame) seen by all cameras.

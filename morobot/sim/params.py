@@ -4,8 +4,12 @@ declares them (:func:`morobot.params.specs`) and ``config/*.yaml`` only override
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from morobot.params import param
+
+#: ANYmal C's depth cameras by name (``depth_camera_<name>_camera_parent`` in its URDF).
+CAMERA_NAMES = ("front", "rear", "left", "right")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,9 @@ class SimNodeParams:
     locomotion_policy: str = param("", "anymal, learned: policy file (empty = "
                                        "models/locomotion/anymal_c_policy.pt)",
                                        read_only=True)
+    depth_cameras: tuple = param(CAMERA_NAMES, "anymal, learned: the depth cameras simulated, "
+                                 "by name among front, rear, left and right (ANYmal C's four, each tilted 30 deg "
+                                 "down)", read_only=True)
     stumble_rate: float = param(0.0, "fall hazard (1/s) per leg at twice the stumble threshold; 0 = the robot "
                                      "never stumbles (anymal, see morobot.sim.locomotion)",
                                      0.0, 100.0, read_only=True)
@@ -53,3 +60,11 @@ class SimNodeParams:
     joint_noise_std: float = param(0.0, "joint position noise (rad, panda)", 0.0, 0.1, read_only=True)
     push_probability: float = param(0.0, "chance per physics step of a push on the object (panda)",
                                          0.0, 0.1, read_only=True)
+
+    @staticmethod
+    def cross_check(p: dict) -> Optional[str]:
+        """Checks across parameters (reason or None)."""
+        cams = list(p["depth_cameras"])
+        if not cams or len(set(cams)) != len(cams) or not set(cams) <= set(CAMERA_NAMES):
+            return f"depth_cameras must be distinct names among {list(CAMERA_NAMES)}, got {cams}"
+        return None

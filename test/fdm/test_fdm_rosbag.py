@@ -486,3 +486,21 @@ def test_legged_history_from_joint_states_and_targets(tmp_path, drive, terrain, 
     with pytest.raises(rosbag.ConversionError, match=f"{missing} is not in the bag"):
         rosbag.convert([write_bag(tmp_path / "missing", drive, terrain, joints=actions)], tmp_path / "x",
                        opts(history_features=features))
+
+
+def test_the_body_box_drops_the_robots_legs_as_the_mapper_node_does():
+    """The converter maps clouds with the elevation_mapper node's body box by default; the flags change it and
+    a bad box is one clear error."""
+    import argparse
+
+    from morobot.fdm.data.rosbag.convert import add_arguments, options_from_args
+    from morobot.mapping.body import BODY_BOX
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert options_from_args(parser.parse_args(["b", "--out", "o"])).body_box == BODY_BOX
+    assert options_from_args(parser.parse_args(["b", "--out", "o", "--no-body-filter"])).body_box is None
+    box = options_from_args(parser.parse_args(["b", "--out", "o", "--body-box", "-1", "1", "-1", "1", "-1", "0"]))
+    assert box.body_box == (-1.0, 1.0, -1.0, 1.0, -1.0, 0.0)
+    with pytest.raises(ConversionError, match="body_box"):
+        ConvertOptions(body_box=(1.0, -1.0, -1.0, 1.0, -1.0, 0.0)).validate()

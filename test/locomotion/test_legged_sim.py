@@ -109,3 +109,47 @@ def test_eval_locomotion_writes_its_table_and_figures(policy_path, tmp_path):
     assert 0.0 <= data["highest_step_descended"] <= 0.2
     assert (out / "locomotion_eval.png").stat().st_size > 10_000
     assert main(["--policy", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
+
+
+def test_the_cameras_see_the_legs_only_inside_the_mappers_body_box():
+    """The side cameras see the legs, and hard turns out of backward walking swing the feet into the front
+    and rear cameras' view (the elevation mapper would map them as obstacles): every such point lies in the
+    mapper's default body box, which stops above the ground the robot stands on, or on a foot within 8 cm of
+    that ground (mapped as a bump well under the planners' 0.10 m step limit)."""
+    from morobot.mapping.body import BODY_BOX
+    from morobot.mapping.elevation import transform_points
+    from morobot.sim.worlds import make_world
+
+    sim = LeggedAnymalSim(make_world("flat", 0, size=(30.0, 30.0), start=(0.0, 0.0, 0.0)))
+    sim.reset((0.0, 0.0, 0.0))
+    frames = points = 0
+    for k in range(400):
+        sim.set_command(np.array((1.0, -0.5, 1.0) if (k // 50) % 2 else (-0.5, -0.3, 0.8)), stamp=sim.time)
+        st = sim.advance(0.02)
+        if k % 5 == 0:
+            own = sim.own_points()
+            frames += len(own) > 0
+            points += len(own)
+            inside = np.all((own >= np.array(BODY_BOX[0::2])) & (own <= np.array(BODY_BOX[1::2])), axis=1)
+            near_ground = transform_points(own, st.position, st.quaternion)[:, 2] < 0.08  # the ground is z = 0
+            assert np.all(inside | near_ground)
+    assert frames >= 60 and points >= 1000
+    for _ in range(100):  # standing, the base is lowest: the box still stops above the ground
+        sim.set_command(np.zeros(3), stamp=sim.time)
+        st = sim.advance(0.02)
+    assert 0.02 < BODY_BOX[4] + st.position[2] < 0.06
+
+
+def test_the_depth_cameras_are_chosen_by_name():
+    from morobot.params import resolve
+    from morobot.sim.params import SimNodeParams
+
+    sim = LeggedAnymalSim(load_world("flat_small"), LeggedSimConfig(cameras=("front", "rear")))
+    assert [c.name for c in sim.sensor.cameras] == ["front", "rear"]
+    assert [c.name for c in LeggedAnymalSim(load_world("flat_small")).sensor.cameras] == [
+        "front", "rear", "left", "right"]
+    for bad in ((), ("front", "front"), ("top",)):
+        with pytest.raises(ValueError, match="cameras"):
+            LeggedSimConfig(cameras=bad)
+        with pytest.raises(ValueError, match="depth_cameras"):
+            resolve(SimNodeParams, {"depth_cameras": list(bad)})

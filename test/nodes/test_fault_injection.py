@@ -262,7 +262,7 @@ def test_a_flood_of_large_clouds_is_rate_capped_and_downsampled():
         node = h.add(ElevationMapperNode(parameter_overrides=[Parameter("max_points", value=5000)]))
         sizes = []
         real = node.mapper.integrate
-        node.mapper.integrate = lambda pts, *a: (sizes.append(len(pts)), real(pts, *a))[1]
+        node.mapper.integrate = lambda pts, *a, **k: (sizes.append(len(pts)), real(pts, *a, **k))[1]
         io = h.node("flood_io")
         odom = io.create_publisher(Odometry, "/odom", qos.STATE)
         points = io.create_publisher(PointCloud2, "/points", qos.SENSOR)
@@ -387,7 +387,7 @@ def test_a_huge_cloud_is_dropped_before_it_is_decoded():
         node._warn.sink = warnings.append
         decoded = []
         real = node.mapper.integrate
-        node.mapper.integrate = lambda pts, *a: (decoded.append(len(pts)), real(pts, *a))[1]
+        node.mapper.integrate = lambda pts, *a, **k: (decoded.append(len(pts)), real(pts, *a, **k))[1]
         cloud = np.random.default_rng(0).normal(size=(50000, 3))
         t0 = time.perf_counter()
         node._on_points(serialize_message(xyz_to_pointcloud2(cloud, _now(node), "odom")))

@@ -121,3 +121,43 @@ def test_a_cloud_from_a_mounted_camera_goes_through_tf(harness):
     assert mapper._tf.tree.frames == ["base", "camera"]
     with pytest.raises(LookupError, match="unknown frame 'lidar'"):
         mapper._through_tf(np.zeros((1, 3)), "lidar", 0.0, None)
+
+
+@pytest.mark.parametrize("body_filter", [True, False])
+def test_the_robots_own_legs_are_not_mapped(body_filter):
+    """A swinging foot in the cloud (0.6 m ahead, 0.2 m above the ground) is dropped by the default body box,
+    while the ground under it is still mapped; with body_filter off it is mapped as a 0.2 m obstacle."""
+    from rclpy.parameter import Parameter
+
+    from morobot.nodes.elevation_mapper import ElevationMapperNode
+
+    h = RosHarness()
+    try:
+        h.add(ElevationMapperNode(parameter_overrides=[Parameter("body_filter", value=body_filter)]))
+        io = h.node("mapper_body_io")
+        maps = []
+        io.create_subscription(PointCloud2, "/elevation_map", lambda m: maps.append(m), qos.STATE)
+        odom_pub = io.create_publisher(Odometry, "/odom", qos.STATE)
+        pts_pub = io.create_publisher(PointCloud2, "/points", qos.SENSOR)
+        pos = np.array([0.0, 0.0, 0.55])
+        xs, ys = np.meshgrid(np.arange(-1.5, 1.5, 0.04), np.arange(-1.0, 1.0, 0.04), indexing="ij")
+        ground = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, -0.55)], axis=1)
+        fx, fy = np.meshgrid(np.arange(0.56, 0.66, 0.02), np.arange(0.16, 0.26, 0.02), indexing="ij")
+        foot = np.stack([fx.ravel(), fy.ravel(), np.full(fx.size, -0.35)], axis=1)  # base frame
+        cloud = np.vstack([ground, foot])
+        assert h.spin_until(lambda: pts_pub.get_subscription_count() > 0, 5.0)
+
+        def step():
+            t = io.get_clock().now().nanoseconds * 1e-9
+            odom_pub.publish(make_odometry(pos, [1, 0, 0, 0], [0, 0, 0], [0, 0, 0], t))
+            pts_pub.publish(xyz_to_pointcloud2(cloud, t, "base"))
+
+        assert h.spin_until(lambda: len(maps) >= 3, 8.0, step)
+        hm = pointcloud2_to_heightmap(maps[-1])
+        cx, cy = hm.cell_centres()
+        heights = hm.heights.numpy()
+        at_foot = heights[np.argmin(abs(cx - 0.6)), np.argmin(abs(cy - 0.2))]
+        assert heights[np.argmin(abs(cx + 1.0)), np.argmin(abs(cy))] == pytest.approx(0.0, abs=0.02)
+        assert at_foot == pytest.approx(0.0 if body_filter else 0.2, abs=0.03)
+    finally:
+        h.close()

@@ -36,13 +36,16 @@ def wall_sim():
     return AnymalSim(_world([_wall_in_front(2.0)]))
 
 
-def test_default_cameras_are_anymals_front_and_rear(wall_sim):
-    front, rear = wall_sim.sensor.cameras
-    assert front.name == "front" and rear.name == "rear"
+def test_default_cameras_are_anymals_four(wall_sim):
+    front, rear, left, right = wall_sim.sensor.cameras
+    assert (front.name, rear.name, left.name, right.name) == ("front", "rear", "left", "right")
     assert front.position[0] > 0.4 and rear.position[0] < -0.4
-    assert front.rpy[1] == pytest.approx(math.radians(30.0))  # tilted down
+    assert left.position[1] > 0.05 and right.position[1] < -0.05
+    for cam in (front, rear, left, right):
+        assert cam.rpy[1] == pytest.approx(math.radians(30.0))  # tilted down
     assert abs(abs(rear.rpy[2]) - math.pi) < 1e-9  # looking backwards
-    assert wall_sim.sensor.n_rays == 2 * front.width * front.height
+    assert left.rpy[2] == pytest.approx(math.pi / 2) and right.rpy[2] == pytest.approx(-math.pi / 2)
+    assert wall_sim.sensor.n_rays == 4 * front.width * front.height
 
 
 def test_wall_is_seen_at_its_distance(wall_sim):

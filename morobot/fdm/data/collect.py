@@ -285,7 +285,7 @@ class _SensorScans:
         self._next = state.time + self.cfg.points_period
         points = self.sim.depth_points()
         self.mapper.integrate(transform_points(points, state.position, state.quaternion), state.position[:2],
-                              state.time)
+                              state.time, base_pose=(state.position, state.quaternion))
 
     def scan(self, state: Any) -> np.ndarray:
         """Relative heights (NaN unknown) of the current map around ``state``."""

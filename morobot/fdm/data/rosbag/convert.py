@@ -253,6 +253,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points-to-base", type=float, nargs=7, default=None,
                         metavar=("X", "Y", "Z", "QW", "QX", "QY", "QZ"),
                         help="--terrain points: pose of the cloud's sensor frame in the base frame")
+    parser.add_argument("--body-box", type=float, nargs=6, default=d.body_box,
+                        metavar=("X_MIN", "X_MAX", "Y_MIN", "Y_MAX", "Z_MIN", "Z_MAX"),
+                        help="--terrain points: base-frame box of the robot's own legs, whose points are dropped "
+                             "(the elevation_mapper node's body_box)")
+    parser.add_argument("--no-body-filter", action="store_true",
+                        help="--terrain points: keep the points inside --body-box")
     parser.add_argument("--resume", action="store_true", help="add to an existing output, skip converted bags")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -270,6 +276,7 @@ def options_from_args(ns: argparse.Namespace) -> ConvertOptions:
         skip_idle=ns.skip_idle, kind=ns.kind, segment_seconds=ns.segment_seconds, map_size=ns.map_size,
         map_resolution=ns.map_resolution, map_max_age=ns.map_max_age, voxel_size=ns.voxel_size,
         points_to_base=None if ns.points_to_base is None else tuple(ns.points_to_base), resume=ns.resume,
+        body_box=None if ns.no_body_filter else tuple(ns.body_box),
         progress=not ns.no_progress,
     )
 

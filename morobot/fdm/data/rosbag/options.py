@@ -11,6 +11,7 @@ import numpy as np
 from morobot.fdm.history import FEATURE_SETS, JOINT_FEATURES, feature_names
 from morobot.fdm.data.dataset import DataSpec
 from morobot.fdm.heightscan import ScanConfig
+from morobot.mapping.body import BODY_BOX, check_box
 
 
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
@@ -70,6 +71,9 @@ class ConvertOptions:
         map_resolution: ``terrain="points"``: mapper cell size (m).
         map_max_age: ``terrain="points"``: mapper cell lifetime (s).
         voxel_size: ``terrain="points"``: voxel downsampling (m, 0 = off).
+        body_box: ``terrain="points"``: the mapper drops the points inside this base-frame box, the robot's own
+            legs (``(x_min, x_max, y_min, y_max, z_min, z_max)``, m; the mapper node's ``body_box`` default),
+            as the ``elevation_mapper`` node does; ``None``: keep them.
         points_to_base: ``terrain="points"``: static pose of the cloud's sensor frame in the base
             frame, ``(x, y, z, qw, qx, qy, qz)``, used for clouds in neither the odom nor the base
             frame (such clouds are dropped without it).
@@ -108,6 +112,7 @@ class ConvertOptions:
     map_resolution: float = 0.1
     map_max_age: float = 20.0
     voxel_size: float = 0.05
+    body_box: Optional[tuple[float, ...]] = BODY_BOX
     points_to_base: Optional[tuple[float, ...]] = None
     resume: bool = False
     progress: bool = True
@@ -142,6 +147,11 @@ class ConvertOptions:
                                   f"sample window ({self.window_seconds:.2f} s)")
         if not self.kind or not all(c.isalnum() or c in "-_" for c in self.kind):
             raise ConversionError(f"kind must be letters, digits, '-' or '_', got {self.kind!r}")
+        if self.body_box is not None:
+            try:
+                check_box(self.body_box)
+            except ValueError as exc:
+                raise ConversionError(str(exc)) from None
         if self.points_to_base is not None:
             p = np.asarray(self.points_to_base, dtype=float)
             if p.shape != (7,) or not np.all(np.isfinite(p)) or np.linalg.norm(p[3:]) < 1e-9:

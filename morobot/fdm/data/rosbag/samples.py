@@ -188,7 +188,7 @@ def _scans_from_points(bag: _Bag, motion: _Motion, t0: np.ndarray, pose: np.ndar
 
     mapper = ElevationMapper(ElevationMapConfig(size_x=opts.map_size, size_y=opts.map_size,
                                                 resolution=opts.map_resolution, max_age=opts.map_max_age,
-                                                voxel_size=opts.voxel_size))
+                                                voxel_size=opts.voxel_size, body_box=opts.body_box))
     rows, cols = opts.scan.shape
     scans = np.full((len(t0), rows, cols), np.nan, np.float32)
     ok = np.zeros(len(t0), bool)
@@ -238,7 +238,7 @@ def _scans_from_points(bag: _Bag, motion: _Motion, t0: np.ndarray, pose: np.ndar
                 pts = transform_points(pts, extrinsic[:3], extrinsic[3:])
             pts = transform_points(pts, pos[0], q[0])
         flush(stamp)  # starts before this cloud's stamp see the map without it
-        mapper.integrate(pts, pos[0, :2], sec(stamp))
+        mapper.integrate(pts, pos[0, :2], sec(stamp), base_pose=(pos[0], q[0]))
         state["last"] = stamp if state["last"] is None else max(state["last"], stamp)
     flush(None)
     if frames:
