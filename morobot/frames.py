@@ -36,6 +36,17 @@ def unit_quaternion_to_rotation(q) -> np.ndarray:
                      [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
 
 
+def points_and_position(points, position) -> tuple[np.ndarray, np.ndarray]:
+    """``points`` as a float64 ``[N, 3]`` array and ``position`` as three finite floats; ValueError otherwise."""
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"points must be an [N, 3] array, got shape {pts.shape}")
+    t = np.asarray(position, dtype=np.float64)
+    if t.shape != (3,) or not np.all(np.isfinite(t)):
+        raise ValueError(f"position must be three finite numbers, got {position!r}")
+    return pts, t
+
+
 def transform(translation, quaternion_wxyz) -> np.ndarray:
     """4x4 homogeneous transform; raises ValueError on non-finite input or a non-unit quaternion."""
     t = np.asarray(translation, dtype=float).reshape(-1)

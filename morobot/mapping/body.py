@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from morobot.frames import quaternion_wxyz_to_rotation
+from morobot.frames import points_and_position, quaternion_wxyz_to_rotation
 
 #: Base-frame box (x_min, x_max, y_min, y_max, z_min, z_max; m) around the simulated ANYmal C's legs: its four
 #: depth cameras saw leg points within x -0.93..0.94, y -0.55..0.54, z -0.54..0.01 during two minutes of
@@ -39,12 +39,7 @@ def body_mask(points_odom: np.ndarray, position: Sequence[float], quaternion_wxy
     Raises:
         ValueError: on a wrong points shape, an invalid pose or box.
     """
-    pts = np.asarray(points_odom, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise ValueError(f"points must be an [N, 3] array, got shape {pts.shape}")
-    t = np.asarray(position, dtype=np.float64)
-    if t.shape != (3,) or not np.all(np.isfinite(t)):
-        raise ValueError(f"position must be three finite numbers, got {position!r}")
+    pts, t = points_and_position(points_odom, position)
     b = check_box(box)
     rot = quaternion_wxyz_to_rotation(quaternion_wxyz)
     inside = np.zeros(len(pts), dtype=bool)

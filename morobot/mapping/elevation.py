@@ -29,7 +29,7 @@ import numpy as np
 import open3d as o3d
 import torch
 
-from morobot.frames import unit_quaternion_to_rotation
+from morobot.frames import points_and_position, unit_quaternion_to_rotation
 from morobot.mapping.body import body_mask, check_box
 from morobot.planning.interface import HeightMap
 
@@ -292,12 +292,7 @@ def transform_points(points: np.ndarray, position: Sequence[float], quaternion_w
     Raises:
         ValueError: on a wrong points shape, a non-finite position, or an invalid quaternion.
     """
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise ValueError(f"points must be an [N, 3] array, got shape {pts.shape}")
-    t = np.asarray(position, dtype=np.float64)
-    if t.shape != (3,) or not np.all(np.isfinite(t)):
-        raise ValueError(f"position must be three finite numbers, got {position!r}")
+    pts, t = points_and_position(points, position)
     return pts @ unit_quaternion_to_rotation(_unit_quaternion(quaternion_wxyz)).T + t
 
 
