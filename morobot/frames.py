@@ -36,6 +36,17 @@ def unit_quaternion_to_rotation(q) -> np.ndarray:
                      [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
 
 
+def normalized_quaternion(quaternion_wxyz) -> np.ndarray:
+    """``(w, x, y, z)`` scaled to unit length; ValueError unless four finite numbers with a non-zero norm."""
+    q = np.asarray(quaternion_wxyz, dtype=np.float64)
+    if q.shape != (4,) or not np.all(np.isfinite(q)):
+        raise ValueError(f"quaternion must be four finite numbers (w, x, y, z), got {quaternion_wxyz!r}")
+    norm = float(np.linalg.norm(q))
+    if norm < 1e-12:
+        raise ValueError("quaternion has zero norm")
+    return q / norm
+
+
 def points_and_position(points, position) -> tuple[np.ndarray, np.ndarray]:
     """``points`` as a float64 ``[N, 3]`` array and ``position`` as three finite floats; ValueError otherwise."""
     pts = np.asarray(points, dtype=np.float64)

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from morobot.frames import points_and_position, quaternion_wxyz_to_rotation
+from morobot.frames import normalized_quaternion, points_and_position, unit_quaternion_to_rotation
 
 #: Base-frame box (x_min, x_max, y_min, y_max, z_min, z_max; m) around the simulated ANYmal C's legs: its four
 #: depth cameras saw leg points within x -0.93..0.94, y -0.55..0.54, z -0.54..0.01 during two minutes of
@@ -30,7 +30,7 @@ def body_mask(points_odom: np.ndarray, position: Sequence[float], quaternion_wxy
     Args:
         points_odom: ``[N, 3]`` points (m).
         position: base position in odom (m).
-        quaternion_wxyz: base orientation in odom (unit length).
+        quaternion_wxyz: base orientation in odom (normalised here).
         box: ``(x_min, x_max, y_min, y_max, z_min, z_max)`` in the base frame (m).
 
     Returns:
@@ -41,7 +41,7 @@ def body_mask(points_odom: np.ndarray, position: Sequence[float], quaternion_wxy
     """
     pts, t = points_and_position(points_odom, position)
     b = check_box(box)
-    rot = quaternion_wxyz_to_rotation(quaternion_wxyz)
+    rot = unit_quaternion_to_rotation(normalized_quaternion(quaternion_wxyz))
     inside = np.zeros(len(pts), dtype=bool)
     finite = np.isfinite(pts).all(axis=1)
     local = (pts[finite] - t) @ rot  # R^T (p - t), row-wise

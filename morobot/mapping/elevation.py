@@ -29,7 +29,7 @@ import numpy as np
 import open3d as o3d
 import torch
 
-from morobot.frames import points_and_position, unit_quaternion_to_rotation
+from morobot.frames import normalized_quaternion, points_and_position, unit_quaternion_to_rotation
 from morobot.mapping.body import body_mask, check_box
 from morobot.planning.interface import HeightMap
 
@@ -271,7 +271,7 @@ def quat_to_yaw(quaternion_wxyz: Sequence[float]) -> float:
     Raises:
         ValueError: if the quaternion is not four finite numbers with non-zero norm.
     """
-    q = _unit_quaternion(quaternion_wxyz)
+    q = normalized_quaternion(quaternion_wxyz)
     w, x, y, z = q
     return float(math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
 
@@ -293,17 +293,7 @@ def transform_points(points: np.ndarray, position: Sequence[float], quaternion_w
         ValueError: on a wrong points shape, a non-finite position, or an invalid quaternion.
     """
     pts, t = points_and_position(points, position)
-    return pts @ unit_quaternion_to_rotation(_unit_quaternion(quaternion_wxyz)).T + t
-
-
-def _unit_quaternion(quaternion_wxyz: Sequence[float]) -> np.ndarray:
-    q = np.asarray(quaternion_wxyz, dtype=np.float64)
-    if q.shape != (4,) or not np.all(np.isfinite(q)):
-        raise ValueError(f"quaternion must be four finite numbers (w, x, y, z), got {quaternion_wxyz!r}")
-    norm = float(np.linalg.norm(q))
-    if norm < 1e-12:
-        raise ValueError("quaternion has zero norm")
-    return q / norm
+    return pts @ unit_quaternion_to_rotation(normalized_quaternion(quaternion_wxyz)).T + t
 
 
 def grid_from_points(points: np.ndarray) -> tuple[np.ndarray, tuple[float, float], float]:

@@ -32,6 +32,8 @@ def test_mask_is_the_box_in_the_base_frame_whatever_the_pose(yaw, pitch):
     expected = np.all((local >= lo) & (local <= hi), axis=1)
     assert 100 < expected.sum() < 1900
     np.testing.assert_array_equal(inside, expected)
+    scaled = body_mask(transform_points(local, position, q), position, 2.0 * np.asarray(q), BOX)
+    np.testing.assert_array_equal(scaled, expected)  # the quaternion is normalised, as transform_points does
 
 
 def test_non_finite_points_are_never_inside():
