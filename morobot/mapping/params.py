@@ -37,9 +37,10 @@ class MapperParams:
                               "mapping: depth cameras see the swinging feet, which would be mapped as obstacles "
                               "next to the robot")
     body_box: tuple = param(BODY_BOX, "the box holding the robot's legs and body, in the base frame: x_min, x_max, "
-                            "y_min, y_max, z_min, z_max (m). The default holds every leg point the simulated ANYmal "
-                            "C's depth cameras see while walking (docs/sim_anymal.md) and stops 5 cm above the "
-                            "ground it stands on, so the ground under the robot is still mapped")
+                            "y_min, y_max, z_min, z_max (m). The default holds the leg points the simulated ANYmal "
+                            "C's four depth cameras see while walking, all but feet on the ground (docs/planner.md), "
+                            "and stops a few cm above the ground it stands on, so the ground under the robot is "
+                            "still mapped")
 
     @staticmethod
     def cross_check(p: dict) -> Optional[str]:

@@ -65,16 +65,15 @@ STANDING_POSE: Mapping[str, float] = {
 }
 """Joint angles (rad) of example-robot-data's ``standing`` state for ANYmal C."""
 
-#: ANYmal C's four depth cameras (its URDF's): front and rear, left and right, each tilted 30 deg down (names in
-#: :data:`morobot.sim.params.CAMERA_NAMES`). With only the front and rear ones a robot walking sideways meets
-#: boxes it has never seen (session 27).
-
 
 def camera_links(names: Sequence[str]) -> tuple[str, ...]:
     """The URDF links of ANYmal's depth cameras by name (``front`` -> ``depth_camera_front_camera_parent``)."""
     return tuple(f"depth_camera_{name}_camera_parent" for name in names)
 
 
+#: ANYmal C's four depth cameras (its URDF's): front and rear, left and right, each tilted 30 deg down (names in
+#: :data:`morobot.sim.params.CAMERA_NAMES`). With only the front and rear ones a robot walking sideways meets
+#: boxes it has never seen (session 27).
 DEFAULT_CAMERA_LINKS = camera_links(CAMERA_NAMES)
 
 
