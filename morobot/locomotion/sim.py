@@ -25,7 +25,7 @@ from morobot import paths
 from morobot.locomotion.observation import build_observation, height_sample_points, joint_targets
 from morobot.locomotion.policy import LocomotionPolicy
 from morobot.sim.anymal import STANDING_POSE, anymal_depth_cameras, camera_links, load_robot_body
-from morobot.sim.params import CAMERA_NAMES
+from morobot.sim.params import CAMERA_NAMES, camera_problem
 from morobot.sim.controlled import ControlledSim
 from morobot.sim.depth import DepthSensor, DepthSensorConfig
 from morobot.sim.legged import DEFAULT_POSE, JOINTS, LeggedConfig, LeggedIndex, build_world_model
@@ -58,11 +58,10 @@ class LeggedSimConfig:
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"LeggedSimConfig.{name} must be positive, got {v!r}")
-        cams = tuple(self.cameras)
-        if not cams or len(set(cams)) != len(cams) or not set(cams) <= set(CAMERA_NAMES):
-            raise ValueError(f"LeggedSimConfig.cameras must be distinct names among {CAMERA_NAMES}, "
-                             f"got {self.cameras!r}")
-        object.__setattr__(self, "cameras", cams)
+        problem = camera_problem("LeggedSimConfig.cameras", self.cameras)
+        if problem:
+            raise ValueError(problem)
+        object.__setattr__(self, "cameras", tuple(self.cameras))
 
 
 @dataclass

@@ -3,11 +3,10 @@ the mapper configuration they give (:func:`elevation_config`), for the node and 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Optional
 
-from morobot.mapping.body import BODY_BOX
+from morobot.mapping.body import BODY_BOX, check_box
 from morobot.mapping.elevation import ElevationMapConfig
 from morobot.params import param
 
@@ -45,11 +44,10 @@ class MapperParams:
     @staticmethod
     def cross_check(p: dict) -> Optional[str]:
         """Checks across parameters (reason or None)."""
-        box = p["body_box"]
-        if len(box) != 6 or not all(isinstance(v, (int, float)) and math.isfinite(float(v)) for v in box):
-            return "body_box must be 6 finite numbers (x_min, x_max, y_min, y_max, z_min, z_max)"
-        if not all(box[i] < box[i + 1] for i in (0, 2, 4)):
-            return f"body_box {list(box)}: each min must lie below its max"
+        try:
+            check_box(p["body_box"])
+        except ValueError as exc:
+            return str(exc)
         return None
 
 

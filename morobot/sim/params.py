@@ -12,6 +12,14 @@ from morobot.params import param
 CAMERA_NAMES = ("front", "rear", "left", "right")
 
 
+def camera_problem(name: str, cameras) -> Optional[str]:
+    """Why ``cameras`` is not a choice of ANYmal's depth cameras (distinct names of :data:`CAMERA_NAMES`), or None."""
+    cams = list(cameras)
+    if not cams or len(set(cams)) != len(cams) or not set(cams) <= set(CAMERA_NAMES):
+        return f"{name} must be distinct names among {list(CAMERA_NAMES)}, got {cams}"
+    return None
+
+
 @dataclass(frozen=True)
 class SimNodeParams:
     """``mujoco_sim``: which robot and world, the loop, the sensors; ANYmal and Panda settings."""
@@ -64,7 +72,4 @@ class SimNodeParams:
     @staticmethod
     def cross_check(p: dict) -> Optional[str]:
         """Checks across parameters (reason or None)."""
-        cams = list(p["depth_cameras"])
-        if not cams or len(set(cams)) != len(cams) or not set(cams) <= set(CAMERA_NAMES):
-            return f"depth_cameras must be distinct names among {list(CAMERA_NAMES)}, got {cams}"
-        return None
+        return camera_problem("depth_cameras", p["depth_cameras"])
