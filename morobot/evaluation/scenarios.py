@@ -21,6 +21,8 @@ Terrain mixes (worlds of ``size`` x ``size`` metres, default 16 m):
   (peak 6 cm, 0.4 m spacing) and three boxes, **and a robot that stumbles**: the simulator's
   speed-dependent stumble model (:mod:`morobot.sim.locomotion`) is on, so walking fast,
   sideways or backwards over the rubble risks a fall that walking slowly does not.
+* ``rubble_high`` (not in the default set): the same with 10 cm rubble, as high as the planners' ``step_limit``:
+  where the walking robot fails by its own gait (docs/navigation_eval.md, "Session 28").
 
 Start and goal are ``distance`` apart (uniform in 8-10 m by default) along a random direction,
 centred within 1 m of the world centre; the goal heading is the travel direction and the start
@@ -86,6 +88,10 @@ TERRAIN_MIXES: dict[str, TerrainMix] = {
                          {"amplitude": (0.10, 0.20), "wavelength": (1.5, 2.5)},
                          "rough terrain with 6 cm rubble and three boxes; the robot stumbles at speed",
                          STUMBLING),
+    "rubble_high": TerrainMix("rubble_high", "rough", {"n_boxes": 3, "rubble": 0.10, "rubble_size": 0.4},
+                              {"amplitude": (0.10, 0.20), "wavelength": (1.5, 2.5)},
+                              "rough terrain with 10 cm rubble and three boxes, at the walking robot's step limit",
+                              STUMBLING),
 }
 """The terrain mixes of the navigation benchmark."""
 
