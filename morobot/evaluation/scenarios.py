@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -88,12 +88,12 @@ TERRAIN_MIXES: dict[str, TerrainMix] = {
                          {"amplitude": (0.10, 0.20), "wavelength": (1.5, 2.5)},
                          "rough terrain with 6 cm rubble and three boxes; the robot stumbles at speed",
                          STUMBLING),
-    "rubble_high": TerrainMix("rubble_high", "rough", {"n_boxes": 3, "rubble": 0.10, "rubble_size": 0.4},
-                              {"amplitude": (0.10, 0.20), "wavelength": (1.5, 2.5)},
-                              "rough terrain with 10 cm rubble and three boxes, at the walking robot's step limit",
-                              STUMBLING),
 }
 """The terrain mixes of the navigation benchmark."""
+
+TERRAIN_MIXES["rubble_high"] = replace(
+    TERRAIN_MIXES["rubble"], name="rubble_high", params={**TERRAIN_MIXES["rubble"].params, "rubble": 0.10},
+    description="rough terrain with 10 cm rubble and three boxes, at the walking robot's step limit")
 
 #: The mixes ``morobot eval nav`` runs by default (the issue's four; ``rubble`` on request).
 BENCHMARK_MIXES = ("rough", "slopes", "steps", "cluttered")
