@@ -403,7 +403,7 @@ class NavigationController:
             return d
         cycle_ms = 1e3 * (time.perf_counter() - t0)
         stop, peak = should_stop(plan.risk, plan.standstill_risk, self.p["dt"], self.p["risk_stop_window"],
-                                 self.p["risk_threshold"], factory.risk_stop_margin(self.p))
+                                 self.p["risk_threshold"], factory.risk_stop_margin(self.p), plan.allowed_risk)
         if not np.all(np.isfinite(plan.commands[0])) or not math.isfinite(plan.cost):
             d = self._stop("no_plan", ERROR, "planner produced no finite plan", cycle_ms=cycle_ms)
         elif stop:

@@ -47,6 +47,12 @@ class PlannerParams:
     risk_relative: bool = param(True, "stop and penalise only plans riskier than standing still by risk_margin "
                                 "(false: any plan above risk_threshold)")
     risk_margin: float = param(0.05, "allowed risk above standing still's (risk_relative)", 0.0, 1.0, tighten="down")
+    goal_risk_radius: float = param(0.6, "within this distance (m) of the goal a plan may be as risky as the goal's "
+                                    "own spot plus risk_margin (the cost, the cost-to-go and the stop accept it): a "
+                                    "goal on rough ground is reached, not hovered short of; 0 = off", 0.0, 5.0,
+                                    tighten="down")
+    goal_risk_cap: float = param(0.95, "the goal's risk is accepted up to this, never above (a goal on an obstacle "
+                                 "stays out of reach)", 0.0, 1.0, tighten="down")
     odom_frame: str = param("odom", "frame of odometry, map and goals")
     base_frame: str = param("base", "robot body frame (the header of stamped commands)")
     cmd_vel_stamped: bool = param(True, "publish geometry_msgs/TwistStamped on cmd_vel (Nav2's default on Kilted); "

@@ -13,7 +13,9 @@ do not need retuning when the horizon changes. Terms (per rollout):
   exceeds ``risk_penalty_threshold``; with ``risk_relative`` and a stand-still reference (see
   :meth:`NavigationCost.set_standstill`), only if it also exceeds the risk of standing still at that
   step by more than ``risk_margin`` (a robot that is already in a risky spot, e.g. pressed against
-  an obstacle, is then steered out of it instead of every plan paying the same penalty);
+  an obstacle, is then steered out of it instead of every plan paying the same penalty); within
+  ``goal_risk_radius`` of the goal a step may also be as risky as the goal's own spot (plus
+  ``risk_margin``, at most ``goal_risk_cap``; see :meth:`NavigationCost.allowed_risk`);
 * ``uncertainty_weight * mean_t uncertainty_t`` when the rollout carries an uncertainty;
 * ``smoothness_weight * sum_t |u_t - u_{t-1}|^2 / T`` (the ``t = 0`` term only when the
   previous command is given);
@@ -72,6 +74,8 @@ class NavigationCostConfig:
     alignment_radius: float = 2.0
     risk_relative: bool = True
     risk_margin: float = 0.05
+    goal_risk_radius: float = 0.6
+    goal_risk_cap: float = 0.95
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -79,6 +83,8 @@ class NavigationCostConfig:
                 raise ValueError(f"NavigationCostConfig.{name} must be finite and >= 0, got {value!r}")
         if not 0.0 <= self.risk_penalty_threshold <= 1.0:
             raise ValueError(f"risk_penalty_threshold must lie in [0, 1], got {self.risk_penalty_threshold!r}")
+        if not 0.0 <= self.goal_risk_cap <= 1.0:
+            raise ValueError(f"goal_risk_cap must lie in [0, 1], got {self.goal_risk_cap!r}")
         if self.alignment_radius <= 0.0:
             raise ValueError(f"alignment_radius must be positive, got {self.alignment_radius!r}")
 
@@ -86,10 +92,20 @@ class NavigationCostConfig:
 class NavigationCost:
     """Goal-reaching, risk-averse cost over a :class:`Rollout` and its commands.
 
+    **The goal's own risk.** A goal the user chose on rough ground can lie where the geometric risk is
+    above ``risk_penalty_threshold`` (10 cm rubble reaches 0.6-0.9 around a pit). Neither the relative
+    rule (the robot's own spot may be calmer) nor the cost-to-go (which then leads to the nearest
+    traversable cell, not the goal) would let the robot finish there: it would hover short of the goal.
+    So :meth:`prepare` reads the footprint risk at the goal from the cost-to-go's risk map (:func:`risk_at`),
+    and a step within ``goal_risk_radius`` of the goal may be as risky as that plus ``risk_margin``, never
+    above ``goal_risk_cap``: the plans' penalty, the cost-to-go's traversable cells and the safety stop
+    (:func:`should_stop`, through ``PlanResult.allowed_risk``) all accept it there, and nowhere else. A
+    goal riskier than the cap (e.g. on a box) gets no allowance and stays out of reach.
+
     Args:
         config: weights and thresholds; defaults if ``None``.
         cost_to_go: builds the geodesic goal-distance field in :meth:`prepare`; ``None`` keeps the
-            Euclidean goal distance.
+            Euclidean goal distance (and reads no goal risk).
     """
 
     def __init__(self, config: Optional[NavigationCostConfig] = None, cost_to_go: Optional[CostToGo] = None) -> None:
@@ -97,6 +113,8 @@ class NavigationCost:
         self.cost_to_go = cost_to_go
         self.field: Optional[GeodesicField] = None
         self.standstill: Optional[torch.Tensor] = None
+        self.goal_level: Optional[float] = None
+        self._goal_xy: Optional[tuple[float, float]] = None
 
     def set_standstill(self, risk: Optional[torch.Tensor]) -> None:
         """The risk of standing still ``[T]`` this cycle, the reference of the relative penalty.
@@ -127,10 +145,31 @@ class NavigationCost:
         Raises:
             ValueError: on a malformed height map or goal.
         """
+        self.goal_level, self._goal_xy = None, None
         if self.cost_to_go is None or hmap is None:
             self.field = None
             return
-        self.field = self.cost_to_go.build(hmap, goal)
+        cfg = self.config
+        if cfg.goal_risk_radius > 0.0:
+            at_goal = risk_at(self.cost_to_go.risk_source.risk_map(hmap), hmap, goal)
+            if at_goal is not None and at_goal <= cfg.goal_risk_cap:
+                level = min(at_goal + cfg.risk_margin, cfg.goal_risk_cap)
+                if level > cfg.risk_penalty_threshold:
+                    self.goal_level, self._goal_xy = level, (float(goal[0]), float(goal[1]))
+        allowance = None if self.goal_level is None else (cfg.goal_risk_radius, self.goal_level)
+        self.field = self.cost_to_go.build(hmap, goal, allowance)
+
+    def allowed_risk(self, poses: torch.Tensor, goal: Sequence[float]) -> Optional[torch.Tensor]:
+        """Per-step risk accepted near the goal for ``poses [..., T, 3]``: ``goal_level`` within
+        ``goal_risk_radius`` of the goal, 0 elsewhere; ``None`` without a goal allowance this cycle (or
+        for another goal than :meth:`prepare`'s)."""
+        xy = self._goal_xy
+        if self.goal_level is None or xy is None:
+            return None
+        if max(abs(float(goal[0]) - xy[0]), abs(float(goal[1]) - xy[1])) > 1e-4:  # (absorbs a float32 goal)
+            return None
+        near = torch.hypot(poses[..., 0] - xy[0], poses[..., 1] - xy[1]) <= self.config.goal_risk_radius
+        return near.to(poses.dtype) * self.goal_level
 
     def goal_distance(self, xy: torch.Tensor, goal: Sequence[float]) -> torch.Tensor:
         """Goal distance used by the goal and progress terms at positions ``xy [..., 2]``."""
@@ -182,7 +221,11 @@ class NavigationCost:
         total = total + w_heading * yaw_err.abs()
 
         total = total + cfg.risk_weight * risk.mean(dim=1)
-        over = (risk > self.penalty_threshold(risk)).any(dim=1)
+        threshold = self.penalty_threshold(risk)
+        allowed = self.allowed_risk(poses, (gx, gy))
+        if allowed is not None:
+            threshold = torch.maximum(torch.as_tensor(threshold, dtype=risk.dtype, device=risk.device), allowed)
+        over = (risk > threshold).any(dim=1)
         total = total + cfg.collision_penalty * over.to(total.dtype)
         if rollout.uncertainty is not None:
             total = total + cfg.uncertainty_weight * rollout.uncertainty.mean(dim=1)
@@ -270,6 +313,24 @@ def stop_risk(risk: Sequence[float], dt: float, window: float = 0.0) -> float:
     return float(r.max()) if r.size else 0.0
 
 
+def risk_at(risk: torch.Tensor, hmap: HeightMap, xy: Sequence[float]) -> Optional[float]:
+    """The value of the risk map ``risk`` (on ``hmap``'s grid) in the cell that holds ``xy``; ``None`` off the
+    map or where it is not finite.
+
+    Raises:
+        ValueError: if ``xy`` is not two finite numbers.
+    """
+    x, y = float(xy[0]), float(xy[1])
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"xy must be two finite numbers, got {xy!r}")
+    res = float(hmap.resolution)
+    i, j = round((x - float(hmap.origin[0])) / res), round((y - float(hmap.origin[1])) / res)
+    if not (0 <= i < risk.shape[0] and 0 <= j < risk.shape[1]):
+        return None
+    value = float(risk[i, j])
+    return value if math.isfinite(value) else None
+
+
 def should_stop(
     risk: Sequence[float],
     standstill: Optional[Sequence[float]],
@@ -277,6 +338,7 @@ def should_stop(
     window: float,
     threshold: float,
     margin: Optional[float],
+    allowed: Optional[Sequence[float]] = None,
 ) -> tuple[bool, float]:
     """The safety-stop rule of the planner node (and of the lock-step evaluation).
 
@@ -293,6 +355,8 @@ def should_stop(
         window: seconds checked (0 = the whole plan).
         threshold: absolute risk threshold.
         margin: allowed excess over the stand-still risk; ``None`` = absolute rule only.
+        allowed: ``[T]`` per-step risk accepted near the goal (:meth:`NavigationCost.allowed_risk`):
+            a step whose risk does not exceed it does not count; ``None``: every step counts.
 
     Returns:
         ``(stop, peak)`` with the plan's peak risk over the window.
@@ -300,6 +364,11 @@ def should_stop(
     Raises:
         ValueError: ``dt`` not positive or ``window`` negative.
     """
+    if allowed is not None:
+        r, a = np.asarray(risk, dtype=float).reshape(-1), np.asarray(allowed, dtype=float).reshape(-1)
+        if a.shape != r.shape:
+            raise ValueError(f"allowed must have the plan's {r.size} steps, got {a.size}")
+        risk = np.where(r > a, r, 0.0)
     peak = stop_risk(risk, dt, window)
     if not peak > threshold:
         return False, peak

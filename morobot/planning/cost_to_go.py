@@ -10,7 +10,9 @@ cheapest path to the goal through the map, computed once per planning cycle:
    radius and mean exactly what they mean for the rollout risk) becomes a travel cost per metre
    ``c = 1 + risk_cost * risk + inflation_cost * max(0, 1 - d_lethal / inflation_radius)``; an
    unknown cell has risk ``unknown_risk`` (0.3), so it costs ``1 + 0.3 risk_cost`` per metre. Cells
-   whose risk exceeds ``lethal_risk`` are untraversable.
+   whose risk exceeds ``lethal_risk`` are untraversable, except, with a goal ``allowance``
+   ``(radius, level)``, cells within ``radius`` of the goal whose risk does not exceed ``level``
+   (the goal's own spot on rough ground, :class:`~morobot.planning.cost.NavigationCost`).
 2. **Seeds.** A goal inside the map seeds the traversable cells within 1.5 cells of it (or, if the
    goal itself is untraversable, the nearest traversable ones) with their Euclidean distance to
    the goal. A goal outside the map seeds every traversable border cell with its shortest distance
@@ -197,25 +199,26 @@ class CostToGo:
         self._last_key: Optional[tuple] = None
         self._last_field: Optional[GeodesicField] = None
 
-    def build(self, hmap: HeightMap, goal: Sequence[float]) -> GeodesicField:
-        """The field for ``hmap`` and goal ``(x, y[, yaw])`` (cached for the same map and goal).
+    def build(self, hmap: HeightMap, goal: Sequence[float],
+              allowance: Optional[tuple[float, float]] = None) -> GeodesicField:
+        """The field for ``hmap`` and goal ``(x, y[, yaw])``, cached for the same map, goal and ``allowance``
+        (``(radius, level)`` near the goal, see :func:`geodesic_field`; ``None``: none).
 
         Raises:
             ValueError: on a malformed height map or a non-finite goal.
         """
-        g = np.asarray(goal, dtype=np.float64).ravel()
-        if g.size < 2 or not np.all(np.isfinite(g[:2])):
-            raise ValueError(f"goal must hold finite (x, y), got {goal!r}")
+        g = _goal_xy(goal)
         risk = self.risk_source.risk_map(hmap)
         # Keyed on the risk tensor itself (held, so its id cannot be reused) and its version.
-        key = (risk._version, tuple(map(float, hmap.origin)), float(hmap.resolution), float(g[0]), float(g[1]))
+        key = (risk._version, tuple(map(float, hmap.origin)), float(hmap.resolution), float(g[0]), float(g[1]),
+               None if allowance is None else tuple(map(float, allowance)))
         if self._last_risk is risk and self._last_key == key and self._last_field is not None:
             return self._last_field
         risk_np = risk.detach().to("cpu", torch.float64).numpy()
         factor = int(self.config.downsample)
         shape = (-(-risk_np.shape[0] // factor), -(-risk_np.shape[1] // factor))
         field = geodesic_field(risk_np, hmap.origin, float(hmap.resolution), (g[0], g[1]), self.config,
-                               graph=self._graph_for(shape))
+                               graph=self._graph_for(shape), allowance=allowance)
         self._last_risk, self._last_key, self._last_field = risk, key, field
         return field
 
@@ -226,8 +229,16 @@ class CostToGo:
         return self._graph
 
 
+def _goal_xy(goal: Sequence[float]) -> np.ndarray:
+    g = np.asarray(goal, dtype=np.float64).ravel()
+    if g.size < 2 or not np.all(np.isfinite(g[:2])):
+        raise ValueError(f"goal must hold finite (x, y), got {goal!r}")
+    return g[:2]
+
+
 def geodesic_field(risk: np.ndarray, origin: Sequence[float], resolution: float, goal: Sequence[float],
-                   config: Optional[CostToGoConfig] = None, graph: Optional["_GridGraph"] = None) -> GeodesicField:
+                   config: Optional[CostToGoConfig] = None, graph: Optional["_GridGraph"] = None,
+                   allowance: Optional[tuple[float, float]] = None) -> GeodesicField:
     """Geodesic cost-to-go over a per-cell risk grid (see the module docstring).
 
     Args:
@@ -237,6 +248,8 @@ def geodesic_field(risk: np.ndarray, origin: Sequence[float], resolution: float,
         goal: goal ``(x, y)``.
         config: parameters; defaults if ``None``.
         graph: a cached grid graph of the same shape and connectivity (built if ``None``).
+        allowance: ``(radius, level)``: cells within ``radius`` (m) of the goal are traversable up to
+            risk ``level`` when that is above ``lethal_risk``; ``None``: no exception.
 
     Returns:
         The field; with no traversable seed at all it is the Euclidean distance (excess 0).
@@ -256,6 +269,14 @@ def geodesic_field(risk: np.ndarray, origin: Sequence[float], resolution: float,
     if not all(math.isfinite(v) for v in (ox, oy, gx, gy)):
         raise ValueError(f"origin and goal must be finite, got {origin!r}, {goal!r}")
     traversable = np.isfinite(risk) & (risk <= cfg.lethal_risk)
+    if allowance is not None:
+        radius, level = (float(v) for v in allowance)
+        if not (math.isfinite(radius) and math.isfinite(level)):
+            raise ValueError(f"allowance must be two finite numbers, got {allowance!r}")
+        cx = ox + res * np.arange(risk.shape[0])
+        cy = oy + res * np.arange(risk.shape[1])
+        near = np.hypot(cx[:, None] - gx, cy[None, :] - gy) <= radius
+        traversable |= near & np.isfinite(risk) & (risk <= level)
     risk0 = np.where(np.isfinite(risk), np.clip(risk, 0.0, 1.0), 1.0)
     cost = 1.0 + cfg.risk_cost * risk0
     if cfg.inflation_radius > 0.0 and cfg.inflation_cost > 0.0 and not traversable.all():

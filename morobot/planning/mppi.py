@@ -132,6 +132,9 @@ class PlanResult:
         model_risk: ``[T]`` the learned model's own part of ``risk`` where the dynamics report it
             (:attr:`~morobot.planning.interface.Rollout.model_risk`), else None.
         standstill_model_risk: the same for standing still.
+        allowed_risk: ``[T]`` risk the cost accepts at each step of ``poses`` near the goal (the cost's
+            optional ``allowed_risk(poses, goal)``, e.g. :meth:`NavigationCost.allowed_risk`), for the
+            safety stop; None where the cost has none this cycle.
         timings: seconds spent per phase (``sample``, ``rollout``, ``cost``, ``update``,
             ``final``) and in total (``total``).
     """
@@ -150,6 +153,7 @@ class PlanResult:
     standstill_risk: Optional[np.ndarray] = None
     model_risk: Optional[np.ndarray] = None
     standstill_model_risk: Optional[np.ndarray] = None
+    allowed_risk: Optional[np.ndarray] = None
 
 
 class MPPI:
@@ -278,6 +282,8 @@ class MPPI:
         commands = mean.cpu().numpy().astype(np.float64)
         self._prev_command = commands[0].copy()
         picked = self._visual_subset(costs, best_index)
+        allowed_fn = getattr(self.cost, "allowed_risk", None)
+        allowed = allowed_fn(final.poses[0], goal_arr) if callable(allowed_fn) else None
         result = PlanResult(
             commands=commands,
             poses=_np(final.poses[0]),
@@ -293,6 +299,7 @@ class MPPI:
             standstill_risk=_np(rollout.risk[0]),
             model_risk=None if final.model_risk is None else _np(final.model_risk[0]),
             standstill_model_risk=None if rollout.model_risk is None else _np(rollout.model_risk[0]),
+            allowed_risk=None if allowed is None else _np(allowed),
         )
         timings["final"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_start

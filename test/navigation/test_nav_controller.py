@@ -11,6 +11,7 @@ from morobot.navigation.controller import (NavigationController, Odometry, known
                                            sanitize_heights)
 from morobot.navigation.params import PlannerParams
 from morobot.params import defaults, resolve
+from morobot.planning.cost import risk_at
 from morobot.planning.interface import HeightMap
 
 
@@ -274,3 +275,29 @@ def test_a_legged_actions_fdm_takes_the_joint_targets_and_stops_without_them(tmp
     c.map(_map(1.2), 1.2)
     d = _step(c, 1.25)
     assert d.code == "stale_targets" and not d.command.any()
+
+
+@pytest.mark.parametrize("radius", [0.6, 0.0])
+def test_a_goal_on_rough_ground_is_planned_onto_only_with_the_goal_allowance(radius):
+    """A checkerboard of 11 cm steps within 0.1 m of the goal (risk about 0.7 at the goal, 0.8 m ahead)."""
+    xs = -3.0 + 0.1 * np.arange(60)
+    gx, gy = np.meshgrid(xs, xs, indexing="ij")
+    checker = (np.add.outer(np.arange(60), np.arange(60)) % 2).astype(bool)
+    h = np.where((np.hypot(gx - 0.8, gy) <= 0.1 + 1e-9) & checker, 0.11, 0.0)
+    c = NavigationController(_params(goal_risk_radius=radius, num_samples=512))
+    c.odometry(_odom(0.0), 0.0)
+    c.map(_map(0.0, torch.tensor(h, dtype=torch.float32)), 0.0)
+    c.set_goal(np.array([0.8, 0.0, 0.0]))
+    risk = c.mppi.cost.cost_to_go.risk_source.risk_map(c.hmap)
+    assert 0.5 < risk_at(risk, c.hmap, (0.8, 0.0)) < 0.9  # rough, not an obstacle
+    ends = []
+    for k in range(3):  # a few cycles: MPPI warm-starts on its previous plan
+        d = _step(c, 0.05 * (k + 1))
+        assert d.code == "tracking"
+        ends.append(math.hypot(d.plan.poses[-1, 0] - 0.8, d.plan.poses[-1, 1]))
+    if radius > 0:
+        assert d.plan.allowed_risk is not None and d.plan.allowed_risk.max() > 0.5
+        assert ends[-1] < 0.3
+    else:
+        assert d.plan.allowed_risk is None
+        assert min(ends) > 0.3  # the plan stops at the rim of the risky spot
