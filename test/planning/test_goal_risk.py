@@ -102,7 +102,7 @@ def test_cost_to_go_leads_onto_the_goal_with_the_allowance():
     assert before.values[gi, gj] > before.values[gi - 5, gj]
     assert after.values[gi, gj] == pytest.approx(0.0, abs=1e-6)
     assert after.values[gi, gj] < after.values[gi - 5, gj]
-    # A level below the patch's risk, or a radius that misses it, changes nothing.
+    # A level below the patch's risk changes nothing.
     np.testing.assert_array_equal(geodesic_field(risk, (0.0, 0.0), RES, GOAL, cfg, allowance=(0.6, 0.6)).traversable,
                                   before.traversable)
     with pytest.raises(ValueError):
