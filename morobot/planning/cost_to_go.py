@@ -207,7 +207,9 @@ class CostToGo:
         Raises:
             ValueError: on a malformed height map or a non-finite goal.
         """
-        g = _goal_xy(goal)
+        g = np.asarray(goal, dtype=np.float64).ravel()
+        if g.size < 2 or not np.all(np.isfinite(g[:2])):
+            raise ValueError(f"goal must hold finite (x, y), got {goal!r}")
         risk = self.risk_source.risk_map(hmap)
         # Keyed on the risk tensor itself (held, so its id cannot be reused) and its version.
         key = (risk._version, tuple(map(float, hmap.origin)), float(hmap.resolution), float(g[0]), float(g[1]),
@@ -227,13 +229,6 @@ class CostToGo:
                 self._graph.connectivity != int(self.config.connectivity):
             self._graph = _GridGraph(tuple(shape), int(self.config.connectivity))
         return self._graph
-
-
-def _goal_xy(goal: Sequence[float]) -> np.ndarray:
-    g = np.asarray(goal, dtype=np.float64).ravel()
-    if g.size < 2 or not np.all(np.isfinite(g[:2])):
-        raise ValueError(f"goal must hold finite (x, y), got {goal!r}")
-    return g[:2]
 
 
 def geodesic_field(risk: np.ndarray, origin: Sequence[float], resolution: float, goal: Sequence[float],
