@@ -204,7 +204,8 @@ class FDMDynamics:
         Returns:
             :class:`Rollout` with ``poses [K, T, 3]`` in odom, ``risk [K, T]`` = probability of
             having failed by the end of each step (non-decreasing in ``t``) and ``uncertainty
-            [K, T]`` = ensemble position spread (m), or None for a single-member model. Tensors
+            [K, T]`` = ensemble position spread (m), or None for a single-member model; ``model_risk`` is
+            ``risk`` (the model's own failure probability, which the cost's ``failure_weight`` reads). Tensors
             are on the device and dtype of ``commands``.
 
         Raises:
@@ -224,8 +225,6 @@ class FDMDynamics:
         uncertainty = None
         if self.config.ensemble_size > 1:
             uncertainty = pred.uncertainty.to(commands.device, out_dtype)
-        return Rollout(
-            poses=pred.poses.to(commands.device, out_dtype),
-            risk=pred.collision.to(commands.device, out_dtype),
-            uncertainty=uncertainty,
-        )
+        risk = pred.collision.to(commands.device, out_dtype)
+        return Rollout(poses=pred.poses.to(commands.device, out_dtype), risk=risk, uncertainty=uncertainty,
+                       model_risk=risk)

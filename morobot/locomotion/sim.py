@@ -13,6 +13,7 @@ fallen (latched until reset) when it tips past ``fallen_tilt_deg`` or its base c
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,29 @@ class LeggedAnymalSim(ControlledSim):
         self._stuck = StuckDetector(self.config.stuck_window, self.config.stuck_ratio)
         self._steps = 0
         self._control()
+        return self.state()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the next steps depend on: the physics' integration state and the controller's own.
+
+        :meth:`restore` returns to it exactly, so one moment can be driven on with several commands
+        (the counterfactual branches of ``morobot collect --branches``)."""
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, self.data, physics, spec)
+        return {"physics": physics, "command": self._command.copy(), "stamp": self._stamp,
+                "action": self._action.copy(), "targets": (self._targets[0].copy(), self._targets[1].copy()),
+                "fallen": self._fallen, "stuck": copy.deepcopy(self._stuck), "steps": self._steps}
+
+    def restore(self, snap: dict[str, Any]) -> BaseState:
+        """Returns to a :meth:`snapshot` of this simulator; returns :meth:`state`."""
+        mujoco.mj_setState(self.model, self.data, snap["physics"], mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(self.model, self.data)  # positions, contacts and forces for state() and the contact checks
+        mujoco.mj_setState(self.model, self.data, snap["physics"], mujoco.mjtState.mjSTATE_INTEGRATION)
+        self._command, self._stamp = snap["command"].copy(), snap["stamp"]
+        self._action = snap["action"].copy()
+        self._targets = (snap["targets"][0].copy(), snap["targets"][1].copy())
+        self._fallen, self._stuck, self._steps = snap["fallen"], copy.deepcopy(snap["stuck"]), snap["steps"]
         return self.state()
 
     def _rotation(self) -> np.ndarray:

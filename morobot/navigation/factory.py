@@ -33,7 +33,7 @@ MPPI_PARAMS = ("num_samples", "horizon", "dt", "temperature", "sigma", "u_min", 
 COST_PARAMS = ("goal_weight", "progress_weight", "heading_weight", "risk_weight", "risk_penalty_threshold",
                "collision_penalty", "uncertainty_weight", "smoothness_weight", "backward_weight",
                "alignment_weight", "alignment_radius", "risk_relative", "risk_margin", "goal_risk_radius",
-               "goal_risk_cap")
+               "goal_risk_cap", "failure_weight")
 #: Parameters read by :func:`make_cost_to_go`.
 COST_TO_GO_PARAMS = ("cost_to_go", "ctg_risk_cost", "ctg_inflation_radius", "ctg_inflation_cost",
                      "ctg_exit_penalty", "ctg_downsample", "risk_threshold")

@@ -110,6 +110,9 @@ class PlannerParams:
     risk_penalty_threshold: float = param(0.5, "a plan pays collision_penalty where a step's risk exceeds this (the "
                                           "cost's threshold; the safety stop's is risk_threshold)", 0.0, 1.0)
     uncertainty_weight: float = param(5.0, "model-uncertainty weight (FDM ensemble)", 0.0, 1e4)
+    failure_weight: float = param(0.0, "dynamics fdm: weight of the learned model's own probability of having "
+                                  "failed by the horizon's end (the expected loss of a failure; risk_weight counts "
+                                  "the larger of it and the map's geometric risk)", 0.0, 1e4)
     smoothness_weight: float = param(2.0, "command-change weight", 0.0, 1e4)
     backward_weight: float = param(2.0, "backward-motion weight", 0.0, 1e4)
     alignment_weight: float = param(20.0, "weight of the heading error against the direction of travel (per rad, "

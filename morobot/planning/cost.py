@@ -17,6 +17,12 @@ do not need retuning when the horizon changes. Terms (per rollout):
   ``goal_risk_radius`` of the goal a step may also be as risky as the goal's own spot (plus
   ``risk_margin``, at most ``goal_risk_cap``; see :meth:`NavigationCost.allowed_risk`);
 * ``uncertainty_weight * mean_t uncertainty_t`` when the rollout carries an uncertainty;
+* ``failure_weight * f_T`` when the rollout carries a learned model's own failure probability ``f``
+  (:attr:`~morobot.planning.interface.Rollout.model_risk`): the expected loss of a run that ends by
+  the horizon. The ``risk`` above is the larger of that probability and the map's geometric risk
+  (:class:`~morobot.planning.map_risk.MapRiskOverlay`), which on passable rough ground sits at
+  0.4-0.6 for every plan and hides how the failure probability differs between commands; this term
+  keeps that difference (docs/planner.md, "The learned failure probability");
 * ``smoothness_weight * sum_t |u_t - u_{t-1}|^2 / T`` (the ``t = 0`` term only when the
   previous command is given);
 * ``effort_weight * mean_t |u_t|^2``;
@@ -67,6 +73,7 @@ class NavigationCostConfig:
     risk_penalty_threshold: float = 0.5
     collision_penalty: float = 1000.0
     uncertainty_weight: float = 5.0
+    failure_weight: float = 0.0
     smoothness_weight: float = 2.0
     effort_weight: float = 0.1
     backward_weight: float = 2.0
@@ -229,6 +236,8 @@ class NavigationCost:
         total = total + cfg.collision_penalty * over.to(total.dtype)
         if rollout.uncertainty is not None:
             total = total + cfg.uncertainty_weight * rollout.uncertainty.mean(dim=1)
+        if cfg.failure_weight > 0.0 and rollout.model_risk is not None:
+            total = total + cfg.failure_weight * rollout.model_risk[:, -1].to(total.dtype)
 
         # Command terms on the flattened [K, T*3] layout (contiguous reductions), averaged over T.
         k, horizon = commands.shape[:2]

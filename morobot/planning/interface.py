@@ -78,9 +78,10 @@ class Rollout:
         poses: ``[K, T, 3]`` predicted ``(x, y, yaw)`` at the end of each step.
         risk: ``[K, T]`` failure/collision probability per step, in ``[0, 1]``.
         uncertainty: optional ``[K, T]`` epistemic uncertainty (e.g. ensemble spread, metres).
-        model_risk: optional ``[K, T]``: the learned model's own failure probability where ``risk`` also holds
-            other terms (:class:`~morobot.planning.map_risk.MapRiskOverlay`'s geometric risk); for diagnostics,
-            the cost and the stop use ``risk``.
+        model_risk: optional ``[K, T]``: a learned model's own failure probability (``risk`` itself for a bare
+            model; under :class:`~morobot.planning.map_risk.MapRiskOverlay` ``risk`` also holds the geometric
+            risk); the stop uses ``risk``, the cost both (its ``failure_weight`` term reads this one); None for a
+            model with no learned failure probability (the kinematic one).
     """
 
     poses: torch.Tensor

@@ -39,6 +39,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from morobot.fdm.data.branches import branch_commands, drive_branches, drive_step
 from morobot.fdm.data.commands import CommandLimits, sample_command_sequences
 from morobot.parallel import BACKENDS, run_tasks
 from morobot.procutil import die_with_parent
@@ -62,7 +63,7 @@ class CollectConfig:
         out_dir: data directory to write.
         kinds: world kinds (default: all simulator kinds).
         worlds_per_kind: worlds generated per kind.
-        samples_per_world: samples collected per world.
+        samples_per_world: samples collected per world (branch samples included).
         robot: ``abstract``: the rigid-body ANYmal (:mod:`morobot.sim.anymal`); ``legged``: the articulated
             ANYmal walking under its locomotion policy (:mod:`morobot.locomotion.sim`; falls and collisions
             of any body, legs included, are failures).
@@ -101,6 +102,10 @@ class CollectConfig:
             (e.g. ``{"rubble": 0.06}``; see :func:`morobot.sim.worlds.make_world`).
         locomotion: :class:`morobot.sim.locomotion.LocomotionConfig` overrides of the simulated
             robot (e.g. ``{"stumble_rate": 0.3}``); the stumble draws are seeded per world.
+        branches: the legged robot: at every sample start, this many other command sequences are each
+            driven for one horizon from the same state, and the episode goes on unchanged
+            (:mod:`morobot.fdm.data.branches`); their samples share the start (ranking pairs).
+        branch_stop: the first branch of every start holds a stop.
         resume: continue an interrupted run in ``out_dir``.
         progress: show a progress bar.
     """
@@ -136,6 +141,8 @@ class CollectConfig:
     limits: CommandLimits = field(default_factory=CommandLimits)
     world_params: dict = field(default_factory=dict)
     locomotion: dict = field(default_factory=dict)
+    branches: int = 0
+    branch_stop: bool = True
     resume: bool = False
     progress: bool = True
 
@@ -179,6 +186,10 @@ class CollectConfig:
             LocomotionConfig(**self.locomotion)
         except TypeError as exc:
             raise ValueError(f"bad locomotion overrides {self.locomotion}: {exc}") from exc
+        if int(self.branches) < 0:
+            raise ValueError(f"branches must be >= 0, got {self.branches}")
+        if self.branches and self.robot != "legged":
+            raise ValueError("branches need robot legged (its simulator keeps and restores its state)")
         if self.scan_source not in SCAN_SOURCES:
             raise ValueError(f"scan_source must be one of {SCAN_SOURCES}, got {self.scan_source!r}")
         if not (math.isfinite(self.points_period) and self.points_period > 0):
@@ -390,13 +401,20 @@ def shard_arrays(samples: Sequence[dict[str, Any]], world: Any, world_id: str, k
 
 
 def run_episode(
-    sim: Any, world: Any, cfg: CollectConfig, rng: np.random.Generator, start: np.ndarray
+    sim: Any, world: Any, cfg: CollectConfig, rng: np.random.Generator, start: np.ndarray,
+    branch_rng: Optional[np.random.Generator] = None, branch_budget: Optional[int] = None,
 ) -> tuple[list[dict], dict]:
     """Drives one episode from ``start`` and cuts it into samples.
 
+    With ``cfg.branches``, every sample start is also driven on with that many other command sequences
+    (drawn from ``branch_rng``, so the episode's own draws do not change) and their samples follow it;
+    once ``branch_budget`` samples' worth of starts have been branched, later starts are not (the world's
+    sample count cuts them off anyway: branching is most of the cost).
+
     Returns:
         ``(samples, stats)``: per-sample dicts of the shard arrays and counters of the episode's
-        end (``collision``, ``fall``, ``stuck``, ``edge``, ``steps``).
+        end (``collision``, ``fall``, ``stuck``, ``edge``, ``steps``) and of the branches
+        (``branches``, ``branch_failures``).
     """
     substeps = int(round(cfg.dt / cfg.history_dt))
     contacts = FailureContacts(sim)
@@ -413,7 +431,16 @@ def run_episode(
     starts: dict[int, dict[str, Any]] = {}
     poses: list[np.ndarray] = []  # pose at the end of each step
     failed_at: Optional[int] = None
-    stats = {"collision": 0, "fall": 0, "stuck": 0, "edge": 0, "steps": 0}
+    stats = {"collision": 0, "fall": 0, "stuck": 0, "edge": 0, "steps": 0, "branches": 0, "branch_failures": 0}
+    branched: dict[int, list[dict]] = {}
+
+    def inside(st: Any) -> bool:
+        x, y = st.position[:2]
+        return min(x - x0, x1 - x, y - y0, y1 - y) >= cfg.edge_margin
+
+    def step(s: Any, command: np.ndarray, on_tick: Optional[Callable[[Any], None]] = None) -> tuple[Any, Any]:
+        return drive_step(s, command, substeps, cfg.history_dt, contacts, cfg.contact_force, on_tick)
+
     for k in range(cfg.episode_steps):
         if k >= 1 and k % cfg.stride == 0 and hist.ready:
             starts[k] = {
@@ -423,32 +450,36 @@ def run_episode(
             }
             if sensing is not None:
                 starts[k]["scan"] = sensing.scan(state)
+            budget = math.inf if branch_budget is None else branch_budget
+            if cfg.branches and branch_rng is not None and len(branched) * (1 + cfg.branches) < budget:
+                alternatives = branch_commands(branch_rng, cfg.branches, cfg.horizon, cfg.dt, cfg.limits,
+                                               cfg.branch_stop)
+                branched[k] = drive_branches(sim, alternatives, step, inside)
         cmd = stream[k].astype(np.float64)
-        step_failed = False
-        for _ in range(substeps):
-            sim.set_command(cmd)
-            state = sim.advance(cfg.history_dt)
-            hist.push(state.time, cmd, state.twist, state.gravity, joint_columns(sim, state, cfg.history_features))
+
+        def record(st: Any, cmd: np.ndarray = cmd) -> None:
+            hist.push(st.time, cmd, st.twist, st.gravity, joint_columns(sim, st, cfg.history_features))
             if sensing is not None:
-                sensing.observe(state)
-            force = contacts.max_force()
-            if force > cfg.contact_force:
-                stats["collision"] += not step_failed
-                step_failed = True
-            if state.fallen or state.stuck:
-                stats["fall" if state.fallen else "stuck"] += not step_failed
-                step_failed = True
+                sensing.observe(st)
+
+        state, failure = step(sim, cmd, record)
         poses.append(state.pose.copy())
         stats["steps"] += 1
-        if step_failed:
+        if failure is not None:
+            stats[failure] += 1
             failed_at = k
             break
-        x, y = state.position[:2]
-        if min(x - x0, x1 - x, y - y0, y1 - y) < cfg.edge_margin:
+        if not inside(state):
             stats["edge"] += 1
             poses.pop()  # the step that reached the border is not a valid outcome
             break
-    samples = cut_samples(starts, poses, stream, failed_at, cfg.horizon)
+    samples = []
+    for k, snap in starts.items():  # start by start, so that a cut at the world's sample count keeps whole groups
+        samples += cut_samples({k: snap}, poses, stream, failed_at, cfg.horizon)
+        for run in branched.get(k, ()):
+            stats["branches"] += 1
+            stats["branch_failures"] += run["failed_at"] is not None
+            samples += cut_samples({0: snap}, run["poses"], run["commands"], run["failed_at"], cfg.horizon)
     return samples, stats
 
 
@@ -482,12 +513,14 @@ def collect_world(task: tuple[str, int, int, dict]) -> Optional[dict[str, Any]]:
     if len(candidates) == 0:
         raise RuntimeError(f"world {world_id} has no free start cell")
     samples: list[dict] = []
-    totals = {"collision": 0, "fall": 0, "stuck": 0, "edge": 0, "steps": 0, "episodes": 0}
+    branch_rng = np.random.default_rng([run_seed, world_seed, 1])  # apart: branches leave the episodes' draws alone
+    totals = {"collision": 0, "fall": 0, "stuck": 0, "edge": 0, "steps": 0, "episodes": 0, "branches": 0,
+              "branch_failures": 0}
     max_episodes = 20 * math.ceil(cfg.samples_per_world / max(1, cfg.episode_steps // cfg.stride))
     while len(samples) < cfg.samples_per_world and totals["episodes"] < max_episodes:
         xy = candidates[rng.integers(len(candidates))]
         start = np.array([xy[0], xy[1], rng.uniform(-math.pi, math.pi)])
-        new, stats = run_episode(sim, world, cfg, rng, start)
+        new, stats = run_episode(sim, world, cfg, rng, start, branch_rng, cfg.samples_per_world - len(samples))
         samples += new
         totals["episodes"] += 1
         for key, value in stats.items():
@@ -635,6 +668,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
                    help="world generator parameter for every world, e.g. rubble=0.06 (repeatable)")
     p.add_argument("--locomotion", action="append", default=[], metavar="KEY=VALUE",
                    help="simulated robot (LocomotionConfig) override, e.g. stumble_rate=0.3 (repeatable)")
+    p.add_argument("--branches", type=int, default=d.branches,
+                   help="--robot legged: at every sample start, drive this many other command sequences for one "
+                        "horizon from the same state (samples sharing a start: ranking pairs)")
+    p.add_argument("--no-branch-stop", action="store_true",
+                   help="draw every branch at random (default: the first branch of each start holds a stop)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     ns = p.parse_args(argv)
@@ -662,6 +700,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
         scan_source=ns.scan_source,
         world_params=world_params,
         locomotion=locomotion,
+        branches=ns.branches,
+        branch_stop=not ns.no_branch_stop,
         resume=ns.resume,
         progress=not ns.no_progress,
     )
