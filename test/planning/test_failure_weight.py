@@ -63,3 +63,14 @@ def test_a_planner_that_weighs_the_failure_probability_walks_slower(weight):
         assert speeds[-1] > 0.85
     else:
         assert 0.2 < speeds[-1] < 0.7
+
+
+def test_the_planner_parameter_reaches_the_cost():
+    from morobot.navigation.factory import make_navigation_cost
+    from morobot.navigation.params import PlannerParams
+    from morobot.params import defaults
+
+    p = defaults(PlannerParams)
+    assert p["failure_weight"] == 0.0  # off by default
+    p["failure_weight"] = 300.0
+    assert make_navigation_cost(p).config.failure_weight == 300.0
