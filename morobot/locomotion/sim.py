@@ -140,7 +140,6 @@ class LeggedAnymalSim(ControlledSim):
         """Returns to a :meth:`snapshot` of this simulator; returns :meth:`state`."""
         mujoco.mj_setState(self.model, self.data, snap["physics"], mujoco.mjtState.mjSTATE_INTEGRATION)
         mujoco.mj_forward(self.model, self.data)  # positions, contacts and forces for state() and the contact checks
-        mujoco.mj_setState(self.model, self.data, snap["physics"], mujoco.mjtState.mjSTATE_INTEGRATION)
         self._command, self._stamp = snap["command"].copy(), snap["stamp"]
         self._action = snap["action"].copy()
         self._targets = (snap["targets"][0].copy(), snap["targets"][1].copy())
