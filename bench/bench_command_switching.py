@@ -1,4 +1,4 @@
-"""Falls of the shipped locomotion policy on flat ground under fast-changing commands, with and without the
+"""Falls of a locomotion policy (the shipped one unless ``--policy``) on flat ground under fast-changing commands, with and without the
 planner's acceleration limit (``accel_limit``, :func:`morobot.navigation.controller.limit_change`).
 
 The policy was trained on commands that change every 10 s; a planner's command can swing between its bounds
@@ -9,9 +9,10 @@ of sim time per episode, start headings spread over the episodes:
 * **corners**: every 0.5 s a new random corner of the command box (vx -0.5, 0.5 or 1; vy +-0.5; wz +-1).
 
 Each stream runs raw (the baseline) and through ``limit_change`` with ``--accel`` in the same run; prints the
-falls per stream and setting.
+falls per stream and setting, for each policy given (``--policy`` repeated: several policies, same streams).
 
-    python bench/bench_command_switching.py [--episodes 16] [--seconds 12] [--accel 1.5 1.5 2.0] [--seed 0]
+    python bench/bench_command_switching.py [--episodes 16] [--seconds 12] [--accel 1.5 1.5 2.0] [--seed 0] \
+        [--policy models/locomotion/anymal_c_policy.pt --policy runs/.../policy.pt]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from morobot.locomotion.sim import LeggedAnymalSim
+from morobot.locomotion.sim import LeggedAnymalSim, LeggedSimConfig
 from morobot.navigation.controller import limit_change
 from morobot.sim.worlds import make_world
 
@@ -65,14 +66,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--accel", type=float, nargs=3, default=(1.5, 1.5, 2.0), help="vx, vy, wz (m/s², rad/s²)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--policy", action="append", default=[], help="policy file (repeatable; default: the shipped one)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    sim = LeggedAnymalSim(make_world("flat", 0, size=(40.0, 40.0)))
-    for name, stream in (("flips", flips), ("corners", corners)):
-        raw = falls(sim, stream, (0.0, 0.0, 0.0), args.episodes, args.seconds, args.seed)
-        limited = falls(sim, stream, args.accel, args.episodes, args.seconds, args.seed)
-        print(f"{name:8s} falls: raw {raw}/{args.episodes}, accel_limit {list(args.accel)} {limited}/{args.episodes}",
-              flush=True)
+    for policy in args.policy or [""]:
+        sim = LeggedAnymalSim(make_world("flat", 0, size=(40.0, 40.0)), LeggedSimConfig(policy=policy))
+        print(f"policy {policy or 'shipped'}:", flush=True)
+        for name, stream in (("flips", flips), ("corners", corners)):
+            raw = falls(sim, stream, (0.0, 0.0, 0.0), args.episodes, args.seconds, args.seed)
+            limited = falls(sim, stream, args.accel, args.episodes, args.seconds, args.seed)
+            print(f"  {name:8s} falls: raw {raw}/{args.episodes}, accel_limit {list(args.accel)} "
+                  f"{limited}/{args.episodes}", flush=True)
 
 
 if __name__ == "__main__":

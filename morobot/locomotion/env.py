@@ -24,7 +24,10 @@ the project's world generators (:func:`morobot.sim.worlds.make_world`):
   legged_gym's rule it does not punish turning commands, which kept every terrain, flat included,
   near level 2;
 * **commands** (vx, vy, wz) uniform in ``command_ranges``, resampled every ``command_period``;
-  ``standing_fraction`` of them are zero (the robot must stand still);
+  ``standing_fraction`` of them are zero (the robot must stand still). With ``command_period_min``
+  set, each episode draws its own period log-uniformly from ``[command_period_min, command_period]``:
+  a planner changes its command every cycle, and a policy trained only on 10 s commands falls an
+  order of magnitude more often when they change every 0.5 s (docs/locomotion.md, "Session 31");
 * **domain randomisation**: friction, added base mass, motor strength (PD gains), pushes;
 * **observations** as on the robot (:mod:`morobot.locomotion.observation`): ``policy`` with sensor
   noise, ``critic`` without;
@@ -80,6 +83,7 @@ class EnvConfig:
     terrain_weights: tuple = (0.1, 0.3, 0.2, 0.2, 0.2)  # flat, rough, rubble, slopes, stairs
     episode_s: float = 20.0
     command_period: float = 10.0
+    command_period_min: Optional[float] = None  # None: every episode resamples every command_period
     command_ranges: tuple = ((-1.0, 1.0), (-0.6, 0.6), (-1.0, 1.0))
     standing_fraction: float = 0.1
     edge_margin: float = 1.0
@@ -113,6 +117,8 @@ class EnvConfig:
         top, pit = float(self.stairs_start_top), float(self.stairs_start_pit)
         if not (0.0 <= top <= 1.0 and 0.0 <= pit <= 1.0 and top + pit <= 1.0):
             raise ValueError("stairs_start_top and stairs_start_pit must be in [0, 1] with a sum of at most 1")
+        if self.command_period_min is not None and not 0.0 < float(self.command_period_min) <= self.command_period:
+            raise ValueError("command_period_min must be in (0, command_period] (or None)")
 
 
 def terrain_params(kind: str, difficulty: float) -> dict[str, Any]:
@@ -180,6 +186,7 @@ class LocomotionEnv:
         self.kind = np.zeros(self.n, dtype=int)
         self.track = np.zeros(self.n, dtype=int)
         self.commands = np.zeros((self.n, 3))
+        self.command_steps = np.full(self.n, self._period_steps(config.command_period))  # per episode
         self.actions = np.zeros((self.n, NUM_ACTIONS))
         self.last_actions = np.zeros((self.n, NUM_ACTIONS))
         self.last_qvel = np.zeros((self.n, 12))
@@ -290,7 +297,13 @@ class LocomotionEnv:
         self.tracked_distance[i] = 0.0
         for v in self.episode_sums.values():
             v[i] = 0.0
+        if self.cfg.command_period_min is not None:  # drawn only when asked: the default stream stays as it was
+            lo, hi = math.log(self.cfg.command_period_min), math.log(self.cfg.command_period)
+            self.command_steps[i] = self._period_steps(math.exp(self.rng.uniform(lo, hi)))
         self._resample_commands(np.array([i]))
+
+    def _period_steps(self, seconds: float) -> int:
+        return max(1, int(round(seconds / self.dt)))
 
     def _at_edge(self, i: int) -> bool:
         pos = self._state["pos"][i]
@@ -383,8 +396,7 @@ class LocomotionEnv:
         if len(ended):
             info["episode"] = {k: float(np.mean(v[ended]) / self.cfg.episode_s) for k, v in self.episode_sums.items()}
         # commands, pushes
-        period = int(round(self.cfg.command_period / self.dt))
-        self._resample_commands(np.flatnonzero((self.step_count % period == 0) & ~dones))
+        self._resample_commands(np.flatnonzero((self.step_count % self.command_steps == 0) & ~dones))
         push = int(round(self.cfg.push_period / self.dt))
         for i in np.flatnonzero((self.step_count % push == 0) & ~dones):
             self.datas[i].qvel[0:2] += self.rng.uniform(-self.cfg.push_speed, self.cfg.push_speed, 2)

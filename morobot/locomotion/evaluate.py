@@ -16,7 +16,10 @@ forward, or a turn). Reported per cell:
 Stairs are evaluated three ways (``start``): walking into scattered stepped pyramids
 (``scattered``: mostly a climb first), starting on a pyramid's landing (``top``: every way off it
 goes down) and starting at the bottom of a stepped pit (``pit``: every way out goes up), see
-:func:`morobot.locomotion.env.centre_stairs`. From the stairs and slopes rows: the highest step (m)
+:func:`morobot.locomotion.env.centre_stairs`. With ``--switching PERIOD`` every terrain and level also
+gets a cell of random commands (:data:`SWITCH_RANGES`, the planners' bounds) that change every
+``PERIOD`` seconds, as a planner's do: the same command schedule for every policy (seeded apart from
+the environment), tracking measured against the command in force. From the stairs and slopes rows: the highest step (m)
 walked, descended and climbed and the steepest slope (deg) at which the robot falls in at most
 ``max_fall_rate`` of the episodes and walks at least half the commanded distance. Writes
 ``summary.md``, ``results.json`` and ``locomotion_eval.png`` into ``--out``.
@@ -58,6 +61,7 @@ class CellResult:
     cost_of_transport: float
     start: str = "scattered"  # stairs: scattered pyramids, "top" of one (down) or a "pit" (up)
     fall_causes: dict = field(default_factory=dict)  # FALL_CAUSES name -> falls
+    switch_period: float = 0.0  # > 0: random commands changing every switch_period s (``command`` is empty)
 
 
 def _feature(kind: str, difficulty: float) -> float:
@@ -69,10 +73,23 @@ def _feature(kind: str, difficulty: float) -> float:
 STARTS = {"scattered": (0.0, 0.0), "top": (1.0, 0.0), "pit": (0.0, 1.0)}
 """Stairs starts: (``stairs_start_top``, ``stairs_start_pit``) of the evaluation environment."""
 
+SWITCH_RANGES = ((-1.0, 1.0), (-0.5, 0.5), (-1.0, 1.0))
+"""Switching cells: (vx, vy, wz) drawn uniformly in these bounds (the navigation planners' ``u_min``/``u_max``)."""
+
+
+def command_schedule(seed: int, episodes: int, steps: int, every: int) -> np.ndarray:
+    """Random commands ``[steps // every + 1, episodes, 3]``, one row per switch; planar commands slower
+    than 0.2 m/s become zero, as in training (:meth:`LocomotionEnv._resample_commands`)."""
+    lo, hi = np.array(SWITCH_RANGES).T
+    draws = np.random.default_rng([int(seed), 1]).uniform(lo, hi, (steps // every + 1, episodes, 3))
+    draws[np.linalg.norm(draws[..., :2], axis=-1) < 0.2, :2] = 0.0
+    return draws
+
 
 def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[float], episodes: int,
-                  seed: int = 0, start: str = "scattered") -> CellResult:
-    """Run ``episodes`` episodes of one terrain kind at one level (in parallel environments)."""
+                  seed: int = 0, start: str = "scattered", switch_period: float = 0.0) -> CellResult:
+    """Run ``episodes`` episodes of one terrain kind at one level (in parallel environments); with
+    ``switch_period`` > 0 the command is not ``command`` but :func:`command_schedule`'s."""
     if start not in STARTS or (start != "scattered" and kind != "stairs"):
         raise ValueError(f"start must be one of {sorted(STARTS)} ('top' and 'pit' for stairs only), got {start!r}")
     weights = tuple(1.0 if t == kind else 0.0 for t in TERRAINS)
@@ -86,6 +103,8 @@ def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[
     env = LocomotionEnv(episodes, cfg, seed)
     env.commands[:] = cmd  # the commands drawn at construction follow the fixed range too
     steps = env.max_steps
+    every = max(1, int(round(switch_period / env.dt))) if switch_period > 0 else 0
+    schedule = command_schedule(seed, episodes, steps, every) if every else None
     alive = np.ones(episodes, dtype=bool)
     fell = np.zeros(episodes, dtype=bool)
     causes = np.zeros(len(FALL_CAUSES), dtype=int)
@@ -93,14 +112,18 @@ def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[
     start_xy = env._state["pos"][:, :2].copy()
     last_pos = start_xy.copy()
     obs = env.observations()["policy"]
-    for _ in range(steps):
+    for t in range(steps):
+        if schedule is not None and t % every == 0:
+            env.commands[:] = schedule[t // every]
+            obs = env.observations()["policy"]  # the policy sees the new command at once, as on the robot
+        in_force = env.commands[:, :2].copy()
         obs_d, _, done, info = env.step(policy.act(obs))
         obs = obs_d["policy"]
         s = env._state
         rt = np.swapaxes(s["rot"], -1, -2)
         lin_b = np.einsum("nij,nj->ni", rt, s["lin_vel_w"])
         live = alive & ~done
-        err = lin_b[:, :2] - np.asarray(cmd[:2])
+        err = lin_b[:, :2] - in_force
         sq_err += float(np.sum(err[live] ** 2))
         n_err += int(live.sum())
         tau_sq += float(np.sum(s["tau"][live] ** 2))
@@ -116,17 +139,17 @@ def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[
     mass = float(env.models[0].body_subtreemass[1])
     cot = float(np.sum(energy) / max(1e-6, mass * 9.81 * np.sum(distance)))
     env.close()
-    return CellResult(kind, level, _feature(kind, level / max(1, levels - 1)), cmd, episodes,
+    return CellResult(kind, level, _feature(kind, level / max(1, levels - 1)), [] if every else cmd, episodes,
                       math.sqrt(sq_err / max(1, n_err)), float(fell.mean()), float(distance.mean()),
                       math.sqrt(tau_sq / max(1, n_tau)), cot, start,
-                      {name: int(c) for name, c in zip(FALL_CAUSES[1:], causes[1:])})
+                      {name: int(c) for name, c in zip(FALL_CAUSES[1:], causes[1:])}, float(switch_period))
 
 
 def capability(results: list[CellResult], kind: str, max_fall_rate: float, commanded_distance: float,
                start: str = "scattered") -> float:
     """The largest feature value of ``kind`` (and stairs ``start``) walked with at most ``max_fall_rate``
     falls and at least half the commanded distance (0 when none)."""
-    ok = [r.feature for r in results if r.terrain == kind and r.start == start
+    ok = [r.feature for r in results if r.terrain == kind and r.start == start and not r.switch_period
           and r.falls_per_episode <= max_fall_rate and r.distance >= 0.5 * commanded_distance]
     return max(ok) if ok else 0.0
 
@@ -140,7 +163,8 @@ def markdown(results: list[CellResult], steps: dict, slope: float, command_line:
             "falls: base contact / tipped / low | distance (m) | torque RMS (N·m) | cost of transport |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        rows.append(f"| {r.terrain}{_LABEL[r.start]} | {r.level} | {r.feature:.3g} | {tuple(r.command)} | "
+        command = f"random, every {r.switch_period:g} s" if r.switch_period else str(tuple(r.command))
+        rows.append(f"| {r.terrain}{_LABEL[r.start]} | {r.level} | {r.feature:.3g} | {command} | "
                     f"{r.episodes} | "
                     f"{r.tracking_rms:.3f} | {r.falls_per_episode:.2f} | "
                     f"{' / '.join(str(r.fall_causes.get(c, 0)) for c in FALL_CAUSES[1:])} | "
@@ -161,7 +185,7 @@ def plot(results: list[CellResult], png: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for kind, start in [(k, "scattered") for k in TERRAINS] + [("stairs", "top"), ("stairs", "pit")]:
         rs = [r for r in results
-              if r.terrain == kind and r.start == start and r.command[0] > 0 and r.command[2] == 0]
+              if r.terrain == kind and r.start == start and r.command and r.command[0] > 0 and r.command[2] == 0]
         if not rs:
             continue
         lv, label = [r.level for r in rs], kind + _LABEL[start]
@@ -184,6 +208,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--levels", type=int, nargs="+", default=[0, 3, 6, 9], help="difficulty levels (of 10)")
     p.add_argument("--episodes", type=int, default=8, help="episodes per cell")
     p.add_argument("--speed", type=float, default=1.0, help="forward command (m/s)")
+    p.add_argument("--switching", type=float, default=0.0, metavar="PERIOD",
+                   help="also a cell per terrain and level with random commands changing every PERIOD s (0: none)")
     p.add_argument("--max-fall-rate", type=float, default=0.1, help="capability: largest fall rate allowed")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/eval_locomotion", help="output directory")
@@ -197,6 +223,8 @@ def run(ns: argparse.Namespace) -> int:
         policy = LocomotionPolicy(ns.policy or default_policy())
         if ns.episodes < 1 or not ns.levels or any(not 0 <= lv < 10 for lv in ns.levels):
             raise ValueError("episodes must be >= 1 and levels within 0..9")
+        if not (math.isfinite(ns.switching) and ns.switching >= 0):
+            raise ValueError("--switching must be a period >= 0 s")
     except (PolicyError, ValueError) as exc:
         print(f"morobot eval locomotion: {exc}", file=sys.stderr)
         return 2
@@ -211,6 +239,11 @@ def run(ns: argparse.Namespace) -> int:
             results.append(r)
             print(f"{kind + _LABEL[start]:<7} level {level}: tracking {r.tracking_rms:.3f} m/s, "
                   f"falls {r.falls_per_episode:.2f}, distance {r.distance:.1f} m", flush=True)
+            if ns.switching > 0 and start == "scattered":
+                r = evaluate_cell(policy, kind, level, 10, (0.0, 0.0, 0.0), ns.episodes, ns.seed, start, ns.switching)
+                results.append(r)
+                print(f"{kind:<7} level {level}, commands every {ns.switching:g} s: tracking {r.tracking_rms:.3f} "
+                      f"m/s, falls {r.falls_per_episode:.2f}", flush=True)
     if "flat" in ns.terrains:  # turning on the spot and walking sideways, on flat ground
         for cmd in ((0.0, 0.0, 1.0), (0.0, 0.5, 0.0)):
             results.append(evaluate_cell(policy, "flat", 0, 10, cmd, ns.episodes, ns.seed))

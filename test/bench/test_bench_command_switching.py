@@ -24,3 +24,9 @@ def test_bench_runs_and_prints_both_settings():
                           "--seconds", "0.4"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "flips" in out.stdout and "corners" in out.stdout and "accel_limit [1.5, 1.5, 2.0]" in out.stdout
+    shipped = str(ROOT / "models" / "locomotion" / "anymal_c_policy.pt")
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_command_switching.py"), "--episodes", "1",
+                          "--seconds", "0.2", "--policy", shipped, "--policy", shipped],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count(f"policy {shipped}:") == 2 and out.stdout.count("flips") == 2

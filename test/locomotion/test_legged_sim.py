@@ -136,6 +136,43 @@ def test_eval_locomotion_writes_its_table_and_figures(policy_path, tmp_path):
     assert 0.0 <= data["highest_step_descended"] <= 0.2
     assert (out / "locomotion_eval.png").stat().st_size > 10_000
     assert main(["--policy", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
+    assert main(["--policy", policy_path, "--terrains", "flat", "--switching", "-1", "--out", str(out)]) == 2
+
+
+def test_eval_locomotion_switching_cells_command_the_seeded_schedule(policy_path, tmp_path):
+    from morobot.locomotion.evaluate import SWITCH_RANGES, command_schedule, evaluate_cell, main
+
+    s = command_schedule(seed=4, episodes=3, steps=100, every=25)
+    assert s.shape == (5, 3, 3) and np.array_equal(s, command_schedule(4, 3, 100, 25))
+    assert np.all((s >= np.array(SWITCH_RANGES)[:, 0]) & (s <= np.array(SWITCH_RANGES)[:, 1]))
+    planar = np.linalg.norm(s[..., :2], axis=-1)
+    assert np.all((planar == 0.0) | (planar >= 0.2))
+
+    class Recorder:  # stands still and records the command part of what it sees
+        def __init__(self):
+            self.seen = []
+
+        def act(self, obs):
+            self.seen.append(np.array(obs[:, 9:12]))
+            return np.zeros((len(obs), 12))
+
+    rec = Recorder()
+    r = evaluate_cell(rec, "flat", 0, 10, (1.0, 0.0, 0.0), 2, seed=4, switch_period=0.5)
+    assert r.command == [] and r.switch_period == 0.5 and r.falls_per_episode == 0.0
+    seen = np.stack(rec.seen)  # [steps, 2, 3]
+    changes = np.flatnonzero(np.any(np.abs(np.diff(seen, axis=0)) > 1e-9, axis=(1, 2))) + 1
+    assert set(changes.tolist()) <= set(range(25, len(seen), 25)) and len(changes) >= 30
+    expected = command_schedule(4, 2, len(seen), 25)
+    assert np.allclose(np.sign(seen[::25]), np.sign(expected[: len(seen[::25])]))  # the schedule, scaled
+    out = tmp_path / "eval"
+    assert main(["--policy", policy_path, "--terrains", "flat", "slopes", "--levels", "3", "--episodes", "2",
+                 "--switching", "0.5", "--out", str(out)]) == 0
+    import json
+
+    data = json.loads((out / "results.json").read_text())
+    switching = [(r["terrain"], r["level"]) for r in data["results"] if r["switch_period"] == 0.5]
+    assert switching == [("flat", 0), ("slopes", 3)]
+    assert "random, every 0.5 s" in (out / "summary.md").read_text()
 
 
 def test_the_cameras_see_the_legs_only_inside_the_mappers_body_box():

@@ -122,3 +122,28 @@ def test_stairs_start_fractions_are_validated():
         EnvConfig(stairs_start_top=0.7, stairs_start_pit=0.5)
     with pytest.raises(ValueError):
         EnvConfig(stairs_start_top=-0.1)
+
+
+def test_command_periods_are_drawn_per_episode_when_asked():
+    # default: every episode resamples every command_period; with command_period_min, each draws its own period
+    fixed = LocomotionEnv(2, EnvConfig(patch_size=8.0, terrain_weights=(1.0, 0.0, 0.0, 0.0, 0.0)), seed=0)
+    fixed.close()
+    assert list(fixed.command_steps) == [500, 500]
+    cfg = EnvConfig(patch_size=8.0, terrain_weights=(1.0, 0.0, 0.0, 0.0, 0.0), command_period=1.0,
+                    command_period_min=0.1, standing_fraction=0.0, push_speed=0.0)
+    env = LocomotionEnv(6, cfg, seed=3)
+    try:
+        steps = env.command_steps.copy()
+        assert np.all((steps >= 5) & (steps <= 50)) and len(set(steps.tolist())) > 1
+        changed = np.zeros((6, 50), dtype=bool)
+        for k in range(50):
+            before = env.commands.copy()
+            _, _, done, _ = env.step(np.zeros((6, 12), dtype=np.float32))
+            assert not done.any()
+            changed[:, k] = np.any(env.commands != before, axis=1)
+        for i in range(6):  # new commands exactly at the episode's own period, and only there
+            assert np.flatnonzero(changed[i]).tolist() == list(range(steps[i] - 1, 50, steps[i]))
+    finally:
+        env.close()
+    with pytest.raises(ValueError):
+        EnvConfig(command_period=1.0, command_period_min=2.0)
