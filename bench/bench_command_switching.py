@@ -1,5 +1,6 @@
-"""Falls of a locomotion policy (the shipped one unless ``--policy``) on flat ground under fast-changing commands, with and without the
-planner's acceleration limit (``accel_limit``, :func:`morobot.navigation.controller.limit_change`).
+"""Falls of a locomotion policy (the shipped one unless ``--policy``) on flat ground under fast-changing
+commands, with and without the planner's acceleration limit (``accel_limit``,
+:func:`morobot.navigation.controller.limit_change`).
 
 The policy was trained on commands that change every 10 s; a planner's command can swing between its bounds
 within a few tenths of a second. Two command streams, each sent at 10 Hz (the planner's rate) for ``--seconds``

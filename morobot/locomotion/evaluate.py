@@ -19,9 +19,10 @@ goes down) and starting at the bottom of a stepped pit (``pit``: every way out g
 :func:`morobot.locomotion.env.centre_stairs`. With ``--switching PERIOD`` every terrain and level also
 gets a cell of random commands (:data:`SWITCH_RANGES`, the planners' bounds) that change every
 ``PERIOD`` seconds, as a planner's do: the same command schedule for every policy (seeded apart from
-the environment), tracking measured against the command in force. From the stairs and slopes rows: the highest step (m)
-walked, descended and climbed and the steepest slope (deg) at which the robot falls in at most
-``max_fall_rate`` of the episodes and walks at least half the commanded distance. Writes
+the environment), tracking measured against the command in force. From the stairs and slopes rows
+(switching cells aside): the highest step (m) walked, descended and climbed and the steepest slope
+(deg) at which the robot falls in at most ``max_fall_rate`` of the episodes and walks at least half
+the commanded distance. Writes
 ``summary.md``, ``results.json`` and ``locomotion_eval.png`` into ``--out``.
 """
 
