@@ -57,6 +57,8 @@ TERRAINS = ("flat", "rough", "rubble", "slopes", "stairs")
 TRACKS = TERRAINS + ("stairs_down", "stairs_up")
 """Curriculum tracks: the terrain kinds ("stairs": scattered pyramids), then stairs episodes that start on
 a pyramid's landing and in a stepped pit."""
+MIN_PLANAR_COMMAND = 0.2
+"""Planar commands slower than this (m/s) become zero (:func:`zero_slow_planar`): the robot stands, not creeps."""
 FALL_CAUSES = ("", "base contact", "tipped over", "base too low")
 """``info["fall_cause"]`` codes (0: no fall); the first that applies when several do."""
 
@@ -119,6 +121,13 @@ class EnvConfig:
             raise ValueError("stairs_start_top and stairs_start_pit must be in [0, 1] with a sum of at most 1")
         if self.command_period_min is not None and not 0.0 < float(self.command_period_min) <= self.command_period:
             raise ValueError("command_period_min must be in (0, command_period] (or None)")
+
+
+def zero_slow_planar(commands: np.ndarray) -> np.ndarray:
+    """Commands ``[..., 3]`` with the planar part of those slower than :data:`MIN_PLANAR_COMMAND` set to zero
+    (in place; returned)."""
+    commands[np.linalg.norm(commands[..., :2], axis=-1) < MIN_PLANAR_COMMAND, :2] = 0.0
+    return commands
 
 
 def terrain_params(kind: str, difficulty: float) -> dict[str, Any]:
@@ -257,8 +266,7 @@ class LocomotionEnv:
             return
         lo = np.array([r[0] for r in self.cfg.command_ranges])
         hi = np.array([r[1] for r in self.cfg.command_ranges])
-        cmd = self.rng.uniform(lo, hi, (len(ids), 3))
-        cmd[np.linalg.norm(cmd[:, :2], axis=1) < 0.2, :2] = 0.0
+        cmd = zero_slow_planar(self.rng.uniform(lo, hi, (len(ids), 3)))
         cmd[self.rng.random(len(ids)) < self.cfg.standing_fraction] = 0.0
         self.commands[ids] = cmd
 

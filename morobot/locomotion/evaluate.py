@@ -39,7 +39,7 @@ import numpy as np
 
 from morobot.cliutil import parser as make_parser
 from morobot.fileio import atomic_save_figure, atomic_write_json, atomic_write_text
-from morobot.locomotion.env import FALL_CAUSES, TERRAINS, EnvConfig, LocomotionEnv, terrain_params
+from morobot.locomotion.env import FALL_CAUSES, TERRAINS, EnvConfig, LocomotionEnv, terrain_params, zero_slow_planar
 
 
 #: Evaluation patch (m): at 1 m/s the robot walks the 20 s episode before reaching its edge.
@@ -79,12 +79,10 @@ SWITCH_RANGES = ((-1.0, 1.0), (-0.5, 0.5), (-1.0, 1.0))
 
 
 def command_schedule(seed: int, episodes: int, steps: int, every: int) -> np.ndarray:
-    """Random commands ``[steps // every + 1, episodes, 3]``, one row per switch; planar commands slower
-    than 0.2 m/s become zero, as in training (:meth:`LocomotionEnv._resample_commands`)."""
+    """Random commands ``[steps // every + 1, episodes, 3]``, one row per switch; slow planar commands
+    become zero, as in training (:func:`~morobot.locomotion.env.zero_slow_planar`)."""
     lo, hi = np.array(SWITCH_RANGES).T
-    draws = np.random.default_rng([int(seed), 1]).uniform(lo, hi, (steps // every + 1, episodes, 3))
-    draws[np.linalg.norm(draws[..., :2], axis=-1) < 0.2, :2] = 0.0
-    return draws
+    return zero_slow_planar(np.random.default_rng([int(seed), 1]).uniform(lo, hi, (steps // every + 1, episodes, 3)))
 
 
 def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[float], episodes: int,
