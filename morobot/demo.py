@@ -22,6 +22,7 @@ import numpy as np
 
 from morobot.fileio import atomic_save_figure, atomic_write_text
 from morobot.launcher import GraphProcesses
+from morobot.navigation.settle import SettleRule
 from morobot.ros.supervisor import DemoRecord, supervise
 from morobot.sim.params import SimNodeParams
 
@@ -135,7 +136,8 @@ def main(ns) -> int:
         with GraphProcesses("navigate", args, log_dir=str(out / "logs")) as procs:
             rec, reason = supervise(world, tolerance, ns.timeout, procs, wall_limit,
                                     progress=lambda line: print(f"[morobot demo] {line}", flush=True),
-                                    goal_subscribers=2 if recorder is not None else 1)
+                                    goal_subscribers=2 if recorder is not None else 1,
+                                    settle=SettleRule() if args["locomotion"] == "learned" else None)
     finally:
         if recorder is not None:
             recorder[1].set()

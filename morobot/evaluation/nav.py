@@ -15,7 +15,9 @@ Two execution modes share the scenario list (:mod:`morobot.evaluation.scenarios`
     blocked (``blocked_marking``, :func:`morobot.navigation.factory.make_blocked_monitor`) and plan
     on the marked map, stop by the node's rule (:func:`morobot.planning.cost.should_stop`) when the
     best plan is too risky, otherwise execute the first command. There is no message latency, no map/odometry staleness and no PointCloud2 round trip of the map. Deterministic; much faster
-    than real time.
+    than real time. The legged robot is dropped onto the terrain at the start; the goal waits until it
+    has stood still (:mod:`morobot.navigation.settle`, at most 2 s), and a fall before the goal is an
+    ``error`` of the start, not an outcome of the planner.
 
     Collisions are read from MuJoCo contacts after every control step: a robot geom touching a
     box, a non-foot robot geom touching the terrain, or a foot pressed against the terrain for
@@ -55,6 +57,7 @@ from morobot.procutil import die_with_parent
 from morobot.evaluation.metrics import (OutcomeRules, classify, fall_terrain, footprint_contacts, path_length,
                                         terrain_change_before)
 from morobot.evaluation.scenarios import Scenario
+from morobot.navigation.settle import SettleGate, SettleRule
 
 MODES = ("lockstep", "graph")
 ROBOTS = ("abstract", "legged")
@@ -313,6 +316,9 @@ class LockstepRunner:
         device: torch device of the planner.
         robot: ``abstract`` (the rigid-body ANYmal, the FDM benchmarks so far) or ``legged`` (the
             articulated one under its locomotion policy; joint states feed a legged-history FDM).
+        settle: when the goal may be sent after the robot is put down (:mod:`morobot.navigation.settle`);
+            None: :class:`SettleRule`'s defaults for the legged robot, which is dropped onto the terrain, and
+            no wait for the rigid one, which starts at rest.
     """
 
     planner: PlannerSpec
@@ -322,12 +328,18 @@ class LockstepRunner:
     startup_limit: float = 5.0
     device: str = "cpu"
     robot: str = "abstract"
+    settle: Optional[SettleRule] = None
 
     def __post_init__(self) -> None:
         from morobot.navigation.factory import make_dynamics
 
         if self.robot not in ROBOTS:
             raise ValueError(f"robot must be one of {ROBOTS}, got {self.robot!r}")
+        if self.settle is None and self.robot == "legged":
+            self.settle = SettleRule()
+        if self.settle is not None and self.settle.validate().limit >= self.startup_limit:
+            raise ValueError(f"the settle limit ({self.settle.limit} s) must be below the start-up limit "
+                             f"({self.startup_limit} s)")
         if self.params is None:
             self.params = NavParams.load()
         p = self.params
@@ -394,6 +406,7 @@ class LockstepRunner:
         rules = self.rules
 
         hmap = None
+        gate = None if self.settle is None else SettleGate(self.settle)
         goal_t: Optional[float] = None
         reached_at = fallen_at = None
         error = None
@@ -431,6 +444,11 @@ class LockstepRunner:
                 if st.fallen:
                     fallen_at = now - goal_t
                     break
+            elif st.fallen:  # put down and fell before any command: the start, not a planner, failed
+                error = "the robot fell at the start, before the goal was sent"
+                break
+            elif gate is not None:
+                gate.update(now, st.linear_velocity, st.angular_velocity)
             if k % self.points_every == 0:
                 c0 = clock()
                 points = sim.depth_points()
@@ -444,14 +462,15 @@ class LockstepRunner:
                 hmap = mapper.height_map(st.position[:2], now)
                 ctl.map(hmap, now)
                 phase["mapping"] += clock() - c0
-                if goal_t is None and np.isfinite(hmap.heights.numpy()).any():
-                    goal_t = now  # the goal is sent once odometry and a map exist
+                if goal_t is None and (gate is None or gate.opened_at is not None) \
+                        and np.isfinite(hmap.heights.numpy()).any():
+                    goal_t = now  # the goal is sent once odometry and a map exist and the start has settled
                     ctl.set_goal(goal)
                     ts.append(0.0)
                     poses.append((float(st.position[0]), float(st.position[1]), float(st.yaw)))
             if goal_t is None:
                 if now > self.startup_limit:
-                    error = "no elevation map within the start-up limit"
+                    error = "no elevation map (or no settled start) within the start-up limit"
                     break
                 k += 1
                 continue
@@ -502,6 +521,8 @@ class LockstepRunner:
             else round(contacts.first_collision - goal_t, 3),
         }
         extra["robot"] = self.robot
+        if gate is not None:  # whether the robot stood still before the goal, and how long it took
+            extra["settled"], extra["settle_s"] = gate.settled, None if gate.waited is None else round(gate.waited, 3)
         return _record(scenario, self.planner, "lockstep", world, np.array(ts), np.array(poses).reshape(-1, 3),
                        reached_at, fallen_at, rules, time.perf_counter() - wall0, extra, contacts.collided, error)
 
@@ -573,7 +594,7 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
     env = None if threads is None else {"OMP_NUM_THREADS": str(int(threads))}
     with GraphProcesses("navigate", args, log_dir=str(base / planner.name / "logs"), env=env) as procs:
         rec, reason = supervise(world, rules.success_radius, scenario.budget, procs, wall_limit, startup_limit,
-                                min_base_height)
+                                min_base_height, settle=SettleRule() if robot == "legged" else None)
     path = np.asarray(rec.path, dtype=float).reshape(-1, 5)
     error = None
     if not math.isfinite(rec.goal_sent_at):

@@ -2,7 +2,8 @@
 robot (``morobot demo``, the graph mode of ``morobot eval nav``).
 
 It subscribes to ``/odom``, ``/plan``, ``/diagnostics`` and ``/elevation_map``, sends the world's
-goal on ``/goal_pose`` once odometry and a map exist, and returns when the goal is reached, the
+goal on ``/goal_pose`` once odometry and a map exist (and, with a settle rule, once the robot stood still after
+it was put down: :mod:`morobot.navigation.settle`), and returns when the goal is reached, the
 robot falls (:func:`morobot.sim.falls.fall_reason`), a budget runs out or a node of the graph died.
 """
 
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from morobot.navigation.settle import SettleGate, SettleRule
 from morobot.sim.falls import fall_reason
 
 
@@ -31,14 +33,17 @@ class DemoRecord:
 
 def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: float,
                startup_limit: float = 90.0, min_base_height: Optional[float] = 0.25,
-               progress=None, progress_every: float = 5.0, goal_subscribers: int = 1) -> tuple[DemoRecord, str]:
+               progress=None, progress_every: float = 5.0, goal_subscribers: int = 1,
+               settle: Optional[SettleRule] = None) -> tuple[DemoRecord, str]:
     """Run the supervisor node until the robot reaches the goal, falls, time runs out or a node fails.
 
     The robot has fallen when it tips over (gravity's base-z component above -0.5) or, with
     ``min_base_height`` set, when its base is less than that far above the world's topmost surface
     under it (a robot that collapses without tipping, e.g. after a stumble). ``progress``, when
     given, is called with a one-line status every ``progress_every`` seconds of sim time. The goal is
-    sent once ``goal_subscribers`` subscribers listen (the planner, and a recorder when one runs).
+    sent once ``goal_subscribers`` subscribers listen (the planner, and a recorder when one runs) and, with
+    ``settle``, once the robot has stood still by that rule; a fall before the goal ends the run ("... at the
+    start").
     """
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -53,6 +58,7 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
     from morobot.sim.legged import JOINTS
 
     rec = DemoRecord()
+    gate = None if settle is None else SettleGate(settle)
     state = {"odom": None, "map": False, "plan_t": -1e9, "reached": False}
     rclpy.init()
     node = rclpy.create_node("demo_supervisor",
@@ -64,6 +70,8 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
             except MessageError:
                 return
             state["odom"] = st
+            if gate is not None:
+                gate.update(st.stamp, st.linear, st.angular)
             rec.path.append([st.stamp, *st.position.tolist(), st.yaw])
             rec.orientation.append(st.quaternion.tolist())
 
@@ -108,7 +116,11 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
             wall = time.monotonic() - wall0
             odom = state["odom"]
             if not goal_sent:
-                ready = odom is not None and state["map"] and goal_pub.get_subscription_count() >= goal_subscribers
+                ready = odom is not None and state["map"] and goal_pub.get_subscription_count() >= goal_subscribers \
+                    and (gate is None or gate.opened_at is not None)
+                fell = odom is not None and fall_reason(world, odom.position, odom.gravity_b, min_base_height)
+                if fell:
+                    return rec, f"{fell} at the start, before the goal was sent"
                 if ready:
                     goal_pub.publish(make_pose_stamped(gx, gy, gyaw, odom.stamp, "odom"))
                     rec.goal_sent_at = odom.stamp

@@ -12,8 +12,8 @@ from morobot.evaluation import cli as eval_cli
 from morobot.evaluation.metrics import (OutcomeRules, aggregate, classify, fall_terrain, footprint_contacts,
                                         paired_difference_interval, path_length, stuck_time, terrain_change_before,
                                         wilson_interval)
-from morobot.evaluation.nav import (ContactMonitor, LockstepRunner, NavParams, PlannerSpec, read_results,
-                                    robot_footprint, write_results)
+from morobot.evaluation.nav import (ContactMonitor, LockstepProbe, LockstepRunner, NavParams, PlannerSpec,
+                                    read_results, robot_footprint, write_results)
 from morobot.evaluation.report import agreement_table, fall_table, paired_table, write_report
 from morobot.evaluation.scenarios import TERRAIN_MIXES, Scenario, custom_scenario, make_scenario, make_scenarios
 from morobot.mapping.params import MapperParams
@@ -364,6 +364,7 @@ def test_lockstep_on_the_legged_robot(tmp_path):
     rec = LockstepRunner(PlannerSpec("kinematic"), NavParams.load(), robot="legged").run(sc)
     assert rec["outcome"] == "reached" and not rec["collision"] and rec["robot"] == "legged", rec
     assert rec["box_contact_s"] == 0.0 and rec["terrain_contact_s"] == 0.0  # legs on the ground are walking
+    assert rec["settled"] is True and 0.5 <= rec["settle_s"] <= 2.0  # dropped, it stood still before the goal
     ckpt = tmp_path / "legged.pt"
     legged_actions = {"history_dim": 84, "history_features": "legged_actions"}  # joints and joint targets
     save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**{**SMALL, **legged_actions})))
@@ -378,6 +379,32 @@ def test_lockstep_on_the_legged_robot(tmp_path):
     params.sim["locomotion_policy"] = str(tmp_path / "no_such_policy.pt")
     with pytest.raises(Exception, match="no_such_policy"):
         LockstepRunner(PlannerSpec("kinematic"), params, robot="legged").run(short)
+
+
+class _PushOver(LockstepProbe):
+    """Tips the legged robot over with a roll torque on its base during its first 0.6 s."""
+
+    def step(self, sim, state, mapper):
+        sim.data.xfrc_applied[sim.idx.base_body, 3] = 400.0 if sim.time < 0.6 else 0.0
+        return False
+
+
+def test_legged_lockstep_waits_for_a_settled_start_and_a_fall_there_is_an_error():
+    """The dropped robot's goal waits until it stands still (or the limit): a robot that never does still
+    runs, marked unsettled; a robot that falls before the goal is an error of the start, not a planner's fall."""
+    from morobot.navigation.settle import SettleRule
+
+    short = custom_scenario("flat", (-1.5, 0.0, 0.0), (1.5, 0.0, 0.0), size=8.0, budget=2.0)
+    strict = SettleRule(speed=1e-6, rate=1e-6, hold=0.5, limit=1.5)  # stillness no gait reaches
+    rec = LockstepRunner(PlannerSpec("kinematic"), NavParams.load(), robot="legged", settle=strict).run(short)
+    assert rec["settled"] is False and rec["settle_s"] == pytest.approx(1.5, abs=0.05) and rec["error"] is None
+    assert rec["loop_sim_s"] > 1.5 + 1.9  # the budget counts from the goal, sent after the wait
+    rec = LockstepRunner(PlannerSpec("kinematic"), NavParams.load(), robot="legged").run(short, _PushOver())
+    assert rec["outcome"] == "error" and "fell at the start" in rec["error"] and not rec["fallen"], rec
+    with pytest.raises(ValueError, match="start-up limit"):
+        LockstepRunner(PlannerSpec("kinematic"), NavParams.load(), robot="legged", settle=SettleRule(limit=6.0))
+    rigid = LockstepRunner(PlannerSpec("kinematic"), NavParams.load()).run(short)  # put down at rest: no wait
+    assert "settled" not in rigid and rigid["error"] is None
 
 
 def test_results_and_report_files(flat_run, tmp_path):
