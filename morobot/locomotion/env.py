@@ -107,6 +107,7 @@ class EnvConfig:
     path_bias: float = 0.0  # fraction of terrain features placed near that line
     stairs_start_top: float = 0.4  # fraction of stairs episodes starting on a pyramid's landing (descents)
     stairs_start_pit: float = 0.2  # fraction of stairs episodes starting at the bottom of a stepped pit
+    rubble_ground: float = 0.0  # rubble: amplitude (m) of rough ground under it at the top level, scaled down below
     legged: LeggedConfig = field(default_factory=LeggedConfig)
 
     def __post_init__(self) -> None:
@@ -121,6 +122,8 @@ class EnvConfig:
             raise ValueError("stairs_start_top and stairs_start_pit must be in [0, 1] with a sum of at most 1")
         if self.command_period_min is not None and not 0.0 < float(self.command_period_min) <= self.command_period:
             raise ValueError("command_period_min must be in (0, command_period] (or None)")
+        if not 0.0 <= float(self.rubble_ground) <= 0.3:
+            raise ValueError("rubble_ground must be in [0, 0.3] m")
 
 
 def zero_slow_planar(commands: np.ndarray) -> np.ndarray:
@@ -130,15 +133,17 @@ def zero_slow_planar(commands: np.ndarray) -> np.ndarray:
     return commands
 
 
-def terrain_params(kind: str, difficulty: float) -> dict[str, Any]:
-    """World-generator parameters of a terrain kind at ``difficulty`` in [0, 1]."""
+def terrain_params(kind: str, difficulty: float, rubble_ground: float = 0.0) -> dict[str, Any]:
+    """World-generator parameters of a terrain kind at ``difficulty`` in [0, 1]; ``rubble_ground`` (m) is the
+    amplitude of rough ground under rubble at difficulty 1 (0: nearly flat, as before session 33; the
+    navigation benchmark's ``rubble_high`` lays its 10 cm rubble on 0.10-0.20 m)."""
     d = float(np.clip(difficulty, 0.0, 1.0))
     if kind == "flat":
         return {}
     if kind == "rough":
         return {"amplitude": 0.02 + 0.10 * d, "wavelength": 1.5}
     if kind == "rubble":
-        return {"rubble": 0.02 + 0.08 * d, "rubble_size": 0.4, "amplitude": 0.02}
+        return {"rubble": 0.02 + 0.08 * d, "rubble_size": 0.4, "amplitude": 0.02 + float(rubble_ground) * d}
     if kind == "slopes":
         return {"n_hills": 3, "n_ramps": 3, "max_slope_deg": 12.0 + 18.0 * d, "amplitude": 0.01 + 0.03 * d,
                 "closed_sides": True}
@@ -228,7 +233,7 @@ class LocomotionEnv:
         self.track[i] = TRACKS.index(track)
         self.level[i] = self.track_level[i, self.track[i]]
         difficulty = self.level[i] / max(1, self.cfg.levels - 1)
-        params, centre = terrain_params(kind, difficulty), None
+        params, centre = terrain_params(kind, difficulty, self.cfg.rubble_ground), None
         if track != kind:  # on a pyramid's landing or in a pit round the start
             steps, tread = int(self.rng.integers(2, 5)), self.rng.uniform(0.3, 0.4)
             landing = self.rng.uniform(1.2, 2.0)

@@ -45,6 +45,20 @@ def test_terrain_params_make_valid_worlds_at_every_level(kind):
                    **terrain_params(kind, difficulty))
 
 
+def test_rubble_ground_lays_the_top_level_rubble_on_rough_ground():
+    """``rubble_ground`` (session 33): the rubble of the top level lies on rough ground, as on the navigation
+    benchmark's ``rubble_high``; level 0 and the default stay as they were."""
+    def relief(difficulty, ground):
+        w = make_world("flat", 3, size=(12.0, 12.0), start=(0, 0, 0), goal=(3, 0, 0), keepout=0.6, path_bias=0.0,
+                       **terrain_params("rubble", difficulty, ground))
+        return float(np.ptp(w.heights))
+
+    assert terrain_params("rubble", 0.0, 0.15) == terrain_params("rubble", 0.0)
+    assert relief(1.0, 0.15) > relief(1.0, 0.0) + 0.1
+    with pytest.raises(ValueError, match="rubble_ground"):
+        EnvConfig(rubble_ground=-0.1)
+
+
 def test_env_resets_steps_and_gives_finite_observations_and_rewards():
     env = LocomotionEnv(4, EnvConfig(), seed=0)
     obs = env.observations()
