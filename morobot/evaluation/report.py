@@ -67,6 +67,28 @@ def fall_table(aggregates: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def start_table(records: Sequence[dict[str, Any]]) -> str:
+    """Goals on starts that settled and on those that did not (the legged robot's records, which carry
+    ``settled``: :mod:`morobot.navigation.settle`), per mode, mix and planner; "" without such records."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        if r.get("settled") is not None:
+            groups.setdefault((r["mode"], r["mix"], r["planner"]), []).append(r)
+    if not groups:
+        return ""
+    lines = ["| mode | mix | planner | starts | settled | goals from settled starts | goals from unsettled starts "
+             "| median wait |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    for (mode, mix, planner), rs in sorted(groups.items()):
+        still = [r for r in rs if r["settled"]]
+        moving = [r for r in rs if not r["settled"]]
+        waits = [r["settle_s"] for r in rs if r.get("settle_s") is not None]
+        lines.append(f"| {mode} | {mix} | {planner} | {len(rs)} | {len(still)} | "
+                     f"{sum(r['success'] for r in still)} of {len(still)} | "
+                     f"{sum(r['success'] for r in moving)} of {len(moving)} | "
+                     f"{_fmt(float(np.median(waits)) if waits else None, '.2f', ' s')} |")
+    return "\n".join(lines)
+
+
 def paired_table(records: Sequence[dict[str, Any]], first: str = "fdm",
                  second: str = "kinematic") -> tuple[str, list[dict[str, Any]]]:
     """``first`` against ``second`` planner on the scenarios both ran, per mode and mix: success rates,
@@ -267,6 +289,9 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, header:
     falls = fall_table(aggs)
     if falls:
         parts += [f"## falls by the terrain under the robot in the {FALL_WINDOW_S:.0f} s before them", "", falls, ""]
+    starts = start_table(records)
+    if starts:
+        parts += ["## starts: the legged robot stood still before the goal, or not within the limit", "", starts, ""]
     paired, paired_rows = paired_table(records)
     if paired:
         parts += ["## FDM vs kinematic on the same scenarios (success difference, paired)", "", paired, ""]

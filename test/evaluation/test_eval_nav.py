@@ -407,6 +407,21 @@ def test_legged_lockstep_waits_for_a_settled_start_and_a_fall_there_is_an_error(
     assert "settled" not in rigid and rigid["error"] is None
 
 
+def test_start_table_splits_goals_by_settled_starts():
+    from morobot.evaluation.report import start_table
+
+    def rec(settled, success, wait):
+        return {"mode": "lockstep", "mix": "rubble_high", "planner": "fdm", "settled": settled, "success": success,
+                "settle_s": wait}
+
+    rows = [rec(True, True, 0.7), rec(True, False, 0.9), rec(False, True, 2.0), rec(False, False, 2.0),
+            rec(False, False, 2.0), {"mode": "lockstep", "mix": "rough", "planner": "fdm", "success": True}]
+    table = start_table(rows)
+    assert "| lockstep | rubble_high | fdm | 5 | 2 | 1 of 2 | 1 of 3 | 2.00 s |" in table
+    assert "rough" not in table  # the rigid robot's records carry no start
+    assert start_table(rows[-1:]) == ""
+
+
 def test_results_and_report_files(flat_run, tmp_path):
     _runner, _sc, rec = flat_run
     graph = {**rec, "mode": "graph", "time_to_goal": rec["time_to_goal"] + 0.5, "mean_cycle_ms": None}
