@@ -86,9 +86,11 @@ def command_schedule(seed: int, episodes: int, steps: int, every: int) -> np.nda
 
 
 def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[float], episodes: int,
-                  seed: int = 0, start: str = "scattered", switch_period: float = 0.0) -> CellResult:
+                  seed: int = 0, start: str = "scattered", switch_period: float = 0.0,
+                  rubble_ground: float = 0.0) -> CellResult:
     """Run ``episodes`` episodes of one terrain kind at one level (in parallel environments); with
-    ``switch_period`` > 0 the command is not ``command`` but :func:`command_schedule`'s."""
+    ``switch_period`` > 0 the command is not ``command`` but :func:`command_schedule`'s; ``rubble_ground``:
+    :class:`~morobot.locomotion.env.EnvConfig`'s (rough ground under rubble)."""
     if start not in STARTS or (start != "scattered" and kind != "stairs"):
         raise ValueError(f"start must be one of {sorted(STARTS)} ('top' and 'pit' for stairs only), got {start!r}")
     weights = tuple(1.0 if t == kind else 0.0 for t in TERRAINS)
@@ -98,7 +100,7 @@ def evaluate_cell(policy, kind: str, level: int, levels: int, command: Sequence[
                     friction_range=(1.0, 1.0), added_mass_range=(0.0, 0.0), motor_strength_range=(1.0, 1.0),
                     command_period=1e9, edge_margin=0.5, patch_size=PATCH, random_yaw=False,
                     goal_distance=0.5 * PATCH - 2.0, path_bias=0.8, stairs_start_top=STARTS[start][0],
-                    stairs_start_pit=STARTS[start][1])
+                    stairs_start_pit=STARTS[start][1], rubble_ground=rubble_ground)
     env = LocomotionEnv(episodes, cfg, seed)
     env.commands[:] = cmd  # the commands drawn at construction follow the fixed range too
     steps = env.max_steps
@@ -209,6 +211,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="forward command (m/s)")
     p.add_argument("--switching", type=float, default=0.0, metavar="PERIOD",
                    help="also a cell per terrain and level with random commands changing every PERIOD s (0: none)")
+    p.add_argument("--rubble-ground", type=float, default=0.0, metavar="M",
+                   help="rubble on rough ground of this amplitude at the top level (m; the training option)")
     p.add_argument("--max-fall-rate", type=float, default=0.1, help="capability: largest fall rate allowed")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/eval_locomotion", help="output directory")
@@ -224,6 +228,7 @@ def run(ns: argparse.Namespace) -> int:
             raise ValueError("episodes must be >= 1 and levels within 0..9")
         if not (math.isfinite(ns.switching) and ns.switching >= 0):
             raise ValueError("--switching must be a period >= 0 s")
+        EnvConfig(rubble_ground=float(ns.rubble_ground))  # its range, checked once, before any episode
     except (PolicyError, ValueError) as exc:
         print(f"morobot eval locomotion: {exc}", file=sys.stderr)
         return 2
@@ -234,12 +239,14 @@ def run(ns: argparse.Namespace) -> int:
     cells += [("stairs", s) for s in ("top", "pit") if "stairs" in ns.terrains]
     for kind, start in cells:
         for level in (ns.levels if kind != "flat" else [0]):
-            r = evaluate_cell(policy, kind, level, 10, (ns.speed, 0.0, 0.0), ns.episodes, ns.seed, start)
+            r = evaluate_cell(policy, kind, level, 10, (ns.speed, 0.0, 0.0), ns.episodes, ns.seed, start,
+                              rubble_ground=ns.rubble_ground)
             results.append(r)
             print(f"{kind + _LABEL[start]:<7} level {level}: tracking {r.tracking_rms:.3f} m/s, "
                   f"falls {r.falls_per_episode:.2f}, distance {r.distance:.1f} m", flush=True)
             if ns.switching > 0 and start == "scattered":
-                r = evaluate_cell(policy, kind, level, 10, (0.0, 0.0, 0.0), ns.episodes, ns.seed, start, ns.switching)
+                r = evaluate_cell(policy, kind, level, 10, (0.0, 0.0, 0.0), ns.episodes, ns.seed, start, ns.switching,
+                                  ns.rubble_ground)
                 results.append(r)
                 print(f"{kind:<7} level {level}, commands every {ns.switching:g} s: tracking {r.tracking_rms:.3f} "
                       f"m/s, falls {r.falls_per_episode:.2f}", flush=True)
@@ -252,6 +259,7 @@ def run(ns: argparse.Namespace) -> int:
     command_line = "morobot eval locomotion " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     atomic_write_text(out / "summary.md", markdown(results, steps, slope, command_line))
     atomic_write_json(out / "results.json", {"policy": str(ns.policy or default_policy()),
+                                             "rubble_ground": float(ns.rubble_ground),
                                              "highest_step": steps["scattered"],
                                              "highest_step_descended": steps["top"],
                                              "highest_step_climbed_from_pit": steps["pit"],

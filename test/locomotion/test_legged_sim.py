@@ -137,6 +137,29 @@ def test_eval_locomotion_writes_its_table_and_figures(policy_path, tmp_path):
     assert (out / "locomotion_eval.png").stat().st_size > 10_000
     assert main(["--policy", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
     assert main(["--policy", policy_path, "--terrains", "flat", "--switching", "-1", "--out", str(out)]) == 2
+    assert main(["--policy", policy_path, "--terrains", "rubble", "--rubble-ground", "0.5", "--out", str(out)]) == 2
+
+
+def test_eval_locomotion_on_rubble_over_rough_ground(policy_path, tmp_path, monkeypatch):
+    """``--rubble-ground``: the cells' rubble lies on rough ground, as in training with that option."""
+    import json
+
+    from morobot.locomotion import evaluate
+
+    seen = []
+    real = evaluate.LocomotionEnv
+
+    def spy(n, cfg, seed=0):
+        seen.append(cfg.rubble_ground)
+        return real(n, cfg, seed)
+
+    monkeypatch.setattr(evaluate, "LocomotionEnv", spy)
+    out = tmp_path / "eval"
+    assert evaluate.main(["--policy", policy_path, "--terrains", "rubble", "--levels", "9", "--episodes", "2",
+                          "--speed", "0", "--rubble-ground", "0.15", "--out", str(out)]) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["rubble_ground"] == 0.15 and [r["command"] for r in data["results"]] == [[0.0, 0.0, 0.0]]
+    assert seen == [0.15]
 
 
 def test_eval_locomotion_switching_cells_command_the_seeded_schedule(policy_path, tmp_path):
