@@ -199,8 +199,9 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", resume_from
     Args:
         resume: continue from ``out_dir/latest.pt``.
         resume_from: continue from this training state instead (e.g. the shipped
-            ``models/locomotion/anymal_c_train_state.pt``) in a new ``out_dir``; its ``log.csv``, if
-            one lies next to it, is continued too.
+            ``models/locomotion/anymal_c_train_state.pt``, or another run's ``latest.pt``) in a new
+            ``out_dir``; its log (``anymal_c_log.csv``, or the run's ``log.csv``), if one lies next to it, is
+            continued too.
     """
     from rsl_rl.algorithms import PPO
     from tqdm import tqdm
@@ -222,7 +223,8 @@ def train(cfg: TrainConfig, resume: bool = False, command: str = "", resume_from
         if resume:
             raise ValueError("--resume and --resume-from exclude each other")
         shutil.copyfile(state, latest)
-        log = state.with_name(state.name.replace("_train_state.pt", "_log.csv"))
+        suffix = "_train_state.pt"  # a shipped state's log is <robot>_log.csv; a run directory's latest.pt, log.csv
+        log = state.with_name(state.name[:-len(suffix)] + "_log.csv" if state.name.endswith(suffix) else "log.csv")
         if log.is_file() and not (out / "log.csv").exists():
             shutil.copyfile(log, out / "log.csv")
         resume = True

@@ -67,6 +67,10 @@ def test_a_run_continues_from_a_shipped_training_state(tmp_path):
     assert len((tmp_path / "second" / "log.csv").read_text().strip().splitlines()) == 1 + 3
     with pytest.raises(ValueError, match="does not exist"):
         train.train(_cfg(tmp_path / "third"), resume_from=str(tmp_path / "none.pt"))
+    # another run's latest.pt: its log.csv goes on (it was once copied over as the log, binary)
+    figures = train.train(_cfg(tmp_path / "fourth", iterations=5), resume_from=str(tmp_path / "second" / "latest.pt"))
+    assert figures["iteration"] == 5
+    assert len((tmp_path / "fourth" / "log.csv").read_text().strip().splitlines()) == 1 + 5
 
 
 def test_a_log_from_before_the_curriculum_tracks_is_continued_with_the_new_columns(tmp_path):
