@@ -29,6 +29,7 @@ the commanded distance. Writes
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 from dataclasses import asdict, dataclass, field
@@ -184,20 +185,22 @@ def plot(results: list[CellResult], png: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for kind, start in [(k, "scattered") for k in TERRAINS] + [("stairs", "top"), ("stairs", "pit")]:
-        rs = [r for r in results
-              if r.terrain == kind and r.start == start and r.command and r.command[0] > 0 and r.command[2] == 0]
+    series = [(k, "scattered") for k in TERRAINS] + [("stairs", "top"), ("stairs", "pit")]
+    for (kind, start), standing in itertools.product(series, (False, True)):
+        rs = [r for r in results if r.terrain == kind and r.start == start and r.command
+              and (not any(r.command) if standing else r.command[0] > 0 and r.command[2] == 0)]
         if not rs:
             continue
-        lv, label = [r.level for r in rs], kind + _LABEL[start]
-        axes[0].plot(lv, [r.tracking_rms for r in rs], "o-", label=label)
-        axes[1].plot(lv, [r.falls_per_episode for r in rs], "o-", label=label)
-        axes[2].plot(lv, [r.distance for r in rs], "o-", label=label)
+        lv, label = [r.level for r in rs], kind + _LABEL[start] + (", standing" if standing else "")
+        axes[0].plot(lv, [r.tracking_rms for r in rs], "o--" if standing else "o-", label=label)
+        axes[1].plot(lv, [r.falls_per_episode for r in rs], "o--" if standing else "o-", label=label)
+        axes[2].plot(lv, [r.distance for r in rs], "o--" if standing else "o-", label=label)
     for ax, title in zip(axes, ("velocity tracking RMS (m/s)", "falls per 20 s episode", "distance walked (m)")):
         ax.set_xlabel("difficulty level")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend()
     fig.tight_layout()
     atomic_save_figure(fig, png, dpi=100)
     plt.close(fig)
