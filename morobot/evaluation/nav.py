@@ -617,6 +617,8 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
              "mean_cycle_ms": None, "max_cycle_ms": None, "planner_cycles": None, "risk_stops": None,
              "box_contact_s": None, "terrain_contact_s": None, "max_foot_contact_s": None,
              "first_collision_s": None, "graph_reason": reason, "robot": robot,
+             **({"settled": rec.settled, "settle_s": None if rec.settle_s is None else round(rec.settle_s, 3)}
+                if robot == "legged" else {}),
              # planner status changes seen on /diagnostics: [t since the goal, level, message]
              "diagnostics": [[round(float(dt) - (rec.goal_sent_at if math.isfinite(rec.goal_sent_at) else 0.0), 2),
                               int(level), str(msg)] for dt, level, msg in rec.diagnostics[:200]]}

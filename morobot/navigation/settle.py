@@ -25,7 +25,7 @@ class SettleRule:
     """How still the base must stand, and for how long, before the goal is sent."""
 
     speed: float = param(0.05, "the base counts as still below this linear speed (m/s, 3D, body frame)", 0.0, 5.0)
-    rate: float = param(0.15, "... and below this angular speed (rad/s, 3D)", 0.0, 10.0)
+    rate: float = param(0.15, "and below this angular speed (rad/s, 3D)", 0.0, 10.0)
     hold: float = param(0.5, "still for this long (s) without a break", 0.0, 10.0)
     limit: float = param(2.0, "send the goal after this long (s) from the first state even if the robot never "
                          "stood still (the run records it as unsettled)", 0.0, 60.0)

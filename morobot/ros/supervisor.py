@@ -28,6 +28,8 @@ class DemoRecord:
     plans: list = field(default_factory=list)       # [(t, [[x, y, yaw], ...])]
     diagnostics: list = field(default_factory=list)  # [(t, level, message)]
     goal_sent_at: float = math.nan
+    settled: Optional[bool] = None  # with a settle rule: the robot stood still before the goal (False: the limit)
+    settle_s: Optional[float] = None  # ... and the seconds from the first odometry to the goal's release
 
 
 
@@ -124,6 +126,8 @@ def supervise(world, goal_tolerance: float, timeout: float, procs, wall_limit: f
                 if ready:
                     goal_pub.publish(make_pose_stamped(gx, gy, gyaw, odom.stamp, "odom"))
                     rec.goal_sent_at = odom.stamp
+                    if gate is not None:
+                        rec.settled, rec.settle_s = gate.settled, gate.waited
                     goal_sent = True
                 elif wall > startup_limit:
                     return rec, "graph did not come up (no odometry/map/planner)"

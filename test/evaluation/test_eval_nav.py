@@ -493,6 +493,45 @@ def test_graph_mode_passes_the_thread_count_to_the_nodes(tmp_path, monkeypatch):
     assert seen == [("navigate", {"OMP_NUM_THREADS": "1"}), ("navigate", None)]
 
 
+def test_graph_mode_on_the_legged_robot_waits_for_a_settled_start(tmp_path, monkeypatch):
+    """Graph mode hands the supervisor the settle rule on the legged robot only, and records what it saw."""
+    import math as _math
+
+    import morobot.launcher
+    import morobot.ros.supervisor as supervisor
+    from morobot.evaluation.nav import run_graph
+    from morobot.navigation.settle import SettleRule
+
+    class FakeProcesses:
+        def __init__(self, graph, args=None, log_dir=None, env=None):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    rules = []
+
+    def fake_supervise(world, tolerance, timeout, procs, wall_limit, startup_limit, min_base_height, settle=None):
+        rules.append(settle)
+        waited = settle is not None  # as if the limit had opened the gate
+        rec = supervisor.DemoRecord(goal_sent_at=1.3, settled=False if waited else None,
+                                    settle_s=1.3 if waited else None)
+        x, y, yaw = world.start
+        rec.path = [[1.3 + 0.1 * i, x, y, 0.5, yaw] for i in range(5)]
+        return rec, f"sim-time budget of {timeout:.0f}s spent"
+
+    monkeypatch.setattr(morobot.launcher, "GraphProcesses", FakeProcesses)
+    monkeypatch.setattr(supervisor, "supervise", fake_supervise)
+    scenario = make_scenario("rough", 0)
+    legged = run_graph(scenario, PlannerSpec("kinematic"), tmp_path, robot="legged")
+    rigid = run_graph(scenario, PlannerSpec("kinematic"), tmp_path)
+    assert rules[0] == SettleRule() and rules[1] is None
+    assert legged["settled"] is False and _math.isclose(legged["settle_s"], 1.3) and "settled" not in rigid
+
+
 def test_supervisor_fall_rule_matches_the_post_hoc_rule():
     """The graph supervisor stops on a collapse without tipping (base low over the surface)."""
     from morobot.sim.falls import fall_reason
