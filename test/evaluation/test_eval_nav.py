@@ -495,16 +495,16 @@ def test_graph_mode_passes_the_thread_count_to_the_nodes(tmp_path, monkeypatch):
 
 def test_graph_mode_on_the_legged_robot_waits_for_a_settled_start(tmp_path, monkeypatch):
     """Graph mode hands the supervisor the settle rule on the legged robot only, and records what it saw."""
-    import math as _math
-
     import morobot.launcher
     import morobot.ros.supervisor as supervisor
     from morobot.evaluation.nav import run_graph
     from morobot.navigation.settle import SettleRule
 
+    launched = []
+
     class FakeProcesses:
         def __init__(self, graph, args=None, log_dir=None, env=None):
-            pass
+            launched.append(args["locomotion"])
 
         def __enter__(self):
             return self
@@ -529,7 +529,8 @@ def test_graph_mode_on_the_legged_robot_waits_for_a_settled_start(tmp_path, monk
     legged = run_graph(scenario, PlannerSpec("kinematic"), tmp_path, robot="legged")
     rigid = run_graph(scenario, PlannerSpec("kinematic"), tmp_path)
     assert rules[0] == SettleRule() and rules[1] is None
-    assert legged["settled"] is False and _math.isclose(legged["settle_s"], 1.3) and "settled" not in rigid
+    assert legged["settled"] is False and math.isclose(legged["settle_s"], 1.3) and "settled" not in rigid
+    assert launched == ["learned", "abstract"]
 
 
 def test_supervisor_fall_rule_matches_the_post_hoc_rule():
