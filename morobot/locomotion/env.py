@@ -50,7 +50,7 @@ import numpy as np
 from morobot.locomotion.observation import (HEIGHT_POINTS, NUM_ACTIONS, build_observation, height_sample_points,
                                             joint_targets, quat_to_rot)
 from morobot.sim.legged import (DEFAULT_POSE, PATCH_SPAN, LeggedConfig, LeggedIndex, build_patch_model,
-                                set_patch_heights)
+                                lift_feet_clear, set_patch_heights)
 from morobot.sim.worlds import make_world
 
 TERRAINS = ("flat", "rough", "rubble", "slopes", "stairs")
@@ -300,6 +300,8 @@ class LocomotionEnv:
         d.qvel[0:2] = self.rng.uniform(-0.3, 0.3, 2)
         d.ctrl[self.idx.act] = d.qpos[self.idx.qpos]
         mujoco.mj_forward(m, d)
+        patch = self.heights[i:i + 1]
+        lift_feet_clear(m, d, self.idx, lambda x, y: self._terrain_at(np.stack([x, y], -1)[None], patch)[0])
         self.actions[i] = self.last_actions[i] = 0.0
         self.last_qvel[i] = 0.0
         self.air_time[i] = 0.0
@@ -337,16 +339,17 @@ class LocomotionEnv:
             "tau": np.stack([d.actuator_force[self.idx.act] for d in self.datas]),
         }
 
-    def _terrain_at(self, xy: np.ndarray) -> np.ndarray:
-        """Bilinear terrain heights of every environment's patch at ``xy [N, P, 2]`` (outside: -1 m)."""
+    def _terrain_at(self, xy: np.ndarray, heights: Optional[np.ndarray] = None) -> np.ndarray:
+        """Bilinear terrain heights of every environment's patch at ``xy [N, P, 2]`` (outside: -1 m);
+        ``heights [N, cells, cells]`` (default: all the patches) picks the patches."""
+        hh = self.heights if heights is None else heights
         f = (xy - self.origin) / self.cfg.resolution
         top = self.cells - 1
         inside = np.all((f >= 0.0) & (f <= top), axis=-1)
         ij = np.clip(np.floor(f), 0, top - 1).astype(np.intp)
         t = np.clip(f - ij, 0.0, 1.0)
-        e = np.arange(self.n)[:, None]
+        e = np.arange(len(hh))[:, None]
         i, j = ij[..., 0], ij[..., 1]
-        hh = self.heights
         h = ((hh[e, i, j] * (1 - t[..., 0]) + hh[e, i + 1, j] * t[..., 0]) * (1 - t[..., 1])
              + (hh[e, i, j + 1] * (1 - t[..., 0]) + hh[e, i + 1, j + 1] * t[..., 0]) * t[..., 1])
         return np.where(inside, h, -1.0)

@@ -29,7 +29,7 @@ from morobot.sim.anymal import STANDING_POSE, anymal_depth_cameras, camera_links
 from morobot.sim.params import CAMERA_NAMES, camera_problem
 from morobot.sim.controlled import ControlledSim
 from morobot.sim.depth import DepthSensor, DepthSensorConfig
-from morobot.sim.legged import DEFAULT_POSE, JOINTS, LeggedConfig, LeggedIndex, build_world_model
+from morobot.sim.legged import DEFAULT_POSE, JOINTS, LeggedConfig, LeggedIndex, build_world_model, lift_feet_clear
 from morobot.sim.locomotion import BaseState, StuckDetector
 from morobot.sim.worlds import World
 
@@ -37,6 +37,11 @@ from morobot.sim.worlds import World
 def default_policy() -> Path:
     """The shipped locomotion policy."""
     return paths.models_dir() / "locomotion" / "anymal_c_policy.pt"
+
+
+#: The base is put down this high (m) over the surface under it in the nominal standing pose, or higher where a
+#: foot would start inside the ground (:func:`~morobot.sim.legged.lift_feet_clear`).
+SPAWN_HEIGHT = 0.55
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,11 @@ class LeggedAnymalSim(ControlledSim):
 
     # ------------------------------------------------------------------ API
     def reset(self, pose: Optional[Sequence[float]] = None) -> BaseState:
-        """Stand the robot at ``pose`` ``(x, y, yaw)`` (default the world's start)."""
+        """Put the robot down at ``pose`` ``(x, y, yaw)`` (default the world's start), in its standing pose.
+
+        The base starts :data:`SPAWN_HEIGHT` over the surface under it, raised where needed so that no foot starts
+        inside the ground (:func:`~morobot.sim.legged.lift_feet_clear`); the robot then drops onto its feet.
+        """
         p = np.asarray(self.world.start if pose is None else pose, dtype=float).ravel()
         if p.shape != (3,) or not np.all(np.isfinite(p)):
             raise ValueError(f"pose must be (x, y, yaw) finite numbers, got {pose!r}")
@@ -109,11 +118,12 @@ class LeggedAnymalSim(ControlledSim):
         if not math.isfinite(ground):
             raise ValueError(f"pose {tuple(p)} is off the terrain")
         mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[0:3] = (p[0], p[1], ground + 0.55)
+        self.data.qpos[0:3] = (p[0], p[1], ground + SPAWN_HEIGHT)
         self.data.qpos[3:7] = (math.cos(0.5 * p[2]), 0.0, 0.0, math.sin(0.5 * p[2]))
         self.data.qpos[self.idx.qpos] = DEFAULT_POSE
         self.data.ctrl[self.idx.act] = DEFAULT_POSE
         mujoco.mj_forward(self.model, self.data)
+        lift_feet_clear(self.model, self.data, self.idx, self.terrain_height)
         self._command = np.zeros(3)
         self._stamp = -math.inf
         self._action = np.zeros(12)

@@ -23,7 +23,7 @@ import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import Callable, Optional
 
 import mujoco
 import numpy as np
@@ -232,6 +232,32 @@ class LeggedIndex:
                 base |= bool(np.any(touch & self.base[a]))
                 limb |= bool(np.any(touch & self.thigh_shank[a]))
         return feet, base, limb
+
+
+#: The least height (m) of a foot over the ground when the robot is put down (:func:`lift_feet_clear`); the
+#: nominal standing pose at the spawn heights used here leaves 9 mm on flat ground.
+SPAWN_FOOT_CLEARANCE = 0.005
+
+
+def lift_feet_clear(model: mujoco.MjModel, data: mujoco.MjData, idx: LeggedIndex,
+                    ground: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    clearance: float = SPAWN_FOOT_CLEARANCE) -> float:
+    """Raise the free base so that every foot sphere's lowest point is ``clearance`` over ``ground(x, y)``.
+
+    For a robot just put down over uneven ground: its height is set over the ground under the base, and a foot
+    over a higher bump would start inside it. MuJoCo's heightfield contacts do not push a deeply buried sphere
+    out, so the leg stays stuck in the ground (a robot trapped at its start, docs/navigation_eval.md,
+    "Session 34"). ``data`` must be forward-computed; it is again after a lift. Returns the lift (m, >= 0).
+    """
+    feet = idx.foot_positions(data)
+    radius = float(model.geom_size[idx.foot_geoms, 0].min())
+    gap = feet[:, 2] - radius - np.asarray(ground(feet[:, 0], feet[:, 1]), dtype=float)
+    lift = float(clearance - np.min(gap))
+    if not math.isfinite(lift) or lift <= 0.0:
+        return 0.0
+    data.qpos[2] += lift
+    mujoco.mj_forward(model, data)
+    return lift
 
 
 def standing_height(model: Optional[mujoco.MjModel] = None, settle: float = 1.5) -> float:

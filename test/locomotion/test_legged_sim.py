@@ -1,5 +1,7 @@
 """The legged ANYmal under a locomotion policy (morobot.locomotion.sim) and the sim node's learned mode."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -48,6 +50,29 @@ def test_a_robot_held_in_place_is_stuck_and_one_standing_still_is_not(policy_pat
         st = sim.advance(0.02)
         sim.data.qpos[0:2] = load_world("flat_small").start[:2]
     assert st.stuck and not st.fallen
+
+
+def test_no_foot_starts_inside_a_bump_under_it(policy_path):
+    """The base is put down over the ground under it; a foot over a higher bump is lifted clear of it, and the robot
+    lands on it (docs/navigation_eval.md, "Session 34": buried feet trapped the robot at rubble_high starts)."""
+    flat = load_world("flat_small")
+    sim = LeggedAnymalSim(flat, LeggedSimConfig(policy=policy_path))
+    base_z = sim.state().position[2]
+    lf = sim.idx.foot_positions(sim.data)[0]
+    heights = np.array(flat.heights, dtype=np.float32)
+    i, j = (np.round((lf[:2] - np.asarray(flat.origin)) / flat.resolution)).astype(int)
+    heights[i - 1:i + 2, j - 1:j + 2] += 0.12  # a 12 cm block under the left front foot
+    bumped = dataclasses.replace(flat, heights=heights)
+    sim = LeggedAnymalSim(bumped, LeggedSimConfig(policy=policy_path))
+    radius = sim.model.geom_size[sim.idx.foot_geoms[0], 0]
+
+    def gaps():
+        feet = sim.idx.foot_positions(sim.data)
+        return feet[:, 2] - radius - sim.terrain_height(feet[:, 0], feet[:, 1])
+
+    assert gaps().min() >= 0.0 and sim.state().position[2] > base_z + 0.1
+    sim.advance(1.0)
+    assert gaps().min() > -0.02 and not sim.state().fallen  # standing, the foot on the block, not in it
 
 
 def test_restoring_a_snapshot_repeats_the_same_steps_exactly(policy_path):

@@ -6,8 +6,8 @@ import pytest
 
 from morobot.locomotion.env import TERRAINS, EnvConfig, LocomotionEnv, terrain_params
 from morobot.locomotion.observation import OBS_DIM
-from morobot.sim.legged import (DEFAULT_POSE, JOINTS, LeggedIndex, build_patch_model, build_world_model,
-                                standing_height)
+from morobot.sim.legged import (DEFAULT_POSE, JOINTS, SPAWN_FOOT_CLEARANCE, LeggedIndex, build_patch_model,
+                                build_world_model, lift_feet_clear, standing_height)
 from morobot.sim.worlds import make_world
 
 
@@ -84,6 +84,41 @@ def test_curriculum_moves_levels_and_a_fall_ends_an_episode():
     _, _, done, info = env.step(np.zeros((2, 12)))
     assert done[1] and info["fell"][1] and not info["time_outs"][1]
     assert abs(env.datas[1].qpos[4]) < 0.1  # reset upright (yaw only)
+
+
+def test_lift_feet_clear_raises_the_base_over_the_highest_ground_under_a_foot(model):
+    idx, data = LeggedIndex(model), mujoco.MjData(model)
+    data.qpos[2] = 0.55
+    data.qpos[idx.qpos] = DEFAULT_POSE
+    mujoco.mj_forward(model, data)
+    radius = model.geom_size[idx.foot_geoms[0], 0]
+    flat = lambda x, y: np.zeros_like(x)
+    assert lift_feet_clear(model, data, idx, flat) == 0.0 and data.qpos[2] == 0.55  # already clear: untouched
+    lf = idx.foot_positions(data)[0]
+    bump = lambda x, y: np.where(np.hypot(x - lf[0], y - lf[1]) < 0.05, 0.12, 0.0)  # 12 cm under the LF foot
+    lift = lift_feet_clear(model, data, idx, bump)
+    feet = idx.foot_positions(data)
+    gap = feet[:, 2] - radius - bump(feet[:, 0], feet[:, 1])
+    assert lift > 0.1 and data.qpos[2] == pytest.approx(0.55 + lift)
+    assert gap.min() == pytest.approx(SPAWN_FOOT_CLEARANCE) and gap.argmin() == 0  # the positions were recomputed
+    assert lift_feet_clear(model, data, idx, lambda x, y: np.full_like(x, np.nan)) == 0.0  # no ground: no lift
+
+
+def test_no_training_episode_starts_with_a_foot_inside_the_ground():
+    # rubble laid on rough ground at the top level: before the lift, about half the resets buried a foot (up to 10 cm)
+    env = LocomotionEnv(2, EnvConfig(terrain_weights=(0.0, 0.0, 1.0, 0.0, 0.0), rubble_ground=0.15), seed=1)
+    env.set_track_levels(np.full((2, env.track_level.shape[1]), 9))
+    gaps = []
+    for _ in range(8):
+        for i in range(2):
+            env._reset_one(i, first=True)
+            feet = env.idx.foot_positions(env.datas[i])
+            xy = np.zeros((2, 4, 2))
+            xy[i] = feet[:, :2]
+            gaps.append(feet[:, 2] - env.models[i].geom_size[env.idx.foot_geoms[0], 0] - env._terrain_at(xy)[i])
+    gaps = np.array(gaps)
+    assert gaps.min() >= SPAWN_FOOT_CLEARANCE - 1e-9
+    assert np.sum(gaps.min(axis=1) < SPAWN_FOOT_CLEARANCE + 1e-6) >= 2  # lifted ones, exactly clear
 
 
 def test_default_pose_is_within_the_joint_limits(model):
