@@ -234,8 +234,8 @@ class LeggedIndex:
         return feet, base, limb
 
 
-#: The least height (m) of a foot over the ground when the robot is put down (:func:`lift_feet_clear`); the
-#: nominal standing pose at the spawn heights used here leaves 9 mm on flat ground.
+#: The least height (m) of a foot over the ground when the robot is put down (:func:`lift_feet_clear`); on flat
+#: ground the navigation simulator's spawn height leaves 9 mm (the training environment's more), so no lift.
 SPAWN_FOOT_CLEARANCE = 0.005
 
 
@@ -245,15 +245,17 @@ def lift_feet_clear(model: mujoco.MjModel, data: mujoco.MjData, idx: LeggedIndex
     """Raise the free base so that every foot sphere's lowest point is ``clearance`` over ``ground(x, y)``.
 
     For a robot just put down over uneven ground: its height is set over the ground under the base, and a foot
-    over a higher bump would start inside it. MuJoCo's heightfield contacts do not push a deeply buried sphere
-    out, so the leg stays stuck in the ground (a robot trapped at its start, docs/navigation_eval.md,
-    "Session 34"). ``data`` must be forward-computed; it is again after a lift. Returns the lift (m, >= 0).
+    over a higher bump would start inside it. The heightfield contact did not push such a foot out (9-16 cm deep
+    after 8 s at a trapped start, docs/navigation_eval.md, "Session 34"). ``data`` must be forward-computed; it
+    is again after a lift. Feet over no ground (``ground`` not finite there) are ignored. Returns the lift (m,
+    >= 0).
     """
     feet = idx.foot_positions(data)
     radius = float(model.geom_size[idx.foot_geoms, 0].min())
     gap = feet[:, 2] - radius - np.asarray(ground(feet[:, 0], feet[:, 1]), dtype=float)
-    lift = float(clearance - np.min(gap))
-    if not math.isfinite(lift) or lift <= 0.0:
+    gap = gap[np.isfinite(gap)]
+    lift = float(clearance - gap.min()) if gap.size else 0.0
+    if lift <= 0.0:
         return 0.0
     data.qpos[2] += lift
     mujoco.mj_forward(model, data)

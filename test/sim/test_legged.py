@@ -102,6 +102,9 @@ def test_lift_feet_clear_raises_the_base_over_the_highest_ground_under_a_foot(mo
     assert lift > 0.1 and data.qpos[2] == pytest.approx(0.55 + lift)
     assert gap.min() == pytest.approx(SPAWN_FOOT_CLEARANCE) and gap.argmin() == 0  # the positions were recomputed
     assert lift_feet_clear(model, data, idx, lambda x, y: np.full_like(x, np.nan)) == 0.0  # no ground: no lift
+    z = data.qpos[2]
+    half = lambda x, y: np.where(x > lf[0] - 0.1, np.nan, 0.2)  # no ground under the front feet, 20 cm under the hind
+    assert lift_feet_clear(model, data, idx, half) > 0.0 and data.qpos[2] > z  # a foot over no ground hides no bump
 
 
 def test_no_training_episode_starts_with_a_foot_inside_the_ground():
