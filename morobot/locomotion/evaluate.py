@@ -192,9 +192,10 @@ def plot(results: list[CellResult], png: Path) -> None:
         if not rs:
             continue
         lv, label = [r.level for r in rs], kind + _LABEL[start] + (", standing" if standing else "")
-        axes[0].plot(lv, [r.tracking_rms for r in rs], "o--" if standing else "o-", label=label)
-        axes[1].plot(lv, [r.falls_per_episode for r in rs], "o--" if standing else "o-", label=label)
-        axes[2].plot(lv, [r.distance for r in rs], "o--" if standing else "o-", label=label)
+        style = "o--" if standing else "o-"
+        for ax, values in zip(axes, ([r.tracking_rms for r in rs], [r.falls_per_episode for r in rs],
+                                     [r.distance for r in rs])):
+            ax.plot(lv, values, style, label=label)
     for ax, title in zip(axes, ("velocity tracking RMS (m/s)", "falls per 20 s episode", "distance walked (m)")):
         ax.set_xlabel("difficulty level")
         ax.set_title(title)
