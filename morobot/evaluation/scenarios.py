@@ -27,6 +27,16 @@ Terrain mixes (worlds of ``size`` x ``size`` metres, default 16 m):
 Start and goal are ``distance`` apart (uniform in 8-10 m by default) along a random direction,
 centred within 1 m of the world centre; the goal heading is the travel direction and the start
 heading deviates from it by up to 45 deg.
+
+**A goal the planners can finish at.** The planners accept a goal's own footprint risk up to ``goal_risk_cap``
+(plus ``risk_margin`` on the way in, :class:`~morobot.planning.cost.NavigationCost`); a goal riskier than that is an
+obstacle to them by design, and a run there cannot succeed (on ``rubble_high``, 10 cm rubble rates some goal cells
+0.95-1.0). So a drawn goal whose risk on the world's true surface (terrain and boxes, the ``mppi_planner``
+defaults) is above ``goal_risk_cap - risk_margin`` moves to the nearest cell, at most
+:data:`GOAL_SEARCH_RADIUS` away, whose risk is not (:func:`standable_goal`); the world is generated again
+with the moved goal and checked once more. The other mixes' goals lie in the generator's feature-free
+keep-out and never move; this changed 15 of the first 150 ``rubble_high`` goals and 1 of ``rubble``'s
+(docs/navigation_eval.md, "Session 35").
 """
 
 from __future__ import annotations
@@ -233,13 +243,96 @@ def make_scenario(mix: str | TerrainMix, index: int, seed: int = 0, budget: floa
     u = np.array([math.cos(heading), math.sin(heading)])
     start_xy, goal_xy = mid - 0.5 * d * u, mid + 0.5 * d * u
     start_yaw = _wrap(heading + float(rng.uniform(-math.pi / 4, math.pi / 4)))
-    return Scenario(
+    scenario = Scenario(
         id=f"{spec.name}-{int(index):03d}", mix=spec.name, index=int(index), kind=spec.kind, seed=world_seed,
         size=(float(size), float(size)), resolution=float(resolution), params=params,
         start=(round(float(start_xy[0]), 4), round(float(start_xy[1]), 4), round(start_yaw, 4)),
         goal=(round(float(goal_xy[0]), 4), round(float(goal_xy[1]), 4), round(heading, 4)),
         budget=float(budget),
         locomotion={**spec.locomotion, "stumble_seed": world_seed} if spec.locomotion else {})
+    return standable_goal(scenario)
+
+
+#: How far (m) :func:`standable_goal` may move a drawn goal.
+GOAL_SEARCH_RADIUS = 1.0
+
+
+def goal_risk_limit() -> float:
+    """The highest goal risk the planners take in full with their default parameters:
+    ``goal_risk_cap - risk_margin`` of ``mppi_planner``."""
+    from morobot.navigation.params import PlannerParams
+    from morobot.params import defaults
+
+    p = defaults(PlannerParams)
+    return float(p["goal_risk_cap"]) - float(p["risk_margin"])
+
+
+def footprint_risk(world: World, points: np.ndarray, margin: float = 2.0) -> np.ndarray:
+    """The planners' geometric footprint risk at ``points [n, 2]`` on the world's true surface.
+
+    The risk is the kinematic model's (:meth:`~morobot.planning.kinematic.KinematicModel.risk_map`, with the
+    ``mppi_planner`` defaults) on the world's cells around the points, terrain and box tops (what a perfect
+    elevation map would hold); a point off the world gets 1.
+    """
+    import torch
+
+    from morobot.navigation.factory import make_kinematic_model
+    from morobot.navigation.params import PlannerParams
+    from morobot.params import defaults
+    from morobot.planning.interface import HeightMap
+
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    res, (ox, oy) = world.resolution, world.origin
+    nx, ny = world.shape
+    ij = np.rint((pts - (ox, oy)) / res).astype(int)
+    pad = int(math.ceil(margin / res))
+    lo = np.clip(ij.min(axis=0) - pad, 0, None)
+    hi = np.minimum(ij.max(axis=0) + pad + 1, (nx, ny))
+    xs, ys = world.cell_centres()
+    gx, gy = np.meshgrid(xs[lo[0]:hi[0]], ys[lo[1]:hi[1]], indexing="ij")
+    hmap = HeightMap(torch.as_tensor(world.elevation_at(gx, gy), dtype=torch.float32),
+                     (float(xs[lo[0]]), float(ys[lo[1]])), float(res))
+    risk = make_kinematic_model(defaults(PlannerParams)).risk_map(hmap).numpy()
+    out = np.ones(len(pts))
+    local = ij - lo
+    inside = np.all((ij >= 0) & (ij < (nx, ny)), axis=1)
+    out[inside] = risk[local[inside, 0], local[inside, 1]]
+    return out
+
+
+def standable_goal(scenario: Scenario, radius: float = GOAL_SEARCH_RADIUS) -> Scenario:
+    """``scenario`` with its goal where the planners can finish (see the module docstring).
+
+    A goal at most :func:`goal_risk_limit` stays. Otherwise the cells within ``radius`` whose risk on the
+    current world is within the limit are tried nearest first (ties in angle order): the world is generated
+    again with the moved goal (its features keep out of the goal's surroundings, so they may move) and the
+    first cell whose risk stays within the limit there, in a reachable world, is the goal. If none is, the
+    scenario stays as drawn (no generated mix has needed that).
+    """
+    limit = goal_risk_limit()
+    world = scenario.world()
+    gx, gy, yaw = scenario.goal
+    if float(footprint_risk(world, np.array([[gx, gy]]))[0]) <= limit:
+        return scenario
+    res = float(scenario.resolution)
+    n = int(radius / res)
+    di, dj = np.meshgrid(np.arange(-n, n + 1), np.arange(-n, n + 1), indexing="ij")
+    offsets = res * np.stack([di.ravel(), dj.ravel()], axis=1)
+    dist = np.hypot(offsets[:, 0], offsets[:, 1])
+    order = np.lexsort((np.arctan2(offsets[:, 1], offsets[:, 0]), dist))
+    offsets = offsets[order][(dist[order] > 0) & (dist[order] <= radius + 1e-9)]
+    cells = np.array([gx, gy]) + offsets
+    half = 0.5 * np.asarray(scenario.size) - 1.0
+    keep = np.all(np.abs(cells) <= half, axis=1) & (footprint_risk(world, cells) <= limit)
+    for x, y in cells[keep]:
+        moved = replace(scenario, goal=(round(float(x), 4), round(float(y), 4), yaw))
+        try:
+            moved_world = moved.world()
+        except ValueError:  # the goal's region blocks every path in the regenerated world
+            continue
+        if float(footprint_risk(moved_world, np.array([[x, y]]))[0]) <= limit:
+            return moved
+    return scenario
 
 
 def make_scenarios(mixes: Sequence[str], n: int, seed: int = 0, budget: float = 60.0,
