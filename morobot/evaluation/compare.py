@@ -2,7 +2,9 @@
 
 Each side is one or more ``results.jsonl`` of ``morobot eval nav`` (a directory or the file), one per
 planner seed (the planner's ``seed`` parameter, e.g. through ``--params-file``), and the planner whose
-records to take: ``DIR[,DIR...][:PLANNER]``. Only scenarios present in every run of both sides are compared.
+records to take: ``DIR[,DIR...][:PLANNER]``. Only scenarios present in every run of both sides are compared, and
+only where every run holds the same scenario under its id (runs from before a change of the scenario generator
+may not; those ids are left out and counted on stderr).
 
 Per terrain mix and over all mixes:
 
@@ -132,9 +134,21 @@ def difference_interval(first: np.ndarray, second: np.ndarray, resamples: int = 
     return float(d.mean()), float(low), float(high)
 
 
+def differing(first: Side, second: Side) -> list[str]:
+    """Ids that every run of both sides has but not with the same scenario (records without one match any)."""
+    runs = first.runs + second.runs
+    out = []
+    for sid in sorted(set.intersection(*(set(run) for run in runs))):
+        specs = [run[sid]["scenario"] for run in runs if "scenario" in run[sid]]
+        if any(spec != specs[0] for spec in specs[1:]):
+            out.append(sid)
+    return out
+
+
 def compare(first: Side, second: Side) -> list[Row]:
-    """Rows per mix (sorted) and a ``total`` row over the scenarios every run of both sides has."""
-    common = set.intersection(*(set(run) for run in first.runs + second.runs))
+    """Rows per mix (sorted) and a ``total`` row over the scenarios every run of both sides has, with the same
+    scenario under each id (see :func:`differing`)."""
+    common = set.intersection(*(set(run) for run in first.runs + second.runs)) - set(differing(first, second))
     mixes: dict[str, list[str]] = {}
     for sid in sorted(common):
         mixes.setdefault(first.runs[0][sid]["mix"], []).append(sid)
@@ -171,9 +185,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         first, second = load_side(ns.first), load_side(ns.second)
         rows = compare(first, second)
+        changed = differing(first, second)
     except (ValueError, KeyError) as exc:
         print(f"morobot eval compare: error: {exc}", file=sys.stderr)
         return 2
+    if changed:
+        print(f"morobot eval compare: {len(changed)} scenario ids hold different scenarios in different runs, left "
+              f"out: {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}", file=sys.stderr)
     if rows[-1].n == 0:
         print("morobot eval compare: the two sides share no scenario", file=sys.stderr)
         return 1

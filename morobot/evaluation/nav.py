@@ -632,6 +632,11 @@ def result_key(rec: dict[str, Any]) -> tuple[str, str, str]:
     return rec["mode"], rec["planner"], rec["id"]
 
 
+def _holds(rec: Optional[dict[str, Any]], scenario: Scenario) -> bool:
+    """Whether ``rec`` is a result of ``scenario`` itself (a record without its scenario is taken as one)."""
+    return rec is not None and rec.get("scenario", scenario.to_dict()) == scenario.to_dict()
+
+
 def read_results(path: str | Path) -> list[dict[str, Any]]:
     """Records of a results JSONL file (empty if it does not exist).
 
@@ -696,7 +701,8 @@ def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out
         robot: ``abstract`` (the rigid-body ANYmal) or ``legged`` (the articulated one walking under its
             policy); keep one robot per ``out_dir``.
         threads: torch threads per lock-step worker; in graph mode, per node process.
-        resume: skip (mode, planner, scenario) triples already in the results file; otherwise
+        resume: skip (mode, planner, scenario) triples already in the results file (a record of another
+            scenario under the same id, e.g. one generated before a generator change, is re-run); otherwise
             they are re-run and replaced.
         rate: graph mode sim speed (x real time).
         progress: show a tqdm progress bar.
@@ -720,7 +726,7 @@ def evaluate(scenarios: Sequence[Scenario], planners: Sequence[PlannerSpec], out
     results_path = out_dir / "results.jsonl"
     records = {result_key(r): r for r in read_results(results_path)}
     wanted = [(s, p) for p in planners for s in scenarios]
-    todo = [(s, p) for s, p in wanted if not (resume and (mode, p.name, s.id) in records)]
+    todo = [(s, p) for s, p in wanted if not (resume and _holds(records.get((mode, p.name, s.id)), s))]
     bar = tqdm(total=len(todo), desc=f"eval-nav {mode}", unit="scenario", disable=not progress)
 
     def done(rec: dict[str, Any]) -> None:

@@ -200,7 +200,7 @@ def _mix_key(name: str) -> int:
 
 def make_scenario(mix: str | TerrainMix, index: int, seed: int = 0, budget: float = 60.0,
                   distance: Sequence[float] = (8.0, 10.0), size: float = 16.0,
-                  resolution: float = 0.1) -> Scenario:
+                  resolution: float = 0.1, standable: bool = True) -> Scenario:
     """Scenario ``index`` of a terrain mix.
 
     Args:
@@ -211,6 +211,8 @@ def make_scenario(mix: str | TerrainMix, index: int, seed: int = 0, budget: floa
         distance: ``(low, high)`` start-goal distance range (m).
         size: world edge length (m).
         resolution: heightfield resolution (m).
+        standable: move a goal the planners would rate as an obstacle (:func:`standable_goal`); false gives
+            the goal as drawn (the scenarios before session 35).
 
     Returns:
         The scenario; it depends only on ``(seed, mix name, index)`` and the other arguments.
@@ -250,7 +252,7 @@ def make_scenario(mix: str | TerrainMix, index: int, seed: int = 0, budget: floa
         goal=(round(float(goal_xy[0]), 4), round(float(goal_xy[1]), 4), round(heading, 4)),
         budget=float(budget),
         locomotion={**spec.locomotion, "stumble_seed": world_seed} if spec.locomotion else {})
-    return standable_goal(scenario)
+    return standable_goal(scenario) if standable else scenario
 
 
 #: How far (m) :func:`standable_goal` may move a drawn goal.
@@ -282,21 +284,25 @@ def footprint_risk(world: World, points: np.ndarray, margin: float = 2.0) -> np.
     from morobot.planning.interface import HeightMap
 
     pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    if len(pts) == 0:
+        return np.zeros(0)
     res, (ox, oy) = world.resolution, world.origin
     nx, ny = world.shape
     ij = np.rint((pts - (ox, oy)) / res).astype(int)
+    inside = np.all((ij >= 0) & (ij < (nx, ny)), axis=1)
+    out = np.ones(len(pts))
+    if not inside.any():
+        return out
     pad = int(math.ceil(margin / res))
-    lo = np.clip(ij.min(axis=0) - pad, 0, None)
-    hi = np.minimum(ij.max(axis=0) + pad + 1, (nx, ny))
+    lo = np.clip(ij[inside].min(axis=0) - pad, 0, None)
+    hi = np.minimum(ij[inside].max(axis=0) + pad + 1, (nx, ny))
     xs, ys = world.cell_centres()
     gx, gy = np.meshgrid(xs[lo[0]:hi[0]], ys[lo[1]:hi[1]], indexing="ij")
     hmap = HeightMap(torch.as_tensor(world.elevation_at(gx, gy), dtype=torch.float32),
                      (float(xs[lo[0]]), float(ys[lo[1]])), float(res))
     risk = make_kinematic_model(defaults(PlannerParams)).risk_map(hmap).numpy()
-    out = np.ones(len(pts))
-    local = ij - lo
-    inside = np.all((ij >= 0) & (ij < (nx, ny)), axis=1)
-    out[inside] = risk[local[inside, 0], local[inside, 1]]
+    local = ij[inside] - lo
+    out[inside] = risk[local[:, 0], local[:, 1]]
     return out
 
 
@@ -345,7 +351,7 @@ def make_scenarios(mixes: Sequence[str], n: int, seed: int = 0, budget: float = 
         seed: base seed.
         budget: sim-time budget per scenario (s).
         first: index of the first scenario.
-        **kwargs: passed to :func:`make_scenario` (``distance``, ``size``, ``resolution``).
+        **kwargs: passed to :func:`make_scenario` (``distance``, ``size``, ``resolution``, ``standable``).
 
     Raises:
         KeyError: unknown mix.

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from morobot.evaluation.compare import Side, compare, difference_interval, load_side, main, markdown
+from morobot.evaluation.compare import (Side, compare, difference_interval, differing, load_side, main,
+                                        markdown)
 from morobot.evaluation.metrics import paired_difference_interval
 
 
@@ -69,6 +70,27 @@ def test_only_scenarios_every_run_has_are_compared(tmp_path):
     rows = compare(first, second)
     assert [(r.mix, r.n) for r in rows] == [("steps", 2), ("total", 2)]
     assert rows[-1].first_goals == pytest.approx(1.5) and rows[-1].second_goals == 0.0
+
+
+def test_ids_that_hold_different_scenarios_in_different_runs_are_left_out(tmp_path, capsys):
+    """A scenario generator change can give an id another goal: such an id is not paired, and the CLI says so."""
+    for name, planner in (("a", "kinematic"), ("b", "fdm")):
+        _write(tmp_path / name, {"s0": True, "s1": name == "a", "s2": False}, planner=planner)
+    path = tmp_path / "b" / "results.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for rec, goal in zip(records, ([1.0, 0.0, 0.0], [2.0, 0.0, 0.0], None)):
+        if goal is not None:  # s0 and s1 carry their scenario; s2 none (old records): it matches any
+            rec["scenario"] = {"goal": goal}
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    apath = tmp_path / "a" / "results.jsonl"
+    arecords = [json.loads(line) for line in apath.read_text().splitlines()]
+    arecords[0]["scenario"], arecords[1]["scenario"] = {"goal": [1.0, 0.0, 0.0]}, {"goal": [2.1, 0.0, 0.0]}
+    apath.write_text("".join(json.dumps(r) + "\n" for r in arecords))
+    first, second = load_side(str(tmp_path / "a")), load_side(str(tmp_path / "b"))
+    assert differing(first, second) == ["s1"]
+    assert [(r.mix, r.n) for r in compare(first, second)] == [("steps", 2), ("total", 2)]
+    assert main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "1 scenario ids hold different scenarios in different runs, left out: s1" in capsys.readouterr().err
 
 
 def test_a_side_names_its_planner_where_a_file_has_several(tmp_path):

@@ -352,6 +352,25 @@ def test_lockstep_workers_as_ray_tasks_give_the_same_records(flat_run, tmp_path)
     assert same["trajectory"] == rec["trajectory"]
 
 
+def test_resume_reruns_a_record_of_another_scenario_under_the_same_id(flat_run, tmp_path):
+    """A result stored under the scenario's id but for another scenario (e.g. generated before a generator
+    change) is run again; one of the scenario itself is kept."""
+    from dataclasses import replace
+
+    from morobot.evaluation.nav import evaluate, read_results, write_results
+
+    _runner, sc, rec = flat_run
+    stale = {**rec, "success": False, "outcome": "timeout",
+             "scenario": replace(sc, goal=(1.0, 0.5, 0.0)).to_dict()}
+    write_results(tmp_path / "results.jsonl", [stale])
+    out = evaluate([sc], [PlannerSpec("kinematic")], tmp_path, progress=False)
+    assert out[0]["success"] and out[0]["trajectory"] == rec["trajectory"]
+    kept = {**rec, "outcome": "marker"}  # the same scenario: not run again
+    write_results(tmp_path / "results.jsonl", [kept])
+    assert evaluate([sc], [PlannerSpec("kinematic")], tmp_path, progress=False)[0]["outcome"] == "marker"
+    assert read_results(tmp_path / "results.jsonl")[0]["outcome"] == "marker"
+
+
 def test_lockstep_on_the_legged_robot(tmp_path):
     """The articulated ANYmal walking under its policy, in lock-step: it reaches a flat goal, without
     collisions; a legged-history FDM gets its joint states and targets on the way (issue 16)."""
