@@ -33,7 +33,7 @@ MPPI_PARAMS = ("num_samples", "horizon", "dt", "temperature", "sigma", "u_min", 
 COST_PARAMS = ("goal_weight", "progress_weight", "heading_weight", "risk_weight", "risk_penalty_threshold",
                "collision_penalty", "uncertainty_weight", "smoothness_weight", "backward_weight",
                "alignment_weight", "alignment_radius", "risk_relative", "risk_margin", "goal_risk_radius",
-               "goal_risk_cap", "failure_weight")
+               "goal_risk_cap", "failure_weight", "arrival_weight", "goal_tolerance")
 #: Parameters read by :func:`make_cost_to_go`.
 COST_TO_GO_PARAMS = ("cost_to_go", "ctg_risk_cost", "ctg_inflation_radius", "ctg_inflation_cost",
                      "ctg_exit_penalty", "ctg_downsample", "risk_threshold")
@@ -200,8 +200,9 @@ def make_navigation_cost(p: Mapping[str, Any], risk_model: Any = None) -> Naviga
         ValueError: invalid values (see :class:`NavigationCostConfig`).
     """
     _require(p, COST_PARAMS, "the navigation cost")
-    values = {name: float(p[name]) for name in COST_PARAMS}
+    values = {name: float(p[name]) for name in COST_PARAMS if name != "goal_tolerance"}
     values["risk_relative"] = bool(p["risk_relative"])
+    values["arrival_radius"] = float(p["goal_tolerance"])  # the goal region the node's reached check uses
     return NavigationCost(NavigationCostConfig(**values),
                           cost_to_go=make_cost_to_go(p, risk_model))
 
