@@ -113,7 +113,7 @@ class PlannerParams:
     failure_weight: float = param(0.0, "dynamics fdm: weight of the learned model's own probability of having "
                                   "failed by the horizon's end (the expected loss of a failure; risk_weight counts "
                                   "the larger of it and the map's geometric risk)", 0.0, 1e4)
-    arrival_weight: float = param(0.0, "cost of the share of the horizon a plan spends farther than goal_tolerance "
+    arrival_weight: float = param(10.0, "cost of the share of the horizon a plan spends farther than goal_tolerance "
                                   "from the goal: near it, plans that arrive sooner win (docs/planner.md, "
                                   "\"Arriving\")", 0.0, 1e4)
     smoothness_weight: float = param(2.0, "command-change weight", 0.0, 1e4)

@@ -89,7 +89,7 @@ class NavigationCostConfig:
     risk_margin: float = 0.05
     goal_risk_radius: float = 0.6
     goal_risk_cap: float = 0.95
-    arrival_weight: float = 0.0
+    arrival_weight: float = 10.0
     arrival_radius: float = 0.3
 
     def __post_init__(self) -> None:

@@ -309,8 +309,9 @@ def test_cost_prefers_rollouts_ending_closer_to_the_goal():
     rollout, cmds = _single([[[0.5, 0.0, 0.0], [1.0, 0.0, 0.0]], [[0.5, 0.0, 0.0], [1.8, 0.0, 0.0]]])
     c = cost(rollout, cmds, (2.0, 0.0, 0.0))
     assert c[1] < c[0]
-    # Terminal distance dominates: +0.8 m closer at the end is worth 20 * 0.8 plus progress.
-    assert float(c[0] - c[1]) == pytest.approx(20 * 0.8 + 10 * 0.4, rel=1e-5)
+    # Terminal distance dominates: +0.8 m closer at the end is worth 20 * 0.8 plus progress, plus arrival (the
+    # second ends within 0.3 m of the goal: half its steps are outside the goal region, all of the first's).
+    assert float(c[0] - c[1]) == pytest.approx(20 * 0.8 + 10 * 0.4 + 10 * 0.5, rel=1e-5)
 
 
 def test_cost_penalises_risk_above_the_threshold_and_uncertainty():
