@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first", type=int, default=0, help="index of the first scenario")
     parser.add_argument("--seed", type=int, default=0, help="base seed of the scenarios")
     parser.add_argument("--budget", type=float, default=60.0, help="sim-time budget per scenario (s)")
+    parser.add_argument("--goals-as-drawn", action="store_true",
+                        help="keep goals the planners rate as obstacles where they were drawn (the scenarios "
+                        "before session 35; by default such a goal moves to the nearest cell within 1 m that is not)")
     parser.add_argument("--mode", choices=["lockstep", "graph"], default="lockstep",
                         help="lockstep: pure components in one process; graph: the real ROS graph (real time)")
     parser.add_argument("--fdm-checkpoint", default="", help="also evaluate the FDM planner with this checkpoint")
@@ -122,7 +125,8 @@ def run(ns: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         try:
-            scenarios = make_scenarios(ns.mixes, ns.num, seed=ns.seed, budget=ns.budget, first=ns.first)
+            scenarios = make_scenarios(ns.mixes, ns.num, seed=ns.seed, budget=ns.budget, first=ns.first,
+                                       standable=not ns.goals_as_drawn)
         except (KeyError, ValueError) as exc:
             print(f"morobot {NAME}: {exc}", file=sys.stderr)
             return 2

@@ -465,8 +465,24 @@ def test_cli_parses_with_its_defaults():
     defaults = parser.parse_args([])
     assert defaults.num == 30 and defaults.mode == "lockstep" and defaults.budget == 60.0
     assert defaults.mixes == ["rough", "slopes", "steps", "cluttered"]
+    assert not defaults.goals_as_drawn and parser.parse_args(["--goals-as-drawn"]).goals_as_drawn
     with pytest.raises(SystemExit):
         parser.parse_args(["--mixes", "lava"])
+
+
+def test_cli_goals_as_drawn_reaches_the_scenario_generator(tmp_path, monkeypatch):
+    import morobot.evaluation.scenarios as scenarios_module
+
+    seen = []
+
+    def capture(*args, **kwargs):
+        seen.append(kwargs.get("standable"))
+        raise ValueError("captured")
+
+    monkeypatch.setattr(scenarios_module, "make_scenarios", capture)
+    assert eval_cli.nav_main(["--out", str(tmp_path), "--goals-as-drawn"]) == 2
+    assert eval_cli.nav_main(["--out", str(tmp_path)]) == 2
+    assert seen == [False, True]
 
 
 def test_each_run_keeps_the_versions_that_shape_it():
