@@ -31,10 +31,10 @@ heading deviates from it by up to 45 deg.
 **A goal the planners can finish at.** The planners accept a goal's own footprint risk up to ``goal_risk_cap``
 (plus ``risk_margin`` on the way in, :class:`~morobot.planning.cost.NavigationCost`); a goal riskier than that is an
 obstacle to them by design, and a run there rarely succeeds (on ``rubble_high``, where 10 cm rubble rates some goal
-cells 0.95-1.0, both planners failed 14 of 16 such runs in session 34). So a drawn goal whose risk on the world's true surface (terrain and boxes, the ``mppi_planner``
-defaults) is above ``goal_risk_cap - risk_margin`` moves to the nearest cell, at most
-:data:`GOAL_SEARCH_RADIUS` away, whose risk is not (:func:`standable_goal`); the world is generated again
-with the moved goal and checked once more. The other mixes' goals lie in the generator's feature-free
+cells 0.95-1.0, both planners failed 14 of 16 such runs in session 34). So a drawn goal whose risk on the world's
+true surface (terrain and boxes, the ``mppi_planner`` defaults) is above ``goal_risk_cap - risk_margin`` moves to
+the nearest cell, at most :data:`GOAL_SEARCH_RADIUS` away, whose risk is not (:func:`standable_goal`); the world is
+generated again with the moved goal and checked once more. The other mixes' goals lie in the generator's feature-free
 keep-out and never move; this changed 15 of the first 150 ``rubble_high`` goals and 1 of ``rubble``'s
 (docs/navigation_eval.md, "Session 35").
 """
