@@ -634,7 +634,8 @@ def result_key(rec: dict[str, Any]) -> tuple[str, str, str]:
 
 def _holds(rec: Optional[dict[str, Any]], scenario: Scenario) -> bool:
     """Whether ``rec`` is a result of ``scenario`` itself (a record without its scenario is taken as one)."""
-    return rec is not None and rec.get("scenario", scenario.to_dict()) == scenario.to_dict()
+    spec = scenario.to_dict()
+    return rec is not None and rec.get("scenario", spec) == spec
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:

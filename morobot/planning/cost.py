@@ -227,7 +227,8 @@ class NavigationCost:
         gx, gy, gyaw = (float(v) for v in g)
         dist = self.goal_distance(poses[..., :2], (gx, gy))  # [K, T]
         total = cfg.goal_weight * dist[:, -1] + cfg.progress_weight * dist.mean(dim=1)
-        d_final = torch.hypot(poses[:, -1, 0] - gx, poses[:, -1, 1] - gy)
+        euclid = torch.hypot(poses[..., 0] - gx, poses[..., 1] - gy)  # [K, T]: heading, arrival and alignment
+        d_final = euclid[:, -1]
 
         yaw_err = torch.remainder(poses[:, -1, 2] - gyaw + math.pi, 2.0 * math.pi) - math.pi
         w_heading = torch.where(
@@ -237,7 +238,6 @@ class NavigationCost:
         )
         total = total + w_heading * yaw_err.abs()
 
-        euclid = torch.hypot(poses[..., 0] - gx, poses[..., 1] - gy)  # [K, T]
         if cfg.arrival_weight > 0.0:
             total = total + cfg.arrival_weight * (euclid > cfg.arrival_radius).to(total.dtype).mean(dim=1)
 
