@@ -36,7 +36,7 @@ COST_PARAMS = ("goal_weight", "progress_weight", "heading_weight", "risk_weight"
                "goal_risk_cap", "failure_weight", "arrival_weight", "goal_tolerance")
 #: Parameters read by :func:`make_cost_to_go`.
 COST_TO_GO_PARAMS = ("cost_to_go", "ctg_risk_cost", "ctg_inflation_radius", "ctg_inflation_cost",
-                     "ctg_exit_penalty", "ctg_downsample", "risk_threshold")
+                     "ctg_exit_penalty", "ctg_downsample", "ctg_lethal_risk")
 #: Parameters read by :func:`make_blocked_monitor` (``blocked_marking`` plus the
 #: :class:`~morobot.planning.blocked.BlockedMotionConfig` fields with a ``blocked_`` prefix).
 BLOCKED_PARAMS = ("blocked_marking", "blocked_min_command", "blocked_max_ratio", "blocked_duration",
@@ -187,7 +187,7 @@ def make_cost_to_go(p: Mapping[str, Any], risk_model: Any = None) -> Optional[Co
     if not isinstance(risk_model, KinematicModel):
         risk_model = make_kinematic_model(p)
     return CostToGo(risk_model, CostToGoConfig(
-        lethal_risk=float(p["risk_threshold"]), risk_cost=float(p["ctg_risk_cost"]),
+        lethal_risk=float(p["ctg_lethal_risk"]), risk_cost=float(p["ctg_risk_cost"]),
         inflation_radius=float(p["ctg_inflation_radius"]), inflation_cost=float(p["ctg_inflation_cost"]),
         exit_penalty=float(p["ctg_exit_penalty"]), downsample=int(p["ctg_downsample"])))
 

@@ -125,6 +125,9 @@ class PlannerParams:
     # geodesic cost-to-go (goal distance around obstacles instead of straight-line)
     cost_to_go: bool = param(True, "goal distance = geodesic cost-to-go over the map (false: Euclidean)")
     ctg_risk_cost: float = param(2.0, "cost-to-go: extra cost per metre per unit of risk", 0.0, 100.0)
+    ctg_lethal_risk: float = param(0.5, "cost-to-go: cells whose footprint risk exceeds this are untraversable to "
+                                   "the goal-distance field (a guide for the cost only; the safety stop keeps "
+                                   "risk_threshold); must be above unknown_risk", 0.0, 1.0)
     ctg_inflation_radius: float = param(0.3, "cost-to-go: inflation distance around untraversable cells (m)",
                                         0.0, 3.0)
     ctg_inflation_cost: float = param(1.0, "cost-to-go: extra cost per metre next to untraversable cells",
@@ -154,6 +157,8 @@ class PlannerParams:
             v = p[name]
             if len(v) != 3 or not all(isinstance(x, (int, float)) and math.isfinite(float(x)) for x in v):
                 return f"{name} must be 3 finite numbers"
+        if p["ctg_lethal_risk"] <= p["unknown_risk"]:
+            return "ctg_lethal_risk must be above unknown_risk (unknown cells would be walls to the cost-to-go)"
         if any(s < 0 for s in p["sigma"]):
             return "sigma must be non-negative"
         if not re.fullmatch(r"cpu|cuda(:\d+)?", str(p.get("device", "cpu"))):

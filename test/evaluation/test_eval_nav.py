@@ -221,9 +221,10 @@ def test_factory_builds_what_the_node_builds():
     assert cfg.seed == p["seed"] and cfg.keep_rollouts == p["rollouts_shown"]
     assert make_mppi_config({**p, "seed": -1}).seed is None
     assert make_navigation_cost(p).config.risk_penalty_threshold == p["risk_penalty_threshold"]
-    # the cost's penalty threshold and the stop's (and the cost-to-go's walls) are separate parameters
-    split = make_navigation_cost({**p, "risk_penalty_threshold": 0.2, "risk_threshold": 0.45})
-    assert split.config.risk_penalty_threshold == 0.2 and split.cost_to_go.config.lethal_risk == 0.45
+    # the cost's penalty threshold, the stop's and the cost-to-go's walls are separate parameters
+    split = make_navigation_cost({**p, "risk_penalty_threshold": 0.2, "risk_threshold": 0.45,
+                                  "ctg_lethal_risk": 0.65})
+    assert split.config.risk_penalty_threshold == 0.2 and split.cost_to_go.config.lethal_risk == 0.65
     assert make_kinematic_model(p).step_limit == p["step_limit"]
     m = load(MapperParams, "elevation_mapper")
     assert make_elevation_config(m).max_age == m["max_age"]

@@ -172,7 +172,8 @@ def test_planner_parameter_ceilings(monkeypatch):
     p = defaults(PlannerParams)
     assert PlannerParams.cross_check(p) is None
     for bad, word in (({"u_max": [5.0, 0.5, 1.0]}, "speed_limit"), ({"u_min": [1.0, 0.0, 0.0]}, "stand still"),
-                      ({"u_max": [1.0, 0.5, -0.1]}, "stand still"), ({"device": "gpu"}, "cuda:N")):
+                      ({"u_max": [1.0, 0.5, -0.1]}, "stand still"), ({"device": "gpu"}, "cuda:N"),
+                      ({"ctg_lethal_risk": 0.3}, "unknown cells would be walls")):
         assert word in PlannerParams.cross_check({**p, **bad})
     assert PlannerParams.cross_check({**p, "device": "cuda:1"}) is None
     with pytest.raises(ValueError, match="unknown parameters"):
