@@ -48,7 +48,7 @@ from morobot.planning.map_risk import MapRiskOverlay
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 
 #: Parameters whose change rebuilds the kinematic (geometric-risk) model.
-_GEOMETRY = ("footprint_radius", "step_limit", "slope_limit_deg", "unknown_risk", "fdm_map_step_limit")
+_GEOMETRY = ("footprint_radius", "step_limit", "slope_limit_deg", "unknown_risk")
 #: How far (m) a +Inf cell is put above the highest finite cell of the map, and a -Inf cell below the
 #: lowest: an obstacle or a drop of a box's height, well past any step the robot climbs, without the
 #: slope of an absurdly tall wall spreading risk far around it.
@@ -217,7 +217,7 @@ class NavigationController:
             if values["dynamics"] == "kinematic":
                 self.dynamics = factory.make_kinematic_model(values)
             elif isinstance(self.dynamics, MapRiskOverlay):
-                self.dynamics = MapRiskOverlay(self.dynamics.inner, factory.make_map_risk_model(values),
+                self.dynamics = MapRiskOverlay(self.dynamics.inner, factory.make_kinematic_model(values),
                                                self.dynamics.cumulative, self.dynamics.commanded,
                                                self.dynamics.learned_poses)
         self.mppi = factory.make_planner(values, self.dynamics, device=self.device)

@@ -62,20 +62,6 @@ def make_kinematic_model(p: Mapping[str, Any]) -> KinematicModel:
                           unknown_risk=float(p["unknown_risk"]))
 
 
-def make_map_risk_model(p: Mapping[str, Any]) -> KinematicModel:
-    """The geometric risk a learned model's planner adds to its own (``fdm_map_risk``) and plans its cost-to-go on.
-
-    The kinematic model of :func:`make_kinematic_model` with ``fdm_map_step_limit`` as its step limit
-    where that is set (``0``: ``step_limit``, the same risk as the kinematic planner's).
-
-    Raises:
-        KeyError: a parameter of :data:`KINEMATIC_PARAMS` or ``fdm_map_step_limit`` is missing.
-    """
-    _require(p, ("fdm_map_step_limit",), "the FDM planner's map risk")
-    limit = float(p["fdm_map_step_limit"])
-    return make_kinematic_model({**p, "step_limit": limit} if limit > 0.0 else p)
-
-
 def make_fdm_dynamics(p: Mapping[str, Any], checkpoint: str | Path, device: str = "cpu") -> tuple[Any, Any]:
     """The learned FDM and the proprioceptive history buffer it consumes.
 
@@ -113,15 +99,14 @@ def make_fdm_planner_dynamics(
 
     With ``fdm_map_risk`` true the model is wrapped in a :class:`MapRiskOverlay`, so a rollout's
     risk is the larger of the FDM's failure probability and the geometric terrain risk (the
-    kinematic model's, :func:`make_map_risk_model`) along the FDM's predicted path.
+    kinematic model's, built from the same parameters) along the FDM's predicted path.
 
     Returns:
         ``(dynamics, ProprioHistory)`` as :func:`make_fdm_dynamics`.
 
     Raises:
         KeyError: ``dt``, ``horizon``, ``fdm_map_risk``, ``fdm_map_risk_cumulative``, ``fdm_map_risk_commanded``,
-            ``fdm_poses`` or (with the map risk) ``fdm_map_step_limit`` or a parameter of :data:`KINEMATIC_PARAMS`
-            is missing.
+            ``fdm_poses`` or (with the map risk) a parameter of :data:`KINEMATIC_PARAMS` is missing.
         ValueError: the checkpoint is invalid, its step differs from ``dt``, its trained horizon
             is shorter than ``horizon``, or ``fdm_poses`` is false without ``fdm_map_risk``.
     """
@@ -136,7 +121,7 @@ def make_fdm_planner_dynamics(
         for samples in (int(p["num_samples"]), 1):
             dyn.warm_up(samples, int(p["horizon"]))
     if bool(p["fdm_map_risk"]):
-        return MapRiskOverlay(dyn, make_map_risk_model(p), bool(p["fdm_map_risk_cumulative"]),
+        return MapRiskOverlay(dyn, make_kinematic_model(p), bool(p["fdm_map_risk_cumulative"]),
                               bool(p["fdm_map_risk_commanded"]), bool(p["fdm_poses"])), history
     return dyn, history
 

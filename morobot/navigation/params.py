@@ -90,10 +90,6 @@ class PlannerParams:
     fdm_map_risk_commanded: bool = param(False, "dynamics fdm: the map risk also counts the commanded path (the "
                                          "kinematic planner's risk), so the FDM planner is at least as cautious "
                                          "about mapped terrain as the kinematic one", read_only=True)
-    fdm_map_step_limit: float = param(0.0, "dynamics fdm: step_limit of the geometric risk the FDM planner adds "
-                                      "(fdm_map_risk) and its cost-to-go reads: above the gait's own limit, the "
-                                      "learned model judges the smaller steps; 0 = step_limit", 0.0, 2.0,
-                                      read_only=True)
     fdm_poses: bool = param(True, "dynamics fdm: plan on the FDM's predicted poses (false: on the commanded "
                             "motion, the kinematic model's poses and risk, with the FDM only adding its failure "
                             "probability; needs fdm_map_risk)", read_only=True)

@@ -195,38 +195,6 @@ def test_factory_wraps_the_fdm_per_parameter(tmp_path):
     assert math.isfinite(float(out.poses.abs().sum()))
 
 
-def test_the_fdm_planner_has_its_own_step_limit(tmp_path):
-    """``fdm_map_step_limit``: the overlay and the cost-to-go of the FDM planner read it, the kinematic planner and
-    the controller's rebuild after a geometry change keep each its own."""
-    from morobot.fdm.checkpoint import save_checkpoint
-    from morobot.fdm.model import FDMConfig, PerceptiveFDM
-    from morobot.navigation.controller import NavigationController
-    from morobot.navigation.factory import make_kinematic_model, make_map_risk_model
-
-    from fdm_small import SMALL
-
-    ckpt = tmp_path / "fdm.pt"
-    torch.manual_seed(0)
-    save_checkpoint(ckpt, PerceptiveFDM(FDMConfig(**SMALL)))
-    p = load(PlannerParams, "mppi_planner")
-    assert p["fdm_map_step_limit"] == 0.0 and make_map_risk_model(p).step_limit == p["step_limit"]
-    q = {**p, "fdm_map_step_limit": 0.16}
-    dyn, _ = make_fdm_planner_dynamics(q, ckpt)
-    assert dyn.geometric.step_limit == 0.16 and make_kinematic_model(q).step_limit == p["step_limit"]
-    assert make_planner(q, dyn).cost.cost_to_go.risk_source.step_limit == 0.16
-    # a 13 cm ledge: above the gait's limit for the kinematic risk, below the FDM planner's
-    h = torch.zeros(60, 60)
-    h[:, 30:] = 0.13
-    ledge = HeightMap(heights=h, origin=(-3.0, -3.0), resolution=0.1)
-    at_edge = (slice(28, 33), slice(28, 33))
-    kin, fdm = make_kinematic_model(q).risk_map(ledge), dyn.geometric.risk_map(ledge)
-    assert float(kin[at_edge].max()) > 0.5 > float(fdm[at_edge].max())
-    c = NavigationController({**q, "dynamics": "fdm", "fdm_checkpoint": str(ckpt), "num_samples": 64})
-    c.reconfigure({**c.p, "footprint_radius": 0.4})
-    assert c.dynamics.geometric.step_limit == 0.16 and c.dynamics.geometric.footprint_radius == 0.4
-    assert c.mppi.cost.cost_to_go.risk_source is c.dynamics.geometric
-
-
 def test_factory_compiles_the_fdm_at_start_up(tmp_path, monkeypatch):
     """``fdm_compile``: the factory asks for torch.compile and runs it once at the planner's batch shape."""
     from morobot.fdm.checkpoint import save_checkpoint
