@@ -32,10 +32,11 @@ heading deviates from it by up to 45 deg.
 (plus ``risk_margin`` on the way in, :class:`~morobot.planning.cost.NavigationCost`); a goal riskier than that is an
 obstacle to them by design, and a run there rarely succeeds (on ``rubble_high``, where 10 cm rubble rates some goal
 cells 0.95-1.0, both planners failed 14 of 16 such runs in session 34). So a drawn goal whose risk on the world's
-true surface (terrain and boxes, the ``mppi_planner`` defaults) is above ``goal_risk_cap - risk_margin`` moves to
-the nearest cell, at most :data:`GOAL_SEARCH_RADIUS` away, whose risk is not (:func:`standable_goal`); the world is
-generated again with the moved goal and checked once more. The other mixes' goals lie in the generator's feature-free
-keep-out and never move; this changed 15 of the first 150 ``rubble_high`` goals and 1 of ``rubble``'s
+true surface (terrain and boxes, the ``mppi_planner`` geometry of session 35, :data:`GOAL_RULE_PARAMS`) is above
+``goal_risk_cap - risk_margin`` moves to the nearest cell, at most :data:`GOAL_SEARCH_RADIUS` away, whose risk is not
+(:func:`standable_goal`); the world is generated again with the moved goal and checked once more. The other mixes'
+goals lie in the generator's feature-free keep-out and never move; this changed 15 of the first 150 ``rubble_high``
+goals and 1 of ``rubble``'s
 (docs/navigation_eval.md, "Session 35").
 """
 
@@ -258,23 +259,24 @@ def make_scenario(mix: str | TerrainMix, index: int, seed: int = 0, budget: floa
 #: How far (m) :func:`standable_goal` may move a drawn goal.
 GOAL_SEARCH_RADIUS = 1.0
 
+#: The ``mppi_planner`` values the goal rule is defined with: the defaults when the rule was made (session 35), kept
+#: here so that tuning a planner default never changes the benchmark's scenarios (and the results stored for them).
+GOAL_RULE_PARAMS = {"footprint_radius": 0.45, "step_limit": 0.10, "slope_limit_deg": 30.0, "unknown_risk": 0.3,
+                    "goal_risk_cap": 0.95, "risk_margin": 0.05}
+
 
 def goal_risk_limit() -> float:
-    """The highest goal risk the planners take in full with their default parameters:
-    ``goal_risk_cap - risk_margin`` of ``mppi_planner``."""
-    from morobot.navigation.params import PlannerParams
-    from morobot.params import defaults
-
-    p = defaults(PlannerParams)
-    return float(p["goal_risk_cap"]) - float(p["risk_margin"])
+    """The highest goal risk the planners take in full under the goal rule's parameters: ``goal_risk_cap -
+    risk_margin`` of :data:`GOAL_RULE_PARAMS`."""
+    return GOAL_RULE_PARAMS["goal_risk_cap"] - GOAL_RULE_PARAMS["risk_margin"]
 
 
 def footprint_risk(world: World, points: np.ndarray, margin: float = 2.0) -> np.ndarray:
     """The planners' geometric footprint risk at ``points [n, 2]`` on the world's true surface.
 
-    The risk is the kinematic model's (:meth:`~morobot.planning.kinematic.KinematicModel.risk_map`, with the
-    ``mppi_planner`` defaults) on the world's cells around the points, terrain and box tops (what a perfect
-    elevation map would hold); a point off the world gets 1.
+    The risk is the kinematic model's (:meth:`~morobot.planning.kinematic.KinematicModel.risk_map`, the
+    ``mppi_planner`` defaults with :data:`GOAL_RULE_PARAMS`) on the world's cells around the points, terrain and box
+    tops (what a perfect elevation map would hold); a point off the world gets 1.
     """
     import torch
 
@@ -300,7 +302,7 @@ def footprint_risk(world: World, points: np.ndarray, margin: float = 2.0) -> np.
     gx, gy = np.meshgrid(xs[lo[0]:hi[0]], ys[lo[1]:hi[1]], indexing="ij")
     hmap = HeightMap(torch.as_tensor(world.elevation_at(gx, gy), dtype=torch.float32),
                      (float(xs[lo[0]]), float(ys[lo[1]])), float(res))
-    risk = make_kinematic_model(defaults(PlannerParams)).risk_map(hmap).numpy()
+    risk = make_kinematic_model({**defaults(PlannerParams), **GOAL_RULE_PARAMS}).risk_map(hmap).numpy()
     local = ij[inside] - lo
     out[inside] = risk[local[:, 0], local[:, 1]]
     return out

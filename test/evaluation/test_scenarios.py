@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from morobot.evaluation.scenarios import (GOAL_SEARCH_RADIUS, footprint_risk, goal_risk_limit,
+from morobot.evaluation.scenarios import (GOAL_RULE_PARAMS, GOAL_SEARCH_RADIUS, footprint_risk, goal_risk_limit,
                                           make_scenario, standable_goal)
 from morobot.navigation.params import PlannerParams
 from morobot.params import defaults
@@ -13,9 +13,28 @@ from morobot.sim.worlds import is_reachable, make_world
 
 
 def test_the_limit_is_the_planners_goal_cap_less_their_margin():
-    p = defaults(PlannerParams)
-    assert goal_risk_limit() == pytest.approx(p["goal_risk_cap"] - p["risk_margin"])
+    assert goal_risk_limit() == pytest.approx(GOAL_RULE_PARAMS["goal_risk_cap"] - GOAL_RULE_PARAMS["risk_margin"])
     assert 0.5 < goal_risk_limit() < 1.0
+    # the rule's values are planner parameters (a renamed one would fail here), fixed apart from their defaults
+    assert set(GOAL_RULE_PARAMS) <= set(defaults(PlannerParams))
+
+
+def test_tuning_a_planner_default_leaves_the_scenarios(monkeypatch):
+    """The goal rule reads its own geometry: a planner default changed (here the step limit) moves no goal."""
+    import morobot.evaluation.scenarios as scenarios
+
+    drawn = make_scenario("rubble_high", 125, standable=False)
+    before = footprint_risk(drawn.world(), np.array([drawn.goal[:2]]))[0]
+    real = defaults
+
+    def tuned(cls):
+        p = real(cls)
+        return {**p, "step_limit": 0.3} if cls is PlannerParams else p
+
+    monkeypatch.setattr("morobot.params.defaults", tuned)
+    assert footprint_risk(drawn.world(), np.array([drawn.goal[:2]]))[0] == pytest.approx(before)
+    monkeypatch.setattr(scenarios, "GOAL_RULE_PARAMS", {**scenarios.GOAL_RULE_PARAMS, "step_limit": 0.3})
+    assert footprint_risk(drawn.world(), np.array([drawn.goal[:2]]))[0] < before - 0.3
 
 
 def test_footprint_risk_on_the_true_surface():
