@@ -94,9 +94,10 @@ class PlannerParams:
                             "motion, the kinematic model's poses and risk, with the FDM only adding its failure "
                             "probability; needs fdm_map_risk)", read_only=True)
     footprint_radius: float = param(0.45, "robot footprint radius for geometric risk (m)", 0.05, 3.0)
-    step_limit: float = param(0.10, "highest step the robot climbs (m): its geometric risk is 0.5 there. The default "
-                              "is the simulated ANYmal's learned gait, which falls at 8.7 cm stair risers "
-                              "(docs/locomotion.md; risk 0.21 at 8.7 cm, 0.88 at 12 cm); the rigid-body robot "
+    step_limit: float = param(0.13, "highest step the robot climbs (m): its geometric risk is 0.5 there. The default "
+                              "is the simulated ANYmal's learned gait (session 31), which climbs 10 cm risers with 6 % "
+                              "falls and 13 cm with 56 % (docs/locomotion.md; risk 0.09 at 10 cm, 0.32 at 12 cm, 0.82 "
+                              "at 15 cm; tuned in session 36, docs/navigation_eval.md); the rigid-body robot "
                               "(locomotion abstract) climbs 0.22 m and was planned with 0.25, KinematicModel's "
                               "library default; a real robot: what its own controller climbs", 0.01, 2.0)
     slope_limit_deg: float = param(30.0, "steepest slope the robot climbs (deg)", 1.0, 89.0)
