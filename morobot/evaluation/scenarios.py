@@ -15,14 +15,15 @@ Terrain mixes (worlds of ``size`` x ``size`` metres, default 16 m):
 * ``steps``: staircases (0.10-0.15 m risers) plus climbable and unclimbable platforms;
 * ``cluttered``: 14 boxes and 3 thin walls on mildly rough ground;
 * ``stairs`` (not in the default set): three staircases (0.10-0.15 m risers, up, landing, down)
-  near the straight path and nothing else: what the legged robot's policy cannot yet climb from
-  8.7 cm risers (docs/locomotion.md), so a planner has to walk around them;
+  near the straight path and nothing else: the legged robot's gait falls at the higher risers (56 % of climbs at
+  13 cm, docs/locomotion.md), so a planner has to walk around them;
 * ``rubble`` (not in the default set): the ``rough`` terrain with foot-scale bumps and hollows
   (peak 6 cm, 0.4 m spacing) and three boxes, **and a robot that stumbles**: the simulator's
   speed-dependent stumble model (:mod:`morobot.sim.locomotion`) is on, so walking fast,
   sideways or backwards over the rubble risks a fall that walking slowly does not.
-* ``rubble_high`` (not in the default set): the same with 10 cm rubble, as high as the planners' ``step_limit``:
-  where the walking robot fails by its own gait (docs/navigation_eval.md, "Session 28").
+* ``rubble_high`` (not in the default set): the same with 10 cm rubble, made where the walking robot failed, as high
+  as the planners' ``step_limit`` was then (docs/navigation_eval.md, "Session 28"; since session 36 the limit is
+  0.13 m and both planners reach 98-100 % there).
 
 Start and goal are ``distance`` apart (uniform in 8-10 m by default) along a random direction,
 centred within 1 m of the world centre; the goal heading is the travel direction and the start
@@ -36,8 +37,7 @@ true surface (terrain and boxes, the ``mppi_planner`` geometry of session 35, :d
 ``goal_risk_cap - risk_margin`` moves to the nearest cell, at most :data:`GOAL_SEARCH_RADIUS` away, whose risk is not
 (:func:`standable_goal`); the world is generated again with the moved goal and checked once more. The other mixes'
 goals lie in the generator's feature-free keep-out and never move; this changed 15 of the first 150 ``rubble_high``
-goals and 1 of ``rubble``'s
-(docs/navigation_eval.md, "Session 35").
+goals and 1 of ``rubble``'s (docs/navigation_eval.md, "Session 35").
 """
 
 from __future__ import annotations

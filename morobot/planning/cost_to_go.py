@@ -70,9 +70,9 @@ class CostToGoConfig:
     """Parameters of :class:`CostToGo` (SI units).
 
     Attributes:
-        lethal_risk: cells whose footprint risk exceeds this are untraversable (the planner uses the
-            safety stop's ``risk_threshold``: the field never routes through terrain the stop refuses;
-            a lower ``risk_penalty_threshold`` must not make unknown cells walls).
+        lethal_risk: cells whose footprint risk exceeds this are untraversable (the planner node's
+            ``ctg_lethal_risk``, 0.5 like the safety stop's ``risk_threshold``; it must stay above the risk
+            of unknown cells, or they become walls).
         risk_cost: extra travel cost per metre per unit of risk (an unknown cell, risk 0.3 with
             the default kinematic model, costs ``1 + 0.3 risk_cost`` per metre).
         inflation_radius: distance (m) from untraversable cells over which the inflation cost
