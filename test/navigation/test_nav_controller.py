@@ -280,12 +280,14 @@ def test_a_legged_actions_fdm_takes_the_joint_targets_and_stops_without_them(tmp
 
 @pytest.mark.parametrize("radius", [0.6, 0.0])
 def test_a_goal_on_rough_ground_is_planned_onto_only_with_the_goal_allowance(radius):
-    """A checkerboard of 11 cm steps within 0.1 m of the goal (risk about 0.7 at the goal, 0.8 m ahead)."""
+    """A checkerboard of steps 10 % above the step limit within 0.1 m of the goal (risk about 0.7 at the goal, 0.8 m
+    ahead)."""
+    p = _params(goal_risk_radius=radius, num_samples=512)
     xs = -3.0 + 0.1 * np.arange(60)
     gx, gy = np.meshgrid(xs, xs, indexing="ij")
     checker = (np.add.outer(np.arange(60), np.arange(60)) % 2).astype(bool)
-    h = np.where((np.hypot(gx - 0.8, gy) <= 0.1 + 1e-9) & checker, 0.11, 0.0)
-    c = NavigationController(_params(goal_risk_radius=radius, num_samples=512))
+    h = np.where((np.hypot(gx - 0.8, gy) <= 0.1 + 1e-9) & checker, 1.1 * p["step_limit"], 0.0)
+    c = NavigationController(p)
     c.odometry(_odom(0.0), 0.0)
     c.map(_map(0.0, torch.tensor(h, dtype=torch.float32)), 0.0)
     c.set_goal(np.array([0.8, 0.0, 0.0]))
