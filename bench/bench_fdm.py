@@ -2,7 +2,7 @@
 
 Three measurements, each against a baseline timed in the same process and run:
 
-1. **Planning cycle** with the learned FDM (the shipped checkpoint ``models/fdm/fdm_default.pt``
+1. **Planning cycle** with the learned FDM (the planner's default checkpoint ``models/fdm/fdm_legged.pt``
    via :meth:`FDMDynamics.from_checkpoint`), ``K`` samples of ``T`` steps (default 2048 x 10),
    scored with the same :class:`~morobot.planning.cost.NavigationCost` (Euclidean goal distance)
    on a 12 x 12 m height map (gentle bumps, a 0.6 m box, an unknown patch):
@@ -132,7 +132,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> BenchArgs:
     d = BenchArgs()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sections", nargs="+", choices=["plan", "collect", "train"], default=d.sections)
-    p.add_argument("--checkpoint", help="FDM checkpoint (default: the shipped models/fdm/fdm_default.pt)")
+    p.add_argument("--checkpoint", help="FDM checkpoint (default: the planner's, models/fdm/fdm_legged.pt)")
     p.add_argument("--members", type=int, default=d.members,
                    help="plan with the checkpoint's first N ensemble members (fdm_members; 0 = all); the whole "
                         "ensemble is timed in the same cycles as a further planner")

@@ -67,12 +67,15 @@ def demo_main(argv: Sequence[str]) -> int:
     p.add_argument("--out", default="out/demo", help="output directory")
     p.add_argument("--timeout", type=float, default=120.0, help="sim-time budget (s)")
     p.add_argument("--rate", type=float, default=1.0, help="sim speed (x real time)")
+    from morobot.graph import GRAPHS  # light: the graph's description
     from morobot.navigation.params import PlannerParams  # light: parameter definitions only
     from morobot.params import specs
 
     dynamics = next(s for s in specs(PlannerParams) if s.name == "dynamics")
-    p.add_argument("--dynamics", default=dynamics.default, choices=list(dynamics.choices), help=dynamics.description)
-    p.add_argument("--fdm-checkpoint", default="", help="FDM checkpoint (dynamics fdm)")
+    launched = next(a for a in GRAPHS["navigate"].arguments if a.name == "dynamics")  # what the graph launches
+    p.add_argument("--dynamics", default=launched.default, choices=list(dynamics.choices), help=launched.description)
+    p.add_argument("--fdm-checkpoint", default="", help="FDM checkpoint (dynamics fdm; default: the robot's shipped "
+                                                        "one)")
     p.add_argument("--params-file", default="", help="parameters YAML (default config/navigate.yaml)")
     from morobot.sim.params import SimNodeParams  # light: parameter definitions only
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import yaml
 
@@ -51,11 +51,15 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class GraphSpec:
+    """A node graph. ``derive`` (optional) fills launch arguments whose default depends on others: it takes the
+    argument values and returns those to set, and only arguments left empty are set."""
+
     name: str
     description: str
     params_file: str
     arguments: tuple
     nodes: tuple
+    derive: Optional[Callable[[dict], dict]] = None
 
 
 @dataclass
@@ -79,6 +83,14 @@ _COMMON_ARGS = (
               "(e.g. cmd_vel:=/locomotion/cmd_vel)"),
 )
 
+def _navigate_derived(values: dict) -> dict:
+    """The simulated rigid body (``locomotion:=abstract``) publishes no joint states: its planner's FDM is the
+    rigid robot's shipped checkpoint, not the walking ANYmal's that an empty ``fdm_checkpoint`` means."""
+    if _truthy(values["use_sim"]) and values["locomotion"] == "abstract":
+        return {"fdm_checkpoint": str(paths.rigid_fdm_checkpoint())}
+    return {}
+
+
 GRAPHS = {
     "navigate": GraphSpec(
         name="navigate",
@@ -87,9 +99,10 @@ GRAPHS = {
         arguments=_COMMON_ARGS + (
             LaunchArg("world", "rough_obstacles", "named world in config/worlds or a YAML path (sim only)"),
             LaunchArg("params_file", "", "parameters YAML (default: config/navigate.yaml)"),
-            LaunchArg("dynamics", "kinematic", "planner dynamics: kinematic | fdm"),
-            LaunchArg("fdm_checkpoint", "", "FDM checkpoint for dynamics:=fdm and the monitor "
-                      "(default: the shipped one)"),
+            LaunchArg("dynamics", "fdm", "planner dynamics: fdm (the learned model; the default since it led "
+                      "kinematic MPPI on the walking robot, docs/navigation_eval.md) | kinematic"),
+            LaunchArg("fdm_checkpoint", "", "FDM checkpoint for dynamics:=fdm and the monitor (default: the "
+                      "shipped one of the robot: the walking ANYmal's; locomotion:=abstract, the rigid body's)"),
             LaunchArg("fdm_compile", "", "dynamics:=fdm: true compiles the FDM's rollout with torch.compile at "
                       "start-up (faster cycles, slower start; empty: the parameters file's fdm_compile)"),
             LaunchArg("use_monitor", "false", "start the FDM monitor"),
@@ -110,6 +123,7 @@ GRAPHS = {
             NodeSpec("fdm_monitor", "fdm_monitor", "morobot.nodes.fdm_monitor", condition="use_monitor",
                      arg_params={"fdm_checkpoint": "fdm_checkpoint", "cmd_vel_stamped": "cmd_vel_stamped"}),
         ),
+        derive=_navigate_derived,
     ),
     "manipulate": GraphSpec(
         name="manipulate",
@@ -165,6 +179,8 @@ def resolve(graph: str, args: Optional[dict] = None) -> list[ResolvedNode]:
     if unknown:
         raise KeyError(f"unknown launch arguments {unknown}; known: {sorted(known)}")
     values = {**known, **args}
+    if spec.derive is not None:
+        values.update({k: v for k, v in spec.derive(values).items() if values[k] == ""})
     params_file = Path(values["params_file"]) if values.get("params_file") else paths.config_path(spec.params_file)
     if not params_file.is_file():
         raise FileNotFoundError(f"params file not found: {params_file}")

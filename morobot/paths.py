@@ -90,10 +90,20 @@ def models_dir() -> Path:
 
 
 def default_fdm_checkpoint() -> Path:
-    """The shipped FDM checkpoint of the rigid-body robot (reproduced by the command in docs/fdm.md)."""
-    return models_dir() / "fdm" / "fdm_default.pt"
+    """The FDM an empty ``fdm_checkpoint`` means in the planner: the walking ANYmal's (:func:`legged_fdm_checkpoint`).
+
+    ``morobot.graph`` names :func:`rigid_fdm_checkpoint` instead for the simulated rigid body
+    (``locomotion:=abstract``).
+    """
+    return legged_fdm_checkpoint()
 
 
 def legged_fdm_checkpoint() -> Path:
     """The shipped FDM checkpoint of the walking robot (its joints in the history; docs/fdm.md)."""
     return models_dir() / "fdm" / "fdm_legged.pt"
+
+
+def rigid_fdm_checkpoint() -> Path:
+    """The shipped FDM checkpoint of the rigid-body robot (base history only, so also the ``fdm_monitor``'s default;
+    reproduced by the command in docs/fdm.md)."""
+    return models_dir() / "fdm" / "fdm_default.pt"

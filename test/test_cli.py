@@ -68,3 +68,15 @@ def test_top_level_help_is_fast_and_imports_no_command_module():
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "morobot.cli", "--help"], capture_output=True, check=True)
     assert time.perf_counter() - t0 < 1.5
+
+
+def test_demo_runs_the_graphs_default_dynamics(monkeypatch):
+    import morobot.demo
+    from morobot.graph import GRAPHS
+
+    seen = []
+    monkeypatch.setattr(morobot.demo, "main", lambda ns: seen.append(ns) or 0)
+    assert cli.main(["demo"]) == 0 and cli.main(["demo", "--dynamics", "kinematic"]) == 0
+    launched = next(a.default for a in GRAPHS["navigate"].arguments if a.name == "dynamics")
+    assert launched == "fdm" and seen[0].dynamics == launched and seen[0].fdm_checkpoint == ""
+    assert seen[1].dynamics == "kinematic"

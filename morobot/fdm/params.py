@@ -12,7 +12,8 @@ from morobot.params import param
 class MonitorParams:
     """``fdm_monitor``: what the FDM predicts for the command being executed."""
 
-    fdm_checkpoint: str = param("", "FDM checkpoint (empty = the shipped default)", read_only=True)
+    fdm_checkpoint: str = param("", "FDM checkpoint with the base history (empty = the shipped "
+                                "rigid-body robot's, models/fdm/fdm_default.pt)", read_only=True)
     rate: float = param(5.0, "prediction rate (Hz, node clock)", 0.5, 50.0)
     max_odom_age: float = param(0.5, "odometry older than this (s) counts as missing", 0.05, 10.0)
     max_map_age: float = param(2.0, "a map older than this (s) is not used", 0.1, 60.0)

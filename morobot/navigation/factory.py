@@ -126,17 +126,22 @@ def make_fdm_planner_dynamics(
     return dyn, history
 
 
+def fdm_checkpoint(p: Mapping[str, Any]) -> str:
+    """The checkpoint ``dynamics: fdm`` loads: ``fdm_checkpoint``, empty = the walking ANYmal's shipped one."""
+    from morobot import paths
+
+    return p["fdm_checkpoint"] or str(paths.default_fdm_checkpoint())
+
+
 def make_dynamics(p: Mapping[str, Any], device: str = "cpu") -> tuple[Any, Any]:
-    """The planner's dynamics model from ``dynamics`` (and ``fdm_checkpoint``, empty = the shipped one).
+    """The planner's dynamics model from ``dynamics`` (and :func:`fdm_checkpoint`).
 
     Returns:
         ``(model, history)``: the history is None for the kinematic model.
     """
     if p["dynamics"] == "kinematic":
         return make_kinematic_model(p), None
-    from morobot import paths
-
-    return make_fdm_planner_dynamics(p, p["fdm_checkpoint"] or str(paths.default_fdm_checkpoint()), device)
+    return make_fdm_planner_dynamics(p, fdm_checkpoint(p), device)
 
 
 def risk_stop_margin(p: Mapping[str, Any]) -> Optional[float]:

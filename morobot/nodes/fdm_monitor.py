@@ -40,7 +40,7 @@ class FdmMonitorNode(Node):
         from morobot.fdm.dynamics import FDMDynamics
         from morobot.fdm.history import ProprioHistory
 
-        ckpt = self.p["fdm_checkpoint"] or str(paths.default_fdm_checkpoint())
+        ckpt = self.p["fdm_checkpoint"] or str(paths.rigid_fdm_checkpoint())
         self.fdm = FDMDynamics.from_checkpoint(ckpt)
         cfg = self.fdm.config
         if cfg.history_features != "base":

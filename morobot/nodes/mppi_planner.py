@@ -39,6 +39,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from morobot.navigation import controller as core
 from morobot.navigation.params import PlannerParams
+from morobot.navigation.factory import fdm_checkpoint
 from morobot.params import specs
 from morobot.ros import qos
 from morobot.robots import ANYMAL_JOINTS
@@ -84,8 +85,9 @@ class MppiPlannerNode(Node):
         if getattr(fdm, "compile_error", None):
             self.get_logger().warning(f"fdm_compile: torch.compile failed, the FDM runs eagerly ({fdm.compile_error})")
         compiled = " (compiled)" if getattr(fdm, "compiled", False) else ""
+        model = f" from {fdm_checkpoint(self.p)}" if self.p["dynamics"] == "fdm" else ""
         self.get_logger().info(f"MPPI planner ready: {self.p['num_samples']} samples × {self.p['horizon']} "
-                               f"steps × {self.p['dt']} s, dynamics '{self.p['dynamics']}'{compiled}")
+                               f"steps × {self.p['dt']} s, dynamics '{self.p['dynamics']}'{model}{compiled}")
 
     # the core's parts, for introspection (tests, tools)
     dynamics = property(lambda self: self.core.dynamics)

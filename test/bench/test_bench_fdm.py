@@ -62,7 +62,7 @@ def test_fewer_members_are_timed_against_the_whole_ensemble(bench, dyn):
 
 
 def test_per_sample_encoding_gives_the_same_plan(bench, dyn):
-    hmap, base = bench.make_scene(0)
+    hmap, base = bench.make_scene(0, dyn)
     planners = bench.make_planners(dyn, samples=64, horizon=3, seed=0)
     ours, theirs = planners["morobot"].mppi, planners["re-encode"].mppi
     for i in range(3):  # warm-started cycles: the same noise stream in both planners
@@ -78,7 +78,7 @@ def test_per_sample_encoding_gives_the_same_plan(bench, dyn):
 
 
 def test_stepwise_predictor_matches_batched_model(bench, dyn):
-    hmap, state = bench.make_scene(0)
+    hmap, state = bench.make_scene(0, dyn)
     gaps = bench.stepwise_gap(dyn, state, hmap, samples=32, horizon=5)
     assert gaps["position"] < 1e-4 and gaps["yaw"] < 1e-4
     assert gaps["risk"] < 1e-5 and gaps["uncertainty"] < 1e-4

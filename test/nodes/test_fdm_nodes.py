@@ -23,11 +23,14 @@ from rosutil import RosHarness
 pytestmark = pytest.mark.ros
 
 
-def test_shipped_checkpoint_exists_with_sidecar():
-    ckpt = paths.default_fdm_checkpoint()
+@pytest.mark.parametrize("which, features", [("default", "legged_actions"), ("legged", "legged_actions"),
+                                             ("rigid", "base")])
+def test_shipped_checkpoints_exist_with_sidecar(which, features):
+    ckpt = getattr(paths, f"{which}_fdm_checkpoint")()
     assert ckpt.is_file() and ckpt.with_suffix(".json").is_file()
     meta = json.loads(ckpt.with_suffix(".json").read_text())
     assert "seed" in meta and "data_hash" in meta
+    assert meta["config"]["history_features"] == features
 
 
 @pytest.mark.parametrize("content", [None, b"not a checkpoint"])
@@ -90,19 +93,18 @@ def test_fdm_planner_reaches_goal_in_sim(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert rc == 0 and summary["reached"], summary
     log = (tmp_path / "logs" / "mppi_planner.log").read_text()
-    assert "dynamics 'fdm'" in log
+    assert f"dynamics 'fdm' from {paths.rigid_fdm_checkpoint()}" in log  # the graph's choice for the rigid body
 
 
 def test_legged_fdm_planner_reaches_goal_in_sim(tmp_path):
-    """The walking robot under the shipped legged FDM, through the ROS graph: the planner reads the joint
-    states (and, for a legged_actions model, the joint targets) the simulator publishes."""
+    """The walking robot under the shipped legged FDM, through the ROS graph with the demo's defaults (an empty
+    checkpoint): the planner reads the joint states and joint targets the simulator publishes."""
     from morobot.demo import main as demo_main
 
-    ckpt = paths.legged_fdm_checkpoint()
     ns = SimpleNamespace(world="flat_small", out=str(tmp_path), timeout=90.0, rate=1.0, dynamics="fdm",
-                         fdm_checkpoint=str(ckpt), params_file="", locomotion="learned")
+                         fdm_checkpoint="", params_file="", locomotion="learned")
     rc = demo_main(ns)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert rc == 0 and summary["reached"], summary
     log = (tmp_path / "logs" / "mppi_planner.log").read_text()
-    assert "dynamics 'fdm'" in log and "no joint" not in log
+    assert f"dynamics 'fdm' from {paths.legged_fdm_checkpoint()}" in log and "no joint" not in log
