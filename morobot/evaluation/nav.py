@@ -183,7 +183,7 @@ class ContactMonitor:
             self.robot = np.zeros(n, dtype=bool)
             self.foot = np.zeros(n, dtype=bool)
             self.box = np.array([nm.startswith("box") for nm in names])
-            self.terrain = np.array([nm.startswith("terrain") or nm == "floor" for nm in names])
+            self.terrain = np.array([nm.startswith(("terrain", "patch")) or nm == "floor" for nm in names])
             for i, nm in enumerate(names):
                 if nm.startswith("robot") and nm[5:].isdigit():
                     self.robot[i] = True

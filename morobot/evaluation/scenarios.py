@@ -21,6 +21,9 @@ Terrain mixes (worlds of ``size`` x ``size`` metres, default 16 m):
   (peak 6 cm, 0.4 m spacing) and three boxes, **and a robot that stumbles**: the simulator's
   speed-dependent stumble model (:mod:`morobot.sim.locomotion`) is on, so walking fast,
   sideways or backwards over the rubble risks a fall that walking slowly does not.
+* ``slippery`` (not in the default set): mildly rough ground with five flat 2.5-4.5 m patches of ground whose
+  friction is 0.04-0.08, as on wet ice (:mod:`morobot.sim.patches`), mostly near the straight path. The terrain under a
+  patch is flat, so the planners' geometric risk cannot see it; the walking robot slips there, and falls at speed.
 * ``rubble_high`` (not in the default set): the same with 10 cm rubble, made where the walking robot failed, as high
   as the planners' ``step_limit`` was then (docs/navigation_eval.md, "Session 28"; since session 36 the limit is
   0.13 m and both planners reach 98-100 % there).
@@ -101,6 +104,12 @@ TERRAIN_MIXES: dict[str, TerrainMix] = {
                          STUMBLING),
 }
 """The terrain mixes of the navigation benchmark."""
+
+TERRAIN_MIXES["slippery"] = TerrainMix(
+    "slippery", "rough", {"n_boxes": 2, "n_patches": 5, "path_bias": 0.9, "patch_size": (2.5, 4.5),
+                         "patch_friction": (0.04, 0.08)},
+    {"amplitude": (0.05, 0.10), "wavelength": (1.5, 2.5)},
+    "mildly rough ground with five flat 2.5-4.5 m patches of icy ground (friction 0.04-0.08) near the straight path")
 
 TERRAIN_MIXES["rubble_high"] = replace(
     TERRAIN_MIXES["rubble"], name="rubble_high", params={**TERRAIN_MIXES["rubble"].params, "rubble": 0.10},

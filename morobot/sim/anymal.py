@@ -51,6 +51,7 @@ from morobot.sim.locomotion import (
     quat_to_matrix,
 )
 from morobot.sim.worlds import World, interpolate_grid
+from morobot.sim.patches import contact_heights
 
 __all__ = [
     "STANDING_POSE", "AnymalSim", "AnymalSimConfig", "BaseState", "RobotBody", "anymal_depth_cameras",
@@ -307,11 +308,12 @@ def _quat(rot: np.ndarray) -> np.ndarray:
 def _terrain_tiles(world: World, cells: int) -> tuple[list[str], list[str], list[np.ndarray]]:
     nx, ny = world.shape
     res = world.resolution
+    heights = contact_heights(world.heights, world.origin, res, world.patches)  # sunk under slippery patches
     assets, geoms, data = [], [], []
     for i0 in range(0, nx - 1, cells):
         for j0 in range(0, ny - 1, cells):
             i1, j1 = min(i0 + cells, nx - 1), min(j0 + cells, ny - 1)
-            tile = world.heights[i0:i1 + 1, j0:j1 + 1].astype(np.float64)
+            tile = heights[i0:i1 + 1, j0:j1 + 1].astype(np.float64)
             low = float(tile.min())
             span = max(float(tile.max()) - low, 1e-3)
             k = len(assets)
@@ -323,6 +325,13 @@ def _terrain_tiles(world: World, cells: int) -> tuple[list[str], list[str], list
                          f'class="world"/>')
             data.append(((tile - low) / span).T.ravel())
     return assets, geoms, data
+
+
+def load_tiles(model: mujoco.MjModel, tile_data: list[np.ndarray]) -> None:
+    """Copy terrain tile data into the model's heightfields."""
+    for k, data in enumerate(tile_data):
+        adr, n = int(model.hfield_adr[k]), int(model.hfield_nrow[k] * model.hfield_ncol[k])
+        model.hfield_data[adr:adr + n] = data
 
 
 def build_model(world: World, body: RobotBody, config: AnymalSimConfig) -> tuple[mujoco.MjModel, list[np.ndarray]]:
@@ -337,6 +346,10 @@ def build_model(world: World, body: RobotBody, config: AnymalSimConfig) -> tuple
         f'<geom name="box{k}" type="box" class="world" pos="{_fmt(b.center)}" size="{_fmt(np.array(b.size) / 2)}" '
         f'euler="0 0 {b.yaw:.9g}"/>' for k, b in enumerate(world.boxes)
     ]
+    # slippery ground (morobot.sim.patches), not obstacles
+    slabs = [p.slab_mjcf(f"patch{k}", world.resolution) for k, p in enumerate(world.patches)]
+    assets += [a for a, _ in slabs]  # after the terrain tiles: load_tiles fills heightfields 0..tiles-1
+    boxes += [g for _, g in slabs]
     robot = []
     for k, (_, kind, size, pos, rot) in enumerate(body.geoms):
         robot.append(f'<geom name="robot{k}" type="{kind}" class="robot" size="{_fmt(size)}" pos="{_fmt(pos)}" '
@@ -441,7 +454,7 @@ class AnymalSim(ControlledSim):
         urdf = Path(self.config.urdf) if self.config.urdf else paths.anymal_urdf()
         self.body = load_robot_body(urdf, self.config.joints)
         self.model, tiles = build_model(world, self.body, self.config)
-        self.model.hfield_data[:] = np.concatenate(tiles)
+        load_tiles(self.model, tiles)
         self.data = mujoco.MjData(self.model)
         self.body_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "base")
         self.controller = LocomotionController(self.body.feet, self.body.mass, self.config.locomotion)
@@ -529,8 +542,9 @@ class AnymalSim(ControlledSim):
         points = self.controller.sample_points(state)
         base_xy = state.position[:2]
         probe = self._probe(np.concatenate([points.reshape(-1, 2), base_xy[None]]), base_xy, 1.5)
+        friction = float(self.world.friction_at(base_xy[0], base_xy[1], cfg.locomotion.friction))
         out = self.controller.update(cmd, state, probe[:-1].reshape(points.shape[:2]),
-                                     self.data.actuator_force[:4], cfg.control_dt)
+                                     self.data.actuator_force[:4], cfg.control_dt, friction=friction)
         self.last_output = out
         self.data.ctrl[:4] = np.where(np.isfinite(out.leg_targets), out.leg_targets, -1e3)
         self.data.ctrl[4:7] = out.drive

@@ -30,7 +30,7 @@ import numpy as np
 
 from morobot.robots import ANYMAL_JOINTS, ANYMAL_LEGS
 from morobot import paths
-from morobot.sim.anymal import STANDING_POSE, _fmt, _terrain_tiles, balance_inertia
+from morobot.sim.anymal import STANDING_POSE, _fmt, _terrain_tiles, balance_inertia, load_tiles
 from morobot.sim.worlds import World
 
 LEGS = ANYMAL_LEGS
@@ -173,16 +173,13 @@ def build_world_model(world: World, config: LeggedConfig = LeggedConfig(), tile_
              f'{floor_top - 0.5:.9g}" size="{0.5 * (x1 - x0) + 50.0:.9g} {0.5 * (y1 - y0) + 50.0:.9g} 0.5"/>']
     extra += [f'<geom name="box{k}" type="box" class="world" pos="{_fmt(b.center)}" '
               f'size="{_fmt(np.array(b.size) / 2)}" euler="0 0 {b.yaw:.9g}"/>' for k, b in enumerate(world.boxes)]
+    # slippery ground (morobot.sim.patches), not obstacles
+    slabs = [p.slab_mjcf(f"patch{k}", world.resolution) for k, p in enumerate(world.patches)]
+    assets += [a for a, _ in slabs]  # after the terrain tiles: load_tiles fills heightfields 0..tiles-1
+    extra += [g for _, g in slabs]
     model = mujoco.MjModel.from_xml_string(_xml("".join(assets), "".join(terrain), config, "".join(extra)))
     load_tiles(model, tile_data)
     return model, tile_data
-
-
-def load_tiles(model: mujoco.MjModel, tile_data: list[np.ndarray]) -> None:
-    """Copy terrain tile data into the model's heightfields."""
-    for k, data in enumerate(tile_data):
-        adr, n = int(model.hfield_adr[k]), int(model.hfield_nrow[k] * model.hfield_ncol[k])
-        model.hfield_data[adr:adr + n] = data
 
 
 class LeggedIndex:
@@ -207,7 +204,8 @@ class LeggedIndex:
         self.foot_leg = np.array([LEGS.index(body_names[g][:2]) for g in self.foot_geoms])
         self.base = robot & (body == self.base_body)
         self.legs = robot & ~self.base  # hips, thighs, shanks and feet
-        self.box = ~robot & (model.geom_type == mujoco.mjtGeom.mjGEOM_BOX)  # the world's obstacles
+        patch = np.array([n.startswith("patch") for n in names])  # slippery ground (morobot.sim.patches)
+        self.box = ~robot & ~patch & (model.geom_type == mujoco.mjtGeom.mjGEOM_BOX)  # the world's obstacles
         self.thigh_shank = robot & ~self.foot & np.array([b.endswith(("THIGH", "SHANK")) for b in body_names])
         self.world = ~robot
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -421,7 +421,7 @@ class LocomotionController:
         return math.atan(math.hypot(grad[0], grad[1])), grad
 
     def update(self, command: Any, state: BaseState, heights: np.ndarray, leg_forces: Any,
-               dt: float) -> LocomotionOutput:
+               dt: float, friction: Optional[float] = None) -> LocomotionOutput:
         """One control update.
 
         Args:
@@ -430,6 +430,8 @@ class LocomotionController:
             heights: ``[4, S]`` terrain heights at :meth:`sample_points` (NaN = no terrain).
             leg_forces: ``[4]`` measured virtual leg forces (N) at the last step.
             dt: time since the last update (s).
+            friction: sliding friction of the ground under the robot (None: the configured ``friction``; a
+                slippery patch, :mod:`morobot.sim.patches`, lowers it).
 
         Returns:
             The actuator targets and limits to apply.
@@ -446,6 +448,8 @@ class LocomotionController:
             raise ValueError(f"leg_forces must be 4 finite numbers, got {leg_forces!r}")
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be positive, got {dt}")
+        if friction is not None and not (math.isfinite(friction) and friction > 0):
+            raise ValueError(f"friction must be positive, got {friction}")
 
         support = self.support_heights(heights)
         hazard = 0.0 if state.fallen else float(self.stumble_hazard(heights).sum())
@@ -473,10 +477,11 @@ class LocomotionController:
         drive = self._ref + accel / np.array([cfg.velocity_gain, cfg.velocity_gain, cfg.yaw_gain])
 
         load = float(np.maximum(forces, 0.0).sum())
-        grip = max(0.0, cfg.friction * math.cos(slope) - math.sin(slope))
+        mu = cfg.friction if friction is None else float(friction)
+        grip = max(0.0, mu * math.cos(slope) - math.sin(slope))
         traction = grip * load
         slip = np.zeros(3)
-        excess = math.sin(slope) - cfg.friction * math.cos(slope)
+        excess = math.sin(slope) - mu * math.cos(slope)
         steepness = math.hypot(grad[0], grad[1])
         if excess > 0 and steepness > 0:
             slip[:2] = -grad / steepness * excess * load

@@ -24,11 +24,11 @@ def _model(world, legged: bool) -> tuple[mujoco.MjModel, Optional[np.ndarray]]:
         model, _ = build_world_model(world)
         return model, LeggedIndex(model).qpos
     from morobot import paths
-    from morobot.sim.anymal import AnymalSimConfig, build_model, load_robot_body
+    from morobot.sim.anymal import AnymalSimConfig, build_model, load_robot_body, load_tiles
 
     config = AnymalSimConfig()
     model, tiles = build_model(world, load_robot_body(paths.anymal_urdf(), config.joints), config)
-    model.hfield_data[:] = np.concatenate(tiles)
+    load_tiles(model, tiles)
     return model, None
 
 

@@ -26,6 +26,8 @@ import numpy as np
 import yaml
 from scipy import ndimage
 
+from morobot.sim.patches import Patch, flatten, footprint, friction_at
+
 KINDS = ("flat", "rough", "slopes", "steps", "boxes", "cluttered", "mixed")
 """World kinds understood by :func:`make_world`."""
 
@@ -124,6 +126,7 @@ class World:
         start: start pose ``(x, y, yaw)``.
         goal: goal pose ``(x, y, yaw)``.
         limits: traversability limits used for obstacles, clearance and reachability.
+        patches: flat patches of ground with their own friction (:mod:`morobot.sim.patches`).
     """
 
     name: str
@@ -136,6 +139,7 @@ class World:
     start: tuple[float, float, float] = (0.0, 0.0, 0.0)
     goal: tuple[float, float, float] = (0.0, 0.0, 0.0)
     limits: TraversabilityLimits = field(default_factory=TraversabilityLimits)
+    patches: list[Patch] = field(default_factory=list)
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -151,6 +155,9 @@ class World:
         self.start = _finite_tuple(self.start, 3, "start")
         self.goal = _finite_tuple(self.goal, 3, "goal")
         self.boxes = list(self.boxes)
+        self.patches = list(self.patches)
+        if not all(isinstance(p, Patch) for p in self.patches):
+            raise ValueError("World patches must be morobot.sim.patches.Patch objects")
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -268,6 +275,10 @@ class World:
             self._cache["clear_grid"] = self.clearance(gx, gy)
         return self._cache["clear_grid"]
 
+    def friction_at(self, x: Any, y: Any, default: float) -> np.ndarray:
+        """Sliding friction of the ground at ``(x, y)``: a patch's where there is one, else ``default``."""
+        return friction_at(self.patches, x, y, default)
+
     def cell_of(self, x: float, y: float) -> tuple[int, int]:
         """Index of the cell whose centre is nearest to ``(x, y)`` (clamped to the grid)."""
         nx, ny = self.shape
@@ -380,6 +391,9 @@ _BASE_PARAMS: dict[str, Any] = {
     "n_walls": 0,            # thin walls
     "path_bias": 0.5,        # fraction of features placed near the start-goal line
     "keepout": 1.5,          # feature-free radius around start and goal (m)
+    "n_patches": 0,          # flat patches of slippery ground (morobot.sim.patches)
+    "patch_size": (1.5, 3.0),  # patch edge length range (m)
+    "patch_friction": (0.1, 0.25),  # patch sliding friction range
 }
 
 
@@ -507,6 +521,31 @@ def _add_stairs(cv: _Canvas, n: int, rise_range: Sequence[float], closed: bool =
         if closed and np.ptp(cv.h[inside]) > 0.1:
             continue  # on another feature: a pyramid on a pyramid would leave a cliff where they meet
         cv.h = np.where(inside, np.maximum(cv.h, _base(cv, centre) + rise * level), cv.h)
+
+
+def _add_patches(cv: _Canvas, n: int, size_range: Sequence[float], friction_range: Sequence[float]) -> list[Patch]:
+    """``n`` slippery patches apart from each other, the terrain flattened under each (so the geometry shows
+    none of them); fewer where no free place is found."""
+    lo, hi = (float(v) for v in size_range)
+    f_lo, f_hi = (float(v) for v in friction_range)
+    if not (0 < lo <= hi and 0 < f_lo <= f_hi <= 2.0):
+        raise ValueError(f"patch_size needs 0 < min <= max and patch_friction 0 < min <= max <= 2, got "
+                         f"{tuple(size_range)}, {tuple(friction_range)}")
+    out: list[Patch] = []
+    taken = np.zeros(cv.h.shape, dtype=bool)
+    for _ in range(n):
+        for _attempt in range(20):
+            sx, sy = cv.rng.uniform(lo, hi, 2)
+            yaw, friction = float(cv.rng.uniform(0.0, math.pi)), float(cv.rng.uniform(f_lo, f_hi))
+            centre = cv.place(0.5 * math.hypot(sx, sy))
+            if centre is None:
+                continue
+            cells = footprint(Patch(centre, (sx, sy), yaw, friction, 0.0), cv.origin, cv.res, cv.h.shape)
+            if cells.any() and not (cells & taken).any():
+                taken |= cells
+                out.append(Patch(centre, (sx, sy), yaw, friction, flatten(cv.h, cells)))
+                break
+    return out
 
 
 def _base(cv: _Canvas, centre: tuple[float, float]) -> float:
@@ -666,9 +705,10 @@ def _generate(kind: str, seed: int, attempt: int, size: tuple[float, float], res
     _add_blocks(cv, int(p["n_blocks_low"]), _LOW)
     _add_blocks(cv, int(p["n_blocks_high"]), _HIGH)
     _add_boxes(cv, int(p["n_boxes"]), int(p["n_walls"]))
-    _add_rubble(cv, float(p["rubble"]), float(p["rubble_size"]))  # last: earlier features keep their draws
+    _add_rubble(cv, float(p["rubble"]), float(p["rubble_size"]))  # earlier features keep their draws
+    patches = _add_patches(cv, int(p["n_patches"]), p["patch_size"], p["patch_friction"])  # after the rubble: flat
     world = World(name=name or kind, kind=kind, seed=int(seed), heights=cv.h, resolution=res,
-                  origin=cv.origin, start=tuple(start), goal=tuple(goal), limits=limits)
+                  origin=cv.origin, patches=patches, start=tuple(start), goal=tuple(goal), limits=limits)
     boxes = []
     for spec in fixed:
         boxes.append(_fixed_box(world, spec))
@@ -765,6 +805,9 @@ def plot_world(ax: Any, world: World, show_clearance: bool = False) -> Any:
     for box in world.boxes:
         ax.add_patch(Polygon(box.corners_xy(), closed=True, fill=True, facecolor="0.35",
                              edgecolor="k", alpha=0.8))
+    for patch in world.patches:
+        ax.add_patch(Polygon(patch.corners_xy(), closed=True, fill=True, facecolor="tab:cyan", edgecolor="tab:blue",
+                             hatch="//", alpha=0.5))
     for pose, marker, colour in ((world.start, "o", "tab:blue"), (world.goal, "*", "tab:red")):
         ax.plot(pose[0], pose[1], marker, color=colour, markersize=12, markeredgecolor="k")
         ax.arrow(pose[0], pose[1], 0.6 * math.cos(pose[2]), 0.6 * math.sin(pose[2]), width=0.05,
