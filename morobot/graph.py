@@ -83,6 +83,7 @@ _COMMON_ARGS = (
               "(e.g. cmd_vel:=/locomotion/cmd_vel)"),
 )
 
+
 def _navigate_derived(values: dict) -> dict:
     """The simulated rigid body (``locomotion:=abstract``) publishes no joint states: its planner's FDM is the
     rigid robot's shipped checkpoint, not the walking ANYmal's that an empty ``fdm_checkpoint`` means."""

@@ -579,7 +579,8 @@ def run_graph(scenario: Scenario, planner: PlannerSpec, out_dir: str | Path, par
     base = Path(out_dir) / "graph" / scenario.id
     world_yaml = scenario.write_world_yaml(base / "world.yaml")
     loaded = load_world(world_yaml)
-    if not (np.array_equal(loaded.heights, world.heights) and loaded.boxes == world.boxes):
+    if not (np.array_equal(loaded.heights, world.heights) and loaded.boxes == world.boxes
+            and loaded.patches == world.patches):
         raise RuntimeError(f"{world_yaml} does not reproduce scenario {scenario.id}")
     # the same robot as in lock-step: the rigid body unless the run asks for the legged one
     args = {"world": str(world_yaml.resolve()), "rate": str(float(rate)), "dynamics": planner.name,

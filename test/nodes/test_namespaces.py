@@ -67,8 +67,9 @@ def test_the_launcher_starts_a_namespaced_graph_with_its_parameters(tmp_path):
 
     h = RosHarness()
     try:
+        # the test's robot publishes odometry and a map but no joint states: the planner without a learned model
         with GraphProcesses("navigate", {"namespace": "robot7", "use_sim": "false", "use_sim_time": "false",
-                                         "remap": "cmd_vel:=/robot7/locomotion/cmd_vel"},
+                                         "remap": "cmd_vel:=/robot7/locomotion/cmd_vel", "dynamics": "kinematic"},
                             log_dir=str(tmp_path)) as procs:
             io = h.node("ns_launch_io")
             r = Robot(h, io, "robot7")
