@@ -70,8 +70,7 @@ class PlannerParams:
     seed: int = param(0, "random seed (-1: nondeterministic)", -1, 2**31 - 1, read_only=True)
     rollouts_shown: int = param(32, "rollouts published on /mppi/rollouts", 0, 512)
     # dynamics
-    dynamics: str = param("kinematic", "dynamics model (the navigation graph launches fdm: morobot/graph.py)",
-                          choices=("kinematic", "fdm"), read_only=True)
+    dynamics: str = param("kinematic", "dynamics model", choices=("kinematic", "fdm"), read_only=True)
     fdm_checkpoint: str = param("", "FDM checkpoint (dynamics fdm; empty = the walking ANYmal's, "
                                 "models/fdm/fdm_legged.pt)", read_only=True)
     device: str = param("cpu", "torch device of the planner: cpu, cuda or cuda:N (a GPU; refused at start-up where "

@@ -4,8 +4,8 @@ A :class:`Patch` is a rectangle of a world's ground (ice, wet tiles, loose grave
 friction differs from the rest. The world generator flattens the terrain under it, so its geometry says
 nothing about it: the geometric risk of the planners cannot see it, and a model that reads the robot's
 proprioception can only learn it from how the robot moves once on it. The simulators turn patches into
-contact friction (:mod:`morobot.sim.legged`: a thin box with contact priority over the terrain;
-:mod:`morobot.sim.anymal`: the traction limit of the locomotion abstraction).
+contact friction (both: a flat heightfield with contact priority over the terrain, :meth:`Patch.slab_mjcf`; the
+rigid body's :mod:`morobot.sim.anymal` also lowers the traction limit of its locomotion abstraction).
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def friction_at(patches: Sequence[Patch], x, y, default: float) -> np.ndarray:
     for p in patches:
         out = np.where(p.contains(x, y), np.minimum(out, p.friction), out)
     return out
+
 
 def contact_heights(heights: np.ndarray, origin: Sequence[float], resolution: float,
                     patches: Sequence[Patch]) -> np.ndarray:

@@ -632,6 +632,9 @@ def _clear_corridor(world: World, fixed: int) -> None:
         if float(box.distance_xy(samples[:, 0], samples[:, 1]).min()) > half:
             keep.append(box)
     world.boxes = keep
+    # a patch whose ground the smoothing touched is no longer flat: keep only the untouched ones
+    world.patches = [p for p in world.patches
+                     if not np.any(weight[footprint(p, world.origin, world.resolution, world.shape)] > 0)]
     world._cache.clear()
 
 
@@ -654,7 +657,7 @@ def make_world(kind: str, seed: int, size: Sequence[float] = (20.0, 20.0), resol
         limits: traversability limits (default :class:`TraversabilityLimits`).
         **params: generator parameters, see ``_BASE_PARAMS`` (amplitude, wavelength, n_hills,
             n_ramps, max_slope_deg, n_stairs, step_rise, closed_sides, n_blocks_low, n_blocks_high, n_boxes,
-            n_walls, path_bias, keepout).
+            n_walls, path_bias, keepout, rubble, rubble_size, n_patches, patch_size, patch_friction).
 
     Returns:
         A world whose goal is reachable from its start.
