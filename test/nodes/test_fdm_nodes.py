@@ -97,8 +97,8 @@ def test_fdm_planner_reaches_goal_in_sim(tmp_path):
 
 
 def test_legged_fdm_planner_reaches_goal_in_sim(tmp_path):
-    """The walking robot under the shipped legged FDM, through the ROS graph with the demo's defaults (an empty
-    checkpoint): the planner reads the joint states and joint targets the simulator publishes."""
+    """The walking robot under the shipped legged FDM (what an empty checkpoint means), through the ROS graph: the
+    planner reads the joint states and joint targets the simulator publishes."""
     from morobot.demo import main as demo_main
 
     ns = SimpleNamespace(world="flat_small", out=str(tmp_path), timeout=90.0, rate=1.0, dynamics="fdm",
