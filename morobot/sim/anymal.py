@@ -542,7 +542,8 @@ class AnymalSim(ControlledSim):
         points = self.controller.sample_points(state)
         base_xy = state.position[:2]
         probe = self._probe(np.concatenate([points.reshape(-1, 2), base_xy[None]]), base_xy, 1.5)
-        friction = float(self.world.friction_at(base_xy[0], base_xy[1], cfg.locomotion.friction))
+        friction = (float(self.world.friction_at(base_xy[0], base_xy[1], cfg.locomotion.friction))
+                    if self.world.patches else None)  # None: the configured friction (no lookup per tick)
         out = self.controller.update(cmd, state, probe[:-1].reshape(points.shape[:2]),
                                      self.data.actuator_force[:4], cfg.control_dt, friction=friction)
         self.last_output = out

@@ -65,6 +65,10 @@ class Patch:
         u, v = c * dx + s * dy, -s * dx + c * dy
         return (np.abs(u) <= 0.5 * self.size[0]) & (np.abs(v) <= 0.5 * self.size[1])
 
+    def grown(self, margin: float) -> "Patch":
+        """The same patch with ``margin`` added to each side (negative: shrunk)."""
+        return Patch(self.center, tuple(s + 2.0 * margin for s in self.size), self.yaw, self.friction, self.height)
+
     def corners_xy(self) -> np.ndarray:
         """The four corners ``[4, 2]`` in counter-clockwise order."""
         hx, hy = 0.5 * self.size[0], 0.5 * self.size[1]
@@ -101,24 +105,23 @@ def contact_heights(heights: np.ndarray, origin: Sequence[float], resolution: fl
     if not patches:
         return heights
     out = np.array(heights, dtype=np.float64)
-    xs = origin[0] + resolution * np.arange(out.shape[0])
-    ys = origin[1] + resolution * np.arange(out.shape[1])
-    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    gx, gy = _cell_centres(origin, resolution, out.shape)
     for p in patches:
-        inner = tuple(s - 2.0 * resolution for s in p.size)
-        if min(inner) > 0:
-            out[Patch(p.center, inner, p.yaw, p.friction, p.height).contains(gx, gy)] -= SLAB_SINK
+        if min(p.size) > 2.0 * resolution:
+            out[p.grown(-resolution).contains(gx, gy)] -= SLAB_SINK
     return out
 
 
 def footprint(patch: Patch, origin: Sequence[float], resolution: float, shape: Sequence[int]) -> np.ndarray:
     """Cells ``[nx, ny]`` of a height grid under ``patch`` or within one cell of its edges."""
+    return patch.grown(resolution).contains(*_cell_centres(origin, resolution, shape))
+
+
+def _cell_centres(origin: Sequence[float], resolution: float, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """World ``(x, y)`` ``[nx, ny]`` of the centres of a height grid's cells."""
     xs = origin[0] + resolution * np.arange(shape[0])
     ys = origin[1] + resolution * np.arange(shape[1])
-    gx, gy = np.meshgrid(xs, ys, indexing="ij")
-    grown = Patch(patch.center, tuple(s + 2.0 * resolution for s in patch.size), patch.yaw, patch.friction,
-                  patch.height)
-    return grown.contains(gx, gy)
+    return np.meshgrid(xs, ys, indexing="ij")
 
 
 def flatten(heights: np.ndarray, cells: np.ndarray) -> float:
