@@ -10,7 +10,7 @@
     morobot merge-data --out DIR SRC...         merge data directories (e.g. old data + new worlds)
     morobot convert-bag BAG... --out DIR        turn rosbag2 recordings into the same dataset format
     morobot train {fdm,korr,locomotion} ...     train a learned model
-    morobot eval {fdm,nav,foresight,korr,feasibility} ... evaluate it
+    morobot eval {fdm,nav,foresight,compare,hazard-bounds,korr,feasibility,locomotion} ... evaluate it
     morobot record-demo ...                     record a demonstration with live feasibility verdicts
 
 Every command is one row of :data:`COMMANDS`: its words, the ``module:function`` that runs it with
@@ -157,6 +157,8 @@ COMMANDS = (
             "navigation benchmark: seeded scenarios per terrain mix, kinematic vs FDM MPPI"),
     Command(("eval", "foresight"), "morobot.evaluation.foresight:main",
             "lock-step navigation results: did the planner's predicted risk warn of each fall"),
+    Command(("eval", "hazard-bounds"), "morobot.evaluation.hazard_bounds:main",
+            "what any reaction to ground the map cannot show (icy patches) could buy: oracle runs, kinematic MPPI"),
     Command(("eval", "compare"), "morobot.evaluation.compare:main",
             "two planners on the same lock-step scenarios over planner seeds: goals, paired interval, headroom"),
     Command(("eval", "korr"), "morobot.evaluation.cli:korr_main",

@@ -288,7 +288,8 @@ class LockstepProbe:
 
     ``step`` follows every physics step from the first one (before the goal is sent); ``cycle`` comes at
     every planning cycle once the goal is sent, before the planner runs; ``command`` receives the command
-    the planner releases and returns the one sent to the robot.
+    the planner releases and returns the one sent to the robot; ``map`` receives every height map the mapper
+    publishes and returns the one the planner gets.
     """
 
     def step(self, sim: Any, state: Any, mapper: Any) -> bool:
@@ -301,6 +302,10 @@ class LockstepProbe:
     def command(self, command: np.ndarray) -> np.ndarray:
         """The command to send instead of the planner's ``command``."""
         return command
+
+    def map(self, hmap: Any) -> Any:
+        """The height map the planner receives instead of the mapper's ``hmap``."""
+        return hmap
 
 
 @dataclass
@@ -460,6 +465,8 @@ class LockstepRunner:
             if k % self.map_every == 0:
                 c0 = clock()
                 hmap = mapper.height_map(st.position[:2], now)
+                if probe is not None:
+                    hmap = probe.map(hmap)
                 ctl.map(hmap, now)
                 phase["mapping"] += clock() - c0
                 if goal_t is None and (gate is None or gate.opened_at is not None) \

@@ -316,7 +316,7 @@ def test_a_probe_sees_every_step_and_cycle_and_can_end_the_run(flat_run):
     runner, sc, rec = flat_run
 
     class Counting(LockstepProbe):
-        steps = cycles = commands = 0
+        steps = cycles = commands = maps = 0
 
         def step(self, sim, state, mapper):
             self.steps += 1
@@ -329,9 +329,14 @@ def test_a_probe_sees_every_step_and_cycle_and_can_end_the_run(flat_run):
             self.commands += 1
             return command
 
+        def map(self, hmap):
+            self.maps += 1
+            return hmap
+
     probe = Counting()
     again = runner.run(sc, probe)
     assert again["trajectory"] == rec["trajectory"]  # a probe that changes nothing changes nothing
+    assert probe.maps >= probe.cycles // 2  # every map the mapper publishes (5 Hz) passes the probe
     assert probe.commands == probe.cycles - 1 == rec["planner_cycles"]  # the last cycle: the goal, no command
     assert probe.steps * runner.step >= rec["time_to_goal"]
 
