@@ -10,16 +10,20 @@ patches (the simulated world's own) and reacts for the planner (:class:`OracleRe
 * ``known``: the patches are walls in the planner's map from the start: a sensor that sees the ice beforehand;
 * ``walk_on``: from ``delay`` seconds after the base is first over a patch, walk on straight ahead (the planner's
   forward speed, at least ``speed``; no turn, no sidestep) until it is off the patch, then plan again;
+* ``slow``: from then until off the patch, the planner's commands scaled down to a planar speed of at most
+  ``speed`` (the turn rate by the same factor): a planner that slows down on the ice and only there;
 * ``stop``: from then, stand for ``hold`` seconds, then plan again;
 * ``back_out``: from then, walk straight back at ``speed`` until ``margin`` metres off the patch; then a wall disc
   of ``radius`` whose centre lies ``ahead`` metres past the point of entry along the way in, and plan again.
 
 ``delay`` stands for a detector's latency (the legged FDM fine-tuned on icy ground rates standing still as dangerous
 0.1-1.1 s after the first step onto a patch, docs/fdm.md "Session 38"). One record per scenario and reaction in
-``<out>/results.jsonl`` (appended; a finished pair is skipped when the command runs again), and ``summary.md``: per
+``<out>/results.jsonl`` (appended; a run already there, the same scenario, reaction settings and parameters file, is
+skipped when the command runs again), and ``summary.md``: per
 reaction the outcomes and the paired difference in goals reached against ``none``
 (:func:`~morobot.evaluation.metrics.paired_difference_interval`). The figures of session 38 are in
-docs/navigation_eval.md ("Session 38").
+docs/navigation_eval.md ("Session 38"). ``--mix-param KEY=VALUE`` changes a generator parameter of the mix for
+every scenario (e.g. milder ice: ``patch_friction=[0.08, 0.12]``); the scenarios keep their ids and world seeds.
 
     morobot eval hazard-bounds --first 100 -n 40 --workers 2 --out out/hazard_bounds
 """
@@ -29,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -38,11 +42,11 @@ import torch
 
 from morobot.cliutil import parser as make_parser
 from morobot.evaluation.nav import LockstepProbe, read_results
-from morobot.evaluation.scenarios import TERRAIN_MIXES, Scenario, make_scenarios
+from morobot.evaluation.scenarios import TERRAIN_MIXES, Scenario, TerrainMix, make_scenario
 from morobot.fileio import atomic_write_text
 from morobot.planning.interface import HeightMap
 
-REACTIONS = ("none", "known", "walk_on", "stop", "back_out")
+REACTIONS = ("none", "known", "walk_on", "slow", "stop", "back_out")
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ class OracleReaction(LockstepProbe):
             self._way_in = (math.cos(state.yaw), math.sin(state.yaw))
             if not on:
                 self._on_since, self._last_off = None, (x, y)
-            elif cfg.reaction in ("walk_on", "stop", "back_out"):
+            elif cfg.reaction in ("walk_on", "slow", "stop", "back_out"):
                 if self._on_since is None:
                     self._on_since, self._entry = t, self._last_off or (x, y)
                 if t - self._on_since >= cfg.delay:
@@ -133,7 +137,7 @@ class OracleReaction(LockstepProbe):
             return False
         if cfg.reaction == "stop":
             done = t - self._react_at >= cfg.hold
-        elif cfg.reaction == "walk_on":
+        elif cfg.reaction in ("walk_on", "slow"):
             done = not on
         else:  # back_out: off the ice by margin (or given up)
             if on:
@@ -154,6 +158,9 @@ class OracleReaction(LockstepProbe):
             return command
         if self.cfg.reaction == "walk_on":
             return np.array([max(float(command[0]), self.cfg.speed), 0.0, 0.0])
+        if self.cfg.reaction == "slow":
+            planar = math.hypot(float(command[0]), float(command[1]))
+            return np.asarray(command, dtype=float) * (min(1.0, self.cfg.speed / planar) if planar > 0.0 else 1.0)
         if self.cfg.reaction == "back_out":
             return np.array([-self.cfg.speed, 0.0, 0.0])
         return np.zeros(3)
@@ -189,9 +196,45 @@ def run_one(task: tuple[Scenario, dict, str]) -> dict[str, Any]:
     probe = OracleReaction(scenario.world(), cfg)
     rec = _RUNNER["runner"].run(scenario, probe)
     keep = ("id", "mix", "index", "outcome", "success", "fallen", "sim_time", "final_distance", "error")
-    return {**{k: rec.get(k) for k in keep}, "seed": scenario.seed, "reaction": cfg.reaction,  # the world's seed
-            "config": asdict(cfg), "reactions": probe.reactions, "walls": len(probe.walls),
-            "on_ice_s": round(probe.on_ice_s, 2)}
+    return {**{k: rec.get(k) for k in keep}, "seed": scenario.seed, "params": scenario.params,  # seed: the world's
+            "reaction": cfg.reaction, "config": asdict(cfg), "params_file": params_file,
+            "reactions": probe.reactions, "walls": len(probe.walls), "on_ice_s": round(probe.on_ice_s, 2)}
+
+
+def _key(item: Any) -> tuple[str, int, str]:
+    """A scenario's or a record's identity: id, world seed and generator parameters."""
+    get = item.get if isinstance(item, dict) else lambda k: getattr(item, k)
+    return get("id"), int(get("seed")), json.dumps(get("params"), sort_keys=True)
+
+
+def _run_key(record: dict[str, Any]) -> tuple:
+    """A record's run: its scenario, reaction configuration and parameters file."""
+    return (*_key(record), json.dumps(record.get("config"), sort_keys=True), record.get("params_file", ""))
+
+
+def mix_with(name: str, overrides: Sequence[str]) -> TerrainMix:
+    """The mix ``name`` with generator parameters changed by ``KEY=VALUE`` items (values read as YAML); its name, and
+    so its scenarios' ids and world seeds, stay.
+
+    Raises:
+        KeyError: an unknown mix.
+        ValueError: an item that is not ``KEY=VALUE`` or a key that is no world generator parameter.
+    """
+    import yaml
+
+    from morobot.sim.worlds import _BASE_PARAMS
+
+    mix = TERRAIN_MIXES[name]
+    params = dict(mix.params)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in _BASE_PARAMS:
+            raise ValueError(f"--mix-param needs KEY=VALUE with a world generator parameter, got {item!r}")
+        params[key] = yaml.safe_load(value)
+        if isinstance(params[key], list):
+            params[key] = tuple(params[key])
+    return replace(mix, params=params)
 
 
 def summary(records: Sequence[dict[str, Any]], reference: str = "none") -> str:
@@ -233,6 +276,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("-n", "--num", type=int, default=40, help="scenarios")
     p.add_argument("--first", type=int, default=100, help="index of the first scenario")
     p.add_argument("--seed", type=int, default=0, help="base seed of the scenarios")
+    p.add_argument("--mix-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a generator parameter of the mix, e.g. 'patch_friction=[0.08, 0.12]' (repeatable)")
     p.add_argument("--reactions", nargs="+", default=list(REACTIONS), choices=REACTIONS, help="reactions to run")
     d = ReactionConfig()
     for name in ("delay", "speed", "hold", "margin", "radius", "ahead"):
@@ -243,7 +288,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", default="out/hazard_bounds", help="output directory")
     ns = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
-        scenarios = make_scenarios([ns.mix], ns.num, seed=ns.seed, first=ns.first)
+        mix = mix_with(ns.mix, ns.mix_param)
+        if ns.num < 1:
+            raise ValueError(f"-n must be >= 1, got {ns.num}")
+        scenarios = [make_scenario(mix, i, seed=ns.seed) for i in range(ns.first, ns.first + ns.num)]
         configs = [asdict(ReactionConfig(r, *(getattr(ns, k) for k in ("delay", "speed", "hold", "margin",
                                                                          "radius", "ahead")))) for r in ns.reactions]
     except (KeyError, ValueError) as exc:
@@ -252,19 +300,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.jsonl"
-    records = read_results(path)
-    done = {(r["id"], r["seed"], r["reaction"]) for r in records}
-    tasks = [(sc, c, ns.params_file) for c in configs for sc in scenarios
-             if (sc.id, sc.seed, c["reaction"]) not in done]
+    try:
+        records = read_results(path)
+    except ValueError as exc:  # e.g. a line cut short when an earlier run was killed
+        print(f"morobot eval hazard-bounds: error: {exc}", file=sys.stderr)
+        return 2
+    done = {_run_key(r) for r in records}
+    todo = {(*_key(sc), json.dumps(c, sort_keys=True), ns.params_file): (sc, c) for c in configs for sc in scenarios}
+    tasks = [(sc, c, ns.params_file) for key, (sc, c) in todo.items() if key not in done]
     with path.open("a", encoding="utf-8") as fh:
         for i, rec in enumerate(run_tasks(run_one, tasks, ns.workers, ns.backend), 1):
             fh.write(json.dumps(rec) + "\n")
             fh.flush()  # a finished run is kept even if the command is stopped
             records.append(rec)
             print(f"[{i}/{len(tasks)}] {rec['reaction']} {rec['id']}: {rec['outcome']}", flush=True)
-    wanted = {(sc.id, sc.seed) for sc in scenarios}
-    records = [r for r in records if (r["id"], r["seed"]) in wanted]
-    title = f"# Hazard bounds: {ns.mix}, scenarios {ns.first}-{ns.first + ns.num - 1}, seed {ns.seed}\n\n"
+    records = [r for r in records if _run_key(r) in todo]
+    changed = f" ({', '.join(ns.mix_param)})" if ns.mix_param else ""
+    title = f"# Hazard bounds: {ns.mix}{changed}, scenarios {ns.first}-{ns.first + ns.num - 1}, seed {ns.seed}\n\n"
     text = title + summary(records)
     atomic_write_text(out / "summary.md", text)
     print(text)

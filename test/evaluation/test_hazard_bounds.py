@@ -146,6 +146,7 @@ def test_the_cli_runs_two_reactions_and_resumes(tmp_path, monkeypatch):
         calls.append((scenario.id, reaction["reaction"]))
         ok = reaction["reaction"] == "known"
         return {"id": scenario.id, "mix": scenario.mix, "index": scenario.index, "seed": scenario.seed,
+                "params": json.loads(json.dumps(scenario.params)), "config": reaction, "params_file": params_file,
                 "outcome": "reached" if ok else "fallen", "success": ok, "reaction": reaction["reaction"],
                 "on_ice_s": 0.0}
 
@@ -160,6 +161,42 @@ def test_the_cli_runs_two_reactions_and_resumes(tmp_path, monkeypatch):
     assert "+100.0" in (tmp_path / "summary.md").read_text()
     with pytest.raises(SystemExit):
         hb.main(["--reactions", "fly", "--out", str(tmp_path)])
+    # the same scenarios on milder ice are other runs: same ids, other worlds
+    milder = args + ["--mix-param", "patch_friction=[0.08, 0.12]"]
+    assert hb.main(milder) == 0 and len(calls) == 8
+    assert "patch_friction=[0.08, 0.12]" in (tmp_path / "summary.md").read_text()
+    assert hb.main(args + ["--mix-param", "friction=0.1"]) == 2  # not a generator parameter
+    assert hb.main(args + ["--delay", "0.6"]) == 0 and len(calls) == 12  # other settings: other runs
+    assert "| `none` | 2 |" in (tmp_path / "summary.md").read_text()  # the summary: this command's runs only
+    with (tmp_path / "results.jsonl").open("a") as fh:
+        fh.write('{"id": "slippery-0')  # a line cut short
+    assert hb.main(args) == 2
+
+
+def test_mix_with_changes_the_worlds_not_the_scenario_ids():
+    from morobot.evaluation.scenarios import make_scenario
+
+    mild = hb.mix_with("slippery", ["patch_friction=[0.08, 0.12]", "patch_size=[3.5, 5.5]"])
+    a, b = make_scenario("slippery", 7), make_scenario(mild, 7)
+    assert a.id == b.id and a.seed == b.seed
+    assert b.params["patch_friction"] == (0.08, 0.12) and a.params["patch_friction"] == (0.04, 0.08)
+    assert all(0.08 <= p.friction <= 0.12 for p in b.world().patches) and b.world().patches
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        hb.mix_with("slippery", ["patch_friction"])
+    with pytest.raises(KeyError):
+        hb.mix_with("icy", [])
+
+
+def test_slow_scales_the_planners_command_on_the_ice_only():
+    probe, walk = OracleReaction(_world(), ReactionConfig("slow", delay=0.0, speed=0.25)), _Walk(x=0.995)
+    command = np.array([0.6, 0.8, 0.5])  # 1 m/s planar
+    walk.advance(probe, 0.02, 0.5)
+    assert np.allclose(probe.command(command), [0.15, 0.2, 0.125])  # a quarter: 0.25 m/s, the turn rate too
+    assert np.allclose(probe.command(np.array([0.1, 0.0, 0.3])), [0.1, 0.0, 0.3])  # slower already: as it is
+    while walk.x <= 3.0:
+        walk.advance(probe, 0.02, 0.25)
+    walk.advance(probe, 0.02, 0.25)
+    assert probe.state == "plan" and np.allclose(probe.command(command), command)
 
 
 def test_known_ice_is_walked_round_in_lockstep():
