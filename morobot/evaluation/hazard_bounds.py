@@ -40,6 +40,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
+from morobot.cliutil import key_values
 from morobot.cliutil import parser as make_parser
 from morobot.evaluation.nav import LockstepProbe, read_results
 from morobot.evaluation.scenarios import TERRAIN_MIXES, Scenario, TerrainMix, make_scenario
@@ -47,6 +48,8 @@ from morobot.fileio import atomic_write_text
 from morobot.planning.interface import HeightMap
 
 REACTIONS = ("none", "known", "walk_on", "slow", "stop", "back_out")
+#: :class:`ReactionConfig` fields the command line sets.
+SETTINGS = ("delay", "speed", "hold", "margin", "radius", "ahead")
 
 
 @dataclass(frozen=True)
@@ -220,21 +223,15 @@ def mix_with(name: str, overrides: Sequence[str]) -> TerrainMix:
         KeyError: an unknown mix.
         ValueError: an item that is not ``KEY=VALUE`` or a key that is no world generator parameter.
     """
-    import yaml
-
     from morobot.sim.worlds import _BASE_PARAMS
 
     mix = TERRAIN_MIXES[name]
-    params = dict(mix.params)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or key not in _BASE_PARAMS:
-            raise ValueError(f"--mix-param needs KEY=VALUE with a world generator parameter, got {item!r}")
-        params[key] = yaml.safe_load(value)
-        if isinstance(params[key], list):
-            params[key] = tuple(params[key])
-    return replace(mix, params=params)
+    changed = key_values(overrides)
+    unknown = sorted(set(changed) - set(_BASE_PARAMS))
+    if unknown:
+        raise ValueError(f"--mix-param: {unknown} are no world generator parameters")
+    changed = {k: tuple(v) if isinstance(v, list) else v for k, v in changed.items()}
+    return replace(mix, params={**mix.params, **changed})
 
 
 def summary(records: Sequence[dict[str, Any]], reference: str = "none") -> str:
@@ -280,7 +277,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="change a generator parameter of the mix, e.g. 'patch_friction=[0.08, 0.12]' (repeatable)")
     p.add_argument("--reactions", nargs="+", default=list(REACTIONS), choices=REACTIONS, help="reactions to run")
     d = ReactionConfig()
-    for name in ("delay", "speed", "hold", "margin", "radius", "ahead"):
+    for name in SETTINGS:
         p.add_argument(f"--{name}", type=float, default=getattr(d, name), help=f"ReactionConfig.{name}")
     p.add_argument("--params-file", default="", help="node parameters (default config/navigate.yaml)")
     p.add_argument("--workers", type=int, default=1, help="parallel workers")
@@ -292,8 +289,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if ns.num < 1:
             raise ValueError(f"-n must be >= 1, got {ns.num}")
         scenarios = [make_scenario(mix, i, seed=ns.seed) for i in range(ns.first, ns.first + ns.num)]
-        configs = [asdict(ReactionConfig(r, *(getattr(ns, k) for k in ("delay", "speed", "hold", "margin",
-                                                                         "radius", "ahead")))) for r in ns.reactions]
+        configs = [asdict(ReactionConfig(r, **{k: getattr(ns, k) for k in SETTINGS})) for r in ns.reactions]
     except (KeyError, ValueError) as exc:
         print(f"morobot eval hazard-bounds: error: {exc}", file=sys.stderr)
         return 2

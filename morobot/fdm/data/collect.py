@@ -41,6 +41,7 @@ import numpy as np
 
 from morobot.fdm.data.branches import branch_commands, drive_branches, drive_step
 from morobot.fdm.data.commands import CommandLimits, sample_command_sequences
+from morobot.cliutil import key_values
 from morobot.parallel import BACKENDS, run_tasks
 from morobot.procutil import die_with_parent
 from morobot.fdm.data.dataset import DataSpec, read_manifest, rebuild_manifest, write_manifest, write_shard
@@ -677,8 +678,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
     p.add_argument("--no-progress", action="store_true")
     ns = p.parse_args(argv)
     try:
-        world_params = _key_values(ns.world_param)
-        locomotion = _key_values(ns.locomotion)
+        world_params = key_values(ns.world_param)
+        locomotion = key_values(ns.locomotion)
     except ValueError as exc:
         p.error(str(exc))
     return CollectConfig(
@@ -705,19 +706,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> CollectConfig:
         resume=ns.resume,
         progress=not ns.no_progress,
     )
-
-
-def _key_values(items: Sequence[str]) -> dict[str, Any]:
-    """``["a=1", "b=0.5"]`` -> ``{"a": 1, "b": 0.5}`` (numbers parsed as YAML scalars)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"expected KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
