@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from morobot.fdm.evaluation.evaluate import auroc, command_ranking, horizon_steps, metrics
+from morobot.fdm.evaluation.evaluate import _table, auroc, command_ranking, error_by_outcome, horizon_steps, metrics
 
 
 def pairwise_auroc(scores, labels):
@@ -79,3 +79,25 @@ def test_metrics_report_command_ranking_only_with_pairs():
     out = metrics(pred, poses, failed, 0.5, np.array([0, 0, 1, 2]))
     assert out["command_ranking"] == 1.0 and out["ranking_pairs"] == 1
     assert "command_ranking" not in metrics(pred, poses, failed, 0.5, np.arange(4))
+
+
+def test_error_by_outcome_splits_the_final_error():
+    out = error_by_outcome(np.array([0.1, 0.3, 2.0, 1.0]), np.array([0, 0, 1, 1]))
+    assert out["final_error_ok"] == pytest.approx(0.2) and out["final_error_failed"] == pytest.approx(1.5)
+    assert out["failed_error_share"] == pytest.approx(3.0 / 3.4)
+    none_failed = error_by_outcome(np.array([0.1, 0.3]), np.array([0, 0]))
+    assert np.isnan(none_failed["final_error_failed"]) and none_failed["failed_error_share"] == 0.0
+    assert np.isnan(error_by_outcome(np.zeros(2), np.array([1, 0]))["failed_error_share"])
+
+
+def test_metrics_and_table_carry_the_split():
+    target = np.zeros((3, 4, 3))
+    pred = {"poses": target.copy(), "collision": np.zeros((3, 4)), "uncertainty": np.zeros((3, 4))}
+    pred["poses"][:, -1, 0] = [0.2, 0.4, 1.2]  # only the last step is off
+    failed = np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]])
+    m = metrics(pred, target, failed, 0.5)
+    assert m["final_error_ok"] == pytest.approx(0.3) and m["final_error_failed"] == pytest.approx(1.2)
+    assert m["failed_error_share"] == pytest.approx(1.2 / 1.8)
+    table = _table({"overall": {"fdm": m}, "by_kind": {"flat": {"fdm": m}}})
+    assert "| all | fdm | 0.333 | 0.300 | 1.200 | 0.667 |" in table
+    assert "| flat | fdm | 0.333 | 0.300 | 1.200 | 0.667 |" in table

@@ -156,6 +156,7 @@ def metrics(pred: dict[str, np.ndarray], target_poses: np.ndarray, failed: np.nd
         out[f"position_error_{name}"] = float(pos_err[:, k].mean())
         out[f"heading_error_{name}"] = float(yaw_err[:, k].mean())
     out["position_error_final"] = float(pos_err[:, -1].mean())
+    out.update(error_by_outcome(pos_err[:, -1], failed[:, -1] > 0))
     out["collision_auroc"] = auroc(pred["collision"].reshape(-1), failed.reshape(-1))
     if groups is not None:
         ranking, pairs = command_ranking(pred["collision"][:, -1], failed[:, -1], groups)
@@ -167,22 +168,45 @@ def metrics(pred: dict[str, np.ndarray], target_poses: np.ndarray, failed: np.nd
     return out
 
 
-def _table(results: dict[str, Any]) -> str:
-    models = list(results["overall"])
-    keys = [
-        k
-        for k in results["overall"][models[0]]
-        if k.startswith(("position_error_", "heading_error_")) and not k.endswith("_final")
-    ]
-    keys.append("collision_auroc")
-    if any("command_ranking" in row for row in results["overall"].values()):
-        keys.append("command_ranking")
-    lines = ["| subset | model | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
+def error_by_outcome(final_error: np.ndarray, failed: np.ndarray) -> dict[str, float]:
+    """The horizon-end position error of samples that end in a failure and of the others.
+
+    A failure freezes the recorded pose, so a model that misses it is off by the rest of the walk: these
+    samples weigh far more in the mean than their number. ``failed_error_share`` is their part of the sum.
+    """
+    failed = np.asarray(failed, dtype=bool)
+    total = float(final_error.sum())
+    nan = float("nan")
+    return {
+        "final_error_ok": float(final_error[~failed].mean()) if (~failed).any() else nan,
+        "final_error_failed": float(final_error[failed].mean()) if failed.any() else nan,
+        "failed_error_share": float(final_error[failed].sum()) / total if total > 0 else nan,
+    }
+
+
+def _rows(results: dict[str, Any], keys: Sequence[str]) -> list[str]:
+    """Table rows (every model, overall then per kind) of ``keys``; ``-`` where a value is missing."""
+    lines = []
     for subset, block in [("all", results["overall"])] + [(k, v) for k, v in sorted(results["by_kind"].items())]:
-        for model in models:
+        for model in results["overall"]:
             row = block.get(model, {})
             vals = [f"{row[k]:.3f}" if isinstance(row.get(k), float) else "-" for k in keys]
             lines.append(f"| {subset} | {model} | " + " | ".join(vals) + " |")
+    return lines
+
+
+def _table(results: dict[str, Any]) -> str:
+    first = next(iter(results["overall"].values()))
+    keys = [k for k in first if k.startswith(("position_error_", "heading_error_")) and not k.endswith("_final")]
+    keys.append("collision_auroc")
+    if any("command_ranking" in row for row in results["overall"].values()):
+        keys.append("command_ranking")
+    split = ["failure_rate", "final_error_ok", "final_error_failed", "failed_error_share"]
+    lines = ["| subset | model | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
+    lines += _rows(results, keys)
+    lines += ["", "Position error at the horizon's end, samples without and with a failure:", "",
+              "| subset | model | " + " | ".join(split) + " |", "|" + "---|" * (len(split) + 2)]
+    lines += _rows(results, split)
     return "\n".join(lines) + "\n"
 
 
