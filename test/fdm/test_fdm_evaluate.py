@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from morobot.fdm.evaluation.evaluate import _table, auroc, command_ranking, error_by_outcome, horizon_steps, metrics
+from morobot.fdm.evaluation.evaluate import (
+    _table, auroc, change_interval, command_ranking, error_by_outcome, horizon_steps, metrics,
+)
 
 
 def pairwise_auroc(scores, labels):
@@ -101,3 +103,15 @@ def test_metrics_and_table_carry_the_split():
     table = _table({"overall": {"fdm": m}, "by_kind": {"flat": {"fdm": m}}})
     assert "| all | fdm | 0.333 | 0.300 | 1.200 | 0.667 |" in table
     assert "| flat | fdm | 0.333 | 0.300 | 1.200 | 0.667 |" in table
+
+
+def test_change_interval_resamples_whole_worlds():
+    base = np.ones(6)
+    same = change_interval(0.5 * base, base, np.array([0, 0, 1, 1, 2, 2]))
+    assert same["vs_baseline_final"] == pytest.approx(-0.5)
+    assert same["vs_baseline_final_lo"] == pytest.approx(-0.5) and same["vs_baseline_final_hi"] == pytest.approx(-0.5)
+    # one world halves the error, the other doubles it: the interval spans both, the point is the pooled change
+    out = change_interval(np.array([0.5, 0.5, 2.0, 2.0]), np.ones(4), np.array([3, 3, 7, 7]))
+    assert out["vs_baseline_final"] == pytest.approx(0.25)
+    assert out["vs_baseline_final_lo"] == pytest.approx(-0.5) and out["vs_baseline_final_hi"] == pytest.approx(1.0)
+    assert change_interval(np.ones(2), np.zeros(2), np.array([0, 1])) == {}

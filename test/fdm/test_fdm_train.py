@@ -115,6 +115,11 @@ def test_main_and_evaluation_against_baselines(data_dir, tmp_path):
         for sec in (1, 2, 3, 4, 5):
             assert np.isfinite(block[f"position_error_{sec}s"]) and np.isfinite(block[f"heading_error_{sec}s"])
     assert results["overall"][evaluate.BASELINE]["collision_auroc"] == 0.5
+    ours = results["overall"]["fdm"]
+    assert ours["vs_baseline_final_lo"] <= ours["vs_baseline_final"] <= ours["vs_baseline_final_hi"]
+    assert ours["vs_baseline_final"] == pytest.approx(
+        ours["position_error_final"] / results["overall"][evaluate.BASELINE]["position_error_final"] - 1)
+    assert "vs_baseline_final" not in results["overall"][evaluate.BASELINE]
     assert set(results["by_kind"]) == {"boxes", "flat", "slope"}
     assert len(list(report.glob("case_*.png"))) == 2
     assert (report / "metrics.md").read_text().count("| fdm |") == 8  # two tables: errors, then the split

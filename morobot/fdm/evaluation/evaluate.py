@@ -184,6 +184,26 @@ def error_by_outcome(final_error: np.ndarray, failed: np.ndarray) -> dict[str, f
     }
 
 
+def change_interval(error: np.ndarray, baseline: np.ndarray, groups: np.ndarray, draws: int = 4000,
+                    seed: int = 0) -> dict[str, float]:
+    """Relative change of the mean error against a baseline's, with a 95 % bootstrap interval over groups.
+
+    Samples of one world are not independent, so whole worlds (``groups``) are resampled: each draw takes as many
+    worlds as there are, with replacement, and compares the two errors summed over them.
+    """
+    ids, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    err = np.bincount(inverse, weights=error, minlength=len(ids))
+    base = np.bincount(inverse, weights=baseline, minlength=len(ids))
+    if base.sum() <= 0:
+        return {}
+    pick = np.random.default_rng(seed).integers(len(ids), size=(draws, len(ids)))
+    num, den = err[pick].sum(axis=1), base[pick].sum(axis=1)
+    changes = num[den > 0] / den[den > 0] - 1.0
+    lo, hi = np.quantile(changes, [0.025, 0.975])
+    return {"vs_baseline_final": float(err.sum() / base.sum() - 1.0), "vs_baseline_final_lo": float(lo),
+            "vs_baseline_final_hi": float(hi)}
+
+
 def _rows(results: dict[str, Any], keys: Sequence[str]) -> list[str]:
     """Table rows (every model, overall then per kind) of ``keys``; ``-`` where a value is missing."""
     lines = []
@@ -201,6 +221,8 @@ def _table(results: dict[str, Any]) -> str:
     keys.append("collision_auroc")
     if any("command_ranking" in row for row in results["overall"].values()):
         keys.append("command_ranking")
+    if any("vs_baseline_final" in row for row in results["overall"].values()):
+        keys += ["vs_baseline_final", "vs_baseline_final_lo", "vs_baseline_final_hi"]
     split = ["failure_rate", "final_error_ok", "final_error_failed", "failed_error_share"]
     lines = ["| subset | model | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 2)]
     lines += _rows(results, keys)
@@ -390,6 +412,9 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
         "overall": {name: metrics(p, target, failed, data.spec.dt, groups) for name, p in preds.items()},
         "by_kind": {},
     }
+    final = {name: np.linalg.norm(p["poses"][:, -1, :2] - target[:, -1, :2], axis=-1) for name, p in preds.items()}
+    for name in models:
+        results["overall"][name].update(change_interval(final[name], final[BASELINE], data.world_index))
     for kind in sorted(set(kinds.tolist())):
         sel = kinds == kind
         results["by_kind"][kind] = {
