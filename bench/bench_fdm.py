@@ -298,10 +298,13 @@ class StepwiseFDM:
     State per sample (``nx = 5 + 4 E + E H``): ``[0:3]`` ensemble-mean pose in odom, ``[3]`` risk
     (mean member P(failed by t)), ``[4]`` uncertainty (RMS member position spread), then each
     member's pose relative to the start (``3 E``), its accumulated hazard (``E``) and its GRU hidden
-    state (``E H``). :meth:`begin_cycle` encodes history and scan once and returns the initial
-    state (hidden state ``tanh(W_h0 c)``); the context's gate bias is held for the cycle. The step
-    is the exact per-step computation of :class:`~morobot.fdm.modules.EnsemblePredictor` plus the
-    SE(2) integration and aggregation of :meth:`PerceptiveFDM.predict`.
+    state (``E H``); for a model whose poses stop at its predicted failures (``stop_at_failure``)
+    also each member's running sum of ``P(first failure at s) (x, y, cos yaw, sin yaw)_s`` (``4 E``),
+    from which a step gives the same expected pose as :func:`~morobot.fdm.model.stop_at_failure`.
+    :meth:`begin_cycle` encodes history and scan once and returns the initial state (hidden state
+    ``tanh(W_h0 c)``); the context's gate bias is held for the cycle. The step is the exact per-step
+    computation of :class:`~morobot.fdm.modules.EnsemblePredictor` plus the SE(2) integration and
+    aggregation of :meth:`PerceptiveFDM.predict`.
     """
 
     def __init__(self, dynamics: FDMDynamics, cost: NavigationCost, cfg: MPPIConfig,
@@ -310,7 +313,8 @@ class StepwiseFDM:
         self.model = dynamics.model
         pred = self.model.predictor
         self.e, self.h = pred.members, pred.hidden
-        self.nx = 5 + 4 * self.e + self.e * self.h
+        self.stop = bool(self.model.config.stop_at_failure)
+        self.nx = 5 + 4 * self.e + self.e * self.h + (4 * self.e if self.stop else 0)
         self.dt = float(self.model.config.dt)
         self.model_seconds = 0.0
         self.device = dev = dynamics.device
@@ -349,7 +353,7 @@ class StepwiseFDM:
         self._start = torch.as_tensor(np.asarray(state.pose, dtype=np.float32), device=self.device)
         x0 = torch.zeros(self.nx, device=self.device)
         x0[:3] = self._start
-        x0[5 + 4 * e:] = h0.reshape(-1)
+        x0[5 + 4 * e:5 + 4 * e + e * hid] = h0.reshape(-1)
         return x0
 
     def dynamics(self, state: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -358,8 +362,8 @@ class StepwiseFDM:
         t0 = time.perf_counter()
         model, p = self.model, self.model.predictor
         e, hid, k = self.e, self.h, state.shape[0]
-        o_pose, o_haz, o_h = 5, 5 + 3 * e, 5 + 4 * e
-        h = state[:, o_h:].reshape(k, e, hid).transpose(0, 1)  # [E, K, H]
+        o_pose, o_haz, o_h, o_acc = 5, 5 + 3 * e, 5 + 4 * e, 5 + 4 * e + e * hid
+        h = state[:, o_h:o_acc].reshape(k, e, hid).transpose(0, 1)  # [E, K, H]
         scale = model.command_scale
         x = F.elu(p.command(u / scale))
         x = x.unsqueeze(0).expand(e, k, x.shape[-1])
@@ -374,16 +378,27 @@ class StepwiseFDM:
         mx = mp[..., 0] + c * local[..., 0] - s * local[..., 1]
         my = mp[..., 1] + s * local[..., 0] + c * local[..., 1]
         myaw = mp[..., 2] + local[..., 2]
-        haz = state[:, o_haz:o_h].transpose(0, 1) + F.softplus(out[..., 3])  # [E, K]
-        risk = (-torch.expm1(-haz)).mean(dim=0)
-        xy = torch.stack((mx, my), dim=-1)
+        haz_before = state[:, o_haz:o_h].transpose(0, 1)
+        haz = haz_before + F.softplus(out[..., 3])  # [E, K]
+        failed = -torch.expm1(-haz)
+        risk = failed.mean(dim=0)
+        extra = []
+        sx, sy, syaw = mx, my, myaw
+        if self.stop:  # the expected pose under the members' failure times
+            parts = torch.stack((mx, my, torch.cos(myaw), torch.sin(myaw)), dim=-1)  # [E, K, 4]
+            first = failed + torch.expm1(-haz_before)  # P(failed by t) - P(failed by t - 1)
+            acc = state[:, o_acc:].reshape(k, e, 4).transpose(0, 1) + first.unsqueeze(-1) * parts
+            mixed = acc + (1.0 - failed).unsqueeze(-1) * parts
+            sx, sy, syaw = mixed[..., 0], mixed[..., 1], torch.atan2(mixed[..., 3], mixed[..., 2])
+            extra = [acc.transpose(0, 1).reshape(k, 4 * e)]
+        xy = torch.stack((sx, sy), dim=-1)
         mean_xy = xy.mean(dim=0)
-        mean_yaw = torch.atan2(torch.sin(myaw).mean(dim=0), torch.cos(myaw).mean(dim=0))
+        mean_yaw = torch.atan2(torch.sin(syaw).mean(dim=0), torch.cos(syaw).mean(dim=0))
         unc = (xy - mean_xy).square().sum(dim=-1).mean(dim=0).sqrt()
         pose = se2.compose(self._start, torch.cat((mean_xy, mean_yaw[:, None]), dim=-1))
         members = torch.stack((mx, my, myaw), dim=-1).transpose(0, 1).reshape(k, 3 * e)
-        nxt = torch.cat((pose, risk[:, None], unc[:, None], members, haz.t(), h.transpose(0, 1).reshape(k, e * hid)),
-                        dim=1)
+        nxt = torch.cat((pose, risk[:, None], unc[:, None], members, haz.t(), h.transpose(0, 1).reshape(k, e * hid),
+                         *extra), dim=1)
         sync()
         self.model_seconds += time.perf_counter() - t0
         return nxt

@@ -4,7 +4,8 @@
 ``K`` command sequences forward from that one context (broadcast, never copied ``K`` times).
 Per step each ensemble member predicts a correction added to the commanded twist and a
 collision hazard; twists are integrated exactly in SE(2) and hazards accumulate into a
-monotone collision probability ``P(failed by the end of step t)``.
+monotone collision probability ``P(failed by the end of step t)``. With ``stop_at_failure`` the
+poses are the expected pose under the model's own failure times (:func:`stop_at_failure`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ class FDMConfig:
         horizon: trained prediction steps.
         dt: duration of one prediction step (s).
         command_limits: ``(vx, vy, wz)`` magnitudes used to normalise commands and corrections.
+        stop_at_failure: the predicted poses stop where the model predicts a failure: each member's
+            path becomes the expected pose under its own failure-time distribution
+            (:func:`stop_at_failure`), as the data's poses are held from the first failure on.
+            A setting of the outputs, not of the weights: a checkpoint trained without it can be
+            evaluated with it (``morobot eval fdm --stop-at-failure``); ``morobot train fdm
+            --stop-at-failure output|train`` stores it, fitting the path as it is or as stopped.
     """
 
     history_length: int = 10
@@ -68,6 +75,7 @@ class FDMConfig:
     horizon: int = 10
     dt: float = 0.5
     command_limits: tuple[float, float, float] = (1.0, 0.5, 1.0)
+    stop_at_failure: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.scan, dict):
@@ -103,8 +111,9 @@ class FDMConfig:
             raise ValueError("FDMConfig CNN channels, kernels and strides must be positive")
         if len(self.command_limits) != 3 or any(not v > 0.0 for v in self.command_limits):
             raise ValueError(f"FDMConfig.command_limits must be 3 positive values, got {self.command_limits}")
-        if not isinstance(self.use_scan, bool):
-            raise ValueError(f"FDMConfig.use_scan must be a bool, got {self.use_scan!r}")
+        for name in ("use_scan", "stop_at_failure"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"FDMConfig.{name} must be a bool, got {getattr(self, name)!r}")
         if len(feature_names(self.history_features)) != self.history_dim:
             raise ValueError(f"FDMConfig.history_dim {self.history_dim} does not fit the {self.history_features!r} "
                              f"history features ({len(feature_names(self.history_features))})")
@@ -127,7 +136,8 @@ class FDMConfig:
         if not isinstance(data, dict):
             raise ValueError(f"FDMConfig data must be a dict, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        data = {"history_features": "base", **data}  # checkpoints from before the legged history
+        # checkpoints from before the legged history and before stop_at_failure
+        data = {"history_features": "base", "stop_at_failure": False, **data}
         unknown = sorted(set(data) - names)
         missing = sorted(names - set(data))
         if unknown or missing:
@@ -146,7 +156,8 @@ class MemberOutput(NamedTuple):
 
     Attributes:
         twists: ``[E, K, T, 3]`` predicted body twists (command + correction).
-        poses: ``[E, K, T, 3]`` integrated poses relative to the start pose.
+        poses: ``[E, K, T, 3]`` integrated poses relative to the start pose (stopped at the predicted
+            failures with ``stop_at_failure``).
         hazard_logits: ``[E, K, T]`` per-step collision hazard logits.
     """
 
@@ -178,6 +189,30 @@ def collision_probability(hazard_logits: torch.Tensor) -> torch.Tensor:
     ``P_t = 1 - prod_{s<=t} (1 - sigmoid(l_s))``, computed in log space.
     """
     return -torch.expm1(-torch.cumsum(F.softplus(hazard_logits), dim=-1))
+
+
+def stop_at_failure(poses: torch.Tensor, hazard_logits: torch.Tensor) -> torch.Tensor:
+    """The expected pose at each step when the robot stays where it first fails.
+
+    With ``F_s`` the probability of having failed by the end of step ``s`` (:func:`collision_probability`),
+    the pose at step ``t`` is ``sum_{s<=t} (F_s - F_{s-1}) pose_s + (1 - F_t) pose_t``: the pose of the
+    step of the first failure, or of step ``t`` if none came by then. Positions mix linearly, headings
+    through their unit vectors.
+
+    Args:
+        poses: ``[..., T, 3]`` poses ``(x, y, yaw)`` relative to the start.
+        hazard_logits: ``[..., T]`` per-step hazard logits of the same rollouts.
+
+    Returns:
+        ``[..., T, 3]`` poses.
+    """
+    failed = collision_probability(hazard_logits)
+    first = torch.diff(failed, dim=-1, prepend=torch.zeros_like(failed[..., :1])).unsqueeze(-1)
+    survive = (1.0 - failed).unsqueeze(-1)
+    yaw = poses[..., 2:3]
+    parts = torch.cat((poses[..., :2], torch.cos(yaw), torch.sin(yaw)), dim=-1)
+    mixed = torch.cumsum(first * parts, dim=-2) + survive * parts
+    return torch.cat((mixed[..., :2], torch.atan2(mixed[..., 3:4], mixed[..., 2:3])), dim=-1)
 
 
 class PerceptiveFDM(nn.Module):
@@ -242,6 +277,20 @@ class PerceptiveFDM(nn.Module):
         out.load_state_dict({k: v[:members] if k in sliced else v for k, v in self.state_dict().items()}, strict=True)
         return out.to(self.history_mean.device).train(self.training)
 
+    def with_stop_at_failure(self, on: bool = True) -> "PerceptiveFDM":
+        """The model with :attr:`FDMConfig.stop_at_failure` set to ``on`` and the same weights.
+
+        Returns:
+            A new model on the same device (this one when the setting is already ``on``).
+        """
+        if not isinstance(on, bool):
+            raise ValueError(f"on must be a bool, got {on!r}")
+        if self.config.stop_at_failure == on:
+            return self
+        out = PerceptiveFDM(dataclasses.replace(self.config, stop_at_failure=on))
+        out.load_state_dict(self.state_dict(), strict=True)
+        return out.to(self.history_mean.device).train(self.training)
+
     def set_normalization(
         self, history_mean: Any, history_std: Any, scan_mean: float = 0.0, scan_std: float = 1.0
     ) -> None:
@@ -301,12 +350,15 @@ class PerceptiveFDM(nn.Module):
             feats.append(self.scan_encoder(torch.cat((height, valid), dim=1)))
         return self.fuse(torch.cat(feats, dim=-1))
 
-    def forward_members(self, context: torch.Tensor, commands: torch.Tensor) -> MemberOutput:
+    def forward_members(self, context: torch.Tensor, commands: torch.Tensor,
+                        stop: Optional[bool] = None) -> MemberOutput:
         """Per-member rollout in each sample's start frame.
 
         Args:
             context: ``[1, context_dim]`` (shared by all samples) or ``[K, context_dim]``.
             commands: ``[K, T, 3]`` body-twist commands (m/s, rad/s).
+            stop: stop the poses at the predicted failures (:func:`stop_at_failure`, the failure
+                probabilities as weights without gradient); None: as the config says.
 
         Returns:
             :class:`MemberOutput`.
@@ -318,11 +370,17 @@ class PerceptiveFDM(nn.Module):
         raw = self.predictor(context, commands / self.command_scale)
         twists = commands.unsqueeze(0) + raw[..., :3] * self.command_scale
         poses = se2.integrate(twists, self.config.dt)
+        if stop is None:
+            stop = self.config.stop_at_failure
+        if stop:
+            poses = stop_at_failure(poses, raw[..., 3].detach())  # the hazards learn from the failures only
         return MemberOutput(twists, poses, raw[..., 3])
 
-    def forward(self, history: torch.Tensor, scan: Optional[torch.Tensor], commands: torch.Tensor) -> MemberOutput:
-        """Training path: one context per sample, ``[B, ...]`` inputs, ``[B, T, 3]`` commands."""
-        return self.forward_members(self.encode(history, scan), commands)
+    def forward(self, history: torch.Tensor, scan: Optional[torch.Tensor], commands: torch.Tensor,
+                stop: Optional[bool] = None) -> MemberOutput:
+        """Training path: one context per sample, ``[B, ...]`` inputs, ``[B, T, 3]`` commands (``stop``: as in
+        :meth:`forward_members`)."""
+        return self.forward_members(self.encode(history, scan), commands, stop)
 
     def predict(
         self, context: torch.Tensor, commands: torch.Tensor, start_pose: Optional[torch.Tensor] = None

@@ -77,7 +77,12 @@ def test_per_sample_encoding_gives_the_same_plan(bench, dyn):
     assert bench.encoding_gap(dyn, base, hmap, samples=64, horizon=3) < 1e-3
 
 
-def test_stepwise_predictor_matches_batched_model(bench, dyn):
+@pytest.mark.parametrize("stop", [True, False])
+def test_stepwise_predictor_matches_batched_model(bench, dyn, stop):
+    """Also with the poses stopped at the predicted failures (the shipped model's setting) and without."""
+    from morobot.fdm.dynamics import FDMDynamics
+
+    dyn = FDMDynamics(dyn.model.with_stop_at_failure(stop), device=dyn.device)
     hmap, state = bench.make_scene(0, dyn)
     gaps = bench.stepwise_gap(dyn, state, hmap, samples=32, horizon=5)
     assert gaps["position"] < 1e-4 and gaps["yaw"] < 1e-4

@@ -8,7 +8,7 @@ import torch
 from morobot.fdm import se2
 from morobot.fdm.training.loss import (EUCLIDEAN_DELTA, LossWeights, cumulative_collision_bce, failure_log_odds,
                                       fdm_loss, ranking_loss)
-from morobot.fdm.model import FDMConfig, MemberOutput, PerceptiveFDM, collision_probability
+from morobot.fdm.model import FDMConfig, MemberOutput, PerceptiveFDM, collision_probability, stop_at_failure
 
 from fdm_small import SMALL
 
@@ -163,6 +163,46 @@ def test_config_round_trip_and_validation():
         FDMConfig(ensemble_size=0)
     with pytest.raises(ValueError, match="command_limits"):
         FDMConfig(command_limits=(1.0, 0.0, 1.0))
+
+
+def test_stop_at_failure_is_the_expected_pose_under_the_failure_times():
+    poses = torch.tensor([[[1.0, 0.0, 0.0], [2.0, 1.0, math.pi / 2], [3.0, 2.0, math.pi / 2]]], dtype=torch.float64)
+    never = stop_at_failure(poses, torch.full((1, 3), -40.0, dtype=torch.float64))
+    assert torch.allclose(never, poses)
+    at_once = stop_at_failure(poses, torch.tensor([[40.0, 0.0, 0.0]], dtype=torch.float64))
+    assert torch.allclose(at_once, poses[:, :1].expand(1, 3, 3))
+    logits = torch.tensor([[-1.0, 0.5, -2.0]], dtype=torch.float64)
+    f = collision_probability(logits)[0]
+    out = stop_at_failure(poses, logits)[0]
+    w = torch.stack((f[0], f[1] - f[0], 1 - f[1]))  # step 1: failed at step 0, at step 1, or not yet
+    assert torch.allclose(out[1, :2], w[0] * poses[0, 0, :2] + (w[1] + w[2]) * poses[0, 1, :2])
+    w2 = torch.stack((f[0], f[1] - f[0], f[2] - f[1], 1 - f[2]))
+    assert torch.allclose(out[2, :2], w2[0] * poses[0, 0, :2] + w2[1] * poses[0, 1, :2]
+                          + (w2[2] + w2[3]) * poses[0, 2, :2])
+    heading = torch.atan2(w2[1] + w2[2] + w2[3], w2[0])  # unit vectors at 0 and pi/2, mixed
+    assert float(out[2, 2]) == pytest.approx(float(heading))
+
+
+def test_a_model_with_stopped_poses_keeps_its_weights_and_old_configs_load():
+    gen = torch.Generator().manual_seed(4)
+    cfg = FDMConfig(**SMALL)
+    model = randomised(PerceptiveFDM(cfg), gen)
+    stopped = model.with_stop_at_failure()
+    assert stopped.config.stop_at_failure and not model.config.stop_at_failure
+    assert stopped.with_stop_at_failure() is stopped and model.with_stop_at_failure(False) is model
+    hist, scan = inputs(cfg, 1, gen)
+    commands = torch.rand(16, cfg.horizon, 3, generator=gen) * 2 - 1
+    with torch.no_grad():
+        raw = model.predict(model.encode(hist, scan), commands)
+        out = stopped.predict(stopped.encode(hist, scan), commands)
+    assert torch.equal(raw.collision, out.collision)
+    members = stop_at_failure(raw.members.poses, raw.members.hazard_logits)
+    assert torch.allclose(out.members.poses, members, atol=1e-6)
+    assert torch.allclose(out.poses[..., :2], members[..., :2].mean(0), atol=1e-6)
+    old = {k: v for k, v in cfg.to_dict().items() if k != "stop_at_failure"}  # a checkpoint from before
+    assert FDMConfig.from_dict(old) == cfg
+    with pytest.raises(ValueError, match="stop_at_failure"):
+        FDMConfig(stop_at_failure=1)
 
 
 def test_bad_shapes_raise():

@@ -269,3 +269,55 @@ def test_euclidean_loss_trains_and_its_validation_loss_is_in_metres(data_dir, tm
     assert train.parse_args(["--data", "d", "--out", "o"]).loss_distance == "squared"
     with pytest.raises(ValueError, match="loss_distance"):
         train.train(args(data_dir, tmp_path / "bad", loss_distance="l1"))
+
+
+def test_best_checkpoint_can_be_picked_by_the_validation_position_error(data_dir, tmp_path):
+    out = tmp_path / "by_position"
+    summary = train.train(args(data_dir, out, epochs=3, select_by="position"))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][1:]
+    errors = [r["val"]["final_position_error"] for r in rows]
+    assert summary["best_score"] == min(errors)
+    assert read_payload(out / "best.pt")["meta"]["metrics"]["epoch"] == 1 + int(np.argmin(errors))
+    assert train.parse_args(["--data", "d", "--out", "o", "--select-by", "position"]).select_by == "position"
+    assert train.parse_args(["--data", "d", "--out", "o"]).select_by == "loss"
+    with pytest.raises(ValueError, match="select_by"):
+        train.train(args(data_dir, tmp_path / "bad", select_by="auroc"))
+    with pytest.raises(ValueError, match="select-by position; resume it with that"):  # the best is another metric
+        train.train(args(data_dir, out, epochs=4, select_by="loss", resume=True))
+
+
+def test_stopped_poses_train_fine_tune_and_are_evaluated(data_dir, tmp_path):
+    """--stop-at-failure output|train, fine-tuned into from a model without it, evaluated as extra rows."""
+    cfg = {**TINY, "use_scan": False}
+    plain, output, fitted, tuned, report = (tmp_path / n for n in ("plain", "output", "fitted", "tuned", "eval"))
+    train.train(args(data_dir, plain, epochs=2, model_overrides=cfg))
+    train.train(args(data_dir, output, epochs=2, model_overrides=cfg, stop_at_failure="output"))
+    a, b = read_payload(plain / "latest.pt"), read_payload(output / "latest.pt")
+    for k in a["state_dict"]:  # "output" trains exactly as "off" and only reads the poses otherwise
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    assert not a["config"]["stop_at_failure"] and b["config"]["stop_at_failure"]
+    rows = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] for run in (plain, output)]
+    assert rows[0][-1]["val"]["loss"] == rows[1][-1]["val"]["loss"]
+    assert rows[0][-1]["val"]["final_position_error"] != rows[1][-1]["val"]["final_position_error"]
+    train.train(args(data_dir, fitted, epochs=2, model_overrides=cfg, stop_at_failure="train"))
+    c = read_payload(fitted / "latest.pt")
+    assert c["config"]["stop_at_failure"] and not torch.equal(c["state_dict"]["fuse.0.weight"],
+                                                              a["state_dict"]["fuse.0.weight"])
+    fitted_rows = [json.loads(line) for line in (fitted / "metrics.jsonl").read_text().splitlines()]
+    assert fitted_rows[-1]["val"]["loss"] < fitted_rows[0]["val"]["loss"]
+    train.train(args(data_dir, tuned, epochs=1, model_overrides=cfg, stop_at_failure="output",
+                     init_from=str(plain / "latest.pt")))  # the weights fit: only the outputs are read otherwise
+    assert load_checkpoint(tuned / "latest.pt")[0].config.stop_at_failure
+    with pytest.raises(ValueError, match="stop-at-failure train; resume it with that"):
+        train.train(args(data_dir, fitted, epochs=3, resume=True, model_overrides=cfg, stop_at_failure="output"))
+    with pytest.raises(ValueError, match="with --stop-at-failure"):
+        train.train(args(data_dir, tmp_path / "bad", model_overrides={**cfg, "stop_at_failure": True}))
+    assert train.parse_args(["--data", "d", "--out", "o", "--stop-at-failure", "output"]).stop_at_failure == "output"
+    assert train.parse_args(["--data", "d", "--out", "o"]).stop_at_failure == "off"
+    results = evaluate.evaluate(evaluate.parse_args(
+        ["--data", str(data_dir), "--checkpoint", str(plain / "best.pt"), "--out", str(report), "--plots", "0",
+         "--split", "all", "--compare", f"output={output / 'latest.pt'}", "--stop-at-failure"]))
+    assert set(results["overall"]) == {"fdm", "fdm_stopped", "output", evaluate.BASELINE}
+    plain_row, stopped_row = results["overall"]["fdm"], results["overall"]["fdm_stopped"]
+    assert plain_row["collision_auroc"] == stopped_row["collision_auroc"]  # the same failure probabilities
+    assert plain_row["position_error_5s"] != stopped_row["position_error_5s"]

@@ -13,6 +13,8 @@ spread with the error, overall and per terrain kind; on data with counterfactual
 collect-nav --branch-leads``) also the command ranking: from one start, how often the command that
 failed got the higher failure probability. Writes ``metrics.json``, ``metrics.md``
 and ``case_XX.png`` plots of predictions over the terrain.
+
+Length: the metrics, the tables and the command line of one report, which must agree row for row.
 """
 
 from __future__ import annotations
@@ -292,6 +294,8 @@ class EvalArgs:
             ``checkpoint``'s split), e.g. a previous model.
         members: also evaluate ``checkpoint`` with only its first ``N`` ensemble members, for each
             ``N`` (as the planner's ``fdm_members`` runs it), in rows named ``fdm_<N>_members``.
+        stopped: also evaluate every learned model whose poses do not stop at its predicted failures
+            with them stopped (:func:`~morobot.fdm.model.stop_at_failure`), in rows named ``<name>_stopped``.
         split: ``test``/``val`` (worlds recorded in the checkpoint) or ``all``.
         num_plots: number of case plots.
         batch_size: evaluation batch size.
@@ -305,6 +309,7 @@ class EvalArgs:
     no_scan_checkpoint: Optional[str] = None
     compare: dict[str, str] = field(default_factory=dict)
     members: list[int] = field(default_factory=list)
+    stopped: bool = False
     split: str = "test"
     num_plots: int = 6
     batch_size: int = 2048
@@ -367,6 +372,12 @@ def evaluate(args: EvalArgs) -> dict[str, Any]:
             raise ValueError(f"--compare name {name!r} is taken")
         models[name], other_meta = load_checkpoint(path, map_location=args.device)
         others.append(other_meta)
+    if args.stopped:
+        for name, m in list(models.items()):
+            if not m.config.stop_at_failure:
+                if f"{name}_stopped" in models:
+                    raise ValueError(f"model name {name}_stopped is taken")
+                models[f"{name}_stopped"] = m.with_stop_at_failure()
     manifest = read_manifest(args.data_dir)
     warnings = []
     if meta.get("data_hash") and meta["data_hash"] != manifest["data_hash"]:
@@ -443,6 +454,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> EvalArgs:
     p.add_argument("--members", nargs="*", type=int, default=[], metavar="N",
                    help="also evaluate the checkpoint with only its first N ensemble members (the planner's "
                         "fdm_members)")
+    p.add_argument("--stop-at-failure", action="store_true",
+                   help="also evaluate every model whose poses do not stop at its predicted failures with them "
+                        "stopped (rows NAME_stopped)")
     p.add_argument("--split", default="test", choices=("test", "val", "all"))
     p.add_argument("--plots", type=int, default=6)
     p.add_argument("--batch-size", type=int, default=2048)
@@ -459,6 +473,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> EvalArgs:
         data_dir=ns.data,
         compare=compare,
         members=list(ns.members),
+        stopped=ns.stop_at_failure,
         checkpoint=ns.checkpoint,
         out_dir=ns.out,
         no_scan_checkpoint=ns.no_scan_checkpoint,

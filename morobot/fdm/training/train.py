@@ -4,12 +4,16 @@ Writes to the output directory:
 
 * ``latest.pt``/``latest.json``: model, optimiser and RNG state after every epoch
   (``--resume`` continues from it);
-* ``best.pt``/``best.json``: the model with the lowest validation loss;
+* ``best.pt``/``best.json``: the model with the lowest validation loss, or with ``--select-by position``
+  the lowest horizon-end position error on the validation worlds;
 * ``metrics.jsonl``: one JSON object per epoch (losses per term, validation errors, lr, time);
 * ``loss.png``: the loss curves.
 
 Worlds are split into train/val/test by world id (stratified by terrain kind, fixed
 ``--split-seed``); the split is stored in the checkpoints so evaluation uses the held-out worlds.
+
+Length: one training loop with its resume, checkpoint selection and command line, which share
+:class:`TrainArgs`.
 """
 
 from __future__ import annotations
@@ -35,12 +39,16 @@ from morobot.fdm.history import FEATURE_SETS
 from morobot.fdm.training.curves import plot_curves, truncate_metrics
 from morobot.fdm.training.loss import DISTANCES, LossWeights, fdm_loss
 from morobot.fdm.training.ranking import RankingPairs
-from morobot.fdm.model import FDMConfig, PerceptiveFDM
+from morobot.fdm.model import FDMConfig, PerceptiveFDM, stop_at_failure
 
 LATEST = "latest.pt"
 BEST = "best.pt"
 METRICS = "metrics.jsonl"
 CURVE = "loss.png"
+#: ``--select-by`` choices: the validation metric (``evaluate_loss`` key) whose minimum is ``best.pt``.
+SELECT_BY = {"loss": "loss", "position": "final_position_error"}
+#: ``--stop-at-failure`` choices (see :attr:`TrainArgs.stop_at_failure`).
+STOP_MODES = ("off", "output", "train")
 
 
 @dataclass
@@ -84,6 +92,14 @@ class TrainArgs:
         rank_pairs: such pairs drawn for each training batch.
         loss_distance: ``squared`` or ``euclidean`` position and heading terms
             (:class:`~morobot.fdm.training.loss.LossWeights`; also the validation loss that picks ``best.pt``).
+        stop_at_failure: ``off``; ``output``: the checkpoint's poses stop at its predicted failures
+            (:attr:`~morobot.fdm.model.FDMConfig.stop_at_failure`) while the loss fits the path as it is, as
+            with ``off``; ``train``: the loss fits the stopped poses too. ``final_position_error`` in
+            ``metrics.jsonl`` is of the poses as the checkpoint gives them.
+        select_by: what picks ``best.pt`` (:data:`SELECT_BY`): the validation ``loss`` (all terms), or the
+            ensemble mean's horizon-end ``position`` error on the validation worlds, which keeps falling for
+            epochs after the failure term starts to overfit and lift the loss. Without validation worlds,
+            the training loss either way.
     """
 
     data_dir: str
@@ -114,6 +130,8 @@ class TrainArgs:
     rank_weight: float = 0.0
     rank_pairs: int = 256
     loss_distance: str = "squared"
+    select_by: str = "loss"
+    stop_at_failure: str = "off"
 
     def validate(self) -> None:
         """Raises ValueError on out-of-range arguments."""
@@ -132,6 +150,10 @@ class TrainArgs:
                              f"and {self.rank_pairs}")
         if self.loss_distance not in DISTANCES:
             raise ValueError(f"loss_distance must be one of {DISTANCES}, got {self.loss_distance!r}")
+        if self.stop_at_failure not in STOP_MODES:
+            raise ValueError(f"stop_at_failure must be one of {STOP_MODES}, got {self.stop_at_failure!r}")
+        if self.select_by not in SELECT_BY:
+            raise ValueError(f"select_by must be one of {tuple(SELECT_BY)}, got {self.select_by!r}")
 
 
 def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
@@ -146,15 +168,31 @@ def build_config(spec: DataSpec, args: TrainArgs) -> FDMConfig:
         dt=spec.dt,
         ensemble_size=args.ensemble_size,
         use_scan=not args.no_scan,
+        stop_at_failure=args.stop_at_failure != "off",
     ).to_dict()
     unknown = sorted(set(args.model_overrides) - set(base))
     if unknown:
         raise ValueError(f"unknown model overrides {unknown}")
+    if "stop_at_failure" in args.model_overrides:
+        raise ValueError("set stop_at_failure with --stop-at-failure (it also says what the loss fits)")
     fixed = ({"history_length", "history_dt", "history_dim", "history_features", "scan", "horizon", "dt"}
              & set(args.model_overrides))
     if fixed:
         raise ValueError(f"{sorted(fixed)} are fixed by the data and cannot be overridden")
     return FDMConfig.from_dict({**base, **args.model_overrides})
+
+
+def _normalized(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored model config as this version writes it (fields added since take their old meaning)."""
+    try:
+        return FDMConfig.from_dict(config).to_dict()
+    except ValueError as exc:
+        raise CheckpointError(f"invalid model config: {exc}") from exc
+
+
+def _weights_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The fields that shape the weights: a fine-tune may change how the outputs are read (``stop_at_failure``)."""
+    return {k: v for k, v in _normalized(config).items() if k != "stop_at_failure"}
 
 
 def _ceiled(scan: ScanConfig, ceiling: float) -> ScanConfig:
@@ -187,20 +225,26 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 
 @torch.no_grad()
 def evaluate_loss(model: PerceptiveFDM, data: FDMDataset, batch_size: int, device: torch.device,
-                  pairs: Optional[RankingPairs] = None, weights: LossWeights = LossWeights()) -> dict[str, float]:
+                  pairs: Optional[RankingPairs] = None, weights: LossWeights = LossWeights(),
+                  fit_stopped: Optional[bool] = None) -> dict[str, float]:
     """Mean loss terms (``weights``) and final-step position error of the ensemble mean on ``data``.
 
-    With ``pairs`` also their mean ``ranking`` loss and ``ranking_accuracy``
-    (not part of ``loss``, so that runs with and without it compare).
+    The loss is of the poses stopped at the predicted failures if ``fit_stopped`` (None: if the model's
+    config stops them), the position error of the poses as the model gives them. With ``pairs`` also their
+    mean ``ranking`` loss and ``ranking_accuracy`` (not part of ``loss``, so that runs with and without it
+    compare).
     """
     model.eval()
     sums: dict[str, float] = {}
     count = 0
     for batch in data.iterate(batch_size, with_scan=model.config.use_scan):
         b = _to(batch, device)
-        out = model(b["history"], b.get("scan"), b["commands"])
+        out = model(b["history"], b.get("scan"), b["commands"], fit_stopped)
         total, terms = fdm_loss(out, b["poses"], b["failed"], weights)
-        mean_xy = out.poses[..., :2].mean(0)
+        poses = out.poses
+        if model.config.stop_at_failure and fit_stopped is False:
+            poses = stop_at_failure(poses, out.hazard_logits)
+        mean_xy = poses[..., :2].mean(0)
         final_err = (mean_xy[:, -1] - b["poses"][:, -1, :2]).norm(dim=-1).sum()
         n = b["commands"].shape[0]
         sums["loss"] = sums.get("loss", 0.0) + float(total) * n
@@ -228,7 +272,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
     """Runs (or resumes) a training run.
 
     Returns:
-        Summary: output paths, best validation loss and the last epoch's metrics.
+        Summary: output paths, the best score (``select_by``'s metric) and the last epoch's metrics.
 
     Raises:
         ValueError: on bad arguments, unusable data or an occupied output directory.
@@ -286,13 +330,13 @@ def train(args: TrainArgs) -> dict[str, Any]:
     start_epoch, best = 0, math.inf
 
     if init is not None and not args.resume:
-        if init["config"] != config.to_dict():
+        if _weights_config(init["config"]) != _weights_config(config.to_dict()):
             raise CheckpointError(f"--init-from {args.init_from} has another model config than this run")
         model.load_state_dict(init["state_dict"], strict=True)  # weights and its normalisation
 
     if args.resume:
         payload = read_payload(out / LATEST, map_location="cpu")
-        if payload["config"] != config.to_dict():
+        if _normalized(payload["config"]) != config.to_dict():
             raise CheckpointError(f"{out / LATEST} was trained with another model config; cannot resume")
         state = payload.get("train_state")
         if not isinstance(state, dict):
@@ -301,6 +345,10 @@ def train(args: TrainArgs) -> dict[str, Any]:
         optimizer.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        for key, flag, before in (("select_by", "--select-by", "loss"), ("stop_at_failure", "--stop-at-failure", "off")):
+            if state.get(key, before) != getattr(args, key):
+                raise ValueError(f"{out / LATEST} was trained with {flag} {state.get(key, before)}; resume it with "
+                                 f"that, not {getattr(args, key)}")
         start_epoch, best = int(state["epoch"]), float(state["best"])
         truncate_metrics(out / METRICS, start_epoch)
 
@@ -311,11 +359,13 @@ def train(args: TrainArgs) -> dict[str, Any]:
                   "seen": sorted(inherited)},
     }
     weights = LossWeights(distance=args.loss_distance)
+    fit_stopped = args.stop_at_failure == "train"
     last: dict[str, Any] = {}
     if not args.resume and val_data is not None and len(val_data):
         # epoch 0: the untrained model on the validation worlds, the reference for progress
         out.mkdir(parents=True, exist_ok=True)
-        initial = {"epoch": 0, "val": evaluate_loss(model, val_data, args.batch_size, device, val_pairs, weights)}
+        initial = {"epoch": 0, "val": evaluate_loss(model, val_data, args.batch_size, device, val_pairs, weights,
+                                                    fit_stopped)}
         with open(out / METRICS, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(initial) + "\n")
     for epoch in range(start_epoch, args.epochs):
@@ -339,7 +389,7 @@ def train(args: TrainArgs) -> dict[str, Any]:
                 batch = mirror_batch(batch, flip, config.scan, config.history_features)
             b = _to(batch, device)
             n = b["commands"].shape[0]
-            out_m = model(b["history"], b.get("scan"), b["commands"])
+            out_m = model(b["history"], b.get("scan"), b["commands"], fit_stopped)
             sample_w = None
             if config.ensemble_size > 1:  # bootstrap: each member sees a Poisson-resampled batch
                 sample_w = torch.poisson(torch.ones(config.ensemble_size, n), generator=gen).to(device)
@@ -369,8 +419,8 @@ def train(args: TrainArgs) -> dict[str, Any]:
             "train": {k: v / max(seen, 1) for k, v in sums.items()},
         }
         if val_data is not None and len(val_data):
-            record["val"] = evaluate_loss(model, val_data, args.batch_size, device, val_pairs, weights)
-            score = record["val"]["loss"]
+            record["val"] = evaluate_loss(model, val_data, args.batch_size, device, val_pairs, weights, fit_stopped)
+            score = record["val"][SELECT_BY[args.select_by]]
         else:
             score = record["train"]["loss"]
         record["seconds"] = round(time.time() - t0, 3)
@@ -382,6 +432,8 @@ def train(args: TrainArgs) -> dict[str, Any]:
             "torch_rng": torch.get_rng_state(),
             "epoch": epoch + 1,
             "best": best,
+            "select_by": args.select_by,
+            "stop_at_failure": args.stop_at_failure,
         }
         out.mkdir(parents=True, exist_ok=True)
         with open(out / METRICS, "a", encoding="utf-8") as fh:
@@ -424,6 +476,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
     p.add_argument("--rank-pairs", type=int, default=d.rank_pairs, help="ranking pairs drawn per training batch")
     p.add_argument("--loss-distance", choices=DISTANCES, default=d.loss_distance,
                    help="position and heading loss: squared distances (the reference design) or distances")
+    p.add_argument("--select-by", choices=tuple(SELECT_BY), default=d.select_by,
+                   help="what picks best.pt: the validation loss, or the horizon-end position error on the "
+                        "validation worlds")
     p.add_argument("--scan-ceiling", type=float, default=None,
                    help="clip scan heights at this height above the base (m), in training and at run time; "
                         "match it to what the robot's sensors put into the elevation map")
@@ -441,6 +496,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--plot-every", type=int, default=d.plot_every, help="redraw loss.png every N epochs")
     p.add_argument("--model-config", help="JSON file with FDMConfig fields to override")
+    p.add_argument("--stop-at-failure", choices=STOP_MODES, default=d.stop_at_failure,
+                   help="output: the checkpoint's poses stop where it predicts a failure (FDMConfig.stop_at_failure), "
+                        "the loss fits the path as it is; train: the loss fits the stopped poses")
     ns = p.parse_args(argv)
     overrides: dict[str, Any] = {}
     if ns.model_config:
@@ -479,6 +537,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> TrainArgs:
         rank_weight=ns.rank_weight,
         rank_pairs=ns.rank_pairs,
         loss_distance=ns.loss_distance,
+        select_by=ns.select_by,
+        stop_at_failure=ns.stop_at_failure,
     )
 
 
